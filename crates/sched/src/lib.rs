@@ -1,0 +1,37 @@
+//! `sched`: the Nous scheduler as a pure state machine, its per-thread accounting, and the
+//! policy trait through which every scheduling decision is made.
+//!
+//! Design principles:
+//! - **No hardware, no clock.** The kernel passes time in (`now_ns`) and performs the context
+//!   switch a [`Switch`] describes; this crate only keeps states and decides. It runs with
+//!   interrupts disabled and is host-tested like any other logic crate.
+//! - **Policy is pluggable and distrusted.** [`Scheduler`] owns states, accounting and wait
+//!   structures; a boxed [`SchedPolicy`] only orders runnable threads and can be replaced at run
+//!   time ([`Scheduler::set_policy`]). Its answers are checked; a bad pick is corrected and counted.
+//! - **Determinism.** The same sequence of calls yields the same decisions: ordered maps, FIFO
+//!   queues and sequence numbers everywhere, never addresses or hashes.
+//! - **Exact accounting.** Every nanosecond of a thread's life is charged to exactly one state.
+//! - **Errors, not panics.** Bad ids, names and reasons return a [`SchedError`] and change nothing.
+//!
+//! Modules: [`ids`] (ids, priorities), [`thread`] (states, accounting, views), [`policy`] (the
+//! trait and its protocol), [`round_robin`] (the baseline policy), [`scheduler`] (the state
+//! machine), [`error`].
+
+#![cfg_attr(not(test), no_std)]
+#![forbid(unsafe_code)]
+
+extern crate alloc;
+
+pub mod error;
+pub mod ids;
+pub mod policy;
+pub mod round_robin;
+pub mod scheduler;
+pub mod thread;
+
+pub use error::SchedError;
+pub use ids::{Priority, ThreadId, WaitQueueId};
+pub use policy::SchedPolicy;
+pub use round_robin::RoundRobinPolicy;
+pub use scheduler::{JoinStatus, SchedStats, Scheduler, Switch, SwitchReason};
+pub use thread::{MAX_NAME_LEN, ThreadAccounting, ThreadInfo, ThreadState, ThreadTableView, ThreadView};
