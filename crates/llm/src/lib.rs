@@ -1,0 +1,87 @@
+//! `llm` — a Llama-style decoder-only language model that runs inside the Nous kernel.
+//!
+//! Design principles:
+//! - **Bytes in, values out.** Weights arrive as `&[u8]` (safetensors + config.json, Hugging Face
+//!   names); the crate never touches a file system or hardware. `no_std + alloc`, no `unsafe`.
+//! - **One f32 reference path, written plainly.** Row-major tensors, one matmul kernel family in
+//!   [`ops`] that every layer shares, so correctness is checked once (finite differences, KV cache
+//!   against full sequence, Hugging Face logits) and speed is tuned once.
+//! - **Bad input is an [`Error`], never a panic**: malformed files, out-of-range tokens, a full
+//!   context, an all-masked constrained step.
+//! - **Deterministic.** Every random choice (init, sampling, LoRA init) comes from [`rng::Rng`]
+//!   seeded by the caller, identical on every platform.
+//!
+//! # API overview (for callers such as `tools/nous-llm` and, later, the kernel)
+//!
+//! ```text
+//! // config.rs — mirrors HF config.json
+//! LlamaConfig { vocab_size, hidden_size, intermediate_size, num_hidden_layers,
+//!               num_attention_heads, num_key_value_heads, max_position_embeddings,
+//!               rms_norm_eps, rope_theta, tie_word_embeddings, bos_token_id, eos_token_id }
+//! LlamaConfig::from_json(&[u8]) -> Result<LlamaConfig, Error>;  cfg.to_json() -> String
+//! cfg.validate() -> Result<(), Error>;  cfg.head_dim();  cfg.num_parameters()
+//!
+//! // model.rs — the weights (HF layout: linear weights are [out, in] row-major)
+//! LlamaModel::new_random(cfg, seed) -> Result<LlamaModel, Error>
+//! LlamaModel::from_safetensors(cfg, &[u8]) -> Result<LlamaModel, Error>   // f32, f16, bf16
+//! LlamaModel::load(config_json: &[u8], safetensors: &[u8]) -> Result<LlamaModel, Error>
+//! model.to_safetensors() -> Result<Vec<u8>, Error>       // f32, HF names
+//! model.config() -> &LlamaConfig
+//! model.forward_sequence(&[u32]) -> Result<Vec<f32>, Error>  // logits [T * vocab], no cache
+//!
+//! // infer.rs — incremental decoding with a KV cache
+//! let mut s = Session::new(&model);                      // owns the cache + scratch
+//! s.feed(token) -> Result<&[f32], Error>                 // logits for the next position
+//! s.feed_all(&[u32]) -> Result<&[f32], Error>;  s.position();  s.reset()
+//!
+//! // generate.rs
+//! GenerateOptions { max_new_tokens, sampling: Sampling, stop_tokens: Vec<u32>, seed }
+//! Sampling::Greedy | Sampling::Random { temperature, top_k /*0 = off*/, top_p /*1.0 = off*/ }
+//! trait LogitsMask { fn mask(&mut self, generated: &[u32], logits: &mut [f32]); }
+//!   // any FnMut(&[u32], &mut [f32]) is a LogitsMask; set logits to f32::NEG_INFINITY to forbid
+//! generate(&model, prompt, &opts, &mut mask) -> Result<Generation, Error>
+//! generate_unconstrained(&model, prompt, &opts) -> Result<Generation, Error>
+//! Generation { tokens: Vec<u32> /*new tokens, stop token excluded*/, stop: StopReason }
+//!
+//! // train.rs — full backprop, AdamW, clipping, warmup + cosine
+//! TrainExample { tokens: Vec<u32>, loss_mask: Vec<bool> }
+//!   // loss_mask.len() == tokens.len(); loss_mask[t] = "tokens[t] is an answer token": the
+//!   // prediction of tokens[t] from position t-1 enters the loss. loss_mask[0] must be false.
+//! TrainConfig { lr, warmup_steps, total_steps, min_lr_ratio, beta1, beta2, eps,
+//!               weight_decay, clip_norm }          // TrainConfig::default() is sensible
+//! let mut t = Trainer::new(model, TrainConfig) -> Result<Trainer, Error>
+//! t.train_step(&[TrainExample]) -> Result<StepStats { loss, grad_norm, lr }, Error>
+//! t.eval_loss(&[TrainExample]) -> Result<f32, Error>;  t.model();  t.into_model();  t.step()
+//!
+//! // lora.rs — adapters, PEFT files, cheap training
+//! LoraConfig { rank, alpha, targets: Vec<LoraTarget>, layers: Option<Vec<usize>> }
+//! LoraTarget::{Q, K, V, O, Gate, Up, Down}
+//! LoraAdapters::new(&LlamaConfig, LoraConfig, seed) -> Result<LoraAdapters, Error>
+//! adapters.merge_into(&mut model)?;  adapters.unmerge_from(&mut model)?
+//! adapters.to_peft() -> Result<PeftFiles { adapter_model_safetensors: Vec<u8>,
+//!                                          adapter_config_json: String }, Error>
+//! LoraAdapters::from_peft(&LlamaConfig, config_json: &[u8], safetensors: &[u8])
+//! adapters.num_parameters(); adapters.size_bytes()
+//! let mut lt = LoraTrainer::new(&base_model, adapters, TrainConfig, examples: Vec<TrainExample>)?
+//!   // runs the frozen layers below the lowest adapted layer once per example, here
+//! lt.train_step(&[usize] /*indices into examples*/) -> Result<StepStats, Error>
+//! lt.adapters() -> &LoraAdapters;  lt.into_adapters();  lt.cache_bytes()
+//! lora::forward_sequence_with_adapters(&model, &adapters, &[u32]) -> Result<Vec<f32>, Error>
+//! ```
+//!
+//! Module map: [`config`] → [`model`] (weights, init, safetensors) → [`ops`] (kernels) →
+//! [`infer`] (KV cache) → [`generate`] (sampling, masking); [`train`] (backprop, AdamW) and
+//! [`lora`] (adapters) share the training forward/backward in [`train`].
+#![cfg_attr(not(test), no_std)]
+#![forbid(unsafe_code)]
+
+extern crate alloc;
+
+pub mod config;
+pub mod error;
+pub mod ops;
+pub mod rng;
+
+pub use config::LlamaConfig;
+pub use error::Error;
+pub use rng::Rng;

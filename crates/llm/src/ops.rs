@@ -1,0 +1,312 @@
+//! Numeric kernels shared by inference ([`crate::infer`]) and training ([`crate::train`]).
+//!
+//! All matrices are row-major `&[f32]`. A linear layer's weight is `[out, in]` (HF layout), so
+//! the forward product is `Y[t] = W · X[t]` — a dot product of two contiguous rows per output,
+//! which is the cache-friendly direction. Dot products use 8 independent accumulators so LLVM
+//! emits packed SSE2 adds/muls without needing fast-math reassociation. Backward products are
+//! written as `axpy` over contiguous rows for the same reason.
+//!
+//! Callers guarantee the slice lengths (they come from a validated config); every kernel
+//! bounds its loops by `chunks_exact`/`zip` so a length mismatch truncates instead of panicking.
+
+/// Dot product with 8 accumulators (vectorises to two 4-wide SSE registers).
+#[inline]
+pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
+    let mut acc = [0.0f32; 8];
+    let ca = a.chunks_exact(8);
+    let cb = b.chunks_exact(8);
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        for k in 0..8 {
+            acc[k] += x[k] * y[k];
+        }
+    }
+    let mut tail = 0.0;
+    for (x, y) in ra.iter().zip(rb) {
+        tail += x * y;
+    }
+    ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail
+}
+
+/// `y += a * x`.
+#[inline]
+pub fn axpy(y: &mut [f32], a: f32, x: &[f32]) {
+    for (yi, xi) in y.iter_mut().zip(x) {
+        *yi += a * xi;
+    }
+}
+
+/// `out[t, o] = Σ_i x[t, i] · w[o, i]` for `t < rows`: `X · Wᵀ` with `w` of shape `[n_out, n_in]`.
+///
+/// Four rows of `x` are processed against each weight row so the weight row is loaded once per
+/// four outputs (the weights dominate memory traffic).
+pub fn matmul_wt(x: &[f32], w: &[f32], out: &mut [f32], rows: usize, n_in: usize, n_out: usize) {
+    if n_in == 0 {
+        out.iter_mut().for_each(|v| *v = 0.0);
+        return;
+    }
+    let mut t = 0;
+    while t + 4 <= rows {
+        let x0 = &x[t * n_in..(t + 1) * n_in];
+        let x1 = &x[(t + 1) * n_in..(t + 2) * n_in];
+        let x2 = &x[(t + 2) * n_in..(t + 3) * n_in];
+        let x3 = &x[(t + 3) * n_in..(t + 4) * n_in];
+        for (o, wr) in w.chunks_exact(n_in).take(n_out).enumerate() {
+            let (d0, d1, d2, d3) = dot4(wr, x0, x1, x2, x3);
+            out[t * n_out + o] = d0;
+            out[(t + 1) * n_out + o] = d1;
+            out[(t + 2) * n_out + o] = d2;
+            out[(t + 3) * n_out + o] = d3;
+        }
+        t += 4;
+    }
+    while t < rows {
+        let xr = &x[t * n_in..(t + 1) * n_in];
+        let orow = &mut out[t * n_out..(t + 1) * n_out];
+        for (o, wr) in orow.iter_mut().zip(w.chunks_exact(n_in)) {
+            *o = dot(wr, xr);
+        }
+        t += 1;
+    }
+}
+
+/// Four dot products sharing one weight row; 4-wide accumulators per row (16 lanes in flight).
+#[inline]
+fn dot4(w: &[f32], x0: &[f32], x1: &[f32], x2: &[f32], x3: &[f32]) -> (f32, f32, f32, f32) {
+    let n = w.len();
+    let (x0, x1, x2, x3) = (&x0[..n], &x1[..n], &x2[..n], &x3[..n]);
+    let mut a0 = [0.0f32; 4];
+    let mut a1 = [0.0f32; 4];
+    let mut a2 = [0.0f32; 4];
+    let mut a3 = [0.0f32; 4];
+    let full = n / 4 * 4;
+    let mut i = 0;
+    while i < full {
+        let wv = &w[i..i + 4];
+        let (v0, v1, v2, v3) = (&x0[i..i + 4], &x1[i..i + 4], &x2[i..i + 4], &x3[i..i + 4]);
+        for k in 0..4 {
+            a0[k] += wv[k] * v0[k];
+            a1[k] += wv[k] * v1[k];
+            a2[k] += wv[k] * v2[k];
+            a3[k] += wv[k] * v3[k];
+        }
+        i += 4;
+    }
+    let mut r = [
+        (a0[0] + a0[2]) + (a0[1] + a0[3]),
+        (a1[0] + a1[2]) + (a1[1] + a1[3]),
+        (a2[0] + a2[2]) + (a2[1] + a2[3]),
+        (a3[0] + a3[2]) + (a3[1] + a3[3]),
+    ];
+    for j in full..n {
+        r[0] += w[j] * x0[j];
+        r[1] += w[j] * x1[j];
+        r[2] += w[j] * x2[j];
+        r[3] += w[j] * x3[j];
+    }
+    (r[0], r[1], r[2], r[3])
+}
+
+/// `dx[t, i] += Σ_o dy[t, o] · w[o, i]` — gradient of `X · Wᵀ` with respect to `X`.
+pub fn matmul_w_acc(dy: &[f32], w: &[f32], dx: &mut [f32], rows: usize, n_in: usize, n_out: usize) {
+    if n_in == 0 || n_out == 0 {
+        return;
+    }
+    for (dyr, dxr) in dy
+        .chunks_exact(n_out)
+        .zip(dx.chunks_exact_mut(n_in))
+        .take(rows)
+    {
+        for (&g, wr) in dyr.iter().zip(w.chunks_exact(n_in)) {
+            if g != 0.0 {
+                axpy(dxr, g, wr);
+            }
+        }
+    }
+}
+
+/// `dw[o, i] += Σ_t dy[t, o] · x[t, i]` — gradient of `X · Wᵀ` with respect to `W`.
+pub fn matmul_grad_w(dy: &[f32], x: &[f32], dw: &mut [f32], rows: usize, n_in: usize, n_out: usize) {
+    if n_in == 0 || n_out == 0 {
+        return;
+    }
+    for (dyr, xr) in dy
+        .chunks_exact(n_out)
+        .zip(x.chunks_exact(n_in))
+        .take(rows)
+    {
+        for (&g, dwr) in dyr.iter().zip(dw.chunks_exact_mut(n_in)) {
+            if g != 0.0 {
+                axpy(dwr, g, xr);
+            }
+        }
+    }
+}
+
+/// RMSNorm of one row: `out = w ⊙ x / sqrt(mean(x²) + eps)`; returns the inverse RMS
+/// (training keeps it for the backward pass). Matches HF LlamaRMSNorm in f32.
+pub fn rmsnorm(x: &[f32], w: &[f32], eps: f32, out: &mut [f32]) -> f32 {
+    let n = x.len().max(1) as f32;
+    let ms = dot(x, x) / n;
+    let inv = 1.0 / libm::sqrtf(ms + eps);
+    for ((o, &xi), &wi) in out.iter_mut().zip(x).zip(w) {
+        *o = wi * (xi * inv);
+    }
+    inv
+}
+
+/// Backward of [`rmsnorm`] for one row: adds into `dx` and `dw`.
+pub fn rmsnorm_backward(x: &[f32], w: &[f32], inv: f32, dy: &[f32], dx: &mut [f32], dw: Option<&mut [f32]>) {
+    let n = x.len().max(1) as f32;
+    // s = Σ dy_i w_i x_i ; dx_i = inv·w_i·dy_i − inv³/n · x_i · s
+    let mut s = 0.0f32;
+    for ((&d, &wi), &xi) in dy.iter().zip(w).zip(x) {
+        s += d * wi * xi;
+    }
+    let c = inv * inv * inv * s / n;
+    for (((dxi, &d), &wi), &xi) in dx.iter_mut().zip(dy).zip(w).zip(x) {
+        *dxi += inv * wi * d - c * xi;
+    }
+    if let Some(dw) = dw {
+        for ((dwi, &d), &xi) in dw.iter_mut().zip(dy).zip(x) {
+            *dwi += d * xi * inv;
+        }
+    }
+}
+
+/// Precomputed RoPE cos/sin tables: `[max_pos, head_dim / 2]` each (HF's `inv_freq`).
+#[derive(Debug, Clone)]
+pub struct Rope {
+    half: usize,
+    cos: alloc::vec::Vec<f32>,
+    sin: alloc::vec::Vec<f32>,
+}
+
+impl Rope {
+    /// Tables for positions `0..max_pos`. The angle is computed in f64 and then rounded, which
+    /// stays within f32 rounding of HF's f32 computation.
+    pub fn new(head_dim: usize, max_pos: usize, theta: f32) -> Self {
+        let half = head_dim / 2;
+        let mut cos = alloc::vec![0.0; max_pos * half];
+        let mut sin = alloc::vec![0.0; max_pos * half];
+        for i in 0..half {
+            // HF: inv_freq = 1 / theta^(arange(0, d, 2) / d), computed in f32.
+            let inv_freq = 1.0f32 / libm::powf(theta, (2 * i) as f32 / head_dim as f32);
+            for p in 0..max_pos {
+                let ang = p as f32 * inv_freq;
+                cos[p * half + i] = libm::cosf(ang);
+                sin[p * half + i] = libm::sinf(ang);
+            }
+        }
+        Rope { half, cos, sin }
+    }
+
+    /// Rotate one head vector in place at position `pos` (HF `rotate_half` convention: the
+    /// pairs are `(x[i], x[i + d/2])`).
+    pub fn apply(&self, x: &mut [f32], pos: usize) {
+        let h = self.half;
+        let (c, s) = match (
+            self.cos.get(pos * h..(pos + 1) * h),
+            self.sin.get(pos * h..(pos + 1) * h),
+        ) {
+            (Some(c), Some(s)) => (c, s),
+            _ => return,
+        };
+        let (a, b) = x.split_at_mut(h.min(x.len()));
+        for i in 0..h.min(b.len()) {
+            let (xa, xb) = (a[i], b[i]);
+            a[i] = xa * c[i] - xb * s[i];
+            b[i] = xb * c[i] + xa * s[i];
+        }
+    }
+
+    /// Transpose of [`Rope::apply`] (rotation by −angle): maps output gradients to input ones.
+    pub fn apply_transpose(&self, g: &mut [f32], pos: usize) {
+        let h = self.half;
+        let (c, s) = match (
+            self.cos.get(pos * h..(pos + 1) * h),
+            self.sin.get(pos * h..(pos + 1) * h),
+        ) {
+            (Some(c), Some(s)) => (c, s),
+            _ => return,
+        };
+        let (a, b) = g.split_at_mut(h.min(g.len()));
+        for i in 0..h.min(b.len()) {
+            let (ga, gb) = (a[i], b[i]);
+            a[i] = ga * c[i] + gb * s[i];
+            b[i] = -ga * s[i] + gb * c[i];
+        }
+    }
+}
+
+/// `silu(x) = x · sigmoid(x)`.
+#[inline]
+pub fn silu(x: f32) -> f32 {
+    x / (1.0 + libm::expf(-x))
+}
+
+/// In-place softmax; returns nothing meaningful for an empty slice. `-inf` entries get 0.
+pub fn softmax(x: &mut [f32]) {
+    let m = x.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    if !m.is_finite() {
+        return;
+    }
+    let mut sum = 0.0;
+    for v in x.iter_mut() {
+        *v = libm::expf(*v - m);
+        sum += *v;
+    }
+    let inv = 1.0 / sum;
+    for v in x.iter_mut() {
+        *v *= inv;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::vec::Vec;
+
+    fn naive(x: &[f32], w: &[f32], rows: usize, n_in: usize, n_out: usize) -> Vec<f32> {
+        let mut out = alloc::vec![0.0; rows * n_out];
+        for t in 0..rows {
+            for o in 0..n_out {
+                let mut s = 0.0f64;
+                for i in 0..n_in {
+                    s += x[t * n_in + i] as f64 * w[o * n_in + i] as f64;
+                }
+                out[t * n_out + o] = s as f32;
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn matmul_matches_naive_for_odd_sizes() {
+        let mut r = crate::rng::Rng::new(3);
+        for &(rows, n_in, n_out) in &[(1, 1, 1), (5, 13, 7), (9, 33, 4), (4, 8, 8), (7, 17, 19)] {
+            let x: Vec<f32> = (0..rows * n_in).map(|_| r.normal()).collect();
+            let w: Vec<f32> = (0..n_out * n_in).map(|_| r.normal()).collect();
+            let mut out = alloc::vec![0.0; rows * n_out];
+            matmul_wt(&x, &w, &mut out, rows, n_in, n_out);
+            for (a, b) in out.iter().zip(naive(&x, &w, rows, n_in, n_out)) {
+                assert!((a - b).abs() < 1e-4, "{a} vs {b}");
+            }
+        }
+    }
+
+    #[test]
+    fn rope_transpose_is_inverse() {
+        let rope = Rope::new(8, 16, 10_000.0);
+        let x: Vec<f32> = (0..8).map(|i| i as f32 - 3.5).collect();
+        let mut y = x.clone();
+        rope.apply(&mut y, 11);
+        assert!(y.iter().zip(&x).any(|(a, b)| (a - b).abs() > 1e-3));
+        rope.apply_transpose(&mut y, 11);
+        for (a, b) in y.iter().zip(&x) {
+            assert!((a - b).abs() < 1e-5);
+        }
+    }
+}
