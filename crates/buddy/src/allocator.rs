@@ -175,9 +175,7 @@ impl<'m> BuddyAllocator<'m> {
         if order > MAX_ORDER {
             return Err(FreeError::InvalidOrder { order });
         }
-        let idx = self
-            .index_of(pfn.0)
-            .ok_or(FreeError::NotManaged { pfn })?;
+        let idx = self.index_of(pfn.0).ok_or(FreeError::NotManaged { pfn })?;
         if !pfn.0.is_multiple_of(block_frames(order)) {
             return Err(FreeError::Misaligned { pfn, order });
         }
@@ -370,5 +368,498 @@ impl Iterator for Blocks<'_> {
                 FrameState::Reserved | FrameState::Tail => self.idx += 1,
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc_test::*;
+
+    /// Helpers shared by the tests below.
+    mod alloc_test {
+        use super::*;
+
+        pub fn meta(frames: usize) -> Vec<FrameMeta> {
+            vec![FrameMeta::EMPTY; frames]
+        }
+
+        pub fn free_layout(a: &BuddyAllocator<'_>) -> Vec<(u64, usize)> {
+            a.free_blocks().map(|b| (b.pfn.0, b.order)).collect()
+        }
+
+        /// Everything observable about an allocator, to show that a refused call changed nothing.
+        pub fn snapshot(
+            a: &BuddyAllocator<'_>,
+        ) -> (Vec<FreeBlock>, Vec<AllocatedBlock>, BuddyStats) {
+            (
+                a.free_blocks().collect(),
+                a.allocated_blocks().collect(),
+                a.stats(),
+            )
+        }
+    }
+
+    #[test]
+    fn new_rejects_frames_past_the_physical_limit() {
+        let mut m = meta(4);
+        assert_eq!(
+            BuddyAllocator::new(&mut m, Pfn(PFN_LIMIT - 3)).err(),
+            Some(InitError::BeyondPhysicalLimit {
+                base: Pfn(PFN_LIMIT - 3),
+                frames: 4
+            })
+        );
+        assert!(BuddyAllocator::new(&mut m, Pfn(u64::MAX)).is_err());
+        assert!(BuddyAllocator::new(&mut m, Pfn(PFN_LIMIT - 4)).is_ok());
+    }
+
+    #[test]
+    fn new_starts_with_everything_reserved_even_over_stale_metadata() {
+        let mut m = meta(64);
+        {
+            let mut a = BuddyAllocator::new(&mut m, Pfn(0)).unwrap();
+            a.add_free_range(Pfn(0), Pfn(64)).unwrap();
+            a.alloc(2).unwrap();
+        }
+        let mut a = BuddyAllocator::new(&mut m, Pfn(0)).unwrap();
+        assert_eq!(a.stats(), BuddyStats::default());
+        assert_eq!(a.alloc(0), Err(AllocError::OutOfMemory { order: 0 }));
+        assert_eq!(a.free(Pfn(0), 2), Err(FreeError::Reserved { pfn: Pfn(0) }));
+        a.check_invariants().unwrap();
+    }
+
+    #[test]
+    fn aligned_range_becomes_max_order_blocks() {
+        let mut m = meta(3 * 1024);
+        let mut a = BuddyAllocator::new(&mut m, Pfn(1024)).unwrap();
+        a.add_free_range(Pfn(1024), Pfn(4096)).unwrap();
+        assert_eq!(free_layout(&a), vec![(1024, 10), (2048, 10), (3072, 10)]);
+        let s = a.stats();
+        assert_eq!(s.total_pages, 3072);
+        assert_eq!(s.free_blocks_by_order[10], 3);
+        assert_eq!(s.largest_free_order, Some(10));
+        a.check_invariants().unwrap();
+    }
+
+    #[test]
+    fn odd_range_splits_into_maximal_aligned_blocks() {
+        let mut m = meta(40);
+        let mut a = BuddyAllocator::new(&mut m, Pfn(0)).unwrap();
+        a.add_free_range(Pfn(3), Pfn(37)).unwrap();
+        assert_eq!(
+            free_layout(&a),
+            vec![(3, 0), (4, 2), (8, 3), (16, 4), (32, 2), (36, 0)]
+        );
+        assert_eq!(a.stats().free_pages, 34);
+        a.check_invariants().unwrap();
+    }
+
+    #[test]
+    fn alignment_is_on_absolute_frame_numbers_not_metadata_indices() {
+        // Base 5 is odd: index 0 is frame 5, so an order-3 block must start at frame 8, 16, ...
+        let mut m = meta(30);
+        let mut a = BuddyAllocator::new(&mut m, Pfn(5)).unwrap();
+        a.add_free_range(Pfn(5), Pfn(35)).unwrap();
+        assert_eq!(
+            free_layout(&a),
+            vec![(5, 0), (6, 1), (8, 3), (16, 4), (32, 1), (34, 0)]
+        );
+        let block = a.alloc(3).unwrap();
+        assert_eq!(block, Pfn(8));
+        a.check_invariants().unwrap();
+    }
+
+    #[test]
+    fn ranges_added_separately_coalesce_with_their_neighbours() {
+        let mut m = meta(16);
+        let mut a = BuddyAllocator::new(&mut m, Pfn(16)).unwrap();
+        a.add_free_range(Pfn(20), Pfn(23)).unwrap();
+        a.add_free_range(Pfn(16), Pfn(19)).unwrap();
+        a.add_free_range(Pfn(24), Pfn(32)).unwrap();
+        assert_eq!(
+            free_layout(&a),
+            vec![(16, 1), (18, 0), (20, 1), (22, 0), (24, 3)]
+        );
+        // Frame 23 completes 20..24, then 16..24 still lacks 19; frame 19 completes everything.
+        a.add_free_range(Pfn(23), Pfn(24)).unwrap();
+        assert_eq!(free_layout(&a), vec![(16, 1), (18, 0), (20, 2), (24, 3)]);
+        a.add_free_range(Pfn(19), Pfn(20)).unwrap();
+        assert_eq!(free_layout(&a), vec![(16, 4)]);
+        assert_eq!(a.stats().total_pages, 16);
+        a.check_invariants().unwrap();
+    }
+
+    #[test]
+    fn add_free_range_rejects_bad_ranges_without_changing_anything() {
+        let mut m = meta(32);
+        let mut a = BuddyAllocator::new(&mut m, Pfn(32)).unwrap();
+        a.add_free_range(Pfn(40), Pfn(48)).unwrap();
+        let held = a.alloc(1).unwrap();
+        let before = snapshot(&a);
+
+        assert_eq!(
+            a.add_free_range(Pfn(50), Pfn(49)),
+            Err(RangeError::Inverted {
+                start: Pfn(50),
+                end: Pfn(49)
+            })
+        );
+        assert_eq!(
+            a.add_free_range(Pfn(30), Pfn(34)),
+            Err(RangeError::OutOfRange {
+                start: Pfn(30),
+                end: Pfn(34)
+            })
+        );
+        assert_eq!(
+            a.add_free_range(Pfn(60), Pfn(65)),
+            Err(RangeError::OutOfRange {
+                start: Pfn(60),
+                end: Pfn(65)
+            })
+        );
+        assert!(a.add_free_range(Pfn(u64::MAX - 1), Pfn(u64::MAX)).is_err());
+        // Starts among reserved frames, runs into the free order-2 block at 44.
+        assert_eq!(held, Pfn(40));
+        assert_eq!(
+            a.add_free_range(Pfn(34), Pfn(47)),
+            Err(RangeError::AlreadyManaged { pfn: Pfn(40) })
+        );
+        assert_eq!(
+            a.add_free_range(Pfn(46), Pfn(50)),
+            Err(RangeError::AlreadyManaged { pfn: Pfn(46) })
+        );
+        // Overlaps the allocated block.
+        assert_eq!(
+            a.add_free_range(held, Pfn(held.0 + 1)),
+            Err(RangeError::AlreadyManaged { pfn: held })
+        );
+        // Empty ranges are accepted, anywhere.
+        assert_eq!(a.add_free_range(Pfn(44), Pfn(44)), Ok(()));
+        assert_eq!(a.add_free_range(Pfn(1000), Pfn(1000)), Ok(()));
+
+        assert_eq!(snapshot(&a), before);
+        a.check_invariants().unwrap();
+    }
+
+    #[test]
+    fn alloc_splits_the_smallest_fitting_block_and_keeps_upper_halves() {
+        let mut m = meta(16);
+        let mut a = BuddyAllocator::new(&mut m, Pfn(0)).unwrap();
+        a.add_free_range(Pfn(0), Pfn(16)).unwrap();
+        assert_eq!(a.alloc(0), Ok(Pfn(0)));
+        assert_eq!(free_layout(&a), vec![(1, 0), (2, 1), (4, 2), (8, 3)]);
+        // An order-1 request now uses the existing order-1 block, not a new split.
+        assert_eq!(a.alloc(1), Ok(Pfn(2)));
+        assert_eq!(free_layout(&a), vec![(1, 0), (4, 2), (8, 3)]);
+        assert_eq!(a.alloc(2), Ok(Pfn(4)));
+        assert_eq!(a.alloc(2), Ok(Pfn(8)));
+        assert_eq!(free_layout(&a), vec![(1, 0), (12, 2)]);
+        a.check_invariants().unwrap();
+    }
+
+    #[test]
+    fn every_frame_is_handed_out_once_then_out_of_memory_is_counted() {
+        let mut m = meta(24);
+        let mut a = BuddyAllocator::new(&mut m, Pfn(100)).unwrap();
+        a.add_free_range(Pfn(101), Pfn(123)).unwrap();
+        let mut seen = std::collections::BTreeSet::new();
+        while let Ok(pfn) = a.alloc(0) {
+            assert!((101..123).contains(&pfn.0));
+            assert!(seen.insert(pfn), "{pfn} handed out twice");
+        }
+        assert_eq!(seen.len(), 22);
+        assert_eq!(a.alloc(0), Err(AllocError::OutOfMemory { order: 0 }));
+        assert_eq!(a.alloc(4), Err(AllocError::OutOfMemory { order: 4 }));
+        let s = a.stats();
+        assert_eq!(s.free_pages, 0);
+        assert_eq!(s.largest_free_order, None);
+        assert_eq!(s.alloc_count, 22);
+        assert_eq!(s.failures_by_order[0], 2);
+        assert_eq!(s.failures_by_order[4], 1);
+        assert_eq!(s.failures_by_order.iter().sum::<u64>(), 3);
+        assert_eq!(s.allocated_pages_by_class, [22, 0, 0]);
+        a.check_invariants().unwrap();
+    }
+
+    #[test]
+    fn invalid_order_is_an_error_and_not_a_failure() {
+        let mut m = meta(8);
+        let mut a = BuddyAllocator::new(&mut m, Pfn(0)).unwrap();
+        a.add_free_range(Pfn(0), Pfn(8)).unwrap();
+        assert_eq!(
+            a.alloc(MAX_ORDER + 1),
+            Err(AllocError::InvalidOrder { order: 11 })
+        );
+        assert_eq!(
+            a.alloc_typed(usize::MAX, MigrateType::Movable),
+            Err(AllocError::InvalidOrder { order: usize::MAX })
+        );
+        assert_eq!(a.stats().failures_by_order, [0; ORDERS]);
+        assert_eq!(a.stats().free_pages, 8);
+    }
+
+    #[test]
+    fn fragmented_memory_fails_large_orders_but_serves_small_ones() {
+        let mut m = meta(16);
+        let mut a = BuddyAllocator::new(&mut m, Pfn(0)).unwrap();
+        a.add_free_range(Pfn(0), Pfn(16)).unwrap();
+        let frames: Vec<Pfn> = (0..16).map(|_| a.alloc(0).unwrap()).collect();
+        for pfn in frames.iter().step_by(2) {
+            a.free(*pfn, 0).unwrap();
+        }
+        let s = a.stats();
+        assert_eq!(s.free_pages, 8);
+        assert_eq!(s.free_blocks_by_order[0], 8);
+        assert_eq!(a.alloc(1), Err(AllocError::OutOfMemory { order: 1 }));
+        let idx = s.unusable_free_space_index();
+        assert_eq!(idx[0], 0);
+        assert_eq!(&idx[1..], &[1000; MAX_ORDER]);
+        assert!(a.alloc(0).is_ok());
+        a.check_invariants().unwrap();
+    }
+
+    #[test]
+    fn fragmentation_index_on_a_crafted_layout() {
+        // 32 frames; hold frames 0, 5 and 16..24 allocated. Free: 1, 2..4, 4, 6..8, 8..16, 24..32
+        // = blocks (1,o0) (2,o1) (4,o0) (6,o1) (8,o3) (24,o3): 1+2+1+2+8+8 = 22 free frames.
+        let mut m = meta(32);
+        let mut a = BuddyAllocator::new(&mut m, Pfn(0)).unwrap();
+        a.add_free_range(Pfn(0), Pfn(32)).unwrap();
+        let all: Vec<Pfn> = (0..32).map(|_| a.alloc(0).unwrap()).collect();
+        for pfn in all {
+            if !matches!(pfn.0, 0 | 5 | 16..24) {
+                a.free(pfn, 0).unwrap();
+            }
+        }
+        assert_eq!(
+            free_layout(&a),
+            vec![(1, 0), (2, 1), (4, 0), (6, 1), (8, 3), (24, 3)]
+        );
+        let s = a.stats();
+        assert_eq!(s.free_pages, 22);
+        assert_eq!(s.largest_free_order, Some(3));
+        let idx = s.unusable_free_space_index();
+        // j=1: unusable = 2 single frames → 2/22 = 90.9‰; j=2,3: 6/22 = 272.7‰; j≥4: 1000.
+        assert_eq!(idx[0], 0);
+        assert_eq!(idx[1], 90);
+        assert_eq!(idx[2], 272);
+        assert_eq!(idx[3], 272);
+        assert_eq!(&idx[4..], &[1000; 7]);
+        a.check_invariants().unwrap();
+    }
+
+    #[test]
+    fn freeing_coalesces_in_any_order() {
+        let mut m = meta(8);
+        let mut a = BuddyAllocator::new(&mut m, Pfn(8)).unwrap();
+        a.add_free_range(Pfn(8), Pfn(16)).unwrap();
+        let frames: Vec<Pfn> = (0..8).map(|_| a.alloc(0).unwrap()).collect();
+        for &i in &[5usize, 0, 3, 6, 1, 7, 2] {
+            a.free(frames[i], 0).unwrap();
+            a.check_invariants().unwrap();
+        }
+        // Frame 12 (frames[4]) is still held.
+        assert_eq!(frames[4], Pfn(12));
+        assert_eq!(free_layout(&a), vec![(8, 2), (13, 0), (14, 1)]);
+        a.free(frames[4], 0).unwrap();
+        assert_eq!(free_layout(&a), vec![(8, 3)]);
+        let s = a.stats();
+        assert_eq!((s.alloc_count, s.free_count), (8, 8));
+        assert_eq!(s.allocated_pages(), 0);
+        a.check_invariants().unwrap();
+    }
+
+    #[test]
+    fn coalescing_stops_at_reserved_frames_and_the_metadata_edge() {
+        // Frames 0..16 covered from base 0; frame 7 reserved, everything else usable.
+        let mut m = meta(16);
+        let mut a = BuddyAllocator::new(&mut m, Pfn(0)).unwrap();
+        a.add_free_range(Pfn(0), Pfn(7)).unwrap();
+        a.add_free_range(Pfn(8), Pfn(16)).unwrap();
+        assert_eq!(free_layout(&a), vec![(0, 2), (4, 1), (6, 0), (8, 3)]);
+        // Order-3 block at 8 has its buddy at 0 (not whole) and order 4 would leave the metadata.
+        let b = a.alloc(3).unwrap();
+        a.free(b, 3).unwrap();
+        assert_eq!(free_layout(&a), vec![(0, 2), (4, 1), (6, 0), (8, 3)]);
+        a.check_invariants().unwrap();
+    }
+
+    #[test]
+    fn max_order_blocks_never_merge_further() {
+        let mut m = meta(2048);
+        let mut a = BuddyAllocator::new(&mut m, Pfn(0)).unwrap();
+        a.add_free_range(Pfn(0), Pfn(2048)).unwrap();
+        let x = a.alloc(MAX_ORDER).unwrap();
+        let y = a.alloc(MAX_ORDER).unwrap();
+        assert_eq!(
+            a.alloc(MAX_ORDER),
+            Err(AllocError::OutOfMemory { order: 10 })
+        );
+        a.free(x, MAX_ORDER).unwrap();
+        a.free(y, MAX_ORDER).unwrap();
+        assert_eq!(free_layout(&a), vec![(0, 10), (1024, 10)]);
+        a.check_invariants().unwrap();
+    }
+
+    #[test]
+    fn bad_frees_are_refused_without_changing_anything() {
+        let mut m = meta(64);
+        let mut a = BuddyAllocator::new(&mut m, Pfn(64)).unwrap();
+        a.add_free_range(Pfn(64), Pfn(120)).unwrap();
+        // Blocks 64 o5, 96 o4, 112 o3; then hold 112 o3 and 96 o0, and free 98 o1 again.
+        let big = a.alloc_typed(3, MigrateType::Movable).unwrap();
+        let small = a.alloc(0).unwrap();
+        let freed = a.alloc(1).unwrap();
+        a.free(freed, 1).unwrap();
+        assert_eq!((big, small, freed), (Pfn(112), Pfn(96), Pfn(98)));
+        assert_eq!(
+            free_layout(&a),
+            vec![(64, 5), (97, 0), (98, 1), (100, 2), (104, 3)]
+        );
+        let before = snapshot(&a);
+
+        let cases = [
+            (big, 11, FreeError::InvalidOrder { order: 11 }),
+            (Pfn(63), 0, FreeError::NotManaged { pfn: Pfn(63) }),
+            (Pfn(128), 0, FreeError::NotManaged { pfn: Pfn(128) }),
+            (
+                Pfn(u64::MAX),
+                0,
+                FreeError::NotManaged { pfn: Pfn(u64::MAX) },
+            ),
+            (Pfn(125), 0, FreeError::Reserved { pfn: Pfn(125) }),
+            (
+                Pfn(big.0 + 4),
+                3,
+                FreeError::Misaligned {
+                    pfn: Pfn(big.0 + 4),
+                    order: 3,
+                },
+            ),
+            (
+                big,
+                2,
+                FreeError::WrongOrder {
+                    pfn: big,
+                    order: 2,
+                    allocated_order: 3,
+                },
+            ),
+            (
+                big,
+                4,
+                FreeError::WrongOrder {
+                    pfn: big,
+                    order: 4,
+                    allocated_order: 3,
+                },
+            ),
+            (
+                Pfn(big.0 + 2),
+                1,
+                FreeError::InsideBlock {
+                    pfn: Pfn(big.0 + 2),
+                    block: big,
+                    block_order: 3,
+                },
+            ),
+            (
+                Pfn(big.0 + 7),
+                0,
+                FreeError::InsideBlock {
+                    pfn: Pfn(big.0 + 7),
+                    block: big,
+                    block_order: 3,
+                },
+            ),
+            // Double free of a block head, and of its second frame.
+            (freed, 1, FreeError::AlreadyFree { pfn: freed }),
+            (Pfn(99), 0, FreeError::AlreadyFree { pfn: Pfn(99) }),
+            // Frames never handed out, at a free head and inside a free block.
+            (Pfn(64), 5, FreeError::AlreadyFree { pfn: Pfn(64) }),
+            (Pfn(70), 0, FreeError::AlreadyFree { pfn: Pfn(70) }),
+        ];
+        for (pfn, order, expected) in cases {
+            assert_eq!(a.free(pfn, order), Err(expected), "free({pfn}, {order})");
+            assert_eq!(snapshot(&a), before, "free({pfn}, {order}) changed state");
+        }
+        a.check_invariants().unwrap();
+
+        // The genuine frees still work, and a second free of the same block is refused.
+        // Freeing 96 merges it up to 96 o4, so 98 is now a tail: still a double free.
+        a.free(small, 0).unwrap();
+        assert_eq!(free_layout(&a), vec![(64, 5), (96, 4)]);
+        assert_eq!(a.free(small, 0), Err(FreeError::AlreadyFree { pfn: small }));
+        assert_eq!(a.free(freed, 1), Err(FreeError::AlreadyFree { pfn: freed }));
+        a.free(big, 3).unwrap();
+        assert_eq!(a.free(big, 3), Err(FreeError::AlreadyFree { pfn: big }));
+        assert_eq!(a.stats().free_pages, 56);
+        a.check_invariants().unwrap();
+    }
+
+    #[test]
+    fn classes_are_recorded_counted_and_listed() {
+        let mut m = meta(64);
+        let mut a = BuddyAllocator::new(&mut m, Pfn(0)).unwrap();
+        a.add_free_range(Pfn(0), Pfn(64)).unwrap();
+        let u = a.alloc(2).unwrap();
+        let r = a.alloc_typed(0, MigrateType::Reclaimable).unwrap();
+        let m1 = a.alloc_typed(3, MigrateType::Movable).unwrap();
+        let m2 = a.alloc_typed(1, MigrateType::Movable).unwrap();
+        assert_eq!(a.stats().allocated_pages_by_class, [4, 1, 10]);
+        let mut listed: Vec<AllocatedBlock> = a.allocated_blocks().collect();
+        let mut expected = vec![
+            AllocatedBlock {
+                pfn: u,
+                order: 2,
+                class: MigrateType::Unmovable,
+            },
+            AllocatedBlock {
+                pfn: r,
+                order: 0,
+                class: MigrateType::Reclaimable,
+            },
+            AllocatedBlock {
+                pfn: m1,
+                order: 3,
+                class: MigrateType::Movable,
+            },
+            AllocatedBlock {
+                pfn: m2,
+                order: 1,
+                class: MigrateType::Movable,
+            },
+        ];
+        expected.sort_by_key(|b| b.pfn);
+        // The iterator yields address order already.
+        assert_eq!(listed, expected);
+        listed.retain(|b| b.class == MigrateType::Movable);
+        assert_eq!(listed.len(), 2);
+
+        a.free(m1, 3).unwrap();
+        assert_eq!(a.stats().allocated_pages_by_class, [4, 1, 2]);
+        assert_eq!(a.allocated_blocks().count(), 3);
+        a.check_invariants().unwrap();
+    }
+
+    #[test]
+    fn the_most_recently_freed_block_is_reused_first() {
+        let mut m = meta(16);
+        let mut a = BuddyAllocator::new(&mut m, Pfn(0)).unwrap();
+        a.add_free_range(Pfn(0), Pfn(16)).unwrap();
+        let frames: Vec<Pfn> = (0..16).map(|_| a.alloc(0).unwrap()).collect();
+        a.free(frames[9], 0).unwrap();
+        a.free(frames[3], 0).unwrap();
+        assert_eq!(a.alloc(0), Ok(frames[3]));
+        assert_eq!(a.alloc(0), Ok(frames[9]));
+    }
+
+    #[test]
+    fn covered_reports_the_metadata_span() {
+        let mut m = meta(10);
+        let a = BuddyAllocator::new(&mut m, Pfn(7)).unwrap();
+        assert_eq!(a.covered(), (Pfn(7), Pfn(17)));
     }
 }

@@ -50,9 +50,17 @@ pub enum FreeError {
     /// The frame number is not a multiple of 2^order.
     Misaligned { pfn: Pfn, order: usize },
     /// The frame starts an allocated block, but of another order.
-    WrongOrder { pfn: Pfn, order: usize, allocated_order: usize },
+    WrongOrder {
+        pfn: Pfn,
+        order: usize,
+        allocated_order: usize,
+    },
     /// The frame lies inside an allocated block that starts at `block`.
-    InsideBlock { pfn: Pfn, block: Pfn, block_order: usize },
+    InsideBlock {
+        pfn: Pfn,
+        block: Pfn,
+        block_order: usize,
+    },
     /// The frame is already free: a double free, or a frame never handed out.
     AlreadyFree { pfn: Pfn },
 }
@@ -78,11 +86,19 @@ pub enum InvariantError {
     LinkOutOfRange { order: usize },
     /// The list of this order holds a different number of blocks than the metadata
     /// (a free block missing from its list, or a cycle).
-    ListLength { order: usize, listed: u64, in_metadata: u64 },
+    ListLength {
+        order: usize,
+        listed: u64,
+        in_metadata: u64,
+    },
     /// Two free buddies of this order were left uncoalesced.
     Uncoalesced { pfn: Pfn, buddy: Pfn, order: usize },
     /// A statistics counter disagrees with the metadata.
-    StatsMismatch { counter: &'static str, recorded: u64, actual: u64 },
+    StatsMismatch {
+        counter: &'static str,
+        recorded: u64,
+        actual: u64,
+    },
 }
 
 impl fmt::Display for InitError {
@@ -181,7 +197,10 @@ impl fmt::Display for InvariantError {
                 write!(f, "{pfn} is marked as a block tail but no block covers it")
             }
             InvariantError::ListEntryNotFree { order, pfn } => {
-                write!(f, "free list {order} holds {pfn}, not a free order-{order} block")
+                write!(
+                    f,
+                    "free list {order} holds {pfn}, not a free order-{order} block"
+                )
             }
             InvariantError::BrokenBackLink { order, pfn } => {
                 write!(f, "free list {order}: back link of {pfn} is wrong")
@@ -205,7 +224,10 @@ impl fmt::Display for InvariantError {
                 counter,
                 recorded,
                 actual,
-            } => write!(f, "statistic {counter} is {recorded}, metadata says {actual}"),
+            } => write!(
+                f,
+                "statistic {counter} is {recorded}, metadata says {actual}"
+            ),
         }
     }
 }

@@ -178,3 +178,190 @@ impl BuddyAllocator<'_> {
         compare("total_pages", c.total_pages, census.free_pages + allocated)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! Each test corrupts one aspect of a healthy allocator through its private fields and
+    //! expects `check_invariants` to name the damage.
+
+    use super::*;
+    use crate::frame::FrameMeta;
+
+    /// Frames 0..62, usable 0..60: blocks 0 o5, 32 o4, 48 o3, 56 o2; then an order-0 and an
+    /// order-1 allocation split the order-2 block: 56 held o0, 57 free o0, 58 held o1.
+    fn with_allocator(corrupt: impl FnOnce(&mut BuddyAllocator<'_>)) -> Result<(), InvariantError> {
+        let mut meta = vec![FrameMeta::EMPTY; 62];
+        let mut a = BuddyAllocator::new(&mut meta, Pfn(0)).unwrap();
+        a.add_free_range(Pfn(0), Pfn(60)).unwrap();
+        assert_eq!(a.alloc(0), Ok(Pfn(56)));
+        assert_eq!(a.alloc_typed(1, MigrateType::Movable), Ok(Pfn(58)));
+        a.check_invariants().unwrap();
+        corrupt(&mut a);
+        a.check_invariants()
+    }
+
+    #[test]
+    fn healthy_allocator_passes() {
+        assert_eq!(with_allocator(|_| {}), Ok(()));
+    }
+
+    #[test]
+    fn detects_a_tail_outside_any_block() {
+        assert_eq!(
+            with_allocator(|a| a.meta[61] = FrameMeta::TAIL),
+            Err(InvariantError::OrphanTail { pfn: Pfn(61) })
+        );
+    }
+
+    #[test]
+    fn detects_overlapping_blocks() {
+        // A second free head inside the order-4 block at 32.
+        assert_eq!(
+            with_allocator(|a| {
+                a.meta[40].state = FrameState::Allocated(MigrateType::Unmovable);
+            }),
+            Err(InvariantError::Overlap {
+                block: Pfn(32),
+                pfn: Pfn(40)
+            })
+        );
+    }
+
+    #[test]
+    fn detects_bad_orders_misalignment_and_blocks_past_the_end() {
+        assert_eq!(
+            with_allocator(|a| a.meta[0].order = 11),
+            Err(InvariantError::BadOrder {
+                pfn: Pfn(0),
+                order: 11
+            })
+        );
+        assert_eq!(
+            with_allocator(|a| a.meta[57].order = 1),
+            Err(InvariantError::Misaligned {
+                pfn: Pfn(57),
+                order: 1
+            })
+        );
+        assert_eq!(
+            with_allocator(|a| {
+                a.meta[60] = FrameMeta {
+                    state: FrameState::Allocated(MigrateType::Unmovable),
+                    order: 2,
+                    ..FrameMeta::TAIL
+                };
+            }),
+            Err(InvariantError::BlockPastEnd {
+                pfn: Pfn(60),
+                order: 2
+            })
+        );
+    }
+
+    #[test]
+    fn detects_a_free_block_missing_from_its_list() {
+        assert_eq!(
+            with_allocator(|a| a.free_heads[5] = NIL),
+            Err(InvariantError::ListLength {
+                order: 5,
+                listed: 0,
+                in_metadata: 1
+            })
+        );
+    }
+
+    #[test]
+    fn detects_a_list_cycle() {
+        assert_eq!(
+            with_allocator(|a| a.meta[32].next = 32),
+            Err(InvariantError::ListLength {
+                order: 4,
+                listed: 2,
+                in_metadata: 1
+            })
+        );
+    }
+
+    #[test]
+    fn detects_wrong_list_entries_and_links() {
+        // The order-0 list points at the allocated frame 56.
+        assert_eq!(
+            with_allocator(|a| a.free_heads[0] = 56),
+            Err(InvariantError::ListEntryNotFree {
+                order: 0,
+                pfn: Pfn(56)
+            })
+        );
+        assert_eq!(
+            with_allocator(|a| a.free_heads[0] = 1000),
+            Err(InvariantError::LinkOutOfRange { order: 0 })
+        );
+        assert_eq!(
+            with_allocator(|a| a.meta[57].prev = 3),
+            Err(InvariantError::BrokenBackLink {
+                order: 0,
+                pfn: Pfn(57)
+            })
+        );
+    }
+
+    #[test]
+    fn detects_uncoalesced_buddies() {
+        // Split the free order-5 block at 0 into two order-4 blocks behind the allocator's back.
+        assert_eq!(
+            with_allocator(|a| {
+                let order4 = a.free_heads[4];
+                a.free_heads[5] = NIL;
+                a.meta[0] = FrameMeta {
+                    state: FrameState::Free,
+                    order: 4,
+                    next: 16,
+                    ..FrameMeta::TAIL
+                };
+                a.meta[16] = FrameMeta {
+                    state: FrameState::Free,
+                    order: 4,
+                    prev: 0,
+                    next: order4,
+                };
+                a.meta[order4 as usize].prev = 16;
+                a.free_heads[4] = 0;
+                a.counters.free_blocks_by_order[5] -= 1;
+                a.counters.free_blocks_by_order[4] += 2;
+            }),
+            Err(InvariantError::Uncoalesced {
+                pfn: Pfn(0),
+                buddy: Pfn(16),
+                order: 4
+            })
+        );
+    }
+
+    #[test]
+    fn detects_counters_that_disagree_with_the_metadata() {
+        assert_eq!(
+            with_allocator(|a| a.counters.free_pages += 1),
+            Err(InvariantError::StatsMismatch {
+                counter: "free_pages",
+                recorded: 58,
+                actual: 57
+            })
+        );
+        assert_eq!(
+            with_allocator(|a| a.counters.allocated_pages_by_class[2] = 0),
+            Err(InvariantError::StatsMismatch {
+                counter: "allocated_pages_by_class",
+                recorded: 0,
+                actual: 2
+            })
+        );
+        assert_eq!(
+            with_allocator(|a| a.counters.total_pages = 64),
+            Err(InvariantError::StatsMismatch {
+                counter: "total_pages",
+                recorded: 64,
+                actual: 60
+            })
+        );
+    }
+}

@@ -10,7 +10,9 @@ fn boot_sequence() {
     let (start, end) = (Pfn(0x100), Pfn(0x500));
     let mut meta = vec![FrameMeta::EMPTY; meta_len(start, end)];
     let mut frames = BuddyAllocator::new(&mut meta, start).expect("metadata fits");
-    frames.add_free_range(Pfn(0x100), Pfn(0x180)).expect("usable");
+    frames
+        .add_free_range(Pfn(0x100), Pfn(0x180))
+        .expect("usable");
     frames.add_free_range(Pfn(0x201), end).expect("usable");
     let usable = 0x80 + 0x2ff;
     assert_eq!(frames.stats().total_pages, usable);
