@@ -1,1 +1,31 @@
+//! # hal — the Nous hardware layer
+//!
+//! Every `unsafe` block of the kernel lives in this crate (as Asterinas keeps its unsafe code in
+//! OSTD): the PVH boot path, CPU tables, interrupt entry, port I/O, page tables, the heap and
+//! the context switch. Everything above it — the kernel binary and the logic crates under
+//! `crates/` — is safe Rust.
+//!
+//! Design rules:
+//! - Keep each unsafe operation small and argue it: every `unsafe fn` lists its obligations
+//!   under `# Safety`, every `unsafe` block says which invariant makes it sound.
+//! - Policy lives elsewhere: the buddy algorithm (`buddy`), scheduling decisions (`sched`) and
+//!   everything user-visible are logic crates; this crate gives them memory, time and a CPU.
+//! - One CPU, interrupts off in critical sections ([`sync::IrqMutex`]); simple over clever.
+//!
+//! Map: [`arch`] (x86_64 specifics), [`boot`], [`mem`], [`task`], [`time`], [`console`],
+//! [`fault`], [`sync`].
 #![no_std]
+
+extern crate alloc;
+
+pub mod arch;
+pub mod boot;
+pub mod console;
+pub mod fault;
+pub mod mem;
+mod rt;
+pub mod sync;
+pub mod task;
+pub mod time;
+
+pub use boot::BootInfo;

@@ -1,0 +1,150 @@
+//! The global physical frame allocator: a [`buddy::BuddyAllocator`] over all usable RAM.
+//!
+//! At boot, [`init`] sizes the per-frame metadata for every frame up to the highest usable
+//! address, places it in the first usable region above the kernel image that can hold it,
+//! and frees every usable frame except the low 1 MiB (firmware, PVH start info), the kernel
+//! image and the metadata itself. The metadata is reached through the direct map; the boot
+//! page tables map the low 4 GiB there, and the region chosen is the lowest that fits.
+
+use buddy::{AllocError, BuddyAllocator, BuddyStats, FrameMeta, MigrateType, Pfn};
+
+use super::MemRegion;
+use super::layout::{PAGE_SIZE, phys_to_virt};
+use crate::sync::IrqMutex;
+
+static FRAMES: IrqMutex<Option<BuddyAllocator<'static>>> = IrqMutex::new(None);
+
+/// What [`init`] found, for the boot report.
+#[derive(Clone, Copy, Debug)]
+pub struct FrameInit {
+    pub usable_bytes: u64,
+    pub managed_pages: u64,
+    pub max_phys: u64,
+    pub meta_bytes: u64,
+}
+
+/// Why the frame allocator could not be set up.
+#[derive(Debug)]
+pub enum FrameInitError {
+    NoUsableMemory,
+    NoRoomForMetadata { bytes: u64 },
+    Buddy(&'static str),
+}
+
+const LOW_RESERVED: u64 = 0x10_0000;
+const BOOT_DIRECT_MAP_LIMIT: u64 = 4 << 30;
+
+fn align_up(x: u64, a: u64) -> u64 {
+    x.div_ceil(a) * a
+}
+
+/// Builds the allocator from the firmware memory map. `kernel` is the physical range of the
+/// kernel image (including .bss).
+pub fn init(regions: &[MemRegion], kernel: (u64, u64)) -> Result<FrameInit, FrameInitError> {
+    let usable = || regions.iter().filter(|r| r.is_usable() && r.end > r.start);
+    let max_phys = usable().map(|r| r.end).max().ok_or(FrameInitError::NoUsableMemory)?;
+    let max_pfn = max_phys / PAGE_SIZE;
+    let frames = buddy::meta_len(Pfn(0), Pfn(max_pfn));
+    let meta_bytes = align_up(buddy::meta_bytes(frames) as u64, PAGE_SIZE);
+
+    let meta_start = usable()
+        .filter_map(|r| {
+            let start = align_up(r.start.max(LOW_RESERVED).max(kernel.1), PAGE_SIZE);
+            (start + meta_bytes <= r.end && start + meta_bytes <= BOOT_DIRECT_MAP_LIMIT)
+                .then_some(start)
+        })
+        .min()
+        .ok_or(FrameInitError::NoRoomForMetadata { bytes: meta_bytes })?;
+    let meta_end = meta_start + meta_bytes;
+
+    let meta_ptr = phys_to_virt(meta_start) as *mut FrameMeta;
+    for i in 0..frames {
+        // SAFETY: meta_start..meta_end is usable RAM (from the memory map), below 4 GiB so the
+        // boot direct map covers it, outside the kernel image and the low 1 MiB, and nothing
+        // else has been placed there yet; each element is written before the slice is formed.
+        unsafe { meta_ptr.add(i).write(FrameMeta::EMPTY) };
+    }
+    // SAFETY: all `frames` elements were initialised just above; the region is never handed
+    // to the allocator as free memory (it is excluded below), so this is its only reference
+    // for the rest of the kernel's life.
+    let meta: &'static mut [FrameMeta] = unsafe { core::slice::from_raw_parts_mut(meta_ptr, frames) };
+    let mut buddy = BuddyAllocator::new(meta, Pfn(0)).map_err(|_| FrameInitError::Buddy("metadata"))?;
+
+    let mut usable_bytes = 0;
+    for r in usable() {
+        usable_bytes += r.end - r.start;
+        let start = align_up(r.start.max(LOW_RESERVED), PAGE_SIZE);
+        let end = r.end / PAGE_SIZE * PAGE_SIZE;
+        // Cut the kernel image and the metadata out of [start, end).
+        let mut pieces = [(start, end), (0, 0), (0, 0)];
+        for hole in [(kernel.0 / PAGE_SIZE * PAGE_SIZE, align_up(kernel.1, PAGE_SIZE)), (meta_start, meta_end)] {
+            let mut next = [(0u64, 0u64); 3];
+            let mut n = 0;
+            for &(s, e) in pieces.iter().filter(|(s, e)| e > s) {
+                if hole.1 <= s || hole.0 >= e {
+                    next[n] = (s, e);
+                    n += 1;
+                } else {
+                    if hole.0 > s {
+                        next[n] = (s, hole.0);
+                        n += 1;
+                    }
+                    if hole.1 < e {
+                        next[n] = (hole.1, e);
+                        n += 1;
+                    }
+                }
+            }
+            pieces = next;
+        }
+        for &(s, e) in pieces.iter().filter(|(s, e)| e > s) {
+            buddy
+                .add_free_range(Pfn(s / PAGE_SIZE), Pfn(e / PAGE_SIZE))
+                .map_err(|_| FrameInitError::Buddy("add_free_range"))?;
+        }
+    }
+    let managed_pages = buddy.stats().total_pages;
+    *FRAMES.lock() = Some(buddy);
+    Ok(FrameInit { usable_bytes, managed_pages, max_phys, meta_bytes })
+}
+
+/// Allocates 2^order contiguous frames of class `class`; returns the physical address.
+pub fn alloc(order: usize, class: MigrateType) -> Result<u64, AllocError> {
+    let mut guard = FRAMES.lock();
+    let buddy = guard.as_mut().ok_or(AllocError::OutOfMemory { order })?;
+    buddy.alloc_typed(order, class).map(|pfn| pfn.addr())
+}
+
+/// Allocates one zeroed frame (page tables, fresh stacks).
+pub fn alloc_zeroed(order: usize, class: MigrateType) -> Result<u64, AllocError> {
+    let phys = alloc(order, class)?;
+    // SAFETY: the frames were just allocated to us (nobody else references them) and every RAM
+    // frame is mapped writable in the direct map.
+    unsafe {
+        core::ptr::write_bytes(phys_to_virt(phys) as *mut u8, 0, (PAGE_SIZE << order) as usize)
+    };
+    Ok(phys)
+}
+
+/// Returns frames to the allocator. Errors (double free, wrong order) are reported, and the
+/// allocator state is left unchanged.
+pub fn free(phys: u64, order: usize) -> Result<(), buddy::FreeError> {
+    let mut guard = FRAMES.lock();
+    match guard.as_mut() {
+        Some(buddy) => buddy.free(Pfn::from_addr(phys), order),
+        None => Ok(()),
+    }
+}
+
+/// A snapshot of the allocator statistics (zeroes before [`init`]).
+pub fn stats() -> BuddyStats {
+    FRAMES.lock().as_ref().map(|b| b.stats()).unwrap_or_default()
+}
+
+/// Runs the allocator's full consistency check (used by in-kernel tests).
+pub fn check_invariants() -> Result<(), buddy::InvariantError> {
+    match FRAMES.lock().as_ref() {
+        Some(b) => b.check_invariants(),
+        None => Ok(()),
+    }
+}

@@ -1,0 +1,232 @@
+//! The serial shell and the foundation's commands: `version`, `uptime`, `meminfo`, `ps`,
+//! `memctl`, `schedctl`, `echo`, `shutdown` (`help` is built into the registry).
+//!
+//! Each subsystem registers its commands here with help text; handlers write to the
+//! `fmt::Write` they are given and report bad arguments through `CommandError`, which the
+//! registry prints as a one-line `error: …`. Later subsystems (crash predictor, language model,
+//! filesystem) add their `register_*` calls to [`registry`].
+
+use alloc::string::String;
+use core::fmt::Write;
+
+use buddy::{MigrateType, ORDERS, PAGE_SIZE};
+use hal::arch::exit::{ExitCode, exit_qemu};
+use shell::{CommandError, CommandRegistry, Shell, Subcommand, parse_arg, required_arg};
+
+/// What command handlers can reach.
+pub struct KernelCtx {
+    pub boot: &'static hal::BootInfo,
+}
+
+type Out<'a> = &'a mut dyn Write;
+type CmdResult = Result<(), CommandError>;
+
+fn w(r: core::fmt::Result) -> CmdResult {
+    r.map_err(|_| CommandError::Output)
+}
+
+/// The one-line boot report: time from PVH entry to now, memory, CPU features.
+pub fn boot_report(boot: &hal::BootInfo) -> String {
+    let mut s = String::new();
+    let ms = hal::time::since_entry_ns() as f64 / 1e6;
+    let usable_mib = boot.frames.usable_bytes / (1024 * 1024);
+    let managed_mib = boot.frames.managed_pages * PAGE_SIZE / (1024 * 1024);
+    let _ = write!(
+        s,
+        "boot: {ms:.1} ms to shell, memory {usable_mib} MiB usable ({managed_mib} MiB managed by the buddy allocator), tsc {} MHz, cpu features:",
+        boot.tsc_hz / 1_000_000
+    );
+    for f in boot.features.names() {
+        let _ = write!(s, " {f}");
+    }
+    s
+}
+
+/// Builds the command registry with every command of the running kernel.
+pub fn registry() -> CommandRegistry<KernelCtx> {
+    let mut r = CommandRegistry::new();
+    let simple: [(&'static str, &'static str, &'static str, shell::Handler<KernelCtx>); 6] = [
+        ("version", "print the kernel version", "", cmd_version),
+        ("uptime", "time since the timer started", "", cmd_uptime),
+        ("meminfo", "memory totals, free blocks per order, fragmentation, heap", "", cmd_meminfo),
+        ("ps", "threads with their scheduling accounting", "", cmd_ps),
+        ("echo", "print the arguments", "[TEXT...]", cmd_echo),
+        ("shutdown", "power off (exits QEMU)", "", cmd_shutdown),
+    ];
+    for (name, summary, usage, handler) in simple {
+        // Names are distinct literals, so registration cannot fail; a failure would only
+        // lose that command, which the e2e `help` test would catch.
+        let _ = r.register(name, summary, usage, handler);
+    }
+    let _ = r.register_group(
+        "memctl",
+        "memory manager control",
+        &[Subcommand { name: "stats", usage: "", summary: "buddy allocator counters", handler: memctl_stats }],
+    );
+    let _ = r.register_group(
+        "schedctl",
+        "scheduler control",
+        &[
+            Subcommand { name: "stats", usage: "", summary: "scheduler counters and policy", handler: schedctl_stats },
+            Subcommand {
+                name: "stress",
+                usage: "<threads>",
+                summary: "spawn, run and join N worker threads (1-1000)",
+                handler: schedctl_stress,
+            },
+        ],
+    );
+    r
+}
+
+/// The shell thread: prints the boot report and serves COM1 forever.
+pub fn run_shell(boot: &'static hal::BootInfo) -> i64 {
+    let mut ctx = KernelCtx { boot };
+    let mut shell = Shell::new(registry(), "nous> ");
+    let mut out = hal::console::Console;
+    hal::println!("{}", boot_report(boot));
+    let _ = shell.start(&mut out);
+    loop {
+        let byte = hal::console::read_byte();
+        let _ = shell.feed(&mut ctx, byte, &mut out);
+    }
+}
+
+fn cmd_version(_: &mut KernelCtx, _: &[&str], out: Out) -> CmdResult {
+    w(writeln!(out, "Nous {} (x86_64, PVH, single CPU)", env!("CARGO_PKG_VERSION")))
+}
+
+fn cmd_uptime(_: &mut KernelCtx, _: &[&str], out: Out) -> CmdResult {
+    let ns = hal::time::now_ns();
+    w(writeln!(out, "up {}.{:03} s", ns / 1_000_000_000, (ns / 1_000_000) % 1000))
+}
+
+fn cmd_echo(_: &mut KernelCtx, args: &[&str], out: Out) -> CmdResult {
+    let mut first = true;
+    for a in args {
+        if !first {
+            w(out.write_str(" "))?;
+        }
+        w(out.write_str(a))?;
+        first = false;
+    }
+    w(writeln!(out))
+}
+
+fn cmd_shutdown(_: &mut KernelCtx, _: &[&str], out: Out) -> CmdResult {
+    w(writeln!(out, "shutting down"))?;
+    exit_qemu(ExitCode::Success)
+}
+
+fn cmd_meminfo(_: &mut KernelCtx, _: &[&str], out: Out) -> CmdResult {
+    let s = hal::mem::frames::stats();
+    let kib = |pages: u64| pages * PAGE_SIZE / 1024;
+    w(writeln!(
+        out,
+        "memory: total {} KiB, free {} KiB, used {} KiB",
+        kib(s.total_pages),
+        kib(s.free_pages),
+        kib(s.total_pages - s.free_pages)
+    ))?;
+    w(write!(out, "free blocks by order:"))?;
+    for (order, n) in s.free_blocks_by_order.iter().enumerate() {
+        w(write!(out, " {order}:{n}"))?;
+    }
+    w(writeln!(out))?;
+    match s.largest_free_order {
+        Some(o) => w(writeln!(out, "largest free block: order {o} ({} KiB)", kib(1 << o)))?,
+        None => w(writeln!(out, "largest free block: none"))?,
+    }
+    w(write!(out, "fragmentation (unusable free space index, permille) by order:"))?;
+    for (order, f) in s.unusable_free_space_index().iter().enumerate() {
+        w(write!(out, " {order}:{f}"))?;
+    }
+    w(writeln!(out))?;
+    let h = hal::mem::heap::stats();
+    w(writeln!(
+        out,
+        "heap: mapped {} KiB, used {} KiB, failed allocations {}; kernel stacks: {}",
+        h.mapped_bytes / 1024,
+        h.used_bytes / 1024,
+        h.failures,
+        hal::task::stacks_in_use()
+    ))
+}
+
+fn memctl_stats(_: &mut KernelCtx, _: &[&str], out: Out) -> CmdResult {
+    let s = hal::mem::frames::stats();
+    w(writeln!(out, "allocations: {}  frees: {}", s.alloc_count, s.free_count))?;
+    w(write!(out, "failures by order:"))?;
+    for order in 0..ORDERS {
+        w(write!(out, " {order}:{}", s.failures_by_order[order]))?;
+    }
+    w(writeln!(out))?;
+    for class in MigrateType::ALL {
+        w(writeln!(out, "allocated pages ({class:?}): {}", s.allocated_pages_by_class[class.index()]))?;
+    }
+    Ok(())
+}
+
+fn schedctl_stats(_: &mut KernelCtx, _: &[&str], out: Out) -> CmdResult {
+    let Some(s) = hal::task::with_scheduler(|s| s.stats()) else {
+        return Err(CommandError::failed("scheduler not running"));
+    };
+    w(writeln!(out, "policy: {}", s.policy))?;
+    w(writeln!(
+        out,
+        "switches: {} (voluntary {}, involuntary {})  decisions: {}  idle dispatches: {}",
+        s.switches, s.voluntary_switches, s.involuntary_switches, s.decisions, s.idle_dispatches
+    ))?;
+    w(writeln!(
+        out,
+        "threads: {}  runnable: {}  policy faults: {}  policy swaps: {}",
+        s.threads, s.runnable, s.policy_faults, s.policy_swaps
+    ))
+}
+
+fn schedctl_stress(_: &mut KernelCtx, args: &[&str], out: Out) -> CmdResult {
+    let n: u32 = parse_arg("threads", required_arg(args, 0, "threads")?)?;
+    if !(1..=1000).contains(&n) {
+        return Err(CommandError::usage("threads must be between 1 and 1000"));
+    }
+    let report = crate::stress::run_threads(n).map_err(CommandError::failed)?;
+    w(writeln!(out, "stress: spawned {}, joined {}, checksum ok: {}", report.spawned, report.joined, report.checksum_ok))
+}
+
+fn cmd_ps(_: &mut KernelCtx, _: &[&str], out: Out) -> CmdResult {
+    let threads = hal::task::threads();
+    let now = hal::time::now_ns();
+    w(writeln!(
+        out,
+        "TID  NAME             STATE      PRIO      CPU_MS   WAIT_MS  BLOCK_MS  SLEEP_MS  SCHED   VOL  INVOL   AGE_MS"
+    ))?;
+    let ms = |ns: u64| ns / 1_000_000;
+    for t in threads {
+        let a = &t.accounting;
+        let state = match t.state {
+            sched::ThreadState::Runnable => "runnable",
+            sched::ThreadState::Running => "running",
+            sched::ThreadState::Blocked(_) => "blocked",
+            sched::ThreadState::Sleeping { .. } => "sleeping",
+            sched::ThreadState::Exited { .. } => "exited",
+        };
+        let end = a.completed_ns.unwrap_or(now);
+        w(writeln!(
+            out,
+            "{:<4} {:<16} {:<10} {:<8} {:>7} {:>9} {:>9} {:>9} {:>6} {:>5} {:>6} {:>8}",
+            t.id.0,
+            t.name,
+            state,
+            alloc::format!("{:?}", t.priority),
+            ms(a.cpu_ns),
+            ms(a.runnable_wait_ns),
+            ms(a.blocked_ns),
+            ms(a.sleep_ns),
+            a.times_scheduled,
+            a.voluntary_switches,
+            a.involuntary_switches,
+            ms(end.saturating_sub(a.created_ns)),
+        ))?;
+    }
+    Ok(())
+}
