@@ -64,9 +64,9 @@ impl fmt::Display for SchedError {
                 f.write_str("the idle thread's priority cannot be changed")
             }
             SchedError::InvalidPriority(p) => write!(f, "priority {p} is not in 0..=3"),
-            SchedError::InvalidName => f.write_str(
-                "thread names must be 1 to 32 bytes of printable characters",
-            ),
+            SchedError::InvalidName => {
+                f.write_str("thread names must be 1 to 32 bytes of printable characters")
+            }
             SchedError::IdsExhausted => f.write_str("no ids left"),
         }
     }

@@ -34,4 +34,6 @@ pub use ids::{Priority, ThreadId, WaitQueueId};
 pub use policy::SchedPolicy;
 pub use round_robin::RoundRobinPolicy;
 pub use scheduler::{JoinStatus, SchedStats, Scheduler, Switch, SwitchReason};
-pub use thread::{MAX_NAME_LEN, ThreadAccounting, ThreadInfo, ThreadState, ThreadTableView, ThreadView};
+pub use thread::{
+    MAX_NAME_LEN, ThreadAccounting, ThreadInfo, ThreadState, ThreadTableView, ThreadView,
+};

@@ -57,5 +57,11 @@ pub trait SchedPolicy: Send {
     /// off the CPU rather than yielding, blocking, sleeping or exiting. The view shows the state
     /// the thread moved to and its updated accounting. Called before `on_runnable` when the thread
     /// stays runnable. Never called for the idle thread.
-    fn on_descheduled(&mut self, thread: &ThreadView<'_>, ran_ns: u64, preempted: bool, now_ns: u64);
+    fn on_descheduled(
+        &mut self,
+        thread: &ThreadView<'_>,
+        ran_ns: u64,
+        preempted: bool,
+        now_ns: u64,
+    );
 }

@@ -49,9 +49,7 @@ impl RoundRobinPolicy {
 
     /// Number of threads waiting at `priority`.
     pub fn queued_at(&self, priority: Priority) -> usize {
-        self.queues
-            .get(priority.index())
-            .map_or(0, VecDeque::len)
+        self.queues.get(priority.index()).map_or(0, VecDeque::len)
     }
 
     /// Every waiting thread, highest level first and in queue order within a level: the order in
@@ -142,7 +140,11 @@ mod tests {
             .collect()
     }
 
-    fn enqueue_all(policy: &mut RoundRobinPolicy, threads: &BTreeMap<ThreadId, Thread>, ids: &[u32]) {
+    fn enqueue_all(
+        policy: &mut RoundRobinPolicy,
+        threads: &BTreeMap<ThreadId, Thread>,
+        ids: &[u32],
+    ) {
         for id in ids {
             let t = threads.get(&ThreadId(*id)).map(ThreadView::new);
             if let Some(view) = t {
@@ -175,7 +177,11 @@ mod tests {
 
     #[test]
     fn removed_threads_are_forgotten_and_unknown_ids_ignored() {
-        let threads = table(&[(1, Priority::Normal), (2, Priority::Normal), (3, Priority::High)]);
+        let threads = table(&[
+            (1, Priority::Normal),
+            (2, Priority::Normal),
+            (3, Priority::High),
+        ]);
         let mut rr = RoundRobinPolicy::new();
         enqueue_all(&mut rr, &threads, &[1, 2, 3]);
         rr.on_removed(ThreadId(2));
@@ -186,7 +192,11 @@ mod tests {
 
     #[test]
     fn preempts_only_for_strictly_higher_priority() {
-        let threads = table(&[(1, Priority::Normal), (2, Priority::Normal), (3, Priority::High)]);
+        let threads = table(&[
+            (1, Priority::Normal),
+            (2, Priority::Normal),
+            (3, Priority::High),
+        ]);
         let running = threads.get(&ThreadId(1)).map(ThreadView::new);
         let Some(running) = running else {
             panic!("thread 1 is in the table");
@@ -207,6 +217,9 @@ mod tests {
             panic!("thread 1 is in the table");
         };
         assert_eq!(RoundRobinPolicy::new().quantum_ns(&view), 10_000_000);
-        assert_eq!(RoundRobinPolicy::with_quantum_ns(123).quantum_ns(&view), 123);
+        assert_eq!(
+            RoundRobinPolicy::with_quantum_ns(123).quantum_ns(&view),
+            123
+        );
     }
 }

@@ -201,8 +201,14 @@ impl Scheduler {
         validate_name(name)?;
         let id = ThreadId(self.next_thread);
         let exit_queue = WaitQueueId(self.next_queue);
-        let next_thread = self.next_thread.checked_add(1).ok_or(SchedError::IdsExhausted)?;
-        let next_queue = self.next_queue.checked_add(1).ok_or(SchedError::IdsExhausted)?;
+        let next_thread = self
+            .next_thread
+            .checked_add(1)
+            .ok_or(SchedError::IdsExhausted)?;
+        let next_queue = self
+            .next_queue
+            .checked_add(1)
+            .ok_or(SchedError::IdsExhausted)?;
         let now = self.observe(now_ns);
         self.next_thread = next_thread;
         self.next_queue = next_queue;
@@ -459,7 +465,10 @@ impl Scheduler {
     /// Creates an empty wait queue.
     pub fn create_wait_queue(&mut self) -> Result<WaitQueueId, SchedError> {
         let id = WaitQueueId(self.next_queue);
-        self.next_queue = self.next_queue.checked_add(1).ok_or(SchedError::IdsExhausted)?;
+        self.next_queue = self
+            .next_queue
+            .checked_add(1)
+            .ok_or(SchedError::IdsExhausted)?;
         self.queues.insert(id, WaitQueue::default());
         Ok(id)
     }
@@ -488,9 +497,16 @@ impl Scheduler {
 
     /// Wakes the thread that has waited longest on `q` (FIFO). An empty queue is not an error
     /// (a notify with no waiter is normal): it returns `Ok(None)`.
-    pub fn wake_one(&mut self, q: WaitQueueId, now_ns: u64) -> Result<Option<ThreadId>, SchedError> {
+    pub fn wake_one(
+        &mut self,
+        q: WaitQueueId,
+        now_ns: u64,
+    ) -> Result<Option<ThreadId>, SchedError> {
         let now = self.observe(now_ns);
-        let queue = self.queues.get_mut(&q).ok_or(SchedError::UnknownWaitQueue(q))?;
+        let queue = self
+            .queues
+            .get_mut(&q)
+            .ok_or(SchedError::UnknownWaitQueue(q))?;
         let woken = queue.waiters.pop_front();
         if let Some(tid) = woken {
             self.make_runnable(tid, now);
@@ -501,7 +517,10 @@ impl Scheduler {
     /// Wakes every thread waiting on `q`, in FIFO order; returns how many.
     pub fn wake_all(&mut self, q: WaitQueueId, now_ns: u64) -> Result<usize, SchedError> {
         let now = self.observe(now_ns);
-        let queue = self.queues.get_mut(&q).ok_or(SchedError::UnknownWaitQueue(q))?;
+        let queue = self
+            .queues
+            .get_mut(&q)
+            .ok_or(SchedError::UnknownWaitQueue(q))?;
         let waiters = core::mem::take(&mut queue.waiters);
         let count = waiters.len();
         for tid in waiters {
@@ -557,7 +576,10 @@ impl Scheduler {
     /// Removes an exited thread and its exit queue, returning its final record; the kernel then
     /// frees its stack. Refused for live threads.
     pub fn reap(&mut self, tid: ThreadId) -> Result<ThreadInfo, SchedError> {
-        let thread = self.threads.get(&tid).ok_or(SchedError::UnknownThread(tid))?;
+        let thread = self
+            .threads
+            .get(&tid)
+            .ok_or(SchedError::UnknownThread(tid))?;
         let ThreadState::Exited { .. } = thread.state else {
             return Err(SchedError::NotExited(tid));
         };
@@ -580,7 +602,10 @@ impl Scheduler {
         if tid == ThreadId::IDLE {
             return Err(SchedError::IdleHasNoPriority);
         }
-        let thread = self.threads.get(&tid).ok_or(SchedError::UnknownThread(tid))?;
+        let thread = self
+            .threads
+            .get(&tid)
+            .ok_or(SchedError::UnknownThread(tid))?;
         if let ThreadState::Exited { .. } = thread.state {
             return Err(SchedError::ThreadExited(tid));
         }

@@ -10,8 +10,8 @@
 //! every thread, no way to change one. [`ThreadInfo`] is an owned snapshot for `ps` and `reap`.
 //! The records themselves are owned by [`crate::Scheduler`].
 
-use alloc::string::String;
 use alloc::collections::BTreeMap;
+use alloc::string::String;
 use core::fmt;
 
 use crate::error::SchedError;

@@ -68,7 +68,13 @@ fn idle_runs_only_when_nothing_else_can() {
     let mut s = rr_scheduler();
     // Nothing runnable: the idle thread keeps the CPU and the policy is not consulted.
     let sw = schedule(&mut s, 5, SwitchReason::Yield);
-    assert_eq!(sw, Switch { from: ThreadId::IDLE, to: ThreadId::IDLE });
+    assert_eq!(
+        sw,
+        Switch {
+            from: ThreadId::IDLE,
+            to: ThreadId::IDLE
+        }
+    );
     assert!(!sw.is_switch());
     assert_eq!(s.stats().decisions, 0);
     assert!(!s.tick(100 * MS));
@@ -128,7 +134,12 @@ fn round_robin_is_fair_within_a_level() {
     }
     // Exact shares: 10 quanta each (the last slice has just started).
     let now = 30 * Q;
-    for (tid, acct) in s.threads(now).iter().filter(|t| t.id != ThreadId::IDLE).map(|t| (t.id, t.accounting)) {
+    for (tid, acct) in s
+        .threads(now)
+        .iter()
+        .filter(|t| t.id != ThreadId::IDLE)
+        .map(|t| (t.id, t.accounting))
+    {
         assert_eq!(acct.cpu_ns, 10 * Q, "thread {tid}");
         assert_eq!(acct.runnable_wait_ns, 20 * Q, "thread {tid}");
     }
@@ -156,7 +167,10 @@ fn quantum_expires_only_when_another_thread_is_runnable() {
     assert!(s.tick(50 * MS + Q), "quantum used up and b is waiting");
     assert_eq!(schedule(&mut s, 50 * MS + Q, SwitchReason::Preempted).to, b);
     let acct = s.thread(a).map(|t| *t.accounting());
-    assert_eq!(acct.map(|a| (a.involuntary_switches, a.times_scheduled)), Some((1, 2)));
+    assert_eq!(
+        acct.map(|a| (a.involuntary_switches, a.times_scheduled)),
+        Some((1, 2))
+    );
 }
 
 #[test]
@@ -167,7 +181,10 @@ fn zero_quantum_yields_to_any_waiting_thread() {
     assert!(!s.tick(1));
     let b = spawn(&mut s, "b", Priority::Normal, 1);
     assert!(s.tick(1));
-    assert_eq!(schedule(&mut s, 1, SwitchReason::Preempted), Switch { from: a, to: b });
+    assert_eq!(
+        schedule(&mut s, 1, SwitchReason::Preempted),
+        Switch { from: a, to: b }
+    );
 }
 
 #[test]
@@ -178,9 +195,18 @@ fn sleepers_wake_at_their_time_in_order() {
     let c = spawn(&mut s, "c", Priority::Normal, 0);
     schedule(&mut s, 0, SwitchReason::Yield);
     // a and b sleep until 5 ms (a first), c until 3 ms.
-    assert_eq!(schedule(&mut s, MS, SwitchReason::Sleep { until_ns: 5 * MS }).to, b);
-    assert_eq!(schedule(&mut s, MS, SwitchReason::Sleep { until_ns: 5 * MS }).to, c);
-    assert_eq!(schedule(&mut s, 2 * MS, SwitchReason::Sleep { until_ns: 3 * MS }).to, ThreadId::IDLE);
+    assert_eq!(
+        schedule(&mut s, MS, SwitchReason::Sleep { until_ns: 5 * MS }).to,
+        b
+    );
+    assert_eq!(
+        schedule(&mut s, MS, SwitchReason::Sleep { until_ns: 5 * MS }).to,
+        c
+    );
+    assert_eq!(
+        schedule(&mut s, 2 * MS, SwitchReason::Sleep { until_ns: 3 * MS }).to,
+        ThreadId::IDLE
+    );
     assert_eq!(s.next_wakeup_ns(), Some(3 * MS));
     assert_eq!(state(&s, a), ThreadState::Sleeping { until_ns: 5 * MS });
     assert!(!s.tick(3 * MS - 1));
@@ -192,12 +218,15 @@ fn sleepers_wake_at_their_time_in_order() {
     assert_eq!(s.next_wakeup_ns(), None);
     // FIFO after waking: c (woke first), then a, then b (went to sleep after a).
     assert_eq!(schedule(&mut s, 5 * MS, SwitchReason::Yield).to, c);
-    assert_eq!(schedule(&mut s, 6 * MS, SwitchReason::Exit { code: 0 }).to, a);
-    assert_eq!(schedule(&mut s, 7 * MS, SwitchReason::Exit { code: 0 }).to, b);
     assert_eq!(
-        s.thread(a).map(|t| t.accounting().sleep_ns),
-        Some(4 * MS)
+        schedule(&mut s, 6 * MS, SwitchReason::Exit { code: 0 }).to,
+        a
     );
+    assert_eq!(
+        schedule(&mut s, 7 * MS, SwitchReason::Exit { code: 0 }).to,
+        b
+    );
+    assert_eq!(s.thread(a).map(|t| t.accounting().sleep_ns), Some(4 * MS));
     assert_eq!(s.thread(c).map(|t| t.accounting().sleep_ns), Some(MS));
 }
 
@@ -211,7 +240,10 @@ fn sleeping_until_the_past_is_a_yield() {
     assert_eq!(sw, Switch { from: a, to: b });
     assert_eq!(state(&s, a), ThreadState::Runnable);
     assert_eq!(s.next_wakeup_ns(), None);
-    assert_eq!(s.thread(a).map(|t| t.accounting().voluntary_switches), Some(1));
+    assert_eq!(
+        s.thread(a).map(|t| t.accounting().voluntary_switches),
+        Some(1)
+    );
 }
 
 #[test]
@@ -235,13 +267,20 @@ fn wait_queues_are_fifo() {
     assert_eq!(s.wake_one(q, 11), Ok(Some(ids[1])));
     assert_eq!(state(&s, ids[0]), ThreadState::Runnable);
     assert_eq!(s.wake_all(q, 12), Ok(1));
-    assert_eq!(s.wake_one(q, 13), Ok(None), "an empty queue is not an error");
+    assert_eq!(
+        s.wake_one(q, 13),
+        Ok(None),
+        "an empty queue is not an error"
+    );
     assert_eq!(s.wake_all(q, 13), Ok(0));
     // Woken threads run in wake order.
     assert_eq!(schedule(&mut s, 14, SwitchReason::Yield).to, ids[0]);
     assert_eq!(schedule(&mut s, 15, SwitchReason::Yield).to, ids[1]);
     assert_eq!(schedule(&mut s, 16, SwitchReason::Yield).to, ids[2]);
-    assert_eq!(s.thread(ids[0]).map(|t| t.accounting().blocked_ns), Some(10 - 1));
+    assert_eq!(
+        s.thread(ids[0]).map(|t| t.accounting().blocked_ns),
+        Some(10 - 1)
+    );
     assert_eq!(s.destroy_wait_queue(q), Ok(()));
     assert_eq!(s.wake_one(q, 17), Err(SchedError::UnknownWaitQueue(q)));
     assert_eq!(s.wake_all(q, 17), Err(SchedError::UnknownWaitQueue(q)));
@@ -269,11 +308,20 @@ fn join_live_and_exited_threads_then_reap() {
     assert_eq!(schedule(&mut s, 4 * MS, SwitchReason::Block(q)).to, child);
     // The child exits: both joiners wake, the high-priority parent runs.
     let sw = schedule(&mut s, 5 * MS, SwitchReason::Exit { code: 42 });
-    assert_eq!(sw, Switch { from: child, to: parent });
+    assert_eq!(
+        sw,
+        Switch {
+            from: child,
+            to: parent
+        }
+    );
     assert_eq!(state(&s, second), ThreadState::Runnable);
     assert_eq!(s.join(child), Ok(JoinStatus::Exited(42)));
     // Blocking on the exit queue of an exited thread would never end.
-    assert_eq!(s.schedule(6 * MS, SwitchReason::Block(q)), Err(SchedError::QueueClosed(q)));
+    assert_eq!(
+        s.schedule(6 * MS, SwitchReason::Block(q)),
+        Err(SchedError::QueueClosed(q))
+    );
     let info = s.reap(child).expect("child exited");
     assert_eq!(info.state, ThreadState::Exited { code: 42 });
     assert_eq!(info.name, "child");
@@ -281,7 +329,10 @@ fn join_live_and_exited_threads_then_reap() {
     assert_eq!(s.reap(child), Err(SchedError::UnknownThread(child)));
     assert_eq!(s.join(child), Err(SchedError::UnknownThread(child)));
     assert!(s.thread(child).is_none());
-    assert_eq!(s.schedule(6 * MS, SwitchReason::Block(q)), Err(SchedError::UnknownWaitQueue(q)));
+    assert_eq!(
+        s.schedule(6 * MS, SwitchReason::Block(q)),
+        Err(SchedError::UnknownWaitQueue(q))
+    );
 }
 
 #[test]
@@ -291,11 +342,20 @@ fn join_refuses_self_and_idle() {
     schedule(&mut s, 0, SwitchReason::Yield);
     assert_eq!(s.join(a), Err(SchedError::JoinSelf));
     assert_eq!(s.join(ThreadId::IDLE), Err(SchedError::JoinIdle));
-    assert_eq!(s.join(ThreadId(77)), Err(SchedError::UnknownThread(ThreadId(77))));
+    assert_eq!(
+        s.join(ThreadId(77)),
+        Err(SchedError::UnknownThread(ThreadId(77)))
+    );
     // Blocking on one's own exit queue or on idle's is refused the same way.
     // `a` was the first thread spawned, so its exit queue is q1.
-    assert_eq!(s.schedule(1, SwitchReason::Block(WaitQueueId(1))), Err(SchedError::JoinSelf));
-    assert_eq!(s.schedule(1, SwitchReason::Block(WaitQueueId(0))), Err(SchedError::JoinIdle));
+    assert_eq!(
+        s.schedule(1, SwitchReason::Block(WaitQueueId(1))),
+        Err(SchedError::JoinSelf)
+    );
+    assert_eq!(
+        s.schedule(1, SwitchReason::Block(WaitQueueId(0))),
+        Err(SchedError::JoinIdle)
+    );
     assert_eq!(s.current(), a, "refused calls change nothing");
 }
 
@@ -307,20 +367,34 @@ fn accounting_identity_holds_for_exited_threads() {
     let b = spawn(&mut s, "b", Priority::Normal, 250);
     let c = spawn(&mut s, "c", Priority::High, 300);
     assert_eq!(schedule(&mut s, 400, SwitchReason::Preempted).to, c);
-    assert_eq!(schedule(&mut s, 1_000, SwitchReason::Sleep { until_ns: 5_000 }).to, a);
+    assert_eq!(
+        schedule(&mut s, 1_000, SwitchReason::Sleep { until_ns: 5_000 }).to,
+        a
+    );
     assert_eq!(schedule(&mut s, 2_000, SwitchReason::Block(q)).to, b);
     assert_eq!(s.wake_one(q, 2_500), Ok(Some(a)));
     assert_eq!(schedule(&mut s, 3_000, SwitchReason::Preempted).to, a);
     assert!(s.tick(5_000), "c wakes and has a higher priority");
     assert_eq!(schedule(&mut s, 5_000, SwitchReason::Preempted).to, c);
-    assert_eq!(schedule(&mut s, 6_000, SwitchReason::Exit { code: 1 }).to, b);
-    assert_eq!(schedule(&mut s, 7_500, SwitchReason::Exit { code: 2 }).to, a);
-    assert_eq!(schedule(&mut s, 9_000, SwitchReason::Exit { code: 3 }).to, ThreadId::IDLE);
+    assert_eq!(
+        schedule(&mut s, 6_000, SwitchReason::Exit { code: 1 }).to,
+        b
+    );
+    assert_eq!(
+        schedule(&mut s, 7_500, SwitchReason::Exit { code: 2 }).to,
+        a
+    );
+    assert_eq!(
+        schedule(&mut s, 9_000, SwitchReason::Exit { code: 3 }).to,
+        ThreadId::IDLE
+    );
 
     for tid in [a, b, c] {
         let info = s.reap(tid).expect("exited");
         let acct = info.accounting;
-        let completed = acct.completed_ns.expect("exited threads have a completion time");
+        let completed = acct
+            .completed_ns
+            .expect("exited threads have a completion time");
         assert_eq!(
             acct.cpu_ns + acct.runnable_wait_ns + acct.blocked_ns + acct.sleep_ns,
             completed - acct.created_ns,
@@ -334,7 +408,10 @@ fn accounting_identity_holds_for_exited_threads() {
     schedule(&mut s2, 400, SwitchReason::Yield);
     schedule(&mut s2, 1_000, SwitchReason::Block(q2));
     let acct = s2.thread(x).map(|t| *t.accounting()).expect("x");
-    assert_eq!((acct.runnable_wait_ns, acct.cpu_ns, acct.voluntary_switches), (300, 600, 1));
+    assert_eq!(
+        (acct.runnable_wait_ns, acct.cpu_ns, acct.voluntary_switches),
+        (300, 600, 1)
+    );
 }
 
 #[test]
@@ -344,8 +421,16 @@ fn cpu_time_of_all_threads_covers_the_whole_run() {
         spawn(&mut s, name, Priority::ALL[i], 0);
     }
     run_ticks(&mut s, 0, 200 * MS, MS);
-    let total: u64 = s.threads(200 * MS).iter().map(|t| t.accounting.cpu_ns).sum();
-    assert_eq!(total, 200 * MS, "one CPU: exactly one thread runs at every instant");
+    let total: u64 = s
+        .threads(200 * MS)
+        .iter()
+        .map(|t| t.accounting.cpu_ns)
+        .sum();
+    assert_eq!(
+        total,
+        200 * MS,
+        "one CPU: exactly one thread runs at every instant"
+    );
 }
 
 #[test]
@@ -382,8 +467,16 @@ fn descheduled_hook_reports_slices() {
     assert_eq!(
         slices,
         [
-            &Call::Descheduled { tid: a, ran_ns: Q, preempted: true },
-            &Call::Descheduled { tid: b, ran_ns: 3 * MS, preempted: false },
+            &Call::Descheduled {
+                tid: a,
+                ran_ns: Q,
+                preempted: true
+            },
+            &Call::Descheduled {
+                tid: b,
+                ran_ns: 3 * MS,
+                preempted: false
+            },
         ]
     );
     // Idle is never reported, never held.
@@ -406,10 +499,19 @@ fn set_priority_requeues_runnable_threads() {
     assert_eq!(schedule(&mut s, 4, SwitchReason::Yield).to, a);
     assert_eq!(schedule(&mut s, 5, SwitchReason::Yield).to, b);
     assert_eq!(schedule(&mut s, 6, SwitchReason::Yield).to, a);
-    assert_eq!(s.set_priority(ThreadId::IDLE, Priority::High, 7), Err(SchedError::IdleHasNoPriority));
-    assert_eq!(s.set_priority(ThreadId(99), Priority::High, 7), Err(SchedError::UnknownThread(ThreadId(99))));
+    assert_eq!(
+        s.set_priority(ThreadId::IDLE, Priority::High, 7),
+        Err(SchedError::IdleHasNoPriority)
+    );
+    assert_eq!(
+        s.set_priority(ThreadId(99), Priority::High, 7),
+        Err(SchedError::UnknownThread(ThreadId(99)))
+    );
     schedule(&mut s, 8, SwitchReason::Exit { code: 0 });
-    assert_eq!(s.set_priority(a, Priority::High, 9), Err(SchedError::ThreadExited(a)));
+    assert_eq!(
+        s.set_priority(a, Priority::High, 9),
+        Err(SchedError::ThreadExited(a))
+    );
 }
 
 /// A deliberately broken policy: answers with ids it was never given, or nothing.
@@ -463,7 +565,16 @@ fn policy_swap_mid_run_keeps_every_thread_and_the_order() {
         let mut s = rr_scheduler();
         let q = s.create_wait_queue().expect("queue");
         for (i, name) in ["a", "b", "c", "d", "e"].iter().enumerate() {
-            spawn(&mut s, name, if i % 2 == 0 { Priority::Normal } else { Priority::High }, 0);
+            spawn(
+                &mut s,
+                name,
+                if i % 2 == 0 {
+                    Priority::Normal
+                } else {
+                    Priority::High
+                },
+                0,
+            );
         }
         let mut switches = Vec::new();
         let mut now = 0;
@@ -475,21 +586,30 @@ fn policy_swap_mid_run_keeps_every_thread_and_the_order() {
             now += MS;
             let reason = match step % 7 {
                 3 => SwitchReason::Block(q),
-                5 => SwitchReason::Sleep { until_ns: now + 4 * MS },
+                5 => SwitchReason::Sleep {
+                    until_ns: now + 4 * MS,
+                },
                 _ => SwitchReason::Preempted,
             };
             if step % 4 == 0 {
                 s.wake_one(q, now).expect("queue exists");
             }
             s.wake_sleepers(now);
-            let reason = if s.current() == ThreadId::IDLE { SwitchReason::Yield } else { reason };
+            let reason = if s.current() == ThreadId::IDLE {
+                SwitchReason::Yield
+            } else {
+                reason
+            };
             switches.push(schedule(&mut s, now, reason));
         }
         (switches, s.threads(now))
     }
     let baseline = scenario(None);
     let swapped = scenario(Some(77));
-    assert_eq!(baseline, swapped, "a fresh FIFO policy continues the same order");
+    assert_eq!(
+        baseline, swapped,
+        "a fresh FIFO policy continues the same order"
+    );
     assert_eq!(scenario(Some(77)), swapped, "deterministic");
 }
 
@@ -523,7 +643,13 @@ fn swap_to_a_different_policy_loses_no_thread() {
             panic!("idle ran while {:?} remained", runnable_threads(&s));
         }
         let done = s.current();
-        schedule(&mut s, now, SwitchReason::Exit { code: i64::from(done.0) });
+        schedule(
+            &mut s,
+            now,
+            SwitchReason::Exit {
+                code: i64::from(done.0),
+            },
+        );
         s.reap(done).expect("just exited");
     }
     assert_eq!(s.stats().policy_faults, 0);
@@ -533,9 +659,18 @@ fn swap_to_a_different_policy_loses_no_thread() {
 #[test]
 fn bad_input_is_an_error_and_changes_nothing() {
     let mut s = rr_scheduler();
-    assert_eq!(s.spawn("", Priority::Normal, 0), Err(SchedError::InvalidName));
-    assert_eq!(s.spawn(&"n".repeat(33), Priority::Normal, 0), Err(SchedError::InvalidName));
-    assert_eq!(s.spawn("a\tb", Priority::Normal, 0), Err(SchedError::InvalidName));
+    assert_eq!(
+        s.spawn("", Priority::Normal, 0),
+        Err(SchedError::InvalidName)
+    );
+    assert_eq!(
+        s.spawn(&"n".repeat(33), Priority::Normal, 0),
+        Err(SchedError::InvalidName)
+    );
+    assert_eq!(
+        s.spawn("a\tb", Priority::Normal, 0),
+        Err(SchedError::InvalidName)
+    );
     assert_eq!(s.stats().threads, 1);
     for reason in [
         SwitchReason::Block(WaitQueueId(0)),
@@ -547,13 +682,25 @@ fn bad_input_is_an_error_and_changes_nothing() {
     let a = spawn(&mut s, "a", Priority::Normal, 0);
     schedule(&mut s, 0, SwitchReason::Yield);
     let bogus = WaitQueueId(12_345);
-    assert_eq!(s.schedule(1, SwitchReason::Block(bogus)), Err(SchedError::UnknownWaitQueue(bogus)));
+    assert_eq!(
+        s.schedule(1, SwitchReason::Block(bogus)),
+        Err(SchedError::UnknownWaitQueue(bogus))
+    );
     assert_eq!(s.current(), a);
     assert_eq!(state(&s, a), ThreadState::Running);
-    assert_eq!(s.reap(ThreadId::IDLE), Err(SchedError::NotExited(ThreadId::IDLE)));
+    assert_eq!(
+        s.reap(ThreadId::IDLE),
+        Err(SchedError::NotExited(ThreadId::IDLE))
+    );
     assert_eq!(s.reap(a), Err(SchedError::NotExited(a)));
-    assert_eq!(s.destroy_wait_queue(WaitQueueId(1)), Err(SchedError::IsExitQueue(WaitQueueId(1))));
-    assert_eq!(s.destroy_wait_queue(bogus), Err(SchedError::UnknownWaitQueue(bogus)));
+    assert_eq!(
+        s.destroy_wait_queue(WaitQueueId(1)),
+        Err(SchedError::IsExitQueue(WaitQueueId(1)))
+    );
+    assert_eq!(
+        s.destroy_wait_queue(bogus),
+        Err(SchedError::UnknownWaitQueue(bogus))
+    );
     // Errors print as one line for the shell.
     let msg = SchedError::UnknownThread(ThreadId(4)).to_string();
     assert_eq!(msg, "no thread with id 4");

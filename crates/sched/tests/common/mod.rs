@@ -1,7 +1,10 @@
 //! Test helpers shared by the integration tests: an auditing policy wrapper that records what the
 //! scheduler tells a policy, so tests can check the hand-off protocol from outside.
 
-#![allow(dead_code, reason = "each test binary uses a different subset of the helpers")]
+#![allow(
+    dead_code,
+    reason = "each test binary uses a different subset of the helpers"
+)]
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -112,7 +115,13 @@ impl SchedPolicy for AuditedPolicy {
         self.inner.wants_preemption(running, now_ns)
     }
 
-    fn on_descheduled(&mut self, thread: &ThreadView<'_>, ran_ns: u64, preempted: bool, now_ns: u64) {
+    fn on_descheduled(
+        &mut self,
+        thread: &ThreadView<'_>,
+        ran_ns: u64,
+        preempted: bool,
+        now_ns: u64,
+    ) {
         self.audit().calls.push(Call::Descheduled {
             tid: thread.id(),
             ran_ns,
