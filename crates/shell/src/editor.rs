@@ -1,0 +1,592 @@
+//! The line editor: turns the raw byte stream of a VT100 terminal into finished lines and writes
+//! the echo that keeps the terminal showing what is in the buffer.
+//!
+//! [`LineEditor::feed`] takes one byte and returns an [`EditEvent`]. The buffer holds raw bytes (at
+//! most [`MAX_LINE_BYTES`]); it is checked for UTF-8 only when the line ends. For display the
+//! buffer is cut into *cells*: a printable, valid UTF-8 character of width 1 or 2 is echoed as
+//! itself; any other byte or character (invalid UTF-8, control or zero-width characters) is shown
+//! as one `?` so that nothing the user types can drive the terminal. The cursor always sits on a
+//! cell boundary and moves by cells.
+//!
+//! After every key the editor compares the cells it last showed with the cells of the new buffer
+//! and rewrites the screen from the first difference (then `ESC [ K` if the line got shorter).
+//! One routine therefore serves insertion, deletion, history recall and the merging of a UTF-8
+//! lead byte with a continuation byte typed after it.
+//!
+//! Neighbours: [`crate::session::Shell`] feeds it and passes finished lines to
+//! [`crate::registry::CommandRegistry`].
+//!
+//! Known limitation: cursor movement assumes the prompt and the line fit on one terminal row; a
+//! line that wraps is still stored and submitted correctly but redrawn imperfectly.
+
+use alloc::collections::VecDeque;
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::fmt::{self, Write};
+use unicode_width::UnicodeWidthChar;
+
+/// Longest line the editor accepts, in bytes. Further bytes are refused with a bell.
+pub const MAX_LINE_BYTES: usize = 256;
+
+/// History length used by [`LineEditor::new`].
+pub const DEFAULT_HISTORY: usize = 32;
+
+const BELL: &str = "\x07";
+const ESC: u8 = 0x1b;
+const CTRL_C: u8 = 0x03;
+const CTRL_U: u8 = 0x15;
+const BACKSPACE: u8 = 0x08;
+const DEL: u8 = 0x7f;
+/// Parameter bytes kept for one control sequence; longer parameter strings make it unknown.
+const MAX_CSI_PARAMS: usize = 8;
+
+/// What one input byte did to the line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EditEvent {
+    /// The byte was consumed (or ignored); the line is still being edited.
+    Pending,
+    /// Enter ended a line of valid UTF-8 (possibly empty); the terminator is not included.
+    Line(String),
+    /// Ctrl-C abandoned the line; `^C` and a newline were echoed.
+    Cancelled,
+    /// A byte was refused because the line already holds [`MAX_LINE_BYTES`] bytes. Reported for
+    /// the first refused byte of a line only; later ones just ring the bell. The line stays
+    /// editable.
+    LineTooLong,
+    /// Enter ended a line that is not valid UTF-8. The line is not submitted, but it is kept in
+    /// the history so that it can be recalled and fixed. `valid_up_to` is the byte offset of the
+    /// first invalid byte.
+    InvalidUtf8 {
+        /// Length of the longest valid UTF-8 prefix of the line.
+        valid_up_to: usize,
+    },
+}
+
+/// Keys that arrive as escape sequences.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Key {
+    Up,
+    Down,
+    Left,
+    Right,
+    Home,
+    End,
+    Delete,
+}
+
+/// Progress through an escape sequence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Escape {
+    None,
+    /// After ESC.
+    Esc,
+    /// After `ESC [`: parameter bytes so far; `unknown` once the sequence cannot be one we know.
+    Csi {
+        params: [u8; MAX_CSI_PARAMS],
+        len: usize,
+        unknown: bool,
+    },
+    /// After `ESC O` (application cursor keys).
+    Ss3,
+}
+
+/// How one cell of the buffer is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Glyph {
+    /// A printable character echoed as itself, with its column width (1 or 2).
+    Char(char, usize),
+    /// Shown as `?`, one column.
+    Placeholder,
+}
+
+impl Glyph {
+    fn width(self) -> usize {
+        match self {
+            Glyph::Char(_, width) => width,
+            Glyph::Placeholder => 1,
+        }
+    }
+
+    fn write(self, out: &mut dyn Write) -> fmt::Result {
+        match self {
+            Glyph::Char(c, _) => out.write_char(c),
+            Glyph::Placeholder => out.write_char('?'),
+        }
+    }
+}
+
+/// A run of buffer bytes shown as one glyph.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Cell {
+    len: usize,
+    glyph: Glyph,
+}
+
+/// Decodes the cell that starts `bytes` (which must not be empty for a meaningful result).
+fn decode_cell(bytes: &[u8]) -> Cell {
+    let placeholder = Cell {
+        len: 1,
+        glyph: Glyph::Placeholder,
+    };
+    let want = match bytes.first() {
+        Some(0x00..=0x7f) => 1,
+        Some(0xc2..=0xdf) => 2,
+        Some(0xe0..=0xef) => 3,
+        Some(0xf0..=0xf4) => 4,
+        _ => return placeholder,
+    };
+    let Some(c) = bytes
+        .get(..want)
+        .and_then(|seq| core::str::from_utf8(seq).ok())
+        .and_then(|s| s.chars().next())
+    else {
+        return placeholder;
+    };
+    let glyph = match c.width() {
+        Some(width @ (1 | 2)) if !c.is_control() => Glyph::Char(c, width),
+        _ => Glyph::Placeholder,
+    };
+    Cell { len: want, glyph }
+}
+
+/// Cuts a buffer into display cells, left to right.
+fn cells(line: &[u8]) -> Vec<Cell> {
+    let mut result = Vec::new();
+    let mut at = 0;
+    while let Some(rest) = line.get(at..).filter(|rest| !rest.is_empty()) {
+        let cell = decode_cell(rest);
+        at += cell.len;
+        result.push(cell);
+    }
+    result
+}
+
+/// Moves the terminal cursor horizontally from column `from` to column `to`.
+fn move_cursor(out: &mut dyn Write, from: usize, to: usize) -> fmt::Result {
+    if to < from {
+        write!(out, "\x1b[{}D", from - to)
+    } else if to > from {
+        write!(out, "\x1b[{}C", to - from)
+    } else {
+        Ok(())
+    }
+}
+
+/// A VT100 line editor with a bounded history. See the module documentation.
+#[derive(Debug, Clone)]
+pub struct LineEditor {
+    line: Vec<u8>,
+    /// Byte index into `line`; always a cell boundary after [`LineEditor::refresh`].
+    cursor: usize,
+    /// The cells the terminal currently shows after the prompt.
+    shown: Vec<Cell>,
+    /// Terminal cursor column, counted from the end of the prompt.
+    shown_cursor: usize,
+    /// Submitted lines, oldest first.
+    history: VecDeque<Vec<u8>>,
+    history_capacity: usize,
+    /// While walking the history: how many entries back from the newest (0 = newest).
+    browsing: Option<usize>,
+    /// The line that was being edited when the walk through the history began.
+    draft: Vec<u8>,
+    escape: Escape,
+    /// The previous byte was CR, so an LF now is the second half of CRLF.
+    after_cr: bool,
+    too_long_reported: bool,
+}
+
+impl Default for LineEditor {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl LineEditor {
+    /// An empty editor remembering the last [`DEFAULT_HISTORY`] lines.
+    pub fn new() -> Self {
+        Self::with_history(DEFAULT_HISTORY)
+    }
+
+    /// An empty editor remembering the last `capacity` lines (0 disables the history).
+    pub fn with_history(capacity: usize) -> Self {
+        Self {
+            line: Vec::new(),
+            cursor: 0,
+            shown: Vec::new(),
+            shown_cursor: 0,
+            history: VecDeque::new(),
+            history_capacity: capacity,
+            browsing: None,
+            draft: Vec::new(),
+            escape: Escape::None,
+            after_cr: false,
+            too_long_reported: false,
+        }
+    }
+
+    /// The bytes of the line being edited.
+    pub fn line(&self) -> &[u8] {
+        &self.line
+    }
+
+    /// The cursor position as a byte offset into [`LineEditor::line`].
+    pub fn cursor(&self) -> usize {
+        self.cursor
+    }
+
+    /// The remembered lines, oldest first.
+    pub fn history(&self) -> impl ExactSizeIterator<Item = &[u8]> + '_ {
+        self.history.iter().map(Vec::as_slice)
+    }
+
+    /// Rewrites the whole line and puts the cursor back, assuming the terminal cursor stands
+    /// just after a freshly written prompt. For callers that printed something (an error, a log
+    /// line) over the line being edited.
+    pub fn redraw(&mut self, out: &mut dyn Write) -> fmt::Result {
+        self.shown.clear();
+        self.shown_cursor = 0;
+        self.refresh(out)
+    }
+
+    /// Processes one input byte, writing the echo to `out`.
+    ///
+    /// Errors from `out` are ignored: the editor state stays right and the next redraw repairs
+    /// the screen.
+    pub fn feed(&mut self, byte: u8, out: &mut dyn Write) -> EditEvent {
+        let after_cr = core::mem::replace(&mut self.after_cr, false);
+        match self.escape {
+            Escape::None => {}
+            Escape::Esc => match byte {
+                b'[' => {
+                    self.escape = Escape::Csi {
+                        params: [0; MAX_CSI_PARAMS],
+                        len: 0,
+                        unknown: false,
+                    };
+                    return EditEvent::Pending;
+                }
+                b'O' => {
+                    self.escape = Escape::Ss3;
+                    return EditEvent::Pending;
+                }
+                // A control byte ends the sequence and acts as itself (ESC then Enter submits).
+                0x00..=0x1f | DEL => self.escape = Escape::None,
+                // ESC followed by anything else (Alt+key) is swallowed.
+                _ => {
+                    self.escape = Escape::None;
+                    return EditEvent::Pending;
+                }
+            },
+            Escape::Csi {
+                mut params,
+                mut len,
+                mut unknown,
+            } => match byte {
+                0x30..=0x3f => {
+                    match params.get_mut(len) {
+                        Some(slot) => {
+                            *slot = byte;
+                            len += 1;
+                        }
+                        None => unknown = true,
+                    }
+                    self.escape = Escape::Csi {
+                        params,
+                        len,
+                        unknown,
+                    };
+                    return EditEvent::Pending;
+                }
+                0x20..=0x2f => {
+                    self.escape = Escape::Csi {
+                        params,
+                        len,
+                        unknown: true,
+                    };
+                    return EditEvent::Pending;
+                }
+                0x40..=0x7e => {
+                    self.escape = Escape::None;
+                    if !unknown {
+                        let params = params.get(..len).unwrap_or_default();
+                        if let Some(key) = csi_key(params, byte) {
+                            self.key(key, out);
+                        }
+                    }
+                    return EditEvent::Pending;
+                }
+                // Anything else breaks the sequence and is processed on its own.
+                _ => self.escape = Escape::None,
+            },
+            Escape::Ss3 => {
+                self.escape = Escape::None;
+                if let 0x40..=0x7e = byte {
+                    if let Some(key) = ss3_key(byte) {
+                        self.key(key, out);
+                    }
+                    return EditEvent::Pending;
+                }
+            }
+        }
+
+        match byte {
+            b'\r' => {
+                self.after_cr = true;
+                self.submit(out)
+            }
+            b'\n' if after_cr => EditEvent::Pending,
+            b'\n' => self.submit(out),
+            CTRL_C => {
+                // Output errors are ignored throughout: see the method documentation.
+                let _ = out.write_str("^C\r\n");
+                self.reset_line();
+                EditEvent::Cancelled
+            }
+            CTRL_U => {
+                self.line.clear();
+                self.cursor = 0;
+                self.too_long_reported = false;
+                let _ = self.refresh(out);
+                EditEvent::Pending
+            }
+            BACKSPACE | DEL => {
+                if let Some(start) = self.cell_start_before(self.cursor) {
+                    self.line.drain(start..self.cursor);
+                    self.cursor = start;
+                    let _ = self.refresh(out);
+                }
+                EditEvent::Pending
+            }
+            ESC => {
+                self.escape = Escape::Esc;
+                EditEvent::Pending
+            }
+            0x20..=0x7e | 0x80..=0xff => self.insert(byte, out),
+            _ => EditEvent::Pending,
+        }
+    }
+
+    fn insert(&mut self, byte: u8, out: &mut dyn Write) -> EditEvent {
+        if self.line.len() >= MAX_LINE_BYTES {
+            let _ = out.write_str(BELL);
+            if self.too_long_reported {
+                return EditEvent::Pending;
+            }
+            self.too_long_reported = true;
+            return EditEvent::LineTooLong;
+        }
+        self.line.insert(self.cursor, byte);
+        self.cursor += 1;
+        let _ = self.refresh(out);
+        EditEvent::Pending
+    }
+
+    fn key(&mut self, key: Key, out: &mut dyn Write) {
+        match key {
+            Key::Left => {
+                if let Some(start) = self.cell_start_before(self.cursor) {
+                    self.cursor = start;
+                }
+            }
+            Key::Right => {
+                if let Some(end) = self.cell_end_after(self.cursor) {
+                    self.cursor = end;
+                }
+            }
+            Key::Home => self.cursor = 0,
+            Key::End => self.cursor = self.line.len(),
+            Key::Delete => {
+                if let Some(end) = self.cell_end_after(self.cursor) {
+                    self.line.drain(self.cursor..end);
+                }
+            }
+            Key::Up => self.history_older(),
+            Key::Down => self.history_newer(),
+        }
+        let _ = self.refresh(out);
+    }
+
+    fn history_older(&mut self) {
+        let steps_back = match self.browsing {
+            None => 0,
+            Some(steps) => steps + 1,
+        };
+        let Some(entry) = self
+            .history
+            .len()
+            .checked_sub(steps_back + 1)
+            .and_then(|index| self.history.get(index))
+        else {
+            return;
+        };
+        if self.browsing.is_none() {
+            self.draft = core::mem::take(&mut self.line);
+        }
+        self.line = entry.clone();
+        self.cursor = self.line.len();
+        self.browsing = Some(steps_back);
+    }
+
+    fn history_newer(&mut self) {
+        match self.browsing {
+            None => {}
+            Some(0) => {
+                self.line = core::mem::take(&mut self.draft);
+                self.browsing = None;
+            }
+            Some(steps) => {
+                let newer = steps - 1;
+                if let Some(entry) = self
+                    .history
+                    .len()
+                    .checked_sub(newer + 1)
+                    .and_then(|index| self.history.get(index))
+                {
+                    self.line = entry.clone();
+                }
+                self.browsing = Some(newer);
+            }
+        }
+        self.cursor = self.line.len();
+    }
+
+    fn submit(&mut self, out: &mut dyn Write) -> EditEvent {
+        let _ = out.write_str("\r\n");
+        let line = core::mem::take(&mut self.line);
+        self.remember(&line);
+        self.reset_line();
+        match String::from_utf8(line) {
+            Ok(text) => EditEvent::Line(text),
+            Err(error) => EditEvent::InvalidUtf8 {
+                valid_up_to: error.utf8_error().valid_up_to(),
+            },
+        }
+    }
+
+    fn remember(&mut self, line: &[u8]) {
+        if self.history_capacity == 0
+            || line.iter().all(u8::is_ascii_whitespace)
+            || self.history.back().is_some_and(|newest| newest == line)
+        {
+            return;
+        }
+        while self.history.len() >= self.history_capacity {
+            self.history.pop_front();
+        }
+        self.history.push_back(line.to_vec());
+    }
+
+    /// Forgets the line in progress; the terminal cursor is assumed to be on a fresh line.
+    fn reset_line(&mut self) {
+        self.line.clear();
+        self.cursor = 0;
+        self.shown.clear();
+        self.shown_cursor = 0;
+        self.browsing = None;
+        self.draft.clear();
+        self.too_long_reported = false;
+    }
+
+    /// Start of the cell that ends at byte offset `at`, if there is one.
+    fn cell_start_before(&self, at: usize) -> Option<usize> {
+        let mut start = 0;
+        for cell in cells(&self.line) {
+            let end = start + cell.len;
+            if end >= at {
+                return (end == at).then_some(start);
+            }
+            start = end;
+        }
+        None
+    }
+
+    /// End of the cell that starts at byte offset `at`, if there is one.
+    fn cell_end_after(&self, at: usize) -> Option<usize> {
+        let mut start = 0;
+        for cell in cells(&self.line) {
+            if start >= at {
+                return (start == at).then_some(start + cell.len);
+            }
+            start += cell.len;
+        }
+        None
+    }
+
+    /// Brings the terminal in line with the buffer: rewrites from the first cell that differs
+    /// from what is shown, clears what is left of a longer old line, and places the cursor.
+    fn refresh(&mut self, out: &mut dyn Write) -> fmt::Result {
+        let new = cells(&self.line);
+
+        // An edit can merge bytes into one cell around the cursor; keep it on a boundary.
+        let mut start = 0;
+        let mut cursor_column = 0;
+        for cell in &new {
+            if start >= self.cursor {
+                break;
+            }
+            start += cell.len;
+            cursor_column += cell.glyph.width();
+        }
+        self.cursor = start;
+
+        let same = self
+            .shown
+            .iter()
+            .zip(&new)
+            .take_while(|(old, new)| old == new)
+            .count();
+        let same_width: usize = new.iter().take(same).map(|cell| cell.glyph.width()).sum();
+        let old_width: usize = self.shown.iter().map(|cell| cell.glyph.width()).sum();
+        let new_width: usize = new.iter().map(|cell| cell.glyph.width()).sum();
+
+        // Record the new state first so that a failing writer leaves a state a redraw can fix.
+        let shown_cursor = core::mem::replace(&mut self.shown_cursor, cursor_column);
+        let changed = same != new.len() || same != self.shown.len();
+        self.shown = new;
+        if !changed {
+            return move_cursor(out, shown_cursor, cursor_column);
+        }
+        move_cursor(out, shown_cursor, same_width)?;
+        for cell in self.shown.iter().skip(same) {
+            cell.glyph.write(out)?;
+        }
+        if old_width > new_width {
+            out.write_str("\x1b[K")?;
+        }
+        move_cursor(out, new_width, cursor_column)
+    }
+}
+
+/// The key for a `CSI params final` sequence, if it is one the editor knows.
+fn csi_key(params: &[u8], final_byte: u8) -> Option<Key> {
+    // Modifier parameters (`ESC [ 1 ; 5 C` for Ctrl-Right) do not change the meaning here.
+    let first_param = params.split(|&b| b == b';').next().unwrap_or_default();
+    match final_byte {
+        b'A' => Some(Key::Up),
+        b'B' => Some(Key::Down),
+        b'C' => Some(Key::Right),
+        b'D' => Some(Key::Left),
+        b'H' => Some(Key::Home),
+        b'F' => Some(Key::End),
+        b'~' => match first_param {
+            b"1" | b"7" => Some(Key::Home),
+            b"4" | b"8" => Some(Key::End),
+            b"3" => Some(Key::Delete),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// The key for an `ESC O final` sequence, if it is one the editor knows.
+fn ss3_key(final_byte: u8) -> Option<Key> {
+    match final_byte {
+        b'A' => Some(Key::Up),
+        b'B' => Some(Key::Down),
+        b'C' => Some(Key::Right),
+        b'D' => Some(Key::Left),
+        b'H' => Some(Key::Home),
+        b'F' => Some(Key::End),
+        _ => None,
+    }
+}
