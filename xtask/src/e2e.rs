@@ -1,0 +1,287 @@
+//! End-to-end tests of the normal kernel image, run over its serial shell.
+//!
+//! [`TESTS`] is the table [`crate::suite`] walks in order. Each entry is a name and a function
+//! that gets a booted [`Console`]; consecutive tests share one boot while they pass, and a
+//! failed test's guest is discarded so the next test starts from a fresh boot. A test that
+//! ends the guest (like `shutdown`) leaves the next one a fresh boot too. To add a test
+//! (crashctl, ext4, dashboard, …): write a `fn(&mut Console) -> Result<()>` and add a line to
+//! [`TESTS`] before `shutdown_exits_33`.
+
+use anyhow::{Context, Result, bail, ensure};
+
+use crate::console::{COMMAND_TIMEOUT, Console};
+use crate::parse::{self, MemInfo};
+use crate::qemu::{GUEST_MEMORY_KIB, QemuExit};
+
+/// One named end-to-end test.
+pub struct E2eTest {
+    pub name: &'static str,
+    pub run: fn(&mut Console) -> Result<()>,
+}
+
+/// Every end-to-end test, in the order they run.
+pub const TESTS: &[E2eTest] = &[
+    E2eTest {
+        name: "boot_report",
+        run: boot_report,
+    },
+    E2eTest {
+        name: "help_lists_commands",
+        run: help_lists_commands,
+    },
+    E2eTest {
+        name: "version_answers",
+        run: version_answers,
+    },
+    E2eTest {
+        name: "uptime_advances",
+        run: uptime_advances,
+    },
+    E2eTest {
+        name: "meminfo_matches_qemu_memory",
+        run: meminfo_matches_qemu_memory,
+    },
+    E2eTest {
+        name: "ps_lists_idle_and_shell",
+        run: ps_lists_idle_and_shell,
+    },
+    E2eTest {
+        name: "unknown_command_error",
+        run: unknown_command_error,
+    },
+    E2eTest {
+        name: "echo_plain_args",
+        run: echo_plain_args,
+    },
+    E2eTest {
+        name: "echo_quoted_args",
+        run: echo_quoted_args,
+    },
+    E2eTest {
+        name: "overlong_line_rejected",
+        run: overlong_line_rejected,
+    },
+    E2eTest {
+        name: "non_utf8_rejected",
+        run: non_utf8_rejected,
+    },
+    E2eTest {
+        name: "thread_stress_keeps_free_memory",
+        run: thread_stress_keeps_free_memory,
+    },
+    E2eTest {
+        name: "shutdown_exits_33",
+        run: shutdown_exits_33,
+    },
+];
+
+/// Commands the issue requires in `help`.
+const REQUIRED_COMMANDS: &[&str] = &[
+    "help", "version", "uptime", "meminfo", "ps", "memctl", "schedctl", "echo", "shutdown",
+];
+
+fn boot_report(console: &mut Console) -> Result<()> {
+    let line = console.boot_line();
+    let details = line.strip_prefix("boot: ").unwrap_or_default();
+    ensure!(
+        details.contains("ms"),
+        "boot line does not give a time in ms: {line:?}"
+    );
+    ensure!(
+        details.chars().any(|c| c.is_ascii_digit()),
+        "boot line has no figures: {line:?}"
+    );
+    Ok(())
+}
+
+fn help_lists_commands(console: &mut Console) -> Result<()> {
+    let entries = parse::parse_help(&console.command("help")?)?;
+    let missing: Vec<&str> = REQUIRED_COMMANDS
+        .iter()
+        .copied()
+        .filter(|name| !entries.iter().any(|e| e.name == *name))
+        .collect();
+    ensure!(missing.is_empty(), "help does not list {missing:?}");
+    for (i, entry) in entries.iter().enumerate() {
+        ensure!(
+            !entries
+                .get(..i)
+                .unwrap_or_default()
+                .iter()
+                .any(|e| e.name == entry.name),
+            "help lists `{}` twice",
+            entry.name
+        );
+    }
+    Ok(())
+}
+
+fn version_answers(console: &mut Console) -> Result<()> {
+    let output = console.command("version")?;
+    let first = output.first().context("version printed nothing")?;
+    ensure!(
+        !first.trim().is_empty() && parse::error_lines(&output.join("\n")).is_empty(),
+        "version printed {output:?}"
+    );
+    Ok(())
+}
+
+fn uptime_advances(console: &mut Console) -> Result<()> {
+    let first = parse::parse_uptime(&console.command("uptime")?)?;
+    // Enough work between the two readings that a clock which never moves is caught.
+    for _ in 0..3 {
+        console.command("meminfo")?;
+    }
+    let second = parse::parse_uptime(&console.command("uptime")?)?;
+    ensure!(
+        second >= first,
+        "uptime went backwards: {first} s then {second} s"
+    );
+    Ok(())
+}
+
+fn meminfo(console: &mut Console) -> Result<MemInfo> {
+    parse::parse_meminfo(&console.command("meminfo")?)
+}
+
+fn meminfo_matches_qemu_memory(console: &mut Console) -> Result<()> {
+    let info = meminfo(console)?;
+    let low = 200 * 1024;
+    ensure!(
+        (low..=GUEST_MEMORY_KIB).contains(&info.total_kib),
+        "total {} KiB is not between 200 MiB and the 256 MiB given to QEMU",
+        info.total_kib
+    );
+    ensure!(
+        info.free_kib + info.used_kib == info.total_kib,
+        "free {} KiB + used {} KiB != total {} KiB",
+        info.free_kib,
+        info.used_kib,
+        info.total_kib
+    );
+    ensure!(info.free_kib > 0, "no free memory reported");
+    Ok(())
+}
+
+fn ps_lists_idle_and_shell(console: &mut Console) -> Result<()> {
+    let threads = parse::parse_ps(&console.command("ps")?)?;
+    for name in ["idle", "shell"] {
+        ensure!(
+            threads.iter().any(|t| t.name == name),
+            "ps shows no `{name}` thread: {threads:?}"
+        );
+    }
+    for (i, thread) in threads.iter().enumerate() {
+        ensure!(
+            !threads
+                .get(..i)
+                .unwrap_or_default()
+                .iter()
+                .any(|t| t.tid == thread.tid),
+            "ps shows thread id {} twice",
+            thread.tid
+        );
+    }
+    Ok(())
+}
+
+fn unknown_command_error(console: &mut Console) -> Result<()> {
+    console.check_output(
+        "frobnicate",
+        &["error: unknown command 'frobnicate' (type 'help' for a list)"],
+    )
+}
+
+fn echo_plain_args(console: &mut Console) -> Result<()> {
+    console.check_output("echo a b", &["a b"])?;
+    console.check_output("echo   spaced    out  ", &["spaced out"])
+}
+
+fn echo_quoted_args(console: &mut Console) -> Result<()> {
+    console.check_output(r#"echo "a  b" c"#, &["a  b c"])?;
+    console.check_output(r#"echo 'single quoted' "" end"#, &["single quoted  end"])
+}
+
+/// Sends `bad` as a command line, then a harmless `echo`, and checks that the pair produced
+/// exactly one `error: ` line in total and that the echo still answered.
+fn rejected_then_alive(console: &mut Console, bad: &[u8], what: &str) -> Result<()> {
+    let mark = console.guest().mark();
+    console.command_bytes(bad)?;
+    let marker = "still-alive-after-bad-input";
+    let answer = console.command(&format!("echo {marker}"))?;
+    let transcript = console.guest().serial_since(mark);
+    let errors = parse::error_lines(&transcript);
+    ensure!(
+        errors.len() == 1,
+        "{what} gave {} `error: ` lines, expected 1: {errors:?}",
+        errors.len()
+    );
+    ensure!(
+        answer.last().map(String::as_str) == Some(marker),
+        "the shell did not answer `echo` after {what}: {answer:?}"
+    );
+    Ok(())
+}
+
+fn overlong_line_rejected(console: &mut Console) -> Result<()> {
+    let long = format!("echo {}", "x".repeat(295));
+    rejected_then_alive(console, long.as_bytes(), "a 300-character line")
+}
+
+fn non_utf8_rejected(console: &mut Console) -> Result<()> {
+    rejected_then_alive(console, b"echo \xff\xfe\xc3(", "a non-UTF-8 line")
+}
+
+fn stress(console: &mut Console, threads: u64) -> Result<()> {
+    let output = console.command(&format!("schedctl stress {threads}"))?;
+    let (spawned, joined) = parse::parse_stress(&output)?;
+    ensure!(
+        (spawned, joined) == (threads, threads),
+        "schedctl stress {threads} spawned {spawned} and joined {joined}"
+    );
+    Ok(())
+}
+
+fn thread_stress_keeps_free_memory(console: &mut Console) -> Result<()> {
+    // The warm-up lets caches and lazily grown structures (heap, thread table) reach their
+    // steady size, so the second round must give back exactly what it took.
+    stress(console, 64)?;
+    let before = meminfo(console)?;
+    stress(console, 64)?;
+    let after = meminfo(console)?;
+    if before.free_kib != after.free_kib {
+        bail!(
+            "free memory changed across `schedctl stress 64`: {} KiB before, {} KiB after",
+            before.free_kib,
+            after.free_kib
+        );
+    }
+    Ok(())
+}
+
+fn shutdown_exits_33(console: &mut Console) -> Result<()> {
+    let exit = console.command_then_exit("shutdown", "shutting down", COMMAND_TIMEOUT)?;
+    ensure!(
+        exit == QemuExit::Success,
+        "QEMU {}, expected exit 33",
+        exit.describe()
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn test_names_are_unique_and_shutdown_is_last() {
+        for (i, test) in TESTS.iter().enumerate() {
+            assert!(
+                !TESTS[..i].iter().any(|t| t.name == test.name),
+                "{} twice",
+                test.name
+            );
+        }
+        assert_eq!(TESTS.last().map(|t| t.name), Some("shutdown_exits_33"));
+    }
+}
