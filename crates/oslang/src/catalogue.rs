@@ -1,0 +1,481 @@
+//! The command catalogue: every shell command the model may propose, and its grammar.
+//!
+//! [`CATALOGUE`] is the single list the kernel's execution allowlist, the corpus, the
+//! expert policy and the constrained decoder share. Each [`CommandSpec`] is a sequence of
+//! [`Arg`]s: fixed words and bounded decimal integers. The canonical text of a command is
+//! its parts joined by single spaces, integers without leading zeros.
+//!
+//! - [`parse_command`] checks user or model text (any ASCII whitespace between parts,
+//!   surrounding whitespace ignored) and returns a [`Command`].
+//! - [`is_valid_prefix`] / [`is_complete`] check raw model output bytes against the
+//!   canonical form; the constrained decoder ([`crate::mask`]) is built on them.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::fmt;
+
+/// One part of a command.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Arg {
+    /// A fixed word.
+    Word(&'static str),
+    /// A decimal integer in `min..=max`.
+    Int {
+        /// Smallest accepted value.
+        min: u32,
+        /// Largest accepted value.
+        max: u32,
+    },
+}
+
+/// A command form in the catalogue.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CommandSpec {
+    /// Parts; the first is always a [`Arg::Word`] (the program name).
+    pub parts: &'static [Arg],
+    /// One-line description for `help` and the documentation.
+    pub help: &'static str,
+}
+
+use Arg::{Int, Word};
+
+/// Every command the model may propose (and the kernel's allowlist executes).
+pub static CATALOGUE: &[CommandSpec] = &[
+    CommandSpec {
+        parts: &[Word("meminfo")],
+        help: "memory totals and free memory",
+    },
+    CommandSpec {
+        parts: &[Word("ps")],
+        help: "list threads with CPU and memory use",
+    },
+    CommandSpec {
+        parts: &[Word("uptime")],
+        help: "time since boot",
+    },
+    CommandSpec {
+        parts: &[Word("df")],
+        help: "file-system usage",
+    },
+    CommandSpec {
+        parts: &[Word("sync")],
+        help: "write dirty buffers to disk",
+    },
+    CommandSpec {
+        parts: &[Word("memctl"), Word("stats")],
+        help: "allocator statistics",
+    },
+    CommandSpec {
+        parts: &[Word("memctl"), Word("compact")],
+        help: "compact memory to reduce fragmentation",
+    },
+    CommandSpec {
+        parts: &[Word("memctl"), Word("reclaim")],
+        help: "reclaim caches to free memory",
+    },
+    CommandSpec {
+        parts: &[Word("crashctl"), Word("status")],
+        help: "crash-risk prediction now",
+    },
+    CommandSpec {
+        parts: &[Word("crashctl"), Word("history"), Int { min: 1, max: 64 }],
+        help: "the last n crash-risk events",
+    },
+    CommandSpec {
+        parts: &[Word("crashctl"), Word("stats")],
+        help: "crash-predictor statistics",
+    },
+    CommandSpec {
+        parts: &[Word("crashctl"), Word("tune"), Int { min: 1, max: 99 }],
+        help: "set the crash-alarm threshold in percent (lower = more sensitive)",
+    },
+    CommandSpec {
+        parts: &[Word("schedctl"), Word("stats")],
+        help: "scheduler statistics",
+    },
+    CommandSpec {
+        parts: &[Word("schedctl"), Word("transformer"), Word("on")],
+        help: "switch to the learned scheduler",
+    },
+    CommandSpec {
+        parts: &[Word("schedctl"), Word("transformer"), Word("off")],
+        help: "switch back to round-robin",
+    },
+    CommandSpec {
+        parts: &[Word("llmctl"), Word("finetune-status")],
+        help: "state of the LoRA fine-tune",
+    },
+];
+
+/// A parsed command: a catalogue entry plus its integer argument, if it has one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Command {
+    spec: usize,
+    number: Option<u32>,
+}
+
+impl Command {
+    /// `meminfo`, the first catalogue entry (harmless, read-only).
+    pub const MEMINFO: Command = Command {
+        spec: 0,
+        number: None,
+    };
+
+    /// The catalogue entry.
+    pub fn spec(&self) -> &'static CommandSpec {
+        // `spec` is only ever set to a valid CATALOGUE index by this module.
+        &CATALOGUE[self.spec]
+    }
+
+    /// Index of the entry in [`CATALOGUE`].
+    pub fn spec_index(&self) -> usize {
+        self.spec
+    }
+
+    /// The integer argument, for commands that take one.
+    pub fn number(&self) -> Option<u32> {
+        self.number
+    }
+
+    /// Builds the command whose canonical text is `text`; `None` if it is not in the
+    /// catalogue. A convenience for code that names commands literally.
+    pub fn from_canonical(text: &str) -> Option<Command> {
+        parse_command(text).ok().filter(|c| c.to_text() == text)
+    }
+
+    /// Canonical text, e.g. `crashctl history 5`.
+    pub fn to_text(&self) -> String {
+        alloc::format!("{self}")
+    }
+}
+
+impl fmt::Display for Command {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, part) in self.spec().parts.iter().enumerate() {
+            if i > 0 {
+                f.write_str(" ")?;
+            }
+            match part {
+                Word(w) => f.write_str(w)?,
+                Int { .. } => write!(f, "{}", self.number.unwrap_or(0))?,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Why text is not a catalogue command.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CommandError {
+    /// The text is empty or only whitespace.
+    Empty,
+    /// No catalogue command starts with this program name.
+    UnknownProgram(String),
+    /// The program exists but the arguments match none of its forms.
+    BadArguments(String),
+}
+
+impl fmt::Display for CommandError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CommandError::Empty => write!(f, "empty command"),
+            CommandError::UnknownProgram(p) => write!(f, "{p}: not an allowed command"),
+            CommandError::BadArguments(t) => write!(f, "{t}: arguments not allowed"),
+        }
+    }
+}
+
+impl core::error::Error for CommandError {}
+
+/// Parses a decimal integer without sign or leading zeros, in `min..=max`.
+fn parse_int(text: &str, min: u32, max: u32) -> Option<u32> {
+    let leading_zero = text.len() > 1 && text.starts_with('0');
+    if text.is_empty() || leading_zero || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse::<u32>().ok().filter(|v| (min..=max).contains(v))
+}
+
+/// Parses `text` (see the module documentation for the accepted form).
+pub fn parse_command(text: &str) -> Result<Command, CommandError> {
+    let words: Vec<&str> = text.split_ascii_whitespace().collect();
+    let Some(&program) = words.first() else {
+        return Err(CommandError::Empty);
+    };
+    let mut known_program = false;
+    for (index, spec) in CATALOGUE.iter().enumerate() {
+        if !matches!(spec.parts.first(), Some(Word(w)) if *w == program) {
+            continue;
+        }
+        known_program = true;
+        if spec.parts.len() != words.len() {
+            continue;
+        }
+        let mut number = None;
+        let matches = spec
+            .parts
+            .iter()
+            .zip(&words)
+            .all(|(part, word)| match part {
+                Word(w) => w == word,
+                Int { min, max } => {
+                    number = parse_int(word, *min, *max);
+                    number.is_some()
+                }
+            });
+        if matches {
+            return Ok(Command {
+                spec: index,
+                number,
+            });
+        }
+    }
+    if known_program {
+        Err(CommandError::BadArguments(String::from(text.trim())))
+    } else {
+        Err(CommandError::UnknownProgram(String::from(program)))
+    }
+}
+
+/// How a byte string relates to one command form.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct PrefixMatch {
+    /// Some canonical instance starts with the bytes.
+    prefix: bool,
+    /// The bytes are a whole canonical instance.
+    complete: bool,
+}
+
+/// Whether a digit string can be extended (by appending digits) to a value in
+/// `min..=max` without leading zeros.
+fn digits_extendable(d: &[u8], min: u32, max: u32) -> bool {
+    if d.is_empty() {
+        return true;
+    }
+    if d.len() > 10 || (d.len() > 1 && d.first() == Some(&b'0')) {
+        return false;
+    }
+    if d == b"0" {
+        return min == 0;
+    }
+    let v = d
+        .iter()
+        .fold(0u64, |acc, &b| acc * 10 + u64::from(b - b'0'));
+    let (min, max) = (u64::from(min), u64::from(max));
+    let mut scale = 1u64;
+    // Appending j digits gives values in [v·10^j, v·10^j + 10^j − 1].
+    for _ in 0..=10 {
+        let lo = v.saturating_mul(scale);
+        if lo > max {
+            return false;
+        }
+        if lo.saturating_add(scale - 1) >= min {
+            return true;
+        }
+        scale = scale.saturating_mul(10);
+    }
+    false
+}
+
+fn match_spec(spec: &CommandSpec, text: &[u8]) -> PrefixMatch {
+    let partial = PrefixMatch {
+        prefix: true,
+        complete: false,
+    };
+    let mut rest = text;
+    for (i, part) in spec.parts.iter().enumerate() {
+        if i > 0 {
+            match rest.split_first() {
+                None => return partial,
+                Some((b' ', tail)) => rest = tail,
+                Some(_) => return PrefixMatch::default(),
+            }
+        }
+        let last = i + 1 == spec.parts.len();
+        match part {
+            Word(w) => {
+                let w = w.as_bytes();
+                if rest.len() < w.len() {
+                    return PrefixMatch {
+                        prefix: w.starts_with(rest),
+                        complete: false,
+                    };
+                }
+                let Some(tail) = rest.strip_prefix(w) else {
+                    return PrefixMatch::default();
+                };
+                rest = tail;
+            }
+            Int { min, max } => {
+                let n = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+                let (d, tail) = rest.split_at(n);
+                let in_range = core::str::from_utf8(d)
+                    .ok()
+                    .and_then(|s| parse_int(s, *min, *max))
+                    .is_some();
+                if tail.is_empty() {
+                    return PrefixMatch {
+                        prefix: digits_extendable(d, *min, *max),
+                        complete: last && in_range,
+                    };
+                }
+                if !in_range {
+                    return PrefixMatch::default();
+                }
+                rest = tail;
+            }
+        }
+    }
+    PrefixMatch {
+        prefix: rest.is_empty(),
+        complete: rest.is_empty(),
+    }
+}
+
+/// Whether some canonical catalogue command starts with `text` (the empty string is a
+/// valid prefix).
+pub fn is_valid_prefix(text: &[u8]) -> bool {
+    CATALOGUE.iter().any(|s| match_spec(s, text).prefix)
+}
+
+/// Whether `text` is exactly a canonical catalogue command.
+pub fn is_complete(text: &[u8]) -> bool {
+    CATALOGUE.iter().any(|s| match_spec(s, text).complete)
+}
+
+/// Every canonical command text, with integer arguments at the given sample values
+/// (those outside a form's range are skipped). Used by tests and documentation.
+pub fn examples(sample_numbers: &[u32]) -> Vec<String> {
+    let mut out = Vec::new();
+    for (index, spec) in CATALOGUE.iter().enumerate() {
+        match spec.parts.iter().find_map(|p| match p {
+            Int { min, max } => Some((*min, *max)),
+            Word(_) => None,
+        }) {
+            None => out.push(
+                Command {
+                    spec: index,
+                    number: None,
+                }
+                .to_text(),
+            ),
+            Some((min, max)) => {
+                for &n in sample_numbers.iter().filter(|n| (min..=max).contains(*n)) {
+                    out.push(
+                        Command {
+                            spec: index,
+                            number: Some(n),
+                        }
+                        .to_text(),
+                    );
+                }
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn canonical_commands_parse_and_print_back() {
+        for text in examples(&[1, 5, 10, 64, 99]) {
+            let c = parse_command(&text).unwrap();
+            assert_eq!(c.to_text(), text);
+            assert!(is_complete(text.as_bytes()), "{text}");
+            assert_eq!(Command::from_canonical(&text), Some(c));
+        }
+    }
+
+    #[test]
+    fn whitespace_is_flexible_for_parse_but_not_for_model_output() {
+        let c = parse_command("  crashctl\thistory   7 ").unwrap();
+        assert_eq!(c.to_text(), "crashctl history 7");
+        assert_eq!(c.number(), Some(7));
+        assert!(!is_complete(b"crashctl  history 7"));
+        assert!(!is_complete(b" ps"));
+    }
+
+    #[test]
+    fn bad_commands_are_rejected() {
+        assert_eq!(parse_command("  "), Err(CommandError::Empty));
+        assert_eq!(
+            parse_command("rm -rf /"),
+            Err(CommandError::UnknownProgram("rm".into()))
+        );
+        for bad in [
+            "memctl",
+            "memctl explode",
+            "crashctl history 0",
+            "crashctl history 65",
+            "crashctl history 07",
+            "crashctl history -1",
+            "crashctl tune 100",
+            "ps aux",
+            "crashctl history 99999999999999999999",
+        ] {
+            assert!(
+                matches!(parse_command(bad), Err(CommandError::BadArguments(_))),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn prefixes() {
+        for p in [
+            "",
+            "m",
+            "mem",
+            "memctl",
+            "memctl ",
+            "memctl c",
+            "crashctl history ",
+            "crashctl history 6",
+            "crashctl tune 9",
+            "schedctl transformer o",
+        ] {
+            assert!(is_valid_prefix(p.as_bytes()), "{p:?}");
+        }
+        for p in [
+            " ",
+            "x",
+            "memctl  ",
+            "memctl x",
+            "crashctl history 0",
+            "crashctl history 65",
+            "crashctl history 7 ",
+            "psx",
+            "ps ",
+            "crashctl tune 100",
+        ] {
+            assert!(!is_valid_prefix(p.as_bytes()), "{p:?}");
+        }
+        // Complete and still extendable: "history 6" may become "history 64".
+        assert!(is_complete(b"crashctl history 6") && is_valid_prefix(b"crashctl history 6"));
+        assert!(!is_complete(b"memctl") && !is_complete(b""));
+    }
+
+    #[test]
+    fn digit_extension() {
+        assert!(digits_extendable(b"6", 1, 64));
+        assert!(digits_extendable(b"64", 1, 64));
+        assert!(!digits_extendable(b"65", 1, 64));
+        assert!(!digits_extendable(b"0", 1, 64));
+        assert!(digits_extendable(b"0", 0, 5));
+        assert!(!digits_extendable(b"00", 0, 5));
+        assert!(digits_extendable(b"1", 100, 100));
+        assert!(!digits_extendable(b"99999999999", 0, u32::MAX));
+    }
+
+    #[test]
+    fn every_program_name_is_unique_per_form() {
+        let all = examples(&[3]);
+        let mut sorted = all.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(sorted.len(), all.len());
+    }
+}

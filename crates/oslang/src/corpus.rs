@@ -1,0 +1,441 @@
+//! The seeded corpus generator: (state, query) → command examples with splits.
+//!
+//! [`sample_state`] draws a random but plausible [`OsState`] (every bucket of every field
+//! used by the policy is reachable); [`generate`] draws an intent, phrases it with a
+//! template and labels it with [`expert_command`]. Each intent has six phrasing
+//! templates: templates 0–3 belong to [`Split::Train`], 4 to [`Split::Validation`], 5 to
+//! [`Split::Test`]. Splits also use different seed streams, so test examples have unseen
+//! phrasings *and* unseen states: test accuracy measures generalisation. Phrasings get
+//! random politeness prefixes and suffixes, shared by all splits.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use crate::catalogue::Command;
+use crate::policy::{Intent, expert_command};
+use crate::rng::SplitMix64;
+use crate::state::{
+    IoStats, OsState, RiskLevel, SchedPolicy, SchedStats, ThreadCpu, ThreadGrowth, encode_prompt,
+};
+
+/// A corpus split.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Split {
+    /// Training examples (templates 0–3).
+    Train,
+    /// Validation examples (template 4).
+    Validation,
+    /// Test examples (template 5, never seen in training).
+    Test,
+}
+
+impl Split {
+    /// Template indices this split draws from.
+    pub fn templates(self) -> &'static [usize] {
+        match self {
+            Split::Train => &[0, 1, 2, 3],
+            Split::Validation => &[4],
+            Split::Test => &[5],
+        }
+    }
+
+    /// Stream selector mixed into the seed so splits never share random draws.
+    fn stream(self) -> u64 {
+        match self {
+            Split::Train => 0x7472_6169_6e00_0001,
+            Split::Validation => 0x7661_6c69_6400_0002,
+            Split::Test => 0x7465_7374_0000_0003,
+        }
+    }
+
+    /// Name used on the command line and in file names.
+    pub fn name(self) -> &'static str {
+        match self {
+            Split::Train => "train",
+            Split::Validation => "validation",
+            Split::Test => "test",
+        }
+    }
+
+    /// Parses [`Split::name`].
+    pub fn from_name(name: &str) -> Option<Split> {
+        [Split::Train, Split::Validation, Split::Test]
+            .into_iter()
+            .find(|s| s.name() == name)
+    }
+}
+
+/// One corpus example.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Example {
+    /// The OS state.
+    pub state: OsState,
+    /// The user's query as phrased.
+    pub query: String,
+    /// The intent behind the query.
+    pub intent: Intent,
+    /// Template index used (see [`Split::templates`]).
+    pub template: usize,
+    /// The label.
+    pub command: Command,
+}
+
+impl Example {
+    /// The prompt text ([`encode_prompt`]).
+    pub fn prompt(&self) -> String {
+        encode_prompt(&self.state, &self.query)
+    }
+}
+
+const THREAD_NAMES: &[&str] = &[
+    "shell",
+    "init",
+    "netd",
+    "fsd",
+    "logger",
+    "httpd",
+    "compactor",
+    "crashmon",
+    "llm",
+    "idle",
+    "timer",
+    "blkio",
+];
+
+/// Six phrasings per intent kind, in [`Intent::ALL`] order; `{n}` is the number.
+const TEMPLATES: [[&str; 6]; 19] = [
+    [
+        "how much memory do we have",
+        "show memory usage",
+        "meminfo please",
+        "what is the memory situation",
+        "display total and free ram",
+        "give me a memory overview",
+    ],
+    [
+        "list processes",
+        "show running threads",
+        "what is running",
+        "show me all tasks",
+        "which processes exist",
+        "enumerate the threads on this box",
+    ],
+    [
+        "how long has it been up",
+        "show uptime",
+        "when did the system boot",
+        "uptime",
+        "time since boot",
+        "how long since the last reboot",
+    ],
+    [
+        "disk usage",
+        "how full is the disk",
+        "show filesystem usage",
+        "free disk space",
+        "is storage running out",
+        "how much space is left on the drive",
+    ],
+    [
+        "flush buffers to disk",
+        "sync the disks",
+        "write everything to disk",
+        "sync now",
+        "make sure data is on disk",
+        "persist dirty pages to storage",
+    ],
+    [
+        "allocator statistics",
+        "show memctl stats",
+        "how is the allocator doing",
+        "buddy allocator stats",
+        "print memory allocator counters",
+        "allocator numbers please",
+    ],
+    [
+        "memory is tight do something",
+        "free some memory",
+        "we are low on memory fix it",
+        "memory pressure help",
+        "make room in memory",
+        "ram is running short sort it out",
+    ],
+    [
+        "will the system crash",
+        "what is the crash risk",
+        "are we about to crash",
+        "crash status",
+        "is a crash coming",
+        "how likely is a failure right now",
+    ],
+    [
+        "show the last {n} crashes",
+        "crash history {n}",
+        "last {n} crash events",
+        "list {n} recent crash alerts",
+        "past {n} crash warnings",
+        "what were the previous {n} crash reports",
+    ],
+    [
+        "crash predictor statistics",
+        "how accurate is the crash predictor",
+        "crashctl stats",
+        "show predictor stats",
+        "crash model performance",
+        "numbers for the failure predictor",
+    ],
+    [
+        "the system feels unstable",
+        "stabilise the system",
+        "things keep breaking help",
+        "the kernel seems shaky",
+        "make the machine stable again",
+        "everything is flaky fix it",
+    ],
+    [
+        "everything is slow",
+        "the system is sluggish",
+        "speed things up",
+        "why is it so laggy",
+        "performance is bad",
+        "the box crawls make it faster",
+    ],
+    [
+        "scheduler statistics",
+        "show schedctl stats",
+        "how is the scheduler doing",
+        "context switch stats",
+        "run queue numbers",
+        "print the scheduler counters",
+    ],
+    [
+        "turn on the transformer scheduler",
+        "enable the learned scheduler",
+        "use the ai scheduler",
+        "switch to transformer scheduling",
+        "activate neural scheduling",
+        "let the model schedule threads",
+    ],
+    [
+        "turn off the transformer scheduler",
+        "disable the learned scheduler",
+        "go back to round robin",
+        "stop using the ai scheduler",
+        "deactivate neural scheduling",
+        "return to the classic scheduler",
+    ],
+    [
+        "finetune status",
+        "how is the fine-tune going",
+        "llm training progress",
+        "is the lora done",
+        "status of model adaptation",
+        "check on the adapter training",
+    ],
+    [
+        "what is hogging the cpu",
+        "who uses the most cpu",
+        "which thread is busy",
+        "top cpu users",
+        "what eats processor time",
+        "find the cpu hungry task",
+    ],
+    [
+        "something is leaking memory",
+        "memory keeps growing",
+        "find the memory leak",
+        "who is eating ram",
+        "ram use climbs steadily",
+        "some task keeps allocating more",
+    ],
+    [
+        "set crash threshold to {n}",
+        "tune crash alarm to {n}",
+        "crash sensitivity {n}",
+        "make the crash alarm fire at {n} percent",
+        "crashctl tune {n}",
+        "adjust the failure alarm level to {n}",
+    ],
+];
+
+const PREFIXES: &[&str] = &["", "", "", "please ", "hey nous ", "can you ", "quick "];
+const SUFFIXES: &[&str] = &["", "", "", "?", " please", " now", "!"];
+
+/// Phrases `intent` with template `t` (0..6), filling `{n}` with the intent's number.
+pub fn phrase(intent: Intent, t: usize) -> Option<String> {
+    let kind = Intent::ALL
+        .iter()
+        .position(|i| core::mem::discriminant(i) == core::mem::discriminant(&intent))?;
+    let text = TEMPLATES.get(kind)?.get(t)?;
+    let n = match intent {
+        Intent::CrashHistory(n) | Intent::TuneCrash(n) => n,
+        _ => 0,
+    };
+    Some(text.replace("{n}", &alloc::format!("{n}")))
+}
+
+/// Draws a random state. Values spread over every bucket the policy and prompt use.
+pub fn sample_state(rng: &mut SplitMix64) -> OsState {
+    let total_mib = 1u64 << rng.range(5, 13);
+    let mem_total_kib = total_mib * 1024;
+    let free_pct = rng.range(0, 99);
+    let names = |rng: &mut SplitMix64, k: u64| -> Vec<&'static str> {
+        (0..k)
+            .filter_map(|_| rng.pick(THREAD_NAMES).copied())
+            .collect()
+    };
+    let n_cpu = rng.range(0, 3);
+    let mut cpu: Vec<u8> = (0..n_cpu).map(|_| rng.range(0, 100) as u8).collect();
+    cpu.sort_unstable_by(|a, b| b.cmp(a));
+    let top_cpu = names(rng, n_cpu)
+        .into_iter()
+        .zip(cpu)
+        .map(|(name, cpu_pct)| ThreadCpu {
+            name: name.into(),
+            cpu_pct,
+        })
+        .collect();
+    let n_grow = rng.range(0, 3);
+    let mut grow: Vec<u32> = (0..n_grow)
+        .map(|_| (1u32 << rng.range(0, 10)) - 1)
+        .collect();
+    grow.sort_unstable_by(|a, b| b.cmp(a));
+    let top_growth = names(rng, n_grow)
+        .into_iter()
+        .zip(grow)
+        .map(|(name, kib_per_s)| ThreadGrowth {
+            name: name.into(),
+            kib_per_s,
+        })
+        .collect();
+    let crash_risk = match rng.below(4) {
+        0 => RiskLevel::Low,
+        1 => RiskLevel::Medium,
+        2 => RiskLevel::High,
+        _ => RiskLevel::Critical,
+    };
+    OsState {
+        mem_total_kib,
+        mem_free_kib: mem_total_kib * free_pct / 100,
+        frag_index: rng.range(0, 99) as u8,
+        crash_risk,
+        crash_confidence: rng.range(30, 99) as u8,
+        sched: SchedStats {
+            policy: if rng.below(2) == 0 {
+                SchedPolicy::RoundRobin
+            } else {
+                SchedPolicy::Transformer
+            },
+            runnable: rng.range(0, 12) as u32,
+            context_switches: 10u64.pow(rng.range(2, 8) as u32) + rng.below(1000),
+        },
+        io: IoStats {
+            reads: 10u64.pow(rng.range(0, 6) as u32) + rng.below(10),
+            writes: 10u64.pow(rng.range(0, 6) as u32) + rng.below(10),
+            pending: rng.range(0, 12) as u32,
+        },
+        top_cpu,
+        top_growth,
+    }
+}
+
+/// Draws a random intent; numbers are drawn for the parameterised kinds.
+pub fn sample_intent(rng: &mut SplitMix64) -> Intent {
+    match rng
+        .pick(&Intent::ALL)
+        .copied()
+        .unwrap_or(Intent::MemoryOverview)
+    {
+        Intent::CrashHistory(_) => Intent::CrashHistory(rng.range(1, 64) as u32),
+        Intent::TuneCrash(_) => Intent::TuneCrash(rng.range(1, 99) as u32),
+        other => other,
+    }
+}
+
+/// Adds a random politeness prefix and suffix.
+pub fn decorate(rng: &mut SplitMix64, text: &str) -> String {
+    let p = rng.pick(PREFIXES).copied().unwrap_or("");
+    let s = rng.pick(SUFFIXES).copied().unwrap_or("");
+    alloc::format!("{p}{text}{s}")
+}
+
+/// Generates `count` labelled examples of `split` from `seed`.
+pub fn generate(split: Split, seed: u64, count: usize) -> Vec<Example> {
+    let mut rng = SplitMix64::new(seed ^ split.stream());
+    (0..count)
+        .map(|_| {
+            let state = sample_state(&mut rng);
+            let intent = sample_intent(&mut rng);
+            let template = rng.pick(split.templates()).copied().unwrap_or(0);
+            let text = phrase(intent, template).unwrap_or_default();
+            let query = decorate(&mut rng, &text);
+            let command = expert_command(&state, intent);
+            Example {
+                state,
+                query,
+                intent,
+                template,
+                command,
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::collections::BTreeSet;
+
+    #[test]
+    fn generation_is_deterministic_and_splits_differ() {
+        assert_eq!(generate(Split::Train, 1, 50), generate(Split::Train, 1, 50));
+        assert_ne!(generate(Split::Train, 1, 50), generate(Split::Train, 2, 50));
+        let train = generate(Split::Train, 1, 2000);
+        let test = generate(Split::Test, 1, 500);
+        let train_queries: BTreeSet<String> = train
+            .iter()
+            .map(|e| phrase(e.intent, e.template).unwrap())
+            .collect();
+        assert!(test.iter().all(|e| e.template == 5));
+        assert!(train.iter().all(|e| e.template < 4));
+        // No test phrasing (before decoration) occurs in training.
+        assert!(
+            test.iter()
+                .all(|e| !train_queries.contains(&phrase(e.intent, e.template).unwrap()))
+        );
+    }
+
+    #[test]
+    fn every_template_is_distinct_and_numbered_ones_use_n() {
+        let mut seen = BTreeSet::new();
+        for (k, row) in TEMPLATES.iter().enumerate() {
+            for t in row {
+                assert!(seen.insert(*t), "duplicate template {t}");
+                let numbered = matches!(
+                    Intent::ALL[k],
+                    Intent::CrashHistory(_) | Intent::TuneCrash(_)
+                );
+                assert_eq!(t.contains("{n}"), numbered, "{t}");
+            }
+        }
+    }
+
+    #[test]
+    fn corpus_covers_every_catalogue_command() {
+        let cmds: BTreeSet<usize> = generate(Split::Train, 3, 5000)
+            .iter()
+            .map(|e| e.command.spec_index())
+            .collect();
+        assert_eq!(cmds.len(), crate::CATALOGUE.len());
+    }
+
+    #[test]
+    fn numbers_in_queries_reach_the_label() {
+        for e in generate(Split::Validation, 9, 500) {
+            if let Intent::CrashHistory(n) | Intent::TuneCrash(n) = e.intent {
+                assert!(e.query.contains(&alloc::format!("{n}")));
+                assert_eq!(e.command.number(), Some(n));
+            }
+        }
+    }
+}

@@ -1,0 +1,32 @@
+//! The language between the Nous kernel and its language model, defined in one place.
+//!
+//! Design principles:
+//! - **One source of truth.** The kernel's shell allowlist, the corpus generator, the
+//!   constrained decoder and the fine-tune data all use [`catalogue::CATALOGUE`] and
+//!   [`state::encode_prompt`]; nothing else spells commands or prompts.
+//! - **What the model sees is what the policy uses.** The expert policy decides only from
+//!   the bucketed numbers the prompt shows, so a perfect model can match it.
+//! - **Deterministic.** Generators take a seed and use a fixed PRNG ([`rng`]).
+//! - `no_std + alloc`, no unsafe; bad input (commands, JSON) gives error values.
+//!
+//! Modules: [`state`] (OS state and prompt encoding), [`catalogue`] (commands, grammar,
+//! prefix checks), [`mask`] (allowed-token masks over a [`bpe::Tokenizer`]), [`policy`]
+//! (intents and the expert policy), [`corpus`] (seeded examples and splits),
+//! [`finetune`] (the site-policy task shift and the `finetune-data.json` format).
+#![cfg_attr(not(test), no_std)]
+#![forbid(unsafe_code)]
+
+extern crate alloc;
+
+pub mod catalogue;
+pub mod corpus;
+pub mod finetune;
+pub mod mask;
+pub mod policy;
+pub mod rng;
+pub mod state;
+
+pub use catalogue::{
+    CATALOGUE, Command, CommandError, is_complete, is_valid_prefix, parse_command,
+};
+pub use state::{OsState, encode_prompt};

@@ -1,0 +1,110 @@
+//! Allowed-token masks for constrained decoding over a [`bpe::Tokenizer`].
+//!
+//! While the model writes a command, the kernel passes the engine a logits mask: token `t`
+//! is allowed after output bytes `p` when `p + bytes(t)` is still a prefix of some
+//! catalogue command ([`crate::is_valid_prefix`]); `<eos>` is allowed only when `p` is a
+//! complete command ([`crate::is_complete`]); other special tokens never. Because the
+//! empty output is a valid prefix and every valid prefix extends to a complete command
+//! one byte at a time (single-byte tokens always exist), the mask is never all-false,
+//! so greedy decoding under the mask always ends in a catalogue command.
+
+use alloc::vec::Vec;
+
+use bpe::{EOS, Tokenizer};
+
+use crate::catalogue::{is_complete, is_valid_prefix};
+
+/// Writes into `mask` (resized to the vocabulary) which tokens may follow `generated`.
+pub fn fill_allowed(tok: &Tokenizer, generated: &[u8], mask: &mut Vec<bool>) {
+    let eos = tok.special_id(EOS);
+    let complete = is_complete(generated);
+    mask.clear();
+    mask.resize(tok.vocab_size(), false);
+    let mut candidate = Vec::with_capacity(generated.len() + 16);
+    for (id, allowed) in (0u32..).zip(mask.iter_mut()) {
+        *allowed = match tok.token_bytes(id) {
+            Some(bytes) => {
+                candidate.clear();
+                candidate.extend_from_slice(generated);
+                candidate.extend_from_slice(bytes);
+                is_valid_prefix(&candidate)
+            }
+            None => complete && Some(id) == eos,
+        };
+    }
+}
+
+/// The allowed-token mask for `generated` as a new vector.
+pub fn allowed_tokens(tok: &Tokenizer, generated: &[u8]) -> Vec<bool> {
+    let mut mask = Vec::new();
+    fill_allowed(tok, generated, &mut mask);
+    mask
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalogue::examples;
+    use bpe::TrainConfig;
+
+    fn tok() -> Tokenizer {
+        let cmds = examples(&[1, 5, 10, 20]);
+        Tokenizer::train(
+            cmds.iter().cycle().take(200).map(|s| s.as_bytes()),
+            &TrainConfig {
+                vocab_size: 400,
+                min_frequency: 2,
+                special_tokens: alloc::vec![bpe::BOS.into(), EOS.into()],
+            },
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn eos_only_after_a_complete_command() {
+        let t = tok();
+        let eos = t.special_id(EOS).unwrap() as usize;
+        let bos = t.special_id(bpe::BOS).unwrap() as usize;
+        assert!(!allowed_tokens(&t, b"memctl")[eos]);
+        assert!(allowed_tokens(&t, b"memctl stats")[eos]);
+        assert!(!allowed_tokens(&t, b"memctl stats")[bos]);
+    }
+
+    #[test]
+    fn multi_byte_tokens_are_checked_whole() {
+        let t = tok();
+        let memctl = t.encode(b"memctl");
+        assert_eq!(memctl.len(), 1);
+        let id = memctl[0] as usize;
+        assert!(allowed_tokens(&t, b"")[id]);
+        assert!(!allowed_tokens(&t, b"ps")[id]);
+        let space = u32::from(b' ') as usize;
+        assert!(allowed_tokens(&t, b"memctl")[space]);
+        assert!(!allowed_tokens(&t, b"")[space]);
+    }
+
+    #[test]
+    fn following_any_allowed_path_reaches_a_command() {
+        // Always take the highest allowed id (longest merges tend to be late ids); the
+        // mask must never be empty and the walk must end at a complete command.
+        let t = tok();
+        let eos = t.special_id(EOS).unwrap() as usize;
+        for skip in 0..5 {
+            let mut out = Vec::new();
+            for _ in 0..64 {
+                let mask = allowed_tokens(&t, &out);
+                let allowed: Vec<usize> = (0..mask.len()).filter(|&i| mask[i]).collect();
+                assert!(!allowed.is_empty(), "empty mask after {out:?}");
+                let pick = allowed[allowed
+                    .len()
+                    .saturating_sub(1 + skip)
+                    .min(allowed.len() - 1)];
+                if pick == eos {
+                    break;
+                }
+                out.extend_from_slice(t.token_bytes(pick as u32).unwrap());
+            }
+            assert!(is_complete(&out), "{}", String::from_utf8_lossy(&out));
+        }
+    }
+}

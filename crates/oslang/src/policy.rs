@@ -1,0 +1,278 @@
+//! Intents and the expert policy: (state, intent) → the command an expert would run.
+//!
+//! A user query expresses an [`Intent`]; the corpus generator ([`crate::corpus`]) phrases
+//! intents as text, and [`expert_command`] labels each (state, intent) pair. The rules
+//! read only the bucketed values the prompt shows ([`crate::state`]), so the model can
+//! learn them exactly. The rules:
+//!
+//! - Direct requests map to one command: memory overview → `meminfo`; processes or CPU
+//!   hog → `ps`; uptime → `uptime`; disk usage → `df`; flush → `sync`; allocator
+//!   statistics → `memctl stats`; crash risk → `crashctl status`; last *n* crashes →
+//!   `crashctl history n`; predictor statistics → `crashctl stats`; scheduler statistics
+//!   → `schedctl stats`; learned scheduler on/off → `schedctl transformer on|off`;
+//!   fine-tune progress → `llmctl finetune-status`; set crash threshold *n* →
+//!   `crashctl tune n`.
+//! - **Free memory** ("memory is tight"): free decile ≤ 1 → `memctl reclaim`; else
+//!   fragmentation decile ≥ 6 → `memctl compact`; else `memctl stats` (look first).
+//! - **Stabilise** ("the system feels unstable"): risk high or critical and free decile
+//!   ≤ 2 → `memctl reclaim`; risk high or critical and fragmentation decile ≥ 6 →
+//!   `memctl compact`; otherwise `crashctl status`.
+//! - **Sluggish** ("everything is slow"): round-robin with ≥ 4 runnable threads →
+//!   `schedctl transformer on`; else ≥ 5 pending I/O requests → `sync`; else busiest
+//!   thread ≥ 80 % CPU → `ps`; else `schedctl stats`.
+//! - **Leak** ("something is eating memory"): fastest-growing thread bucket ≥ 5 → `ps`;
+//!   else `memctl stats`.
+
+use serde::{Deserialize, Serialize};
+
+use crate::catalogue::{Command, parse_command};
+use crate::state::{
+    OsState, RiskLevel, SchedPolicy, frag_decile, free_decile, pending_bucket, runnable_bucket,
+    top_cpu_decile, top_growth_bucket,
+};
+
+/// What a user query asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Intent {
+    /// Show memory totals.
+    MemoryOverview,
+    /// List processes.
+    ProcessList,
+    /// Time since boot.
+    Uptime,
+    /// File-system usage.
+    DiskUsage,
+    /// Flush buffers to disk.
+    Flush,
+    /// Allocator statistics.
+    AllocatorStats,
+    /// Memory is short or fragmented; do something.
+    FreeMemory,
+    /// Is a crash coming?
+    CrashRisk,
+    /// Show the last n crash events.
+    CrashHistory(u32),
+    /// Crash-predictor statistics.
+    PredictorStats,
+    /// The system feels unstable; act.
+    Stabilise,
+    /// Everything is slow.
+    Sluggish,
+    /// Scheduler statistics.
+    SchedulerStats,
+    /// Turn the learned scheduler on.
+    LearnedSchedOn,
+    /// Turn the learned scheduler off.
+    LearnedSchedOff,
+    /// Fine-tune progress.
+    FinetuneStatus,
+    /// What is hogging the CPU?
+    CpuHog,
+    /// Something is leaking memory.
+    Leak,
+    /// Set the crash-alarm threshold to n percent.
+    TuneCrash(u32),
+}
+
+impl Intent {
+    /// Every intent kind, with a representative number for the parameterised ones.
+    pub const ALL: [Intent; 19] = [
+        Intent::MemoryOverview,
+        Intent::ProcessList,
+        Intent::Uptime,
+        Intent::DiskUsage,
+        Intent::Flush,
+        Intent::AllocatorStats,
+        Intent::FreeMemory,
+        Intent::CrashRisk,
+        Intent::CrashHistory(5),
+        Intent::PredictorStats,
+        Intent::Stabilise,
+        Intent::Sluggish,
+        Intent::SchedulerStats,
+        Intent::LearnedSchedOn,
+        Intent::LearnedSchedOff,
+        Intent::FinetuneStatus,
+        Intent::CpuHog,
+        Intent::Leak,
+        Intent::TuneCrash(30),
+    ];
+}
+
+/// Parses a command the policy names literally. A typo in this file would fall back to
+/// `meminfo`; `policy_only_names_catalogue_commands` checks no branch does.
+fn cmd(text: &str) -> Command {
+    parse_command(text).unwrap_or(Command::MEMINFO)
+}
+
+fn high_risk(s: &OsState) -> bool {
+    matches!(s.crash_risk, RiskLevel::High | RiskLevel::Critical)
+}
+
+/// The expert's command for `intent` in `state` (rules in the module documentation).
+pub fn expert_command(state: &OsState, intent: Intent) -> Command {
+    match intent {
+        Intent::MemoryOverview => cmd("meminfo"),
+        Intent::ProcessList | Intent::CpuHog => cmd("ps"),
+        Intent::Uptime => cmd("uptime"),
+        Intent::DiskUsage => cmd("df"),
+        Intent::Flush => cmd("sync"),
+        Intent::AllocatorStats => cmd("memctl stats"),
+        Intent::CrashRisk => cmd("crashctl status"),
+        Intent::CrashHistory(n) => cmd(&alloc::format!("crashctl history {}", n.clamp(1, 64))),
+        Intent::PredictorStats => cmd("crashctl stats"),
+        Intent::SchedulerStats => cmd("schedctl stats"),
+        Intent::LearnedSchedOn => cmd("schedctl transformer on"),
+        Intent::LearnedSchedOff => cmd("schedctl transformer off"),
+        Intent::FinetuneStatus => cmd("llmctl finetune-status"),
+        Intent::TuneCrash(n) => cmd(&alloc::format!("crashctl tune {}", n.clamp(1, 99))),
+        Intent::FreeMemory => {
+            if free_decile(state) <= 1 {
+                cmd("memctl reclaim")
+            } else if frag_decile(state) >= 6 {
+                cmd("memctl compact")
+            } else {
+                cmd("memctl stats")
+            }
+        }
+        Intent::Stabilise => {
+            if high_risk(state) && free_decile(state) <= 2 {
+                cmd("memctl reclaim")
+            } else if high_risk(state) && frag_decile(state) >= 6 {
+                cmd("memctl compact")
+            } else {
+                cmd("crashctl status")
+            }
+        }
+        Intent::Sluggish => {
+            if state.sched.policy == SchedPolicy::RoundRobin && runnable_bucket(state) >= 4 {
+                cmd("schedctl transformer on")
+            } else if pending_bucket(state) >= 5 {
+                cmd("sync")
+            } else if top_cpu_decile(state) >= 8 {
+                cmd("ps")
+            } else {
+                cmd("schedctl stats")
+            }
+        }
+        Intent::Leak => {
+            if top_growth_bucket(state) >= 5 {
+                cmd("ps")
+            } else {
+                cmd("memctl stats")
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::sample_state;
+
+    #[test]
+    fn policy_only_names_catalogue_commands() {
+        // `cmd` falls back to `meminfo` on a typo, so only MemoryOverview may give it.
+        let mut s = sample_state();
+        for free in [0u64, 25, 100] {
+            for frag in [0u8, 70] {
+                for risk in [RiskLevel::Low, RiskLevel::Critical] {
+                    s.mem_free_kib = s.mem_total_kib * free / 100;
+                    s.frag_index = frag;
+                    s.crash_risk = risk;
+                    for intent in Intent::ALL {
+                        let c = expert_command(&s, intent);
+                        assert_eq!(c == Command::MEMINFO, intent == Intent::MemoryOverview);
+                    }
+                }
+            }
+        }
+        assert_eq!(
+            expert_command(&s, Intent::CrashHistory(64)).to_text(),
+            "crashctl history 64"
+        );
+        assert_eq!(
+            expert_command(&s, Intent::TuneCrash(99)).to_text(),
+            "crashctl tune 99"
+        );
+        assert_eq!(
+            expert_command(&s, Intent::LearnedSchedOff).to_text(),
+            "schedctl transformer off"
+        );
+        assert_eq!(
+            expert_command(&s, Intent::FinetuneStatus).to_text(),
+            "llmctl finetune-status"
+        );
+    }
+
+    #[test]
+    fn free_memory_rules() {
+        let mut s = sample_state();
+        s.mem_free_kib = s.mem_total_kib / 20;
+        assert_eq!(
+            expert_command(&s, Intent::FreeMemory).to_text(),
+            "memctl reclaim"
+        );
+        s.mem_free_kib = s.mem_total_kib / 2;
+        s.frag_index = 65;
+        assert_eq!(
+            expert_command(&s, Intent::FreeMemory).to_text(),
+            "memctl compact"
+        );
+        s.frag_index = 20;
+        assert_eq!(
+            expert_command(&s, Intent::FreeMemory).to_text(),
+            "memctl stats"
+        );
+    }
+
+    #[test]
+    fn stabilise_and_sluggish_rules() {
+        let mut s = sample_state();
+        s.crash_risk = RiskLevel::Critical;
+        s.mem_free_kib = s.mem_total_kib / 5;
+        assert_eq!(
+            expert_command(&s, Intent::Stabilise).to_text(),
+            "memctl reclaim"
+        );
+        s.mem_free_kib = s.mem_total_kib / 2;
+        s.frag_index = 90;
+        assert_eq!(
+            expert_command(&s, Intent::Stabilise).to_text(),
+            "memctl compact"
+        );
+        s.crash_risk = RiskLevel::Medium;
+        assert_eq!(
+            expert_command(&s, Intent::Stabilise).to_text(),
+            "crashctl status"
+        );
+
+        s.sched.policy = SchedPolicy::RoundRobin;
+        s.sched.runnable = 6;
+        assert_eq!(
+            expert_command(&s, Intent::Sluggish).to_text(),
+            "schedctl transformer on"
+        );
+        s.sched.policy = SchedPolicy::Transformer;
+        s.io.pending = 7;
+        assert_eq!(expert_command(&s, Intent::Sluggish).to_text(), "sync");
+        s.io.pending = 0;
+        s.top_cpu[0].cpu_pct = 85;
+        assert_eq!(expert_command(&s, Intent::Sluggish).to_text(), "ps");
+        s.top_cpu.clear();
+        assert_eq!(
+            expert_command(&s, Intent::Sluggish).to_text(),
+            "schedctl stats"
+        );
+    }
+
+    #[test]
+    fn leak_rule() {
+        let mut s = sample_state();
+        s.top_growth[0].kib_per_s = 100;
+        assert_eq!(expert_command(&s, Intent::Leak).to_text(), "ps");
+        s.top_growth.clear();
+        assert_eq!(expert_command(&s, Intent::Leak).to_text(), "memctl stats");
+    }
+}
