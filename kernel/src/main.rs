@@ -54,10 +54,29 @@ pub fn nous_kernel_main(boot: &'static hal::BootInfo) -> ! {
     task::idle_loop()
 }
 
-/// Reads an address nothing maps, so the page-fault report can be checked from outside.
+/// Provokes a fault so the report can be checked from outside: with `-append
+/// fault=stack-overflow` a thread recurses into its stack's guard pages; otherwise the boot
+/// thread reads an address nothing maps.
 #[cfg(feature = "fault-test")]
 fn fault_test(boot: &hal::BootInfo) {
     hal::println!("{}", commands::boot_report(boot));
+    if boot.cmdline().contains("fault=stack-overflow") {
+        hal::println!("fault-test: recursing until the stack guard page is hit");
+        let spawned = task::spawn("overflow", || {
+            fn recurse(depth: u64, buf: &mut [u8; 512]) -> u64 {
+                let mut local = [0u8; 512];
+                local[(depth % 512) as usize] = buf[0].wrapping_add(1);
+                core::hint::black_box(&mut local);
+                recurse(depth + 1, &mut local) + u64::from(local[0])
+            }
+            recurse(0, &mut [0; 512]) as i64
+        });
+        if spawned.is_ok() {
+            task::sleep_ns(5_000_000_000);
+        }
+        hal::println!("fault-test: FAILED, the overflow was not caught");
+        hal::fault::stop(ExitCode::Failure);
+    }
     hal::println!("fault-test: reading unmapped address 0xdeadbeef000");
     let value = hal::mem::probe_read_u64(0xdead_beef_000);
     hal::println!("fault-test: FAILED, read {value:#x} without a fault");

@@ -91,7 +91,10 @@ unsafe impl GlobalAlloc for KernelHeap {
         }
         let need = (layout.size() + layout.align() + 64) as u64;
         let want = need.div_ceil(GROW_STEP) * GROW_STEP;
-        let got = map_more(guard.1, want);
+        // Refuse up front what physical memory cannot hold: mapping page by page until the
+        // frames run out would move all free memory into the heap for a request that fails.
+        let free_bytes = frames::stats().free_pages * PAGE_SIZE;
+        let got = if need <= free_bytes { map_more(guard.1, want.min(free_bytes)) } else { 0 };
         if got > 0 {
             // SAFETY: `got` bytes directly after the heap's top were just mapped for it.
             unsafe { guard.0.extend(got as usize) };

@@ -1,0 +1,246 @@
+//! In-kernel tests, run by the `ktest` image at boot.
+//!
+//! Each test exercises the real hardware paths on the emulated machine — frames, page tables,
+//! heap growth, preemption, wait queues, FPU state across switches, stack reclamation — which
+//! host unit tests cannot reach. Tests are registered at compile time in [`TESTS`]; the runner
+//! prints `test NAME ... ok|FAILED: why`, a summary line, and exits QEMU through isa-debug-exit
+//! (33 = all passed, 35 = a failure), which `cargo xtask test` maps to pass/fail.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use buddy::MigrateType;
+use hal::arch::exit::{ExitCode, exit_qemu};
+use hal::mem::{frames, paging};
+use hal::task::{self, WaitQueue};
+
+type TestResult = Result<(), String>;
+
+macro_rules! ensure {
+    ($cond:expr, $($msg:tt)*) => {
+        if !$cond {
+            return Err(alloc::format!($($msg)*));
+        }
+    };
+}
+
+/// Every in-kernel test, in run order.
+pub const TESTS: &[(&str, fn() -> TestResult)] = &[
+    ("frames_alloc_free_every_order", frames_alloc_free_every_order),
+    ("frames_exhaustion_is_an_error", frames_exhaustion_is_an_error),
+    ("paging_map_write_unmap", paging_map_write_unmap),
+    ("heap_grows_on_demand", heap_grows_on_demand),
+    ("heap_try_reserve_reports_exhaustion", heap_try_reserve_reports_exhaustion),
+    ("clock_is_monotonic_and_sleep_waits", clock_is_monotonic_and_sleep_waits),
+    ("threads_spawn_join_exit_codes", threads_spawn_join_exit_codes),
+    ("timer_preempts_a_spinning_thread", timer_preempts_a_spinning_thread),
+    ("wait_queue_wakes_blocked_thread", wait_queue_wakes_blocked_thread),
+    ("fpu_state_survives_preemption", fpu_state_survives_preemption),
+    ("stress_returns_every_frame_and_stack", stress_returns_every_frame_and_stack),
+    ("shell_registry_answers", shell_registry_answers),
+];
+
+pub fn run(boot: &'static hal::BootInfo) -> i64 {
+    hal::println!("{}", crate::commands::boot_report(boot));
+    hal::println!("ktest: running {} tests", TESTS.len());
+    let mut failed = 0;
+    for (name, test) in TESTS {
+        match test() {
+            Ok(()) => hal::println!("test {name} ... ok"),
+            Err(why) => {
+                failed += 1;
+                hal::println!("test {name} ... FAILED: {why}");
+            }
+        }
+    }
+    hal::println!("ktest: {} passed, {} failed", TESTS.len() - failed, failed);
+    exit_qemu(if failed == 0 { ExitCode::Success } else { ExitCode::Failure })
+}
+
+fn frames_alloc_free_every_order() -> TestResult {
+    let before = frames::stats();
+    let mut blocks = Vec::new();
+    for order in 0..=buddy::MAX_ORDER {
+        let phys = frames::alloc(order, MigrateType::Movable).map_err(|e| alloc::format!("order {order}: {e:?}"))?;
+        ensure!(phys % (4096 << order) == 0, "order {order} block {phys:#x} misaligned");
+        blocks.push((phys, order));
+    }
+    let mid = frames::stats();
+    let used: u64 = (0..=buddy::MAX_ORDER).map(|o| 1u64 << o).sum();
+    ensure!(before.free_pages - mid.free_pages == used, "free pages fell by {} not {used}", before.free_pages - mid.free_pages);
+    for (phys, order) in blocks {
+        frames::free(phys, order).map_err(|e| alloc::format!("free: {e:?}"))?;
+    }
+    let single = frames::alloc(0, MigrateType::Movable).map_err(|e| alloc::format!("{e:?}"))?;
+    frames::free(single, 0).map_err(|e| alloc::format!("{e:?}"))?;
+    ensure!(frames::free(single, 0).is_err(), "double free accepted");
+    let after = frames::stats();
+    ensure!(after.free_pages == before.free_pages, "free pages {} != {}", after.free_pages, before.free_pages);
+    frames::check_invariants().map_err(|e| alloc::format!("invariants: {e:?}"))
+}
+
+fn frames_exhaustion_is_an_error() -> TestResult {
+    // Take every order-10 block, then ask for one more: an error, never a panic.
+    let mut blocks = Vec::new();
+    while let Ok(p) = frames::alloc(buddy::MAX_ORDER, MigrateType::Movable) {
+        blocks.push(p);
+    }
+    let failures_before = frames::stats().failures_by_order[buddy::MAX_ORDER];
+    let r = frames::alloc(buddy::MAX_ORDER, MigrateType::Movable);
+    let failures_after = frames::stats().failures_by_order[buddy::MAX_ORDER];
+    for p in blocks {
+        frames::free(p, buddy::MAX_ORDER).map_err(|e| alloc::format!("free: {e:?}"))?;
+    }
+    ensure!(r.is_err(), "allocation succeeded with no order-10 block left");
+    ensure!(failures_after == failures_before + 1, "failure not counted");
+    Ok(())
+}
+
+fn paging_map_write_unmap() -> TestResult {
+    paging::check_map_write_unmap(0xffff_e000_0000_0000).map_err(String::from)
+}
+
+fn heap_grows_on_demand() -> TestResult {
+    let before = hal::mem::heap::stats();
+    let n = 4 * 1024 * 1024;
+    let mut v: Vec<u32> = Vec::new();
+    v.try_reserve_exact(n).map_err(|_| String::from("try_reserve of 16 MiB failed"))?;
+    v.extend((0..n as u32).map(|i| i.wrapping_mul(2654435761)));
+    let after = hal::mem::heap::stats();
+    ensure!(after.mapped_bytes >= before.mapped_bytes + 16 * 1024 * 1024 || before.mapped_bytes >= 17 * 1024 * 1024,
+        "heap did not grow: {} -> {}", before.mapped_bytes, after.mapped_bytes);
+    ensure!(v.iter().enumerate().all(|(i, &x)| x == (i as u32).wrapping_mul(2654435761)), "heap contents corrupted");
+    Ok(())
+}
+
+fn heap_try_reserve_reports_exhaustion() -> TestResult {
+    let mut v: Vec<u8> = Vec::new();
+    let r = v.try_reserve_exact(1 << 40);
+    ensure!(r.is_err(), "a 1 TiB reservation succeeded");
+    ensure!(hal::mem::heap::stats().failures > 0, "failure not counted");
+    // The heap still works afterwards.
+    let mut w: Vec<u64> = Vec::new();
+    w.try_reserve(1024).map_err(|_| String::from("small allocation failed after exhaustion"))?;
+    Ok(())
+}
+
+fn clock_is_monotonic_and_sleep_waits() -> TestResult {
+    let mut last = hal::time::now_ns();
+    for _ in 0..1000 {
+        let t = hal::time::now_ns();
+        ensure!(t >= last, "clock went backwards: {last} -> {t}");
+        last = t;
+    }
+    let t0 = hal::time::now_ns();
+    task::sleep_ns(20_000_000);
+    let slept = hal::time::now_ns() - t0;
+    ensure!(slept >= 20_000_000, "sleep(20 ms) returned after {slept} ns");
+    Ok(())
+}
+
+fn threads_spawn_join_exit_codes() -> TestResult {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut ids = Vec::new();
+    for i in 0..10i64 {
+        let id = task::spawn("ktest-worker", move || {
+            COUNTER.fetch_add(1, Ordering::SeqCst);
+            task::yield_now();
+            i * 7
+        })
+        .map_err(|e| alloc::format!("spawn: {e}"))?;
+        ids.push((i, id));
+    }
+    for (i, id) in ids {
+        let code = task::join(id).map_err(|e| alloc::format!("join: {e}"))?;
+        ensure!(code == i * 7, "thread {i} exit code {code}");
+    }
+    ensure!(COUNTER.load(Ordering::SeqCst) == 10, "not every thread ran");
+    ensure!(task::join(sched::ThreadId(9999)).is_err(), "joining an unknown thread succeeded");
+    Ok(())
+}
+
+fn timer_preempts_a_spinning_thread() -> TestResult {
+    static STOP: AtomicBool = AtomicBool::new(false);
+    static SPINS: AtomicU64 = AtomicU64::new(0);
+    STOP.store(false, Ordering::SeqCst);
+    let id = task::spawn("ktest-spinner", || {
+        // Never yields: only the timer can take the CPU away.
+        while !STOP.load(Ordering::SeqCst) {
+            SPINS.fetch_add(1, Ordering::Relaxed);
+        }
+        0
+    })
+    .map_err(|e| alloc::format!("spawn: {e}"))?;
+    // The spinner has the same priority; this thread gets the CPU back only by preemption.
+    task::sleep_ns(30_000_000);
+    let spins = SPINS.load(Ordering::Relaxed);
+    STOP.store(true, Ordering::SeqCst);
+    task::join(id).map_err(|e| alloc::format!("join: {e}"))?;
+    ensure!(spins > 0, "spinner never ran");
+    Ok(())
+}
+
+fn wait_queue_wakes_blocked_thread() -> TestResult {
+    static READY: AtomicBool = AtomicBool::new(false);
+    READY.store(false, Ordering::SeqCst);
+    let q = WaitQueue::new().map_err(|e| alloc::format!("{e}"))?;
+    let waiter = task::spawn("ktest-waiter", move || {
+        task::wait_until(q, || READY.load(Ordering::SeqCst).then_some(()));
+        42
+    })
+    .map_err(|e| alloc::format!("spawn: {e}"))?;
+    task::sleep_ns(5_000_000);
+    let blocked = task::threads()
+        .iter()
+        .any(|t| t.id == waiter && matches!(t.state, sched::ThreadState::Blocked(_)));
+    READY.store(true, Ordering::SeqCst);
+    task::wake_all(q);
+    let code = task::join(waiter).map_err(|e| alloc::format!("join: {e}"))?;
+    ensure!(blocked, "waiter was not blocked while the condition was false");
+    ensure!(code == 42, "waiter exit code {code}");
+    Ok(())
+}
+
+fn fpu_state_survives_preemption() -> TestResult {
+    fn work(seed: f64) -> i64 {
+        let mut x = seed;
+        let mut sum = 0.0f64;
+        for i in 0..300_000 {
+            x = x * 0.999_999 + 1.0 / (1.0 + f64::from(i % 7));
+            sum += x / (1.0 + sum.abs() * 1e-6);
+        }
+        (sum * 1000.0) as i64
+    }
+    let expected: Vec<i64> = (1..=4).map(|s| work(f64::from(s))).collect();
+    let ids: Result<Vec<_>, _> = (1..=4).map(|s| task::spawn("ktest-fpu", move || work(f64::from(s)))).collect();
+    let ids = ids.map_err(|e| alloc::format!("spawn: {e}"))?;
+    for (id, want) in ids.into_iter().zip(expected) {
+        let got = task::join(id).map_err(|e| alloc::format!("join: {e}"))?;
+        ensure!(got == want, "FPU result {got} != {want}: SSE state corrupted across switches");
+    }
+    Ok(())
+}
+
+fn stress_returns_every_frame_and_stack() -> TestResult {
+    // Warm up: the heap grows once to hold the thread records; it does not shrink.
+    crate::stress::run_threads(64)?;
+    let free_before = frames::stats().free_pages;
+    let stacks_before = task::stacks_in_use();
+    let r = crate::stress::run_threads(64)?;
+    ensure!(r.joined == 64 && r.checksum_ok, "stress: joined {} checksum {}", r.joined, r.checksum_ok);
+    task::yield_now(); // let finish_switch free the last stack
+    let free_after = frames::stats().free_pages;
+    ensure!(task::stacks_in_use() == stacks_before, "stacks {} -> {}", stacks_before, task::stacks_in_use());
+    ensure!(free_after == free_before, "free pages {free_before} -> {free_after}");
+    Ok(())
+}
+
+fn shell_registry_answers() -> TestResult {
+    let registry = crate::commands::registry();
+    let names: Vec<&str> = registry.commands().map(|c| c.name).collect();
+    for want in ["help", "version", "uptime", "meminfo", "ps", "memctl", "schedctl", "echo", "shutdown"] {
+        ensure!(names.contains(&want), "command {want} not registered");
+    }
+    Ok(())
+}
