@@ -1248,6 +1248,11 @@ impl<D: BlockDevice> Ext4<D> {
         self.now = unix_secs;
     }
 
+    /// The underlying device (for example to inspect a test device mid-session).
+    pub fn device(&self) -> &D {
+        &self.dev
+    }
+
     /// Whether writes are allowed.
     pub fn is_writable(&self) -> bool {
         self.writable
