@@ -13,6 +13,31 @@
 //! - **Exact accounting.** Every nanosecond of a thread's life is charged to exactly one state.
 //! - **Errors, not panics.** Bad ids, names and reasons return a [`SchedError`] and change nothing.
 //!
+//! How the kernel drives it (with interrupts disabled around each call). This example is compiled
+//! and run as `tests/kernel_loop.rs`: doctests cannot link under the workspace's static
+//! relocation model, which rustdoc does not receive.
+//!
+//! ```ignore
+//! use sched::{JoinStatus, Priority, RoundRobinPolicy, Scheduler, SwitchReason};
+//!
+//! // The boot context becomes the idle thread.
+//! let mut s = Scheduler::new(Box::new(RoundRobinPolicy::new()), 0);
+//! let worker = s.spawn("worker", Priority::Normal, 0)?;
+//! // Timer interrupt: preempt when asked, then switch stacks from `from` to `to`.
+//! if s.tick(1_000_000) {
+//!     let switch = s.schedule(1_000_000, SwitchReason::Preempted)?;
+//!     assert_eq!((switch.from, switch.to), (sched::ThreadId::IDLE, worker));
+//! }
+//! // The worker finishes; the scheduler picks the next thread (here idle again).
+//! let switch = s.schedule(3_000_000, SwitchReason::Exit { code: 7 })?;
+//! assert!(switch.is_switch());
+//! // Whoever joins it gets the code, then the kernel reaps it and frees its stack.
+//! assert_eq!(s.join(worker)?, JoinStatus::Exited(7));
+//! let info = s.reap(worker)?;
+//! assert_eq!(info.accounting.cpu_ns, 2_000_000);
+//! # Ok::<(), sched::SchedError>(())
+//! ```
+//!
 //! Modules: [`ids`] (ids, priorities), [`thread`] (states, accounting, views), [`policy`] (the
 //! trait and its protocol), [`round_robin`] (the baseline policy), [`scheduler`] (the state
 //! machine), [`error`].

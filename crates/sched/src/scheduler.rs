@@ -92,6 +92,22 @@ pub struct SchedStats {
     pub runnable: usize,
 }
 
+impl core::fmt::Display for SchedStats {
+    /// One `name: value` line per figure, for `schedctl stats`.
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        writeln!(f, "policy: {}", self.policy)?;
+        writeln!(f, "threads: {}", self.threads)?;
+        writeln!(f, "runnable: {}", self.runnable)?;
+        writeln!(f, "switches: {}", self.switches)?;
+        writeln!(f, "voluntary switches: {}", self.voluntary_switches)?;
+        writeln!(f, "involuntary switches: {}", self.involuntary_switches)?;
+        writeln!(f, "policy decisions: {}", self.decisions)?;
+        writeln!(f, "idle dispatches: {}", self.idle_dispatches)?;
+        writeln!(f, "policy faults: {}", self.policy_faults)?;
+        write!(f, "policy swaps: {}", self.policy_swaps)
+    }
+}
+
 #[derive(Clone, Debug, Default)]
 struct WaitQueue {
     waiters: VecDeque<ThreadId>,

@@ -705,3 +705,22 @@ fn bad_input_is_an_error_and_changes_nothing() {
     let msg = SchedError::UnknownThread(ThreadId(4)).to_string();
     assert_eq!(msg, "no thread with id 4");
 }
+
+#[test]
+fn scheduler_can_move_between_threads() {
+    fn assert_send<T: Send>() {}
+    // The kernel keeps it in a lock that interrupt handlers on any CPU may take.
+    assert_send::<Scheduler>();
+}
+
+#[test]
+fn stats_print_one_figure_per_line() {
+    let mut s = rr_scheduler();
+    spawn(&mut s, "a", Priority::Normal, 0);
+    schedule(&mut s, 1, SwitchReason::Yield);
+    let text = s.stats().to_string();
+    assert_eq!(text.lines().count(), 10);
+    assert!(text.starts_with("policy: round-robin\n"));
+    assert!(text.contains("\nswitches: 1\n"));
+    assert!(text.contains("\nvoluntary switches: 1\n"));
+}
