@@ -15,7 +15,9 @@ fn main() {
         }
         writeln!(s, "    push {v}\n    jmp hal_isr_common").unwrap();
     }
-    s.push_str(".section .rodata.hal_isr, \"a\"\n.p2align 3\n.global hal_isr_table\nhal_isr_table:\n");
+    s.push_str(
+        ".section .rodata.hal_isr, \"a\"\n.p2align 3\n.global hal_isr_table\nhal_isr_table:\n",
+    );
     for v in 0..256u32 {
         writeln!(s, "    .quad hal_isr_stub_{v}").unwrap();
     }

@@ -5,7 +5,13 @@ fn main() {
     let dir = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
     println!("cargo:rerun-if-changed=linker.ld");
     println!("cargo:rustc-link-arg-bins=-T{dir}/linker.ld");
-    for arg in ["-static", "-nostartfiles", "-nostdlib", "-Wl,--build-id=none", "-no-pie"] {
+    for arg in [
+        "-static",
+        "-nostartfiles",
+        "-nostdlib",
+        "-Wl,--build-id=none",
+        "-no-pie",
+    ] {
         println!("cargo:rustc-link-arg-bins={arg}");
     }
 }

@@ -40,6 +40,9 @@ impl BootInfo {
     }
 }
 
+/// Memory map, its length, command line and its length, copied out of `hvm_start_info`.
+type StartInfoCopy = ([MemRegion; MAX_REGIONS], usize, [u8; MAX_CMDLINE], usize);
+
 #[repr(C)]
 struct HvmStartInfo {
     magic: u32,
@@ -79,7 +82,7 @@ fn fail(what: &str) -> ! {
 /// # Safety
 /// 1. `start_info` is the physical address QEMU passed in %ebx, and the boot identity map
 ///    (low 4 GiB) is still active, so it and the tables it points to are readable.
-unsafe fn read_start_info(start_info: u64) -> Result<([MemRegion; MAX_REGIONS], usize, [u8; MAX_CMDLINE], usize), &'static str> {
+unsafe fn read_start_info(start_info: u64) -> Result<StartInfoCopy, &'static str> {
     // SAFETY: obligation (1).
     let si = unsafe { &*(start_info as *const HvmStartInfo) };
     if si.magic != PVH_MAGIC {
@@ -93,7 +96,11 @@ unsafe fn read_start_info(start_info: u64) -> Result<([MemRegion; MAX_REGIONS], 
     for (i, region) in regions.iter_mut().enumerate().take(n) {
         // SAFETY: obligation (1); the map has memmap_entries entries and i < that.
         let e = unsafe { &*((si.memmap_paddr as *const HvmMemmapEntry).add(i)) };
-        *region = MemRegion { start: e.addr, end: e.addr.saturating_add(e.size), kind: e.kind };
+        *region = MemRegion {
+            start: e.addr,
+            end: e.addr.saturating_add(e.size),
+            kind: e.kind,
+        };
     }
     let mut cmdline = [0u8; MAX_CMDLINE];
     let mut len = 0;

@@ -21,8 +21,11 @@ struct InputRing {
     len: usize,
 }
 
-static INPUT: IrqMutex<InputRing> =
-    IrqMutex::new(InputRing { buf: [0; INPUT_CAPACITY], head: 0, len: 0 });
+static INPUT: IrqMutex<InputRing> = IrqMutex::new(InputRing {
+    buf: [0; INPUT_CAPACITY],
+    head: 0,
+    len: 0,
+});
 
 /// Bytes dropped because the input ring was full.
 pub static INPUT_OVERRUNS: AtomicU64 = AtomicU64::new(0);
@@ -93,11 +96,9 @@ pub(crate) fn on_serial_interrupt() {
             got = true;
         }
     }
-    if got {
-        if let Some(q) = crate::task::WaitQueue::console_input() {
-            crate::task::wake_all(q);
-            crate::task::preempt_idle();
-        }
+    if let (true, Some(q)) = (got, crate::task::WaitQueue::console_input()) {
+        crate::task::wake_all(q);
+        crate::task::preempt_idle();
     }
 }
 

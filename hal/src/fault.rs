@@ -8,9 +8,9 @@
 
 use core::fmt::Write;
 
+use crate::arch::cpu;
 use crate::arch::exit::{ExitCode, exit_qemu};
 use crate::arch::interrupts::InterruptFrame;
-use crate::arch::cpu;
 use crate::console::RawWriter;
 use crate::mem::paging;
 
@@ -54,7 +54,11 @@ pub fn print_backtrace(w: &mut impl Write, rip: u64, mut rbp: u64) {
     let _ = writeln!(w, "backtrace:");
     let _ = writeln!(w, "  #0 {rip:#018x}");
     for depth in 1..32 {
-        if rbp == 0 || rbp % 8 != 0 || !paging::is_mapped(rbp) || !paging::is_mapped(rbp + 8) {
+        if rbp == 0
+            || !rbp.is_multiple_of(8)
+            || !paging::is_mapped(rbp)
+            || !paging::is_mapped(rbp + 8)
+        {
             break;
         }
         // SAFETY: rbp is 8-aligned and both words of the frame record are mapped (checked
@@ -85,7 +89,11 @@ pub fn report_and_stop(frame: &InterruptFrame) -> ! {
     let short = name.split(" (").next().unwrap_or(name);
     let _ = writeln!(w, "\nEXCEPTION: {short} (vector {v}: {name})");
     let _ = writeln!(w, "error code: {:#x}", frame.error_code);
-    let _ = writeln!(w, "RIP: {:#018x}  CS: {:#x}  RFLAGS: {:#x}", frame.rip, frame.cs, frame.rflags);
+    let _ = writeln!(
+        w,
+        "RIP: {:#018x}  CS: {:#x}  RFLAGS: {:#x}",
+        frame.rip, frame.cs, frame.rflags
+    );
     let _ = writeln!(w, "RSP: {:#018x}  SS: {:#x}", frame.rsp, frame.ss);
     if v == 14 {
         let cr2 = cpu::read_cr2();
@@ -93,19 +101,49 @@ pub fn report_and_stop(frame: &InterruptFrame) -> ! {
         let _ = writeln!(
             w,
             "CR2: {cr2:#018x} ({} {} access, {})",
-            if e & 1 != 0 { "protection violation on" } else { "non-present page on" },
-            if e & 2 != 0 { "write" } else if e & 16 != 0 { "instruction fetch" } else { "read" },
-            if e & 4 != 0 { "user mode" } else { "kernel mode" },
+            if e & 1 != 0 {
+                "protection violation on"
+            } else {
+                "non-present page on"
+            },
+            if e & 2 != 0 {
+                "write"
+            } else if e & 16 != 0 {
+                "instruction fetch"
+            } else {
+                "read"
+            },
+            if e & 4 != 0 {
+                "user mode"
+            } else {
+                "kernel mode"
+            },
         );
         if let Some((lo, _)) = crate::task::stack_slot_of(cr2) {
-            let _ = writeln!(w, "note: address is in kernel stack slot {lo:#x}: likely a stack overflow into the guard pages");
+            let _ = writeln!(
+                w,
+                "note: address is in kernel stack slot {lo:#x}: likely a stack overflow into the guard pages"
+            );
         }
     }
     let _ = writeln!(
         w,
         "RAX={:#x} RBX={:#x} RCX={:#x} RDX={:#x}\nRSI={:#x} RDI={:#x} RBP={:#x}\nR8={:#x} R9={:#x} R10={:#x} R11={:#x}\nR12={:#x} R13={:#x} R14={:#x} R15={:#x}",
-        frame.rax, frame.rbx, frame.rcx, frame.rdx, frame.rsi, frame.rdi, frame.rbp, frame.r8, frame.r9,
-        frame.r10, frame.r11, frame.r12, frame.r13, frame.r14, frame.r15
+        frame.rax,
+        frame.rbx,
+        frame.rcx,
+        frame.rdx,
+        frame.rsi,
+        frame.rdi,
+        frame.rbp,
+        frame.r8,
+        frame.r9,
+        frame.r10,
+        frame.r11,
+        frame.r12,
+        frame.r13,
+        frame.r14,
+        frame.r15
     );
     current_thread_name(&mut w);
     print_backtrace(&mut w, frame.rip, frame.rbp);

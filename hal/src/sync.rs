@@ -19,14 +19,19 @@ pub struct IrqMutexGuard<'a, T> {
 
 impl<T> IrqMutex<T> {
     pub const fn new(value: T) -> Self {
-        Self { inner: spin::Mutex::new(value) }
+        Self {
+            inner: spin::Mutex::new(value),
+        }
     }
 
     /// Disables interrupts and takes the lock; both are released when the guard drops.
     pub fn lock(&self) -> IrqMutexGuard<'_, T> {
         let interrupts_were_enabled = interrupts::are_enabled();
         interrupts::disable();
-        IrqMutexGuard { guard: Some(self.inner.lock()), interrupts_were_enabled }
+        IrqMutexGuard {
+            guard: Some(self.inner.lock()),
+            interrupts_were_enabled,
+        }
     }
 
     /// Takes the lock only if it is free (used by fault reporting, which must not deadlock).
@@ -34,7 +39,10 @@ impl<T> IrqMutex<T> {
         let interrupts_were_enabled = interrupts::are_enabled();
         interrupts::disable();
         match self.inner.try_lock() {
-            Some(g) => Some(IrqMutexGuard { guard: Some(g), interrupts_were_enabled }),
+            Some(g) => Some(IrqMutexGuard {
+                guard: Some(g),
+                interrupts_were_enabled,
+            }),
             None => {
                 if interrupts_were_enabled {
                     interrupts::enable();

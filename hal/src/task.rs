@@ -18,7 +18,10 @@ use alloc::vec::Vec;
 use core::fmt;
 
 use buddy::MigrateType;
-use sched::{JoinStatus, Priority, SchedError, SchedPolicy, Scheduler, SwitchReason, ThreadId, ThreadInfo, WaitQueueId};
+use sched::{
+    JoinStatus, Priority, SchedError, SchedPolicy, Scheduler, SwitchReason, ThreadId, ThreadInfo,
+    WaitQueueId,
+};
 use x86_64::instructions::interrupts;
 
 use crate::arch::context;
@@ -129,7 +132,14 @@ pub fn init(policy: Box<dyn SchedPolicy>) -> Result<(), TaskError> {
     let mut sched = Scheduler::new(policy, now);
     let console_queue = sched.create_wait_queue()?;
     let mut threads = BTreeMap::new();
-    threads.insert(ThreadId::IDLE, Box::new(KThread { saved_rsp: 0, stack: None, detached: false }));
+    threads.insert(
+        ThreadId::IDLE,
+        Box::new(KThread {
+            saved_rsp: 0,
+            stack: None,
+            detached: false,
+        }),
+    );
     *RT.lock() = Some(Runtime {
         sched,
         threads,
@@ -143,7 +153,9 @@ pub fn init(policy: Box<dyn SchedPolicy>) -> Result<(), TaskError> {
 }
 
 fn alloc_stack(rt: &mut Runtime, size: u64) -> Result<KernelStack, TaskError> {
-    let pages = size.div_ceil(PAGE_SIZE).clamp(1, STACK_SLOT_SIZE / PAGE_SIZE - 1);
+    let pages = size
+        .div_ceil(PAGE_SIZE)
+        .clamp(1, STACK_SLOT_SIZE / PAGE_SIZE - 1);
     let slot = match rt.free_slots.pop() {
         Some(s) => s,
         None if rt.next_slot < MAX_KERNEL_STACKS => {
@@ -194,7 +206,11 @@ pub struct SpawnOptions {
 
 impl Default for SpawnOptions {
     fn default() -> Self {
-        Self { priority: Priority::Normal, stack_size: DEFAULT_STACK_SIZE, detached: false }
+        Self {
+            priority: Priority::Normal,
+            stack_size: DEFAULT_STACK_SIZE,
+            detached: false,
+        }
     }
 }
 
@@ -225,7 +241,14 @@ pub fn spawn_with(
         // SAFETY: the stack's top page(s) were just mapped writable for this thread alone and
         // the slot top is 2 MiB (thus 16-byte) aligned.
         let rsp = unsafe { context::prepare_stack(stack.top(), 0, arg as u64) };
-        rt.threads.insert(tid, Box::new(KThread { saved_rsp: rsp, stack: Some(stack), detached: opts.detached }));
+        rt.threads.insert(
+            tid,
+            Box::new(KThread {
+                saved_rsp: rsp,
+                stack: Some(stack),
+                detached: opts.detached,
+            }),
+        );
         Ok(tid)
     });
     if result.is_err() {
@@ -279,19 +302,22 @@ fn switch_with(decide: impl FnOnce(&mut Runtime) -> Option<SwitchReason>) {
                 let now = crate::time::now_ns();
                 match rt.sched.schedule(now, reason) {
                     Ok(sw) if sw.is_switch() => {
-                        if let SwitchReason::Exit { .. } = reason {
-                            if let Some(t) = rt.threads.get_mut(&sw.from) {
-                                if let Some(stack) = t.stack.take() {
-                                    rt.dead_stacks.push(stack);
-                                }
-                                if t.detached {
-                                    let _ = rt.sched.reap(sw.from);
-                                    rt.dead_records.push(sw.from);
-                                }
+                        if let (SwitchReason::Exit { .. }, Some(t)) =
+                            (reason, rt.threads.get_mut(&sw.from))
+                        {
+                            if let Some(stack) = t.stack.take() {
+                                rt.dead_stacks.push(stack);
+                            }
+                            if t.detached {
+                                let _ = rt.sched.reap(sw.from);
+                                rt.dead_records.push(sw.from);
                             }
                         }
                         let to = rt.threads.get(&sw.to).map(|t| t.saved_rsp);
-                        let from = rt.threads.get_mut(&sw.from).map(|t| &mut t.saved_rsp as *mut u64);
+                        let from = rt
+                            .threads
+                            .get_mut(&sw.from)
+                            .map(|t| &mut t.saved_rsp as *mut u64);
                         match (from, to) {
                             (Some(f), Some(t)) => Some((f, t)),
                             _ => None,
@@ -341,10 +367,8 @@ pub fn join(target: ThreadId) -> Result<i64, TaskError> {
         switch_with(|rt| match rt.sched.join(target) {
             Ok(JoinStatus::Exited(code)) => {
                 outcome = Some(rt.sched.reap(target).map(|_| code).map_err(TaskError::from));
-                if let Some(t) = rt.threads.remove(&target) {
-                    if let Some(stack) = t.stack {
-                        rt.dead_stacks.push(stack);
-                    }
+                if let Some(stack) = rt.threads.remove(&target).and_then(|t| t.stack) {
+                    rt.dead_stacks.push(stack);
                 }
                 None
             }
@@ -368,7 +392,11 @@ pub fn wait_until<T>(queue: WaitQueue, mut poll: impl FnMut() -> Option<T>) -> T
         let mut got = None;
         switch_with(|_| {
             got = poll();
-            if got.is_some() { None } else { Some(SwitchReason::Block(queue.0)) }
+            if got.is_some() {
+                None
+            } else {
+                Some(SwitchReason::Block(queue.0))
+            }
         });
         if let Some(v) = got {
             return v;
@@ -388,14 +416,19 @@ pub fn wake_one(queue: WaitQueue) {
 
 /// Timer interrupt hook: wakes sleepers and preempts when the scheduler says so.
 pub(crate) fn on_timer_tick() {
-    switch_with(|rt| rt.sched.tick(crate::time::now_ns()).then_some(SwitchReason::Preempted));
+    switch_with(|rt| {
+        rt.sched
+            .tick(crate::time::now_ns())
+            .then_some(SwitchReason::Preempted)
+    });
 }
 
 /// After an interrupt woke a thread: if the CPU is idle, switch to it now instead of waiting
 /// for the next tick.
 pub(crate) fn preempt_idle() {
     switch_with(|rt| {
-        (rt.sched.current() == ThreadId::IDLE && rt.sched.stats().runnable > 0).then_some(SwitchReason::Preempted)
+        (rt.sched.current() == ThreadId::IDLE && rt.sched.stats().runnable > 0)
+            .then_some(SwitchReason::Preempted)
     });
 }
 
@@ -419,13 +452,18 @@ pub fn threads() -> Vec<ThreadInfo> {
 
 /// Kernel stacks currently mapped (a leak check for tests).
 pub fn stacks_in_use() -> u64 {
-    RT.lock().as_ref().map(|rt| rt.next_slot - rt.free_slots.len() as u64).unwrap_or(0)
+    RT.lock()
+        .as_ref()
+        .map(|rt| rt.next_slot - rt.free_slots.len() as u64)
+        .unwrap_or(0)
 }
 
 /// The virtual range of the stack slot containing `addr`, if `addr` is in the stack region
 /// (used by the fault report to name a guard-page hit).
 pub fn stack_slot_of(addr: u64) -> Option<(u64, u64)> {
-    if addr < KERNEL_STACKS_BASE || addr >= KERNEL_STACKS_BASE + MAX_KERNEL_STACKS * STACK_SLOT_SIZE {
+    if !(KERNEL_STACKS_BASE..KERNEL_STACKS_BASE + MAX_KERNEL_STACKS * STACK_SLOT_SIZE)
+        .contains(&addr)
+    {
         return None;
     }
     let base = KERNEL_STACKS_BASE + (addr - KERNEL_STACKS_BASE) / STACK_SLOT_SIZE * STACK_SLOT_SIZE;

@@ -60,7 +60,8 @@ pub fn now_ns() -> u64 {
     }
     let base_tsc = TSC_AT_CALIBRATION.load(Ordering::Relaxed);
     let delta = cpu::rdtsc().saturating_sub(base_tsc);
-    NS_AT_CALIBRATION.load(Ordering::Relaxed) + (u128::from(delta) * 1_000_000_000 / u128::from(hz)) as u64
+    NS_AT_CALIBRATION.load(Ordering::Relaxed)
+        + (u128::from(delta) * 1_000_000_000 / u128::from(hz)) as u64
 }
 
 /// Nanoseconds since the first Rust instruction after PVH entry (TSC-based; 0 before calibration).

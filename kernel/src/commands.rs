@@ -45,10 +45,20 @@ pub fn boot_report(boot: &hal::BootInfo) -> String {
 /// Builds the command registry with every command of the running kernel.
 pub fn registry() -> CommandRegistry<KernelCtx> {
     let mut r = CommandRegistry::new();
-    let simple: [(&'static str, &'static str, &'static str, shell::Handler<KernelCtx>); 6] = [
+    let simple: [(
+        &'static str,
+        &'static str,
+        &'static str,
+        shell::Handler<KernelCtx>,
+    ); 6] = [
         ("version", "print the kernel version", "", cmd_version),
         ("uptime", "time since the timer started", "", cmd_uptime),
-        ("meminfo", "memory totals, free blocks per order, fragmentation, heap", "", cmd_meminfo),
+        (
+            "meminfo",
+            "memory totals, free blocks per order, fragmentation, heap",
+            "",
+            cmd_meminfo,
+        ),
         ("ps", "threads with their scheduling accounting", "", cmd_ps),
         ("echo", "print the arguments", "[TEXT...]", cmd_echo),
         ("shutdown", "power off (exits QEMU)", "", cmd_shutdown),
@@ -61,13 +71,23 @@ pub fn registry() -> CommandRegistry<KernelCtx> {
     let _ = r.register_group(
         "memctl",
         "memory manager control",
-        &[Subcommand { name: "stats", usage: "", summary: "buddy allocator counters", handler: memctl_stats }],
+        &[Subcommand {
+            name: "stats",
+            usage: "",
+            summary: "buddy allocator counters",
+            handler: memctl_stats,
+        }],
     );
     let _ = r.register_group(
         "schedctl",
         "scheduler control",
         &[
-            Subcommand { name: "stats", usage: "", summary: "scheduler counters and policy", handler: schedctl_stats },
+            Subcommand {
+                name: "stats",
+                usage: "",
+                summary: "scheduler counters and policy",
+                handler: schedctl_stats,
+            },
             Subcommand {
                 name: "stress",
                 usage: "<threads>",
@@ -93,12 +113,21 @@ pub fn run_shell(boot: &'static hal::BootInfo) -> i64 {
 }
 
 fn cmd_version(_: &mut KernelCtx, _: &[&str], out: Out) -> CmdResult {
-    w(writeln!(out, "Nous {} (x86_64, PVH, single CPU)", env!("CARGO_PKG_VERSION")))
+    w(writeln!(
+        out,
+        "Nous {} (x86_64, PVH, single CPU)",
+        env!("CARGO_PKG_VERSION")
+    ))
 }
 
 fn cmd_uptime(_: &mut KernelCtx, _: &[&str], out: Out) -> CmdResult {
     let ns = hal::time::now_ns();
-    w(writeln!(out, "up {}.{:03} s", ns / 1_000_000_000, (ns / 1_000_000) % 1000))
+    w(writeln!(
+        out,
+        "up {}.{:03} s",
+        ns / 1_000_000_000,
+        (ns / 1_000_000) % 1000
+    ))
 }
 
 fn cmd_echo(_: &mut KernelCtx, args: &[&str], out: Out) -> CmdResult {
@@ -118,7 +147,7 @@ fn cmd_shutdown(_: &mut KernelCtx, _: &[&str], out: Out) -> CmdResult {
     exit_qemu(ExitCode::Success)
 }
 
-fn cmd_meminfo(_: &mut KernelCtx, _: &[&str], out: Out) -> CmdResult {
+fn cmd_meminfo(ctx: &mut KernelCtx, _: &[&str], out: Out) -> CmdResult {
     let s = hal::mem::frames::stats();
     let kib = |pages: u64| pages * PAGE_SIZE / 1024;
     w(writeln!(
@@ -134,14 +163,28 @@ fn cmd_meminfo(_: &mut KernelCtx, _: &[&str], out: Out) -> CmdResult {
     }
     w(writeln!(out))?;
     match s.largest_free_order {
-        Some(o) => w(writeln!(out, "largest free block: order {o} ({} KiB)", kib(1 << o)))?,
+        Some(o) => w(writeln!(
+            out,
+            "largest free block: order {o} ({} KiB)",
+            kib(1 << o)
+        ))?,
         None => w(writeln!(out, "largest free block: none"))?,
     }
-    w(write!(out, "fragmentation (unusable free space index, permille) by order:"))?;
+    w(write!(
+        out,
+        "fragmentation (unusable free space index, permille) by order:"
+    ))?;
     for (order, f) in s.unusable_free_space_index().iter().enumerate() {
         w(write!(out, " {order}:{f}"))?;
     }
     w(writeln!(out))?;
+    let map = ctx.boot.memory_map();
+    w(writeln!(
+        out,
+        "firmware map: {} regions, {} KiB usable RAM (the rest of it holds the kernel image, the frame metadata and the low 1 MiB)",
+        map.len(),
+        ctx.boot.frames.usable_bytes / 1024
+    ))?;
     let h = hal::mem::heap::stats();
     w(writeln!(
         out,
@@ -155,14 +198,22 @@ fn cmd_meminfo(_: &mut KernelCtx, _: &[&str], out: Out) -> CmdResult {
 
 fn memctl_stats(_: &mut KernelCtx, _: &[&str], out: Out) -> CmdResult {
     let s = hal::mem::frames::stats();
-    w(writeln!(out, "allocations: {}  frees: {}", s.alloc_count, s.free_count))?;
+    w(writeln!(
+        out,
+        "allocations: {}  frees: {}",
+        s.alloc_count, s.free_count
+    ))?;
     w(write!(out, "failures by order:"))?;
     for order in 0..ORDERS {
         w(write!(out, " {order}:{}", s.failures_by_order[order]))?;
     }
     w(writeln!(out))?;
     for class in MigrateType::ALL {
-        w(writeln!(out, "allocated pages ({class:?}): {}", s.allocated_pages_by_class[class.index()]))?;
+        w(writeln!(
+            out,
+            "allocated pages ({class:?}): {}",
+            s.allocated_pages_by_class[class.index()]
+        ))?;
     }
     Ok(())
 }
@@ -190,7 +241,11 @@ fn schedctl_stress(_: &mut KernelCtx, args: &[&str], out: Out) -> CmdResult {
         return Err(CommandError::usage("threads must be between 1 and 1000"));
     }
     let report = crate::stress::run_threads(n).map_err(CommandError::failed)?;
-    w(writeln!(out, "stress: spawned {}, joined {}, checksum ok: {}", report.spawned, report.joined, report.checksum_ok))
+    w(writeln!(
+        out,
+        "stress: spawned {}, joined {}, checksum ok: {}",
+        report.spawned, report.joined, report.checksum_ok
+    ))
 }
 
 fn cmd_ps(_: &mut KernelCtx, _: &[&str], out: Out) -> CmdResult {

@@ -27,17 +27,44 @@ macro_rules! ensure {
 
 /// Every in-kernel test, in run order.
 pub const TESTS: &[(&str, fn() -> TestResult)] = &[
-    ("frames_alloc_free_every_order", frames_alloc_free_every_order),
-    ("frames_exhaustion_is_an_error", frames_exhaustion_is_an_error),
+    (
+        "frames_alloc_free_every_order",
+        frames_alloc_free_every_order,
+    ),
+    (
+        "frames_exhaustion_is_an_error",
+        frames_exhaustion_is_an_error,
+    ),
     ("paging_map_write_unmap", paging_map_write_unmap),
     ("heap_grows_on_demand", heap_grows_on_demand),
-    ("heap_try_reserve_reports_exhaustion", heap_try_reserve_reports_exhaustion),
-    ("clock_is_monotonic_and_sleep_waits", clock_is_monotonic_and_sleep_waits),
-    ("threads_spawn_join_exit_codes", threads_spawn_join_exit_codes),
-    ("timer_preempts_a_spinning_thread", timer_preempts_a_spinning_thread),
-    ("wait_queue_wakes_blocked_thread", wait_queue_wakes_blocked_thread),
-    ("fpu_state_survives_preemption", fpu_state_survives_preemption),
-    ("stress_returns_every_frame_and_stack", stress_returns_every_frame_and_stack),
+    (
+        "heap_try_reserve_reports_exhaustion",
+        heap_try_reserve_reports_exhaustion,
+    ),
+    (
+        "clock_is_monotonic_and_sleep_waits",
+        clock_is_monotonic_and_sleep_waits,
+    ),
+    (
+        "threads_spawn_join_exit_codes",
+        threads_spawn_join_exit_codes,
+    ),
+    (
+        "timer_preempts_a_spinning_thread",
+        timer_preempts_a_spinning_thread,
+    ),
+    (
+        "wait_queue_wakes_blocked_thread",
+        wait_queue_wakes_blocked_thread,
+    ),
+    (
+        "fpu_state_survives_preemption",
+        fpu_state_survives_preemption,
+    ),
+    (
+        "stress_returns_every_frame_and_stack",
+        stress_returns_every_frame_and_stack,
+    ),
     ("shell_registry_answers", shell_registry_answers),
 ];
 
@@ -55,20 +82,32 @@ pub fn run(boot: &'static hal::BootInfo) -> i64 {
         }
     }
     hal::println!("ktest: {} passed, {} failed", TESTS.len() - failed, failed);
-    exit_qemu(if failed == 0 { ExitCode::Success } else { ExitCode::Failure })
+    exit_qemu(if failed == 0 {
+        ExitCode::Success
+    } else {
+        ExitCode::Failure
+    })
 }
 
 fn frames_alloc_free_every_order() -> TestResult {
     let before = frames::stats();
     let mut blocks = Vec::new();
     for order in 0..=buddy::MAX_ORDER {
-        let phys = frames::alloc(order, MigrateType::Movable).map_err(|e| alloc::format!("order {order}: {e:?}"))?;
-        ensure!(phys % (4096 << order) == 0, "order {order} block {phys:#x} misaligned");
+        let phys = frames::alloc(order, MigrateType::Movable)
+            .map_err(|e| alloc::format!("order {order}: {e:?}"))?;
+        ensure!(
+            phys % (4096 << order) == 0,
+            "order {order} block {phys:#x} misaligned"
+        );
         blocks.push((phys, order));
     }
     let mid = frames::stats();
     let used: u64 = (0..=buddy::MAX_ORDER).map(|o| 1u64 << o).sum();
-    ensure!(before.free_pages - mid.free_pages == used, "free pages fell by {} not {used}", before.free_pages - mid.free_pages);
+    ensure!(
+        before.free_pages - mid.free_pages == used,
+        "free pages fell by {} not {used}",
+        before.free_pages - mid.free_pages
+    );
     for (phys, order) in blocks {
         frames::free(phys, order).map_err(|e| alloc::format!("free: {e:?}"))?;
     }
@@ -76,7 +115,12 @@ fn frames_alloc_free_every_order() -> TestResult {
     frames::free(single, 0).map_err(|e| alloc::format!("{e:?}"))?;
     ensure!(frames::free(single, 0).is_err(), "double free accepted");
     let after = frames::stats();
-    ensure!(after.free_pages == before.free_pages, "free pages {} != {}", after.free_pages, before.free_pages);
+    ensure!(
+        after.free_pages == before.free_pages,
+        "free pages {} != {}",
+        after.free_pages,
+        before.free_pages
+    );
     frames::check_invariants().map_err(|e| alloc::format!("invariants: {e:?}"))
 }
 
@@ -92,7 +136,10 @@ fn frames_exhaustion_is_an_error() -> TestResult {
     for p in blocks {
         frames::free(p, buddy::MAX_ORDER).map_err(|e| alloc::format!("free: {e:?}"))?;
     }
-    ensure!(r.is_err(), "allocation succeeded with no order-10 block left");
+    ensure!(
+        r.is_err(),
+        "allocation succeeded with no order-10 block left"
+    );
     ensure!(failures_after == failures_before + 1, "failure not counted");
     Ok(())
 }
@@ -105,12 +152,23 @@ fn heap_grows_on_demand() -> TestResult {
     let before = hal::mem::heap::stats();
     let n = 4 * 1024 * 1024;
     let mut v: Vec<u32> = Vec::new();
-    v.try_reserve_exact(n).map_err(|_| String::from("try_reserve of 16 MiB failed"))?;
+    v.try_reserve_exact(n)
+        .map_err(|_| String::from("try_reserve of 16 MiB failed"))?;
     v.extend((0..n as u32).map(|i| i.wrapping_mul(2654435761)));
     let after = hal::mem::heap::stats();
-    ensure!(after.mapped_bytes >= before.mapped_bytes + 16 * 1024 * 1024 || before.mapped_bytes >= 17 * 1024 * 1024,
-        "heap did not grow: {} -> {}", before.mapped_bytes, after.mapped_bytes);
-    ensure!(v.iter().enumerate().all(|(i, &x)| x == (i as u32).wrapping_mul(2654435761)), "heap contents corrupted");
+    ensure!(
+        after.mapped_bytes >= before.mapped_bytes + 16 * 1024 * 1024
+            || before.mapped_bytes >= 17 * 1024 * 1024,
+        "heap did not grow: {} -> {}",
+        before.mapped_bytes,
+        after.mapped_bytes
+    );
+    ensure!(
+        v.iter()
+            .enumerate()
+            .all(|(i, &x)| x == (i as u32).wrapping_mul(2654435761)),
+        "heap contents corrupted"
+    );
     Ok(())
 }
 
@@ -121,7 +179,8 @@ fn heap_try_reserve_reports_exhaustion() -> TestResult {
     ensure!(hal::mem::heap::stats().failures > 0, "failure not counted");
     // The heap still works afterwards.
     let mut w: Vec<u64> = Vec::new();
-    w.try_reserve(1024).map_err(|_| String::from("small allocation failed after exhaustion"))?;
+    w.try_reserve(1024)
+        .map_err(|_| String::from("small allocation failed after exhaustion"))?;
     Ok(())
 }
 
@@ -135,7 +194,10 @@ fn clock_is_monotonic_and_sleep_waits() -> TestResult {
     let t0 = hal::time::now_ns();
     task::sleep_ns(20_000_000);
     let slept = hal::time::now_ns() - t0;
-    ensure!(slept >= 20_000_000, "sleep(20 ms) returned after {slept} ns");
+    ensure!(
+        slept >= 20_000_000,
+        "sleep(20 ms) returned after {slept} ns"
+    );
     Ok(())
 }
 
@@ -156,7 +218,10 @@ fn threads_spawn_join_exit_codes() -> TestResult {
         ensure!(code == i * 7, "thread {i} exit code {code}");
     }
     ensure!(COUNTER.load(Ordering::SeqCst) == 10, "not every thread ran");
-    ensure!(task::join(sched::ThreadId(9999)).is_err(), "joining an unknown thread succeeded");
+    ensure!(
+        task::join(sched::ThreadId(9999)).is_err(),
+        "joining an unknown thread succeeded"
+    );
     Ok(())
 }
 
@@ -197,7 +262,10 @@ fn wait_queue_wakes_blocked_thread() -> TestResult {
     READY.store(true, Ordering::SeqCst);
     task::wake_all(q);
     let code = task::join(waiter).map_err(|e| alloc::format!("join: {e}"))?;
-    ensure!(blocked, "waiter was not blocked while the condition was false");
+    ensure!(
+        blocked,
+        "waiter was not blocked while the condition was false"
+    );
     ensure!(code == 42, "waiter exit code {code}");
     Ok(())
 }
@@ -213,11 +281,16 @@ fn fpu_state_survives_preemption() -> TestResult {
         (sum * 1000.0) as i64
     }
     let expected: Vec<i64> = (1..=4).map(|s| work(f64::from(s))).collect();
-    let ids: Result<Vec<_>, _> = (1..=4).map(|s| task::spawn("ktest-fpu", move || work(f64::from(s)))).collect();
+    let ids: Result<Vec<_>, _> = (1..=4)
+        .map(|s| task::spawn("ktest-fpu", move || work(f64::from(s))))
+        .collect();
     let ids = ids.map_err(|e| alloc::format!("spawn: {e}"))?;
     for (id, want) in ids.into_iter().zip(expected) {
         let got = task::join(id).map_err(|e| alloc::format!("join: {e}"))?;
-        ensure!(got == want, "FPU result {got} != {want}: SSE state corrupted across switches");
+        ensure!(
+            got == want,
+            "FPU result {got} != {want}: SSE state corrupted across switches"
+        );
     }
     Ok(())
 }
@@ -228,18 +301,33 @@ fn stress_returns_every_frame_and_stack() -> TestResult {
     let free_before = frames::stats().free_pages;
     let stacks_before = task::stacks_in_use();
     let r = crate::stress::run_threads(64)?;
-    ensure!(r.joined == 64 && r.checksum_ok, "stress: joined {} checksum {}", r.joined, r.checksum_ok);
+    ensure!(
+        r.joined == 64 && r.checksum_ok,
+        "stress: joined {} checksum {}",
+        r.joined,
+        r.checksum_ok
+    );
     task::yield_now(); // let finish_switch free the last stack
     let free_after = frames::stats().free_pages;
-    ensure!(task::stacks_in_use() == stacks_before, "stacks {} -> {}", stacks_before, task::stacks_in_use());
-    ensure!(free_after == free_before, "free pages {free_before} -> {free_after}");
+    ensure!(
+        task::stacks_in_use() == stacks_before,
+        "stacks {} -> {}",
+        stacks_before,
+        task::stacks_in_use()
+    );
+    ensure!(
+        free_after == free_before,
+        "free pages {free_before} -> {free_after}"
+    );
     Ok(())
 }
 
 fn shell_registry_answers() -> TestResult {
     let registry = crate::commands::registry();
     let names: Vec<&str> = registry.commands().map(|c| c.name).collect();
-    for want in ["help", "version", "uptime", "meminfo", "ps", "memctl", "schedctl", "echo", "shutdown"] {
+    for want in [
+        "help", "version", "uptime", "meminfo", "ps", "memctl", "schedctl", "echo", "shutdown",
+    ] {
         ensure!(names.contains(&want), "command {want} not registered");
     }
     Ok(())

@@ -24,7 +24,10 @@ use hal::task::{self, SpawnOptions};
 use sched::{Priority, RoundRobinPolicy};
 
 /// Called by `hal` once the machine is up; never returns.
-#[allow(unsafe_code, reason = "the one symbol hal's boot code calls: it must not be mangled")]
+#[allow(
+    unsafe_code,
+    reason = "the one symbol hal's boot code calls: it must not be mangled"
+)]
 #[unsafe(no_mangle)]
 pub fn nous_kernel_main(boot: &'static hal::BootInfo) -> ! {
     if let Err(e) = task::init(alloc::boxed::Box::new(RoundRobinPolicy::new())) {
@@ -38,13 +41,21 @@ pub fn nous_kernel_main(boot: &'static hal::BootInfo) -> ! {
     #[cfg(feature = "ktest")]
     let started = task::spawn_with(
         "ktest",
-        SpawnOptions { priority: Priority::Normal, detached: true, ..SpawnOptions::default() },
+        SpawnOptions {
+            priority: Priority::Normal,
+            detached: true,
+            ..SpawnOptions::default()
+        },
         move || ktest::run(boot),
     );
     #[cfg(not(feature = "ktest"))]
     let started = task::spawn_with(
         "shell",
-        SpawnOptions { priority: Priority::High, detached: true, ..SpawnOptions::default() },
+        SpawnOptions {
+            priority: Priority::High,
+            detached: true,
+            ..SpawnOptions::default()
+        },
         move || commands::run_shell(boot),
     );
     if let Err(e) = started {
@@ -86,6 +97,10 @@ fn fault_test(boot: &hal::BootInfo) {
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
     hal::fault::report_panic(info);
-    let code = if cfg!(feature = "ktest") { ExitCode::Failure } else { ExitCode::CpuException };
+    let code = if cfg!(feature = "ktest") {
+        ExitCode::Failure
+    } else {
+        ExitCode::CpuException
+    };
     hal::fault::stop(code)
 }

@@ -20,7 +20,9 @@ fn worker(seed: u32) -> i64 {
     let mut acc: u64 = u64::from(seed);
     for i in 0..200u32 {
         x = x * 1.000_001 + 0.25;
-        acc = acc.wrapping_mul(6364136223846793005).wrapping_add(u64::from(i));
+        acc = acc
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(u64::from(i));
         if i % 50 == 0 {
             task::yield_now();
         }
@@ -35,7 +37,9 @@ fn expected(seed: u32) -> i64 {
     let mut acc: u64 = u64::from(seed);
     for i in 0..200u32 {
         x = x * 1.000_001 + 0.25;
-        acc = acc.wrapping_mul(6364136223846793005).wrapping_add(u64::from(i));
+        acc = acc
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(u64::from(i));
     }
     ((acc >> 33) as i64) ^ (x as i64)
 }
@@ -43,7 +47,8 @@ fn expected(seed: u32) -> i64 {
 /// Spawns `n` workers, then joins them all.
 pub fn run_threads(n: u32) -> Result<StressReport, String> {
     let mut ids = Vec::new();
-    ids.try_reserve(n as usize).map_err(|_| String::from("out of memory"))?;
+    ids.try_reserve(n as usize)
+        .map_err(|_| String::from("out of memory"))?;
     let mut spawn_error = None;
     for seed in 0..n {
         match task::spawn("stress-worker", move || worker(seed)) {
@@ -68,6 +73,10 @@ pub fn run_threads(n: u32) -> Result<StressReport, String> {
     }
     match spawn_error {
         Some(e) => Err(e),
-        None => Ok(StressReport { spawned, joined, checksum_ok }),
+        None => Ok(StressReport {
+            spawned,
+            joined,
+            checksum_ok,
+        }),
     }
 }

@@ -74,7 +74,7 @@ pub unsafe fn prepare_stack(stack_top: u64, entry: u64, arg: u64) -> u64 {
         entry,                   // r12
         0,                       // rbx
         0,                       // rbp: ends the frame-pointer chain
-        0x2,                     // RFLAGS: reserved bit, interrupts off until the thread enables them
+        0x2, // RFLAGS: reserved bit, interrupts off until the thread enables them
         hal_thread_trampoline as *const () as u64,
     ];
     let p = rsp as *mut u64;

@@ -55,10 +55,22 @@ pub static HAL_USE_XSAVE: AtomicBool = AtomicBool::new(false);
 fn detect() -> CpuFeatures {
     let leaf1 = __cpuid(1);
     let max_basic = __cpuid(0).eax;
-    let leaf7 = if max_basic >= 7 { __cpuid_count(7, 0) } else { __cpuid(0) };
+    let leaf7 = if max_basic >= 7 {
+        __cpuid_count(7, 0)
+    } else {
+        __cpuid(0)
+    };
     let max_ext = __cpuid(0x8000_0000).eax;
-    let ext1 = if max_ext >= 0x8000_0001 { __cpuid(0x8000_0001).edx } else { 0 };
-    let ext7 = if max_ext >= 0x8000_0007 { __cpuid(0x8000_0007).edx } else { 0 };
+    let ext1 = if max_ext >= 0x8000_0001 {
+        __cpuid(0x8000_0001).edx
+    } else {
+        0
+    };
+    let ext7 = if max_ext >= 0x8000_0007 {
+        __cpuid(0x8000_0007).edx
+    } else {
+        0
+    };
     let has_leaf7 = max_basic >= 7;
     CpuFeatures {
         sse2: leaf1.edx & (1 << 26) != 0,
@@ -79,10 +91,9 @@ fn detect() -> CpuFeatures {
 /// the boot CPU before the kernel page tables are installed (they use the NX bit).
 pub fn init() -> CpuFeatures {
     let mut f = detect();
-    // SAFETY: EFER.NXE is set only when CPUID reports NX support (otherwise wrmsr faults);
-    // no page table uses the NX bit before this point, so behaviour of existing mappings
-    // does not change.
     if f.nx {
+        // SAFETY: EFER.NXE is set only when CPUID reports NX support (otherwise wrmsr faults);
+        // no page table uses the NX bit before this point, so existing mappings do not change.
         unsafe {
             let mut efer = x86_64::registers::model_specific::Msr::new(0xC000_0080);
             let v = efer.read();

@@ -30,8 +30,12 @@ struct IstStack([u8; IST_STACK_SIZE]);
 static mut IST_STACKS: [IstStack; 4] = [const { IstStack([0; IST_STACK_SIZE]) }; 4];
 
 static TSS: spin::Once<TaskStateSegment> = spin::Once::new();
-static GDT: spin::Once<(GlobalDescriptorTable, SegmentSelector, SegmentSelector, SegmentSelector)> =
-    spin::Once::new();
+static GDT: spin::Once<(
+    GlobalDescriptorTable,
+    SegmentSelector,
+    SegmentSelector,
+    SegmentSelector,
+)> = spin::Once::new();
 
 /// Kernel code segment selector (used by IDT gates).
 pub fn kernel_code_selector() -> u16 {

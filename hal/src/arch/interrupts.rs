@@ -231,7 +231,7 @@ extern "C" fn hal_interrupt_dispatch(frame: &mut InterruptFrame) {
                 super::pic::end_of_interrupt(0);
             }
         }
-        0..=15 => {
+        1..=15 => {
             UNEXPECTED_COUNT.fetch_add(1, Ordering::Relaxed);
             super::pic::end_of_interrupt(irq as u8);
         }

@@ -42,7 +42,10 @@ fn align_up(x: u64, a: u64) -> u64 {
 /// kernel image (including .bss).
 pub fn init(regions: &[MemRegion], kernel: (u64, u64)) -> Result<FrameInit, FrameInitError> {
     let usable = || regions.iter().filter(|r| r.is_usable() && r.end > r.start);
-    let max_phys = usable().map(|r| r.end).max().ok_or(FrameInitError::NoUsableMemory)?;
+    let max_phys = usable()
+        .map(|r| r.end)
+        .max()
+        .ok_or(FrameInitError::NoUsableMemory)?;
     let max_pfn = max_phys / PAGE_SIZE;
     let frames = buddy::meta_len(Pfn(0), Pfn(max_pfn));
     let meta_bytes = align_up(buddy::meta_bytes(frames) as u64, PAGE_SIZE);
@@ -67,8 +70,10 @@ pub fn init(regions: &[MemRegion], kernel: (u64, u64)) -> Result<FrameInit, Fram
     // SAFETY: all `frames` elements were initialised just above; the region is never handed
     // to the allocator as free memory (it is excluded below), so this is its only reference
     // for the rest of the kernel's life.
-    let meta: &'static mut [FrameMeta] = unsafe { core::slice::from_raw_parts_mut(meta_ptr, frames) };
-    let mut buddy = BuddyAllocator::new(meta, Pfn(0)).map_err(|_| FrameInitError::Buddy("metadata"))?;
+    let meta: &'static mut [FrameMeta] =
+        unsafe { core::slice::from_raw_parts_mut(meta_ptr, frames) };
+    let mut buddy =
+        BuddyAllocator::new(meta, Pfn(0)).map_err(|_| FrameInitError::Buddy("metadata"))?;
 
     let mut usable_bytes = 0;
     for r in usable() {
@@ -77,7 +82,13 @@ pub fn init(regions: &[MemRegion], kernel: (u64, u64)) -> Result<FrameInit, Fram
         let end = r.end / PAGE_SIZE * PAGE_SIZE;
         // Cut the kernel image and the metadata out of [start, end).
         let mut pieces = [(start, end), (0, 0), (0, 0)];
-        for hole in [(kernel.0 / PAGE_SIZE * PAGE_SIZE, align_up(kernel.1, PAGE_SIZE)), (meta_start, meta_end)] {
+        for hole in [
+            (
+                kernel.0 / PAGE_SIZE * PAGE_SIZE,
+                align_up(kernel.1, PAGE_SIZE),
+            ),
+            (meta_start, meta_end),
+        ] {
             let mut next = [(0u64, 0u64); 3];
             let mut n = 0;
             for &(s, e) in pieces.iter().filter(|(s, e)| e > s) {
@@ -105,7 +116,12 @@ pub fn init(regions: &[MemRegion], kernel: (u64, u64)) -> Result<FrameInit, Fram
     }
     let managed_pages = buddy.stats().total_pages;
     *FRAMES.lock() = Some(buddy);
-    Ok(FrameInit { usable_bytes, managed_pages, max_phys, meta_bytes })
+    Ok(FrameInit {
+        usable_bytes,
+        managed_pages,
+        max_phys,
+        meta_bytes,
+    })
 }
 
 /// Allocates 2^order contiguous frames of class `class`; returns the physical address.
@@ -121,7 +137,11 @@ pub fn alloc_zeroed(order: usize, class: MigrateType) -> Result<u64, AllocError>
     // SAFETY: the frames were just allocated to us (nobody else references them) and every RAM
     // frame is mapped writable in the direct map.
     unsafe {
-        core::ptr::write_bytes(phys_to_virt(phys) as *mut u8, 0, (PAGE_SIZE << order) as usize)
+        core::ptr::write_bytes(
+            phys_to_virt(phys) as *mut u8,
+            0,
+            (PAGE_SIZE << order) as usize,
+        )
     };
     Ok(phys)
 }
@@ -138,7 +158,11 @@ pub fn free(phys: u64, order: usize) -> Result<(), buddy::FreeError> {
 
 /// A snapshot of the allocator statistics (zeroes before [`init`]).
 pub fn stats() -> BuddyStats {
-    FRAMES.lock().as_ref().map(|b| b.stats()).unwrap_or_default()
+    FRAMES
+        .lock()
+        .as_ref()
+        .map(|b| b.stats())
+        .unwrap_or_default()
 }
 
 /// Runs the allocator's full consistency check (used by in-kernel tests).

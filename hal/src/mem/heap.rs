@@ -30,7 +30,9 @@ struct KernelHeap {
 pub static HEAP_FAILURES: AtomicU64 = AtomicU64::new(0);
 
 #[global_allocator]
-static HEAP: KernelHeap = KernelHeap { heap: IrqMutex::new((Heap::empty(), 0)) };
+static HEAP: KernelHeap = KernelHeap {
+    heap: IrqMutex::new((Heap::empty(), 0)),
+};
 
 /// Heap figures for `meminfo`.
 #[derive(Clone, Copy, Debug, Default)]
@@ -44,7 +46,9 @@ pub struct HeapStats {
 fn map_more(mapped: u64, bytes: u64) -> u64 {
     let mut done = 0;
     while done < bytes && mapped + done < HEAP_MAX_SIZE {
-        let Ok(frame) = frames::alloc(0, MigrateType::Unmovable) else { break };
+        let Ok(frame) = frames::alloc(0, MigrateType::Unmovable) else {
+            break;
+        };
         if paging::map_page(HEAP_BASE + mapped + done, frame).is_err() {
             let _ = frames::free(frame, 0);
             break;
@@ -94,7 +98,11 @@ unsafe impl GlobalAlloc for KernelHeap {
         // Refuse up front what physical memory cannot hold: mapping page by page until the
         // frames run out would move all free memory into the heap for a request that fails.
         let free_bytes = frames::stats().free_pages * PAGE_SIZE;
-        let got = if need <= free_bytes { map_more(guard.1, want.min(free_bytes)) } else { 0 };
+        let got = if need <= free_bytes {
+            map_more(guard.1, want.min(free_bytes))
+        } else {
+            0
+        };
         if got > 0 {
             // SAFETY: `got` bytes directly after the heap's top were just mapped for it.
             unsafe { guard.0.extend(got as usize) };

@@ -34,4 +34,3 @@ pub fn probe_read_u64(addr: u64) -> u64 {
     // whatever value is there, which the caller only prints.
     unsafe { core::ptr::read_volatile(addr as *const u64) }
 }
-

@@ -123,7 +123,11 @@ pub fn map_page(virt: u64, phys: u64) -> Result<(), MapError> {
     if *pml4 == 0 {
         return Err(MapError::NotReady);
     }
-    let nx = if crate::arch::cpu::features().nx { F::NO_EXECUTE } else { F::empty() };
+    let nx = if crate::arch::cpu::features().nx {
+        F::NO_EXECUTE
+    } else {
+        F::empty()
+    };
     map_4k_in(*pml4, virt, phys, F::WRITABLE | nx)
 }
 
@@ -154,10 +158,12 @@ pub fn unmap_page(virt: u64) -> Option<u64> {
 
 /// True when `virt` is mapped (used by the backtrace walker before it dereferences a frame).
 pub fn is_mapped(virt: u64) -> bool {
-    let Some(pml4) = PML4_PHYS.try_lock() else { return false };
+    let Some(pml4) = PML4_PHYS.try_lock() else {
+        return false;
+    };
     if *pml4 == 0 {
         // Still on the boot tables: the identity map of the low 4 GiB.
-        return virt < (4 << 30) || (virt >= DIRECT_MAP_BASE && virt < DIRECT_MAP_BASE + (4 << 30));
+        return virt < (4 << 30) || (DIRECT_MAP_BASE..DIRECT_MAP_BASE + (4 << 30)).contains(&virt);
     }
     let mut t = *pml4;
     for level in [4, 3, 2, 1] {
@@ -177,7 +183,7 @@ pub fn is_mapped(virt: u64) -> bool {
 /// that mapping, reads the value back through the direct map, refuses a second mapping, and
 /// unmaps and frees it again. `virt` must be in an otherwise unused part of the kernel half.
 pub fn check_map_write_unmap(virt: u64) -> Result<(), &'static str> {
-    if virt < layout::HEAP_BASE + layout::HEAP_MAX_SIZE || virt % PAGE_SIZE != 0 {
+    if virt < layout::HEAP_BASE + layout::HEAP_MAX_SIZE || !virt.is_multiple_of(PAGE_SIZE) {
         return Err("test address must be page-aligned and above the heap region");
     }
     let phys = frames::alloc_zeroed(0, MigrateType::Unmovable).map_err(|_| "no frame")?;
