@@ -124,11 +124,42 @@ pub fn init(regions: &[MemRegion], kernel: (u64, u64)) -> Result<FrameInit, Fram
     })
 }
 
+/// A frame allocation the buddy allocator could not satisfy (the event the crash predictor
+/// listens to, alongside the periodic statistics).
+#[derive(Clone, Copy, Debug)]
+pub struct AllocFailure {
+    pub order: usize,
+    pub class: MigrateType,
+    pub at_ns: u64,
+}
+
+/// Called on every failed allocation, after the allocator lock is released. It may run with
+/// interrupts disabled and with the heap lock held (heap growth allocates frames), so it must
+/// neither block nor allocate: record the event and return.
+pub type FailureHook = fn(&AllocFailure);
+
+static FAILURE_HOOK: spin::RwLock<Option<FailureHook>> = spin::RwLock::new(None);
+
+/// Installs the allocation-failure hook (replacing any previous one).
+pub fn set_failure_hook(hook: FailureHook) {
+    *FAILURE_HOOK.write() = Some(hook);
+}
+
 /// Allocates 2^order contiguous frames of class `class`; returns the physical address.
 pub fn alloc(order: usize, class: MigrateType) -> Result<u64, AllocError> {
-    let mut guard = FRAMES.lock();
-    let buddy = guard.as_mut().ok_or(AllocError::OutOfMemory { order })?;
-    buddy.alloc_typed(order, class).map(|pfn| pfn.addr())
+    let result = {
+        let mut guard = FRAMES.lock();
+        let buddy = guard.as_mut().ok_or(AllocError::OutOfMemory { order })?;
+        buddy.alloc_typed(order, class).map(|pfn| pfn.addr())
+    };
+    if let (Err(AllocError::OutOfMemory { order }), Some(hook)) = (result, *FAILURE_HOOK.read()) {
+        hook(&AllocFailure {
+            order,
+            class,
+            at_ns: crate::time::now_ns(),
+        });
+    }
+    result
 }
 
 /// Allocates one zeroed frame (page tables, fresh stacks).
