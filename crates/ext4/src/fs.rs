@@ -490,19 +490,40 @@ impl<D: BlockDevice> Ext4<D> {
     fn store_extents(&mut self, inode: &mut Inode, list: &[Extent], old_tree: Vec<u64>) -> Result<()> {
         let bs = self.sb.block_size;
         let seed = inode.csum_seed(self.sb.csum_seed);
-        let mut reuse = old_tree;
+        // Count the tree blocks first and allocate them all before writing anything, so a
+        // full disk leaves the old tree untouched.
+        let cap = extent::block_capacity(bs);
+        let mut needed = 0usize;
+        if list.len() > 4 {
+            let mut nodes = list.len().div_ceil(cap);
+            needed += nodes;
+            while nodes > 4 {
+                nodes = nodes.div_ceil(cap);
+                needed += nodes;
+            }
+        }
+        let mut blocks = old_tree;
+        let mut fresh: Vec<u64> = Vec::new();
+        let goal = list.first().map(|e| e.pblk).unwrap_or(0);
+        while blocks.len() + fresh.len() < needed {
+            match self.alloc_blocks(goal, 1) {
+                Ok((b, _)) => fresh.push(b),
+                Err(e) => {
+                    for b in fresh {
+                        self.free_blocks(b, 1)?;
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        blocks.extend(fresh);
         let mut used_tree = 0u64;
         if list.len() <= 4 {
             extent::encode_leaf(inode.i_block_mut(), 4, list);
         } else {
-            let cap = extent::block_capacity(bs);
-            let goal = list.first().map(|e| e.pblk).unwrap_or(0);
             let mut level: Vec<(u32, u64)> = Vec::new();
             for chunk in list.chunks(cap) {
-                let blk = match reuse.pop() {
-                    Some(b) => b,
-                    None => self.alloc_blocks(goal, 1)?.0,
-                };
+                let blk = blocks.pop().ok_or(Error::Corrupt("extent tree block count"))?;
                 let mut buf = alloc::vec![0u8; bs];
                 extent::encode_leaf(&mut buf, cap, chunk);
                 extent::seal_block(&mut buf, seed);
@@ -514,10 +535,7 @@ impl<D: BlockDevice> Ext4<D> {
             while level.len() > 4 {
                 let mut next = Vec::new();
                 for chunk in level.chunks(cap) {
-                    let blk = match reuse.pop() {
-                        Some(b) => b,
-                        None => self.alloc_blocks(goal, 1)?.0,
-                    };
+                    let blk = blocks.pop().ok_or(Error::Corrupt("extent tree block count"))?;
                     let mut buf = alloc::vec![0u8; bs];
                     extent::encode_index(&mut buf, cap, depth, chunk);
                     extent::seal_block(&mut buf, seed);
@@ -530,7 +548,7 @@ impl<D: BlockDevice> Ext4<D> {
             }
             extent::encode_index(inode.i_block_mut(), 4, depth, &level);
         }
-        for b in reuse {
+        for b in blocks {
             self.free_blocks(b, 1)?;
         }
         let data: u64 = list.iter().map(|e| e.len as u64).sum();
@@ -918,7 +936,10 @@ impl<D: BlockDevice> Ext4<D> {
         self.write_meta(blk, b);
         list.push(Extent { lblk, len: 1, pblk: blk, uninit: false });
         extent::normalize(&mut list);
-        self.store_extents(dir_inode, &list, tree)?;
+        if let Err(e) = self.store_extents(dir_inode, &list, tree) {
+            self.free_blocks(blk, 1)?;
+            return Err(e);
+        }
         dir_inode.set_size((nblocks + 1) * self.sb.block_size as u64);
         dir_inode.touch(self.now);
         self.write_inode(dir_inode)
@@ -1072,13 +1093,52 @@ impl<D: BlockDevice> Ext4<D> {
             return Ok(());
         }
         let (mut list, tree) = self.load_extents(inode)?;
+        let mut new_runs: Vec<(u64, u64)> = Vec::new();
+        let mut written_end = offset;
+        let result = self.write_runs(inode, &mut list, &mut new_runs, &mut written_end, offset, data, old_size);
+        if written_end == offset && result.is_err() {
+            // Nothing landed: give back what was allocated and leave the inode untouched.
+            for (p, n) in new_runs {
+                self.free_blocks(p, n)?;
+            }
+            return result;
+        }
+        if let Err(e) = self.store_extents(inode, &list, tree) {
+            for (p, n) in new_runs {
+                self.free_blocks(p, n)?;
+            }
+            return Err(e);
+        }
+        if written_end > old_size {
+            inode.set_size(written_end);
+        }
+        inode.touch(self.now);
+        self.write_inode(inode)?;
+        result
+    }
+
+    /// The block-mapping and data-writing loop of [`Self::write_data`]. Records newly
+    /// allocated runs and how far data was written, so a failure part-way (a full disk)
+    /// leaves metadata that describes exactly what is on disk.
+    #[allow(clippy::too_many_arguments, reason = "internal helper sharing write_data's state")]
+    fn write_runs(
+        &mut self,
+        inode: &Inode,
+        list: &mut Vec<Extent>,
+        new_runs: &mut Vec<(u64, u64)>,
+        written_end: &mut u64,
+        offset: u64,
+        data: &[u8],
+        old_size: u64,
+    ) -> Result<()> {
+        let bs = self.sb.block_size as u64;
+        let end = offset + data.len() as u64;
         let first = offset / bs;
         let last = (end - 1) / bs;
         let mut lblk = first;
-        let journal_cap = self.journal.as_ref().map(|j| j.sb.capacity()).unwrap_or(usize::MAX);
         while lblk <= last {
             let l32 = lblk as u32;
-            let (pblk, run, existing) = match extent::find(&list, l32).copied() {
+            let (pblk, run, existing) = match extent::find(list, l32).copied() {
                 Some(e) if e.uninit => {
                     // Writing into an unwritten extent: zero it on disk, then treat as written.
                     let zeros = alloc::vec![0u8; bs as usize];
@@ -1100,16 +1160,17 @@ impl<D: BlockDevice> Ext4<D> {
                     let i = list.partition_point(|e| e.lblk < l32);
                     let next = list.get(i).map(|e| e.lblk as u64).unwrap_or(u64::MAX);
                     let want = (next.min(last + 1) - lblk).min(extent::MAX_LEN as u64) as u32;
-                    let goal = if i > 0 {
-                        let p = list[i - 1];
-                        p.pblk + p.len as u64 + (l32 - p.lblk - p.len) as u64
-                    } else {
-                        let g = (inode.ino - 1) / self.sb.inodes_per_group;
-                        self.sb.group_first_block(g)
+                    let goal = match i.checked_sub(1).and_then(|k| list.get(k)) {
+                        Some(p) => p.pblk + p.len as u64 + (l32 - p.lblk - p.len) as u64,
+                        None => {
+                            let g = (inode.ino - 1) / self.sb.inodes_per_group;
+                            self.sb.group_first_block(g)
+                        }
                     };
                     let (p, got) = self.alloc_blocks(goal, want)?;
+                    new_runs.push((p, got as u64));
                     list.push(Extent { lblk: l32, len: got, pblk: p, uninit: false });
-                    extent::normalize(&mut list);
+                    extent::normalize(list);
                     (p, got as u64, false)
                 }
             };
@@ -1134,19 +1195,10 @@ impl<D: BlockDevice> Ext4<D> {
                     pos += take as u64;
                 }
             }
+            *written_end = we;
             lblk += run;
-            if self.dirty.len() > journal_cap / 2 {
-                // Very long writes: keep each transaction within the journal.
-                self.store_extents(inode, &list, Vec::new()).ok();
-                return Err(Error::Journal("write too large for one transaction"));
-            }
         }
-        self.store_extents(inode, &list, tree)?;
-        if end > old_size {
-            inode.set_size(end);
-        }
-        inode.touch(self.now);
-        self.write_inode(inode)
+        Ok(())
     }
 
     /// Zeroes the bytes after `size` in the block that holds it, so a later extension of
@@ -1330,10 +1382,14 @@ impl<D: BlockDevice> Ext4<D> {
         if self.lookup_in(&parent, &name)?.is_some() {
             return Err(Error::AlreadyExists);
         }
+        self.ensure_reusable(4)?;
         let mut node = self.new_inode(parent.ino, inode::S_IFREG | 0o644)?;
         node.set_links(1);
         self.write_inode(&mut node)?;
-        self.add_entry(&mut parent, &name, node.ino, dir::FT_REG)?;
+        if let Err(e) = self.add_entry(&mut parent, &name, node.ino, dir::FT_REG) {
+            self.abandon_inode(node)?;
+            return Err(e);
+        }
         self.maybe_commit()
     }
 
@@ -1364,6 +1420,7 @@ impl<D: BlockDevice> Ext4<D> {
         let mut done = 0usize;
         while done < data.len() || (data.is_empty() && done == 0) {
             let take = (data.len() - done).min(chunk);
+            self.ensure_reusable((take / self.sb.block_size) as u64 + 16)?;
             self.write_data(&mut node, offset + done as u64, &data[done..done + take])?;
             done += take;
             if data.is_empty() {
@@ -1375,9 +1432,10 @@ impl<D: BlockDevice> Ext4<D> {
     }
 
     fn max_write_chunk(&self) -> usize {
-        // Each run of up to MAX_LEN blocks dirties a bitmap, a descriptor block and maybe an
-        // extent block; 256 runs per write stays far below any jbd2 journal (>= 1024 blocks).
-        self.sb.block_size * extent::MAX_LEN as usize * 64
+        // Commit at least every 16384 blocks written so a huge write never piles more dirty
+        // bitmaps and extent blocks into one transaction than the smallest journal
+        // (1024 blocks) holds.
+        self.sb.block_size * 16384
     }
 
     /// Sets the file size to `size`, freeing blocks past it or leaving a hole before it.
@@ -1415,9 +1473,16 @@ impl<D: BlockDevice> Ext4<D> {
         if parent.links() >= 65000 {
             return Err(Error::TooManyLinks);
         }
+        self.ensure_reusable(4)?;
         let mut node = self.new_inode(parent.ino, inode::S_IFDIR | 0o755)?;
         let goal = gd::inode_table(&self.sb, self.desc((node.ino - 1) / self.sb.inodes_per_group));
-        let (blk, _) = self.alloc_blocks(goal, 1)?;
+        let blk = match self.alloc_blocks(goal, 1) {
+            Ok((b, _)) => b,
+            Err(e) => {
+                self.abandon_inode(node)?;
+                return Err(e);
+            }
+        };
         let mut b = alloc::vec![0u8; self.sb.block_size];
         dir::init_dot_block(&mut b, self.sb.csum, node.ino, parent.ino);
         if self.sb.csum {
@@ -1428,7 +1493,11 @@ impl<D: BlockDevice> Ext4<D> {
         node.set_size(self.sb.block_size as u64);
         self.store_extents(&mut node, &[Extent { lblk: 0, len: 1, pblk: blk, uninit: false }], Vec::new())?;
         self.write_inode(&mut node)?;
-        self.add_entry(&mut parent, &name, node.ino, dir::FT_DIR)?;
+        if let Err(e) = self.add_entry(&mut parent, &name, node.ino, dir::FT_DIR) {
+            self.free_blocks(blk, 1)?;
+            self.abandon_inode(node)?;
+            return Err(e);
+        }
         let l = parent.links() + 1;
         parent.set_links(l);
         self.write_inode(&mut parent)?;
@@ -1455,10 +1524,33 @@ impl<D: BlockDevice> Ext4<D> {
         self.maybe_commit()
     }
 
+    /// Marks a just-allocated inode deleted again after a failed create or mkdir.
+    fn abandon_inode(&mut self, mut node: Inode) -> Result<()> {
+        let is_dir = node.is_dir();
+        extent::init_root(node.i_block_mut());
+        node.set_links(0);
+        node.set_size(0);
+        node.set_fs_blocks(0, self.sb.block_size);
+        node.set_dtime(self.now.max(1));
+        self.write_inode(&mut node)?;
+        self.free_inode(node.ino, is_dir)
+    }
+
+    /// Commits first when the blocks freed by the open transaction (unusable until it
+    /// commits) are what an operation needing `need` blocks would run short of.
+    fn ensure_reusable(&mut self, need: u64) -> Result<()> {
+        let held: u64 = self.freed.values().sum();
+        if held > 0 && self.sb.free_blocks().saturating_sub(held) < need + 64 {
+            self.commit()?;
+        }
+        Ok(())
+    }
+
     /// Renames `from` to `to`, atomically replacing an existing file (or empty directory)
     /// at `to`.
     pub fn rename(&mut self, from: &str, to: &str) -> Result<()> {
         self.check_writable()?;
+        self.ensure_reusable(4)?;
         let (src_parent, src_name) = self.resolve_parent(from)?;
         let (src_ino, src_ft) = self.lookup_in(&src_parent, &src_name)?.ok_or(Error::NotFound)?;
         let (dst_parent, dst_name) = self.resolve_parent(to)?;

@@ -1,0 +1,112 @@
+//! Extent trees beyond the inode's four slots, a 1 GiB sparse image, a full disk, and a
+//! long directory — each judged by e2fsck and debugfs.
+
+mod common;
+
+use common::*;
+use ext4::{Error, Ext4};
+
+/// Writing every other block makes one extent per block: with 1 KiB blocks 400 extents
+/// need 5 leaf blocks, so the tree grows to depth 2; truncating shrinks it back.
+#[test]
+fn fragmented_file_grows_and_shrinks_extent_tree() {
+    let s = Scratch::new("frag");
+    let img = s.path("img");
+    mkfs(&img, None, "8M", &[]);
+    let mut fs = Ext4::mount(file_dev(&img)).unwrap();
+    let mut model = Vec::new();
+    // Interleave two files so neither gets contiguous blocks.
+    fs.create("/a").unwrap();
+    fs.create("/b").unwrap();
+    for i in 0..400u64 {
+        let chunk = pattern(1024, i);
+        fs.write_at("/a", i * 1024, &chunk).unwrap();
+        fs.write_at("/b", i * 1024, &chunk).unwrap();
+        model.extend_from_slice(&chunk);
+    }
+    fs.sync().unwrap();
+    assert_eq!(fs.read_file("/a").unwrap(), model);
+    drop(fs);
+    assert_clean(&img);
+    assert_eq!(debugfs_cat(&img, "/a"), model);
+    let out = std::process::Command::new(tool("debugfs")).arg("-R").arg("ex /a").arg(&img).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.lines().any(|l| l.trim_start().starts_with("2/")), "expected a depth-2 tree:\n{text}");
+
+    let mut fs = Ext4::mount(file_dev(&img)).unwrap();
+    fs.truncate("/a", 3 * 1024 + 10).unwrap();
+    fs.unlink("/b").unwrap();
+    fs.unmount().unwrap();
+    assert_clean(&img);
+    assert_eq!(debugfs_cat(&img, "/a"), model[..3 * 1024 + 10]);
+}
+
+#[test]
+fn sparse_one_gib_image() {
+    let s = Scratch::new("gib");
+    let img = s.path("img");
+    mkfs(&img, None, "1G", &[]);
+    let mut fs = Ext4::mount(file_dev(&img)).unwrap();
+    let data = pattern(3 << 20, 5);
+    fs.mkdir("/models").unwrap();
+    fs.write_file("/models/blob", &data).unwrap();
+    // A hole far into the file, then data: only the tail is allocated.
+    fs.create("/models/sparse").unwrap();
+    fs.write_at("/models/sparse", 200 << 20, b"end").unwrap();
+    fs.unmount().unwrap();
+    assert_clean(&img);
+    assert_eq!(debugfs_cat(&img, "/models/blob"), data);
+    let mut fs = Ext4::mount_read_only(file_dev(&img)).unwrap();
+    assert_eq!(fs.stat("/models/sparse").unwrap().size, (200 << 20) + 3);
+    let mut buf = vec![1u8; 4096];
+    fs.read_at("/models/sparse", 100 << 20, &mut buf).unwrap();
+    assert!(buf.iter().all(|&b| b == 0));
+}
+
+#[test]
+fn full_disk_reports_no_space_and_stays_clean() {
+    let s = Scratch::new("full");
+    let img = s.path("img");
+    mkfs(&img, None, "8M", &[]);
+    let mut fs = Ext4::mount(file_dev(&img)).unwrap();
+    fs.write_file("/keep", b"precious").unwrap();
+    fs.sync().unwrap();
+    let chunk = pattern(256 * 1024, 3);
+    let mut n = 0;
+    let err = loop {
+        match fs.write_file(&format!("/fill{n}"), &chunk) {
+            Ok(()) => n += 1,
+            Err(e) => break e,
+        }
+        assert!(n < 100, "8 MiB image never filled up");
+    };
+    assert_eq!(err, Error::NoSpace);
+    fs.sync().unwrap();
+    // Freeing space makes writes possible again.
+    fs.unlink("/fill0").unwrap();
+    fs.write_file("/after", b"ok").unwrap();
+    fs.unmount().unwrap();
+    assert_clean(&img);
+    assert_eq!(debugfs_cat(&img, "/keep"), b"precious");
+    assert_eq!(debugfs_cat(&img, "/after"), b"ok");
+}
+
+#[test]
+fn large_linear_directory() {
+    let s = Scratch::new("dir");
+    let img = s.path("img");
+    mkfs(&img, None, "8M", &["-b", "4096"]);
+    let mut fs = Ext4::mount(file_dev(&img)).unwrap();
+    fs.mkdir("/d").unwrap();
+    for i in 0..300 {
+        fs.write_file(&format!("/d/entry-{i:05}"), format!("{i}").as_bytes()).unwrap();
+    }
+    for i in (0..300).step_by(3) {
+        fs.unlink(&format!("/d/entry-{i:05}")).unwrap();
+    }
+    fs.unmount().unwrap();
+    assert_clean(&img);
+    let names = debugfs_ls(&img, "/d");
+    assert_eq!(names.len(), 200);
+    assert_eq!(debugfs_cat(&img, "/d/entry-00299"), b"299");
+}
