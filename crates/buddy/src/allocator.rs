@@ -5,8 +5,8 @@
 //! head) records whether it is free or allocated, its order and, when allocated, its
 //! `MigrateType`; the other frames are tails. Free heads are threaded into one intrusive
 //! doubly-linked list per order (links are frame indices), so a buddy is unlinked in O(1)
-//! when coalescing. Statistics (`stats`) are updated on every list change; the consistency
-//! check lives in `invariants`, the counters in `stats`.
+//! when coalescing. The counters behind `stats` (module `stats`) change with every list
+//! push and unlink, so they cannot drift from the lists; `invariants` audits all of it.
 
 use crate::error::{AllocError, FreeError, InitError, RangeError};
 use crate::frame::{
@@ -98,7 +98,7 @@ impl<'m> BuddyAllocator<'m> {
     /// free neighbours added earlier. An empty range is accepted and changes nothing.
     ///
     /// Fails, changing nothing, if the range is inverted, leaves the covered frames, or
-    /// contains a frame that is already free or allocated.
+    /// contains a frame that is already free or allocated. Cost: O(frames in the range).
     pub fn add_free_range(&mut self, start: Pfn, end: Pfn) -> Result<(), RangeError> {
         if start > end {
             return Err(RangeError::Inverted { start, end });
@@ -134,9 +134,11 @@ impl<'m> BuddyAllocator<'m> {
     }
 
     /// Allocates a block of 2^`order` frames, aligned to its size, and records `class` in
-    /// its metadata. Takes the most recently freed block of the smallest order that fits
-    /// (LIFO, deterministic for a given sequence of calls) and splits it, returning the
-    /// upper halves to their free lists. Cost: O(MAX_ORDER).
+    /// its metadata. Takes the block at the front of the smallest non-empty free list of
+    /// order ≥ `order` (the one most recently put there: LIFO, so the result is a
+    /// deterministic function of the call sequence and recently freed, cache-warm frames
+    /// are reused first), splits it, and returns the upper halves to their free lists.
+    /// Cost: O(MAX_ORDER).
     pub fn alloc_typed(&mut self, order: usize, class: MigrateType) -> Result<Pfn, AllocError> {
         if order > MAX_ORDER {
             return Err(AllocError::InvalidOrder { order });
