@@ -55,8 +55,9 @@ pub trait SchedPolicy: Send {
 
     /// `thread`'s slice ended after `ran_ns` of CPU time; `preempted` is true when it was forced
     /// off the CPU rather than yielding, blocking, sleeping or exiting. The view shows the state
-    /// the thread moved to and its updated accounting. Called before `on_runnable` when the thread
-    /// stays runnable. Never called for the idle thread.
+    /// the thread moved to and its accounting with this slice's CPU time included (its switch
+    /// counters are updated afterwards, once the next pick shows whether the CPU changed hands).
+    /// Called before `on_runnable` when the thread stays runnable. Never called for idle.
     fn on_descheduled(
         &mut self,
         thread: &ThreadView<'_>,

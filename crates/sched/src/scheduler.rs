@@ -265,10 +265,14 @@ impl Scheduler {
     pub fn tick(&mut self, now_ns: u64) -> bool {
         let now = self.observe(now_ns);
         self.wake_due_sleepers(now);
-        self.preemption_due(now)
+        self.should_preempt(now)
     }
 
-    fn preemption_due(&self, now: u64) -> bool {
+    /// The answer [`Scheduler::tick`] gives, without waking sleepers or moving the clock: lets
+    /// the kernel preempt right after waking a thread (for instance from an interrupt handler)
+    /// instead of waiting for the next timer tick.
+    pub fn should_preempt(&self, now_ns: u64) -> bool {
+        let now = self.clock_ns.max(now_ns);
         if self.runnable == 0 {
             return false;
         }

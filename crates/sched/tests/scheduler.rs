@@ -109,6 +109,10 @@ fn strict_priority_order_and_early_preemption() {
     let low2 = spawn(&mut s, "low2", Priority::Low, 4 * MS);
     assert!(!s.tick(5 * MS), "equal priority waits for the quantum");
     let high2 = spawn(&mut s, "high2", Priority::High, 6 * MS);
+    assert!(
+        s.should_preempt(6 * MS),
+        "known without waiting for the timer"
+    );
     assert!(s.tick(6 * MS), "higher priority preempts early");
     assert_eq!(schedule(&mut s, 6 * MS, SwitchReason::Preempted).to, high2);
     // The preempted thread went behind low2 in its level.
