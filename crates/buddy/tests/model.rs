@@ -451,6 +451,123 @@ proptest! {
     }
 }
 
+/// Operations of the range scenario: memory-map regions arriving one by one, mixed with
+/// allocations and frees.
+#[derive(Clone, Debug)]
+enum RangeOp {
+    /// `add_free_range(base + start, base + start + len)`; start and len may be negative
+    /// or reach past the covered span, so every error path is exercised.
+    Add {
+        start: i64,
+        len: i64,
+    },
+    Alloc {
+        order: usize,
+        class: MigrateType,
+    },
+    Free {
+        pick: Index,
+    },
+}
+
+fn range_op_strategy(frames: i64) -> impl Strategy<Value = RangeOp> {
+    prop_oneof![
+        4 => (-8..frames + 8, prop_oneof![1 => -3i64..=0, 6 => 1i64..300])
+            .prop_map(|(start, len)| RangeOp::Add { start, len }),
+        3 => (order_strategy(), class_strategy()).prop_map(|(order, class)| RangeOp::Alloc { order, class }),
+        2 => any::<Index>().prop_map(|pick| RangeOp::Free { pick }),
+    ]
+}
+
+fn range_scenario_strategy() -> impl Strategy<Value = (u64, i64, Vec<RangeOp>)> {
+    (8u64..3000, 1i64..2500).prop_flat_map(|(base, frames)| {
+        (
+            Just(base),
+            Just(frames),
+            prop::collection::vec(range_op_strategy(frames), 1..80),
+        )
+    })
+}
+
+/// What `add_free_range` must answer, from the model alone.
+fn expected_add(m: &Model, start: u64, end: u64) -> Result<(), RangeError> {
+    let (s, e) = (Pfn(start), Pfn(end));
+    if start > end {
+        return Err(RangeError::Inverted { start: s, end: e });
+    }
+    if start == end {
+        return Ok(());
+    }
+    let covered_end = m.base + m.frames() as u64;
+    if start < m.base || end > covered_end {
+        return Err(RangeError::OutOfRange { start: s, end: e });
+    }
+    match (start..end).find(|&pfn| m.usable[(pfn - m.base) as usize]) {
+        Some(pfn) => Err(RangeError::AlreadyManaged { pfn: Pfn(pfn) }),
+        None => Ok(()),
+    }
+}
+
+fn run_ranges(base: u64, frames: i64, ops: &[RangeOp]) -> Result<(), TestCaseError> {
+    let frames = frames as usize;
+    let mut meta = vec![FrameMeta::EMPTY; frames];
+    let mut a = BuddyAllocator::new(&mut meta, Pfn(base))
+        .map_err(|e| TestCaseError::fail(format!("new: {e}")))?;
+    let mut m = Model {
+        base,
+        usable: vec![false; frames],
+        handed_out: vec![false; frames],
+        live: BTreeMap::new(),
+        alloc_count: 0,
+        free_count: 0,
+        failures: [0; ORDERS],
+    };
+    for op in ops {
+        match op {
+            RangeOp::Add { start, len } => {
+                let start = base.saturating_add_signed(*start);
+                let end = start.saturating_add_signed(*len);
+                let expected = expected_add(&m, start, end);
+                let before = snapshot(&a);
+                let result = a.add_free_range(Pfn(start), Pfn(end));
+                prop_assert_eq!(result, expected, "add_free_range({}, {})", start, end);
+                if result.is_ok() {
+                    for pfn in start..end {
+                        m.usable[(pfn - base) as usize] = true;
+                    }
+                } else {
+                    check_unchanged(&a, &before, "refused add_free_range")?;
+                }
+            }
+            RangeOp::Alloc { order, class } => do_alloc(&mut a, &mut m, *order, *class)?,
+            RangeOp::Free { pick } => {
+                if let Some((pfn, order)) = m.pick_live(pick) {
+                    do_free(&mut a, &mut m, pfn, order)?;
+                }
+            }
+        }
+        check_agreement(&a, &m)?;
+    }
+    while let Some((&pfn, &(order, _))) = m.live.iter().next() {
+        do_free(&mut a, &mut m, pfn, order)?;
+    }
+    // With nothing allocated, the layout must be the canonical one of the usable frames.
+    check_agreement(&a, &m)?;
+    prop_assert_eq!(a.stats().free_pages, a.stats().total_pages);
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn ranges_arriving_in_any_order_agree_with_the_model(
+        (base, frames, ops) in range_scenario_strategy()
+    ) {
+        run_ranges(base, frames, &ops)?;
+    }
+}
+
 /// The model's canonical layout is itself the thing every check leans on, so pin it on a
 /// case worked out by hand.
 #[test]
