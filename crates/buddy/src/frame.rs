@@ -94,8 +94,9 @@ pub(crate) enum FrameState {
 }
 
 /// Metadata of one physical frame (12 bytes). Fields are private: only the allocator
-/// interprets them. Fill the slice with [`FrameMeta::EMPTY`] before handing it over
-/// (`BuddyAllocator::new` resets every entry anyway).
+/// interprets them. `BuddyAllocator::new` resets every entry, but the slice must already
+/// hold valid values: the record contains an enum, so raw RAM carved for it is not a
+/// valid `[FrameMeta]` until [`FrameMeta::EMPTY`] has been written into every slot.
 #[derive(Clone, Copy, Debug)]
 pub struct FrameMeta {
     /// Previous free block of the same order (frame index), or `NIL`. Only meaningful for `Free` heads.

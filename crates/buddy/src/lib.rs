@@ -18,6 +18,9 @@
 //! Typical use (a runnable copy is `tests/usage.rs`): size the metadata with `meta_len`,
 //! `BuddyAllocator::new` over it, `add_free_range` for every usable region of the memory
 //! map, then `alloc` / `alloc_typed` / `free`, and read `stats`.
+//!
+//! Not provided yet: allocating a chosen frame range (compaction will need it to assemble
+//! large blocks) and any locking (the kernel wraps the allocator in its own lock).
 
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]

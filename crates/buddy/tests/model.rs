@@ -8,6 +8,10 @@
 //! block, every counter and the fragmentation index, pass `check_invariants`, and refused
 //! operations must leave it unchanged. Finally everything is freed and the layout must be
 //! exactly the one right after initialisation.
+//!
+//! A second property feeds `add_free_range` arbitrary ranges (inverted, empty, outside the
+//! metadata, overlapping) interleaved with allocations and frees; the model predicts the
+//! exact result of each call, and accepted ranges must coalesce with their neighbours.
 
 use std::collections::BTreeMap;
 
