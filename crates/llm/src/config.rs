@@ -126,7 +126,10 @@ impl LlamaConfig {
     pub fn to_json(&self) -> String {
         let mut v = serde_json::Map::new();
         let num = |x: usize| serde_json::Value::from(x as u64);
-        v.insert("architectures".into(), serde_json::json!(["LlamaForCausalLM"]));
+        v.insert(
+            "architectures".into(),
+            serde_json::json!(["LlamaForCausalLM"]),
+        );
         v.insert("model_type".into(), "llama".into());
         v.insert("hidden_act".into(), "silu".into());
         v.insert("attention_bias".into(), false.into());
@@ -214,7 +217,10 @@ impl LlamaConfig {
             ));
         }
         if !self.head_dim().is_multiple_of(2) {
-            return bad(format!("head_dim {} must be even for RoPE", self.head_dim()));
+            return bad(format!(
+                "head_dim {} must be even for RoPE",
+                self.head_dim()
+            ));
         }
         if !self.num_attention_heads.is_multiple_of(self.kv_heads()) {
             return bad(format!(
@@ -292,7 +298,10 @@ impl LlamaConfig {
         let i = self.intermediate_size;
         let kv = self.kv_dim();
         let mut out = Vec::new();
-        out.push(("model.embed_tokens.weight".into(), alloc::vec![self.vocab_size, h]));
+        out.push((
+            "model.embed_tokens.weight".into(),
+            alloc::vec![self.vocab_size, h],
+        ));
         for l in 0..self.num_hidden_layers {
             let p = format!("model.layers.{l}");
             out.push((format!("{p}.input_layernorm.weight"), alloc::vec![h]));
@@ -300,7 +309,10 @@ impl LlamaConfig {
             out.push((format!("{p}.self_attn.k_proj.weight"), alloc::vec![kv, h]));
             out.push((format!("{p}.self_attn.v_proj.weight"), alloc::vec![kv, h]));
             out.push((format!("{p}.self_attn.o_proj.weight"), alloc::vec![h, h]));
-            out.push((format!("{p}.post_attention_layernorm.weight"), alloc::vec![h]));
+            out.push((
+                format!("{p}.post_attention_layernorm.weight"),
+                alloc::vec![h],
+            ));
             out.push((format!("{p}.mlp.gate_proj.weight"), alloc::vec![i, h]));
             out.push((format!("{p}.mlp.up_proj.weight"), alloc::vec![i, h]));
             out.push((format!("{p}.mlp.down_proj.weight"), alloc::vec![h, i]));
@@ -345,7 +357,8 @@ mod tests {
             LlamaConfig::from_json(b"{not json"),
             Err(Error::ConfigJson(_))
         ));
-        let mut j: serde_json::Value = serde_json::from_str(&LlamaConfig::tiny().to_json()).unwrap();
+        let mut j: serde_json::Value =
+            serde_json::from_str(&LlamaConfig::tiny().to_json()).unwrap();
         j["hidden_act"] = "gelu".into();
         assert!(matches!(
             LlamaConfig::from_json(j.to_string().as_bytes()),

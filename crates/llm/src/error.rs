@@ -104,10 +104,7 @@ impl fmt::Display for Error {
                 write!(f, "context full ({max_positions} positions)")
             }
             Error::AllTokensMasked { step } => {
-                write!(
-                    f,
-                    "constrained decoding masked every token at step {step}"
-                )
+                write!(f, "constrained decoding masked every token at step {step}")
             }
             Error::InvalidSampling(m) => write!(f, "invalid sampling options: {m}"),
             Error::InvalidExample { index, reason } => {

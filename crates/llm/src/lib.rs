@@ -79,9 +79,26 @@ extern crate alloc;
 
 pub mod config;
 pub mod error;
+pub mod generate;
+pub mod infer;
+pub mod lora;
+pub mod model;
 pub mod ops;
 pub mod rng;
+pub mod train;
+pub mod weights;
 
 pub use config::LlamaConfig;
 pub use error::Error;
+pub use generate::{
+    GenerateOptions, Generation, LogitsMask, NoMask, Sampling, StopReason, generate,
+    generate_unconstrained,
+};
+pub use infer::Session;
+pub use lora::{
+    LoraAdapters, LoraConfig, LoraPair, LoraTarget, LoraTrainer, PeftFiles,
+    forward_sequence_with_adapters, lora_loss_and_grads,
+};
+pub use model::{LlamaModel, Params};
 pub use rng::Rng;
+pub use train::{StepStats, TrainConfig, TrainExample, Trainer, eval_loss, loss_and_grads};

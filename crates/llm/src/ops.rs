@@ -6,8 +6,8 @@
 //! emits packed SSE2 adds/muls without needing fast-math reassociation. Backward products are
 //! written as `axpy` over contiguous rows for the same reason.
 //!
-//! Callers guarantee the slice lengths (they come from a validated config); every kernel
-//! bounds its loops by `chunks_exact`/`zip` so a length mismatch truncates instead of panicking.
+//! Slice lengths are internal invariants, not input: callers size every buffer from a validated
+//! config, so no file or token can make these kernels index out of bounds.
 
 /// Dot product with 8 accumulators (vectorises to two 4-wide SSE registers).
 #[inline]
@@ -72,6 +72,31 @@ pub fn matmul_wt(x: &[f32], w: &[f32], out: &mut [f32], rows: usize, n_in: usize
     }
 }
 
+/// `out[t, o] += alpha · Σ_i x[t, i] · w[o, i]` — accumulating, scaled [`matmul_wt`] (used
+/// for the low-rank LoRA path, where sizes are tiny and simplicity wins).
+pub fn matmul_wt_acc(
+    x: &[f32],
+    w: &[f32],
+    out: &mut [f32],
+    rows: usize,
+    n_in: usize,
+    n_out: usize,
+    alpha: f32,
+) {
+    if n_in == 0 || n_out == 0 {
+        return;
+    }
+    for (xr, orow) in x
+        .chunks_exact(n_in)
+        .zip(out.chunks_exact_mut(n_out))
+        .take(rows)
+    {
+        for (o, wr) in orow.iter_mut().zip(w.chunks_exact(n_in)) {
+            *o += alpha * dot(wr, xr);
+        }
+    }
+}
+
 /// Four dot products sharing one weight row; 4-wide accumulators per row (16 lanes in flight).
 #[inline]
 fn dot4(w: &[f32], x0: &[f32], x1: &[f32], x2: &[f32], x3: &[f32]) -> (f32, f32, f32, f32) {
@@ -128,15 +153,18 @@ pub fn matmul_w_acc(dy: &[f32], w: &[f32], dx: &mut [f32], rows: usize, n_in: us
 }
 
 /// `dw[o, i] += Σ_t dy[t, o] · x[t, i]` — gradient of `X · Wᵀ` with respect to `W`.
-pub fn matmul_grad_w(dy: &[f32], x: &[f32], dw: &mut [f32], rows: usize, n_in: usize, n_out: usize) {
+pub fn matmul_grad_w(
+    dy: &[f32],
+    x: &[f32],
+    dw: &mut [f32],
+    rows: usize,
+    n_in: usize,
+    n_out: usize,
+) {
     if n_in == 0 || n_out == 0 {
         return;
     }
-    for (dyr, xr) in dy
-        .chunks_exact(n_out)
-        .zip(x.chunks_exact(n_in))
-        .take(rows)
-    {
+    for (dyr, xr) in dy.chunks_exact(n_out).zip(x.chunks_exact(n_in)).take(rows) {
         for (&g, dwr) in dyr.iter().zip(dw.chunks_exact_mut(n_in)) {
             if g != 0.0 {
                 axpy(dwr, g, xr);
@@ -158,7 +186,14 @@ pub fn rmsnorm(x: &[f32], w: &[f32], eps: f32, out: &mut [f32]) -> f32 {
 }
 
 /// Backward of [`rmsnorm`] for one row: adds into `dx` and `dw`.
-pub fn rmsnorm_backward(x: &[f32], w: &[f32], inv: f32, dy: &[f32], dx: &mut [f32], dw: Option<&mut [f32]>) {
+pub fn rmsnorm_backward(
+    x: &[f32],
+    w: &[f32],
+    inv: f32,
+    dy: &[f32],
+    dx: &mut [f32],
+    dw: Option<&mut [f32]>,
+) {
     let n = x.len().max(1) as f32;
     // s = Σ dy_i w_i x_i ; dx_i = inv·w_i·dy_i − inv³/n · x_i · s
     let mut s = 0.0f32;
