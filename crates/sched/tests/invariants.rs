@@ -45,12 +45,12 @@ fn op() -> impl Strategy<Value = Op> {
         4 => (0u64..3_000_000).prop_map(Op::Advance),
         4 => Just(Op::Tick),
         2 => Just(Op::Yield),
-        2 => (0usize..8).prop_map(Op::Block),
+        3 => (0usize..8).prop_map(Op::Block),
         2 => (0u64..6_000_000).prop_map(Op::Sleep),
         2 => (-3i64..3).prop_map(Op::Exit),
-        1 => Just(Op::CreateQueue),
+        2 => Just(Op::CreateQueue),
         1 => (0usize..8).prop_map(Op::DestroyQueue),
-        2 => (0usize..8).prop_map(Op::WakeOne),
+        3 => (0usize..8).prop_map(Op::WakeOne),
         1 => (0usize..8).prop_map(Op::WakeAll),
         1 => Just(Op::WakeSleepers),
         2 => (0usize..16).prop_map(Op::JoinAndWait),
@@ -81,7 +81,13 @@ fn run(ops: &[Op]) -> Vec<String> {
     let mut s = Scheduler::new(policy, 0);
     let mut now = 0u64;
     let mut threads: Vec<ThreadId> = vec![ThreadId::IDLE];
-    let mut queues: Vec<WaitQueueId> = Vec::new();
+    // Two queues from the start so blocking and waking happen in short sequences too.
+    let mut queues: Vec<WaitQueueId> = (0..2)
+        .map(|_| {
+            s.create_wait_queue()
+                .expect("fresh scheduler has queue ids")
+        })
+        .collect();
     let mut exited: BTreeSet<ThreadId> = BTreeSet::new();
     let mut reaped_cpu = 0u64;
     let mut trace = Vec::new();
@@ -149,7 +155,10 @@ fn run(ops: &[Op]) -> Vec<String> {
                     let waiting = s.waiters(q);
                     let r = s.destroy_wait_queue(q);
                     match waiting {
-                        Ok(0) => assert_eq!(r, Ok(())),
+                        Ok(0) => {
+                            assert_eq!(r, Ok(()));
+                            queues.retain(|known| *known != q);
+                        }
                         Ok(_) => assert_eq!(r, Err(SchedError::QueueNotEmpty(q))),
                         Err(e) => assert_eq!(r, Err(e)),
                     }

@@ -617,9 +617,45 @@ fn policy_swap_mid_run_keeps_every_thread_and_the_order() {
     assert_eq!(scenario(Some(77)), swapped, "deterministic");
 }
 
+/// A policy unlike round-robin, reading per-thread accounting the way a learned policy would:
+/// runs the held thread that has had the least CPU time (ties: lowest id).
+#[derive(Default)]
+struct LeastCpuPolicy {
+    held: std::collections::BTreeSet<ThreadId>,
+}
+
+impl SchedPolicy for LeastCpuPolicy {
+    fn name(&self) -> &str {
+        "least-cpu"
+    }
+    fn on_runnable(&mut self, thread: &ThreadView<'_>, _now_ns: u64) {
+        self.held.insert(thread.id());
+    }
+    fn on_removed(&mut self, tid: ThreadId) {
+        self.held.remove(&tid);
+    }
+    fn pick_next(&mut self, _now_ns: u64, threads: &ThreadTableView<'_>) -> Option<ThreadId> {
+        let best = self
+            .held
+            .iter()
+            .filter_map(|tid| threads.get(*tid))
+            .min_by_key(|t| (t.accounting().cpu_ns, t.id()))
+            .map(|t| t.id())?;
+        self.held.remove(&best);
+        Some(best)
+    }
+    fn quantum_ns(&self, _thread: &ThreadView<'_>) -> u64 {
+        2 * MS
+    }
+    fn wants_preemption(&self, _running: &ThreadView<'_>, _now_ns: u64) -> bool {
+        false
+    }
+    fn on_descheduled(&mut self, _t: &ThreadView<'_>, _ran: u64, _pre: bool, _now: u64) {}
+}
+
 #[test]
 fn swap_to_a_different_policy_loses_no_thread() {
-    let (policy, audit) = AuditedPolicy::new(Box::new(RoundRobinPolicy::with_quantum_ns(3 * MS)));
+    let (policy, audit) = AuditedPolicy::new(Box::new(LeastCpuPolicy::default()));
     let mut s = rr_scheduler();
     let ids: Vec<ThreadId> = (0..6)
         .map(|i| spawn(&mut s, &format!("t{i}"), Priority::ALL[i % 4], 0))
@@ -627,10 +663,10 @@ fn swap_to_a_different_policy_loses_no_thread() {
     schedule(&mut s, 0, SwitchReason::Yield);
     run_ticks(&mut s, 0, 25 * MS, MS);
     let running = s.current();
-    let mut expected = runnable_threads(&s);
-    expected.sort();
+    let expected = runnable_threads(&s);
     let old = s.set_policy(Box::new(policy), 25 * MS);
     assert_eq!(old.name(), "round-robin");
+    assert_eq!(s.policy_name(), "least-cpu");
     {
         let audit = audit.lock().expect("audit");
         let held: Vec<ThreadId> = audit.held.keys().copied().collect();
@@ -639,25 +675,41 @@ fn swap_to_a_different_policy_loses_no_thread() {
         assert!(!audit.held.contains_key(&running));
     }
     assert_eq!(s.stats().policy_swaps, 1);
-    // Every thread still runs to completion under the new policy.
-    let mut now = 25 * MS;
+    // The threads starved by strict priority (never run so far) now run first.
+    let starved: Vec<ThreadId> = s
+        .table()
+        .iter()
+        .filter(|t| !t.is_idle() && t.accounting().cpu_ns == 0 && t.id() != running)
+        .map(|t| t.id())
+        .collect();
+    assert!(!starved.is_empty());
+    assert_eq!(
+        schedule(&mut s, 26 * MS, SwitchReason::Preempted).to,
+        starved[0]
+    );
+    // Every thread still runs to completion under the new policy, idle never in between.
+    let mut now = 26 * MS;
+    let mut finished = Vec::new();
     while s.stats().threads > 1 {
-        now += MS;
-        if s.current() == ThreadId::IDLE {
-            panic!("idle ran while {:?} remained", runnable_threads(&s));
-        }
-        let done = s.current();
-        schedule(
-            &mut s,
-            now,
-            SwitchReason::Exit {
-                code: i64::from(done.0),
-            },
+        assert_ne!(
+            s.current(),
+            ThreadId::IDLE,
+            "idle ran while threads remained"
         );
-        s.reap(done).expect("just exited");
+        now += MS;
+        let done = s.current();
+        let code = i64::from(done.0);
+        schedule(&mut s, now, SwitchReason::Exit { code });
+        assert_eq!(
+            s.reap(done).map(|i| i.state),
+            Ok(ThreadState::Exited { code })
+        );
+        finished.push(done);
     }
+    finished.sort();
+    assert_eq!(finished, ids);
+    assert_eq!(s.current(), ThreadId::IDLE);
     assert_eq!(s.stats().policy_faults, 0);
-    let _ = ids;
 }
 
 #[test]
