@@ -47,7 +47,7 @@ fn reads_mkfs_image_small_and_4k() {
 
 #[test]
 fn every_write_operation_is_fsck_clean() {
-    for extra in [&[][..], &["-b", "4096"][..]] {
+    for extra in [&[][..], &["-b", "4096"][..], &["-O", "^metadata_csum,^uninit_bg"][..]] {
         let s = Scratch::new("write");
         let tree = tree_with_files(&s);
         let img = s.path("img");
