@@ -1,0 +1,255 @@
+//! LoRA: merged forward == adapter forward, unmerge restores the base, PEFT files round-trip
+//! and bad adapter files are errors, the cached-prefix trainer computes the same loss as the
+//! plain path, training moves only the adapters and lowers the loss.
+
+mod common;
+
+use common::{batch, max_abs_diff, spicy_model};
+use llm::{
+    Error, LlamaConfig, LoraAdapters, LoraConfig, LoraTarget, LoraTrainer, Rng, TrainConfig,
+    TrainExample, eval_loss, forward_sequence_with_adapters,
+};
+
+fn randomized(cfg: &LlamaConfig, lc: LoraConfig, seed: u64) -> LoraAdapters {
+    let mut a = LoraAdapters::new(cfg, lc.clone(), seed).unwrap();
+    let mut rng = Rng::new(seed + 1);
+    for l in 0..cfg.num_hidden_layers {
+        for t in LoraTarget::ALL {
+            if let Some(p) = a.get_mut(l, t) {
+                p.b.iter_mut().for_each(|v| *v = 0.1 * rng.normal());
+            }
+        }
+    }
+    a
+}
+
+fn all_targets() -> LoraConfig {
+    LoraConfig {
+        rank: 4,
+        alpha: 8.0,
+        targets: LoraTarget::ALL.to_vec(),
+        layers: None,
+    }
+}
+
+#[test]
+fn fresh_adapter_is_identity() {
+    let cfg = LlamaConfig::tiny();
+    let m = spicy_model(cfg.clone(), 1, 0.2);
+    let a = LoraAdapters::new(&cfg, LoraConfig::default(), 3).unwrap();
+    let t = [1u32, 2, 3, 4, 5];
+    assert_eq!(
+        forward_sequence_with_adapters(&m, &a, &t).unwrap(),
+        m.forward_sequence(&t).unwrap()
+    );
+}
+
+#[test]
+fn merge_equals_adapter_forward_and_unmerge_restores() {
+    let cfg = LlamaConfig::tiny();
+    let base = spicy_model(cfg.clone(), 1, 0.2);
+    let a = randomized(&cfg, all_targets(), 5);
+    let t = [1u32, 7, 3, 9, 5, 30, 2];
+    let with_adapter = forward_sequence_with_adapters(&base, &a, &t).unwrap();
+    let base_logits = base.forward_sequence(&t).unwrap();
+    assert!(
+        max_abs_diff(&with_adapter, &base_logits) > 1e-3,
+        "adapter must change the output"
+    );
+    let mut merged = base.clone();
+    a.merge_into(&mut merged).unwrap();
+    let d = max_abs_diff(&merged.forward_sequence(&t).unwrap(), &with_adapter);
+    assert!(d < 1e-5, "merged vs adapter max diff {d}");
+    a.unmerge_from(&mut merged).unwrap();
+    for (x, y) in merged
+        .params()
+        .tensors()
+        .iter()
+        .zip(base.params().tensors())
+    {
+        assert!(max_abs_diff(x, y) < 1e-6);
+    }
+    assert!(max_abs_diff(&merged.forward_sequence(&t).unwrap(), &base_logits) < 1e-5);
+}
+
+#[test]
+fn peft_round_trip() {
+    let cfg = LlamaConfig::tiny();
+    let lc = LoraConfig {
+        rank: 3,
+        alpha: 6.0,
+        targets: vec![LoraTarget::Q, LoraTarget::V, LoraTarget::Down],
+        layers: Some(vec![1]),
+    };
+    let a = randomized(&cfg, lc, 2);
+    let files = a.to_peft().unwrap();
+    let back = LoraAdapters::from_peft(
+        &cfg,
+        files.adapter_config_json.as_bytes(),
+        &files.adapter_model_safetensors,
+    )
+    .unwrap();
+    assert_eq!(back, a);
+    let v: serde_json::Value = serde_json::from_str(&files.adapter_config_json).unwrap();
+    assert_eq!(v["peft_type"], "LORA");
+    assert_eq!(v["r"], 3);
+    assert_eq!(
+        v["target_modules"],
+        serde_json::json!(["q_proj", "v_proj", "down_proj"])
+    );
+    assert_eq!(v["layers_to_transform"], serde_json::json!([1]));
+    // PEFT names are used in the file.
+    let st = String::from_utf8_lossy(&files.adapter_model_safetensors[..600]).to_string();
+    assert!(st.contains("base_model.model.model.layers.1.self_attn.q_proj.lora_A.weight"));
+    assert!(st.contains("base_model.model.model.layers.1.mlp.down_proj.lora_B.weight"));
+    assert!(a.get(0, LoraTarget::Q).is_none());
+}
+
+#[test]
+fn bad_peft_files_are_errors() {
+    let cfg = LlamaConfig::tiny();
+    let a = randomized(&cfg, LoraConfig::default(), 2);
+    let f = a.to_peft().unwrap();
+    let json: serde_json::Value = serde_json::from_str(&f.adapter_config_json).unwrap();
+    let load = |j: &serde_json::Value, st: &[u8]| {
+        LoraAdapters::from_peft(&cfg, j.to_string().as_bytes(), st)
+    };
+    let st = &f.adapter_model_safetensors;
+    // Config problems.
+    let mut j = json.clone();
+    j["peft_type"] = "IA3".into();
+    assert!(matches!(load(&j, st), Err(Error::Lora(_))));
+    let mut j = json.clone();
+    j["target_modules"] = "q_proj|v_proj".into();
+    assert!(matches!(load(&j, st), Err(Error::Lora(_))));
+    let mut j = json.clone();
+    j["target_modules"] = serde_json::json!(["q_proj", "embed_tokens"]);
+    assert!(matches!(load(&j, st), Err(Error::Lora(_))));
+    let mut j = json.clone();
+    j["use_dora"] = true.into();
+    assert!(matches!(load(&j, st), Err(Error::Lora(_))));
+    let mut j = json.clone();
+    j["layers_to_transform"] = serde_json::json!([7]);
+    assert!(matches!(load(&j, st), Err(Error::Lora(_))));
+    assert!(LoraAdapters::from_peft(&cfg, b"[", st).is_err());
+    // Rank in config disagrees with the tensors.
+    let mut j = json.clone();
+    j["r"] = 4.into();
+    assert!(matches!(load(&j, st), Err(Error::WrongShape { .. })));
+    // Config asks for k_proj too, file lacks it.
+    let mut j = json.clone();
+    j["target_modules"] = serde_json::json!(["q_proj", "k_proj", "v_proj"]);
+    assert!(matches!(load(&j, st), Err(Error::MissingTensor(_))));
+    // File has tensors the config does not mention.
+    let mut j = json.clone();
+    j["target_modules"] = serde_json::json!(["q_proj"]);
+    assert!(matches!(load(&j, st), Err(Error::UnexpectedTensor(_))));
+    // Truncated safetensors.
+    assert!(matches!(
+        load(&json, &st[..st.len() - 5]),
+        Err(Error::SafeTensors(_))
+    ));
+    // Adapter for another model shape.
+    let mut other = cfg.clone();
+    other.hidden_size = 32;
+    assert!(LoraAdapters::from_peft(&other, f.adapter_config_json.as_bytes(), st).is_err());
+    let mut m = spicy_model(other, 1, 0.1);
+    assert!(matches!(a.merge_into(&mut m), Err(Error::Lora(_))));
+}
+
+#[test]
+fn bad_lora_configs_are_errors() {
+    let cfg = LlamaConfig::tiny();
+    for lc in [
+        LoraConfig {
+            rank: 0,
+            ..LoraConfig::default()
+        },
+        LoraConfig {
+            alpha: 0.0,
+            ..LoraConfig::default()
+        },
+        LoraConfig {
+            targets: vec![],
+            ..LoraConfig::default()
+        },
+        LoraConfig {
+            layers: Some(vec![2]),
+            ..LoraConfig::default()
+        },
+        LoraConfig {
+            layers: Some(vec![]),
+            ..LoraConfig::default()
+        },
+    ] {
+        assert!(matches!(
+            LoraAdapters::new(&cfg, lc, 1),
+            Err(Error::Lora(_))
+        ));
+    }
+}
+
+fn task(cfg: &LlamaConfig) -> Vec<TrainExample> {
+    // "prompt p → answer (p * 3 + 1) mod vocab" — something the random base does not know.
+    (0..12u32)
+        .map(|p| {
+            let p = 3 + p;
+            TrainExample::prompt_answer(&[1, p, 4], &[(p * 3 + 1) % cfg.vocab_size as u32, 2])
+        })
+        .collect()
+}
+
+#[test]
+fn cached_prefix_trainer_matches_plain_loss_and_trains_only_adapters() {
+    let cfg = LlamaConfig::tiny();
+    let base = spicy_model(cfg.clone(), 1, 0.2);
+    let lc = LoraConfig {
+        rank: 4,
+        alpha: 8.0,
+        targets: vec![LoraTarget::Q, LoraTarget::V, LoraTarget::Up],
+        layers: Some(vec![1]),
+    };
+    let a = randomized(&cfg, lc, 9);
+    let data = task(&cfg);
+    let base_before = base.clone();
+    let tc = TrainConfig {
+        lr: 5e-2,
+        warmup_steps: 0,
+        total_steps: 60,
+        weight_decay: 0.0,
+        ..TrainConfig::default()
+    };
+    let mut tr = LoraTrainer::new(&base, a.clone(), tc, data.clone()).unwrap();
+    assert_eq!(tr.start_layer(), 1);
+    assert_eq!(
+        tr.cache_bytes(),
+        data.iter().map(|e| e.tokens.len() * 16 * 4).sum::<usize>()
+    );
+    let idx: Vec<usize> = (0..data.len()).collect();
+    let plain = eval_loss(&base, Some(&a), &data).unwrap();
+    let cached = tr.eval_loss(&idx).unwrap();
+    assert!((plain - cached).abs() < 1e-5, "{plain} vs {cached}");
+    let first = tr.train_step(&idx).unwrap();
+    assert!((first.loss - plain).abs() < 1e-5);
+    let mut last = first;
+    for _ in 0..59 {
+        last = tr.train_step(&idx).unwrap();
+    }
+    assert!(
+        last.loss < 0.5 * first.loss,
+        "loss {} -> {}",
+        first.loss,
+        last.loss
+    );
+    let trained = tr.into_adapters();
+    assert_ne!(trained, a);
+    // Layer 0 has no adapters and stays without them; the base is untouched.
+    assert!(trained.get(0, LoraTarget::Q).is_none());
+    assert_eq!(base.params(), base_before.params());
+    assert!(matches!(
+        LoraTrainer::new(&base, trained.clone(), TrainConfig::default(), data)
+            .unwrap()
+            .train_step(&[99]),
+        Err(Error::InvalidExample { index: 99, .. })
+    ));
+}
