@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{batch, max_abs_diff, spicy_model};
+use common::{max_abs_diff, spicy_model};
 use llm::{
     Error, LlamaConfig, LoraAdapters, LoraConfig, LoraTarget, LoraTrainer, Rng, TrainConfig,
     TrainExample, eval_loss, forward_sequence_with_adapters,
