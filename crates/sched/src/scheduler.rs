@@ -647,7 +647,8 @@ impl Scheduler {
     /// Installs `policy` and returns the previous one. The new policy receives every runnable
     /// thread (idle and the running thread excepted) in the order they became runnable, so a
     /// FIFO policy continues the old FIFO order. The running thread keeps its current quantum and
-    /// reaches the new policy when its slice ends.
+    /// reaches the new policy when its slice ends. Returning the old policy lets the kernel drop it
+    /// (possibly freeing large model weights) after leaving its interrupts-disabled section.
     pub fn set_policy(
         &mut self,
         mut policy: Box<dyn SchedPolicy>,

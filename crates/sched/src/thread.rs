@@ -236,6 +236,7 @@ impl<'a> ThreadView<'a> {
             name: String::from(self.name()),
             priority: self.priority(),
             state: self.state(),
+            state_since_ns: self.state_since_ns(),
             accounting: self.accounting_at(now_ns),
         }
     }
@@ -285,6 +286,8 @@ pub struct ThreadInfo {
     pub priority: Priority,
     /// The thread's state when the snapshot was taken.
     pub state: ThreadState,
+    /// When the thread entered that state (for an exited thread: its completion time).
+    pub state_since_ns: u64,
     /// Accounting up to the snapshot time.
     pub accounting: ThreadAccounting,
 }

@@ -330,6 +330,7 @@ fn join_live_and_exited_threads_then_reap() {
     assert_eq!(info.state, ThreadState::Exited { code: 42 });
     assert_eq!(info.name, "child");
     assert_eq!(info.accounting.completed_ns, Some(5 * MS));
+    assert_eq!(info.state_since_ns, 5 * MS);
     assert_eq!(s.reap(child), Err(SchedError::UnknownThread(child)));
     assert_eq!(s.join(child), Err(SchedError::UnknownThread(child)));
     assert!(s.thread(child).is_none());
