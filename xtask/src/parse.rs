@@ -10,15 +10,15 @@
 
 use anyhow::{Context, Result, bail, ensure};
 
-/// Serial bytes as text: invalid UTF-8 replaced, carriage returns and ANSI CSI escape
-/// sequences (cursor movement, colours) removed, so that lines compare as plain text.
+/// Serial bytes as text: invalid UTF-8 replaced; carriage returns, bells and other control
+/// characters except newline and tab dropped; ANSI CSI escape sequences (cursor movement,
+/// colours) removed — so that lines compare as plain text.
 pub fn clean_text(bytes: &[u8]) -> String {
     let text = String::from_utf8_lossy(bytes);
     let mut out = String::with_capacity(text.len());
     let mut chars = text.chars().peekable();
     while let Some(c) = chars.next() {
         match c {
-            '\r' => {}
             '\u{1b}' if chars.peek() == Some(&'[') => {
                 chars.next();
                 // Parameter and intermediate bytes, then one final byte in 0x40..=0x7e.
@@ -28,6 +28,8 @@ pub fn clean_text(bytes: &[u8]) -> String {
                     }
                 }
             }
+            '\n' | '\t' => out.push(c),
+            c if c.is_control() => {}
             c => out.push(c),
         }
     }
@@ -180,7 +182,8 @@ pub fn parse_uptime(lines: &[String]) -> Result<f64> {
     Ok(seconds)
 }
 
-/// Parses `schedctl stress` output (`stress: spawned <S>, joined <J>`) into `(S, J)`.
+/// Parses `schedctl stress` output (`stress: spawned <S>, joined <J>`, possibly followed by
+/// more `, <field>` parts) into `(S, J)`.
 pub fn parse_stress(lines: &[String]) -> Result<(u64, u64)> {
     let line = lines
         .iter()
@@ -190,8 +193,14 @@ pub fn parse_stress(lines: &[String]) -> Result<(u64, u64)> {
         .strip_prefix("stress: spawned ")
         .and_then(|r| r.split_once(", joined "))
         .with_context(|| format!("stress line is not `stress: spawned N, joined N`: {line:?}"))?;
-    let spawned = numbers.0.parse().context("stress: spawned count")?;
-    let joined = numbers.1.parse().context("stress: joined count")?;
+    let joined = numbers.1.split(',').next().unwrap_or_default();
+    let spawned = numbers
+        .0
+        .parse()
+        .with_context(|| format!("stress: spawned count in {line:?}"))?;
+    let joined = joined
+        .parse()
+        .with_context(|| format!("stress: joined count in {line:?}"))?;
     Ok((spawned, joined))
 }
 
@@ -375,7 +384,8 @@ mod tests {
         assert_eq!(clean_text(b"\xffx"), "\u{fffd}x");
         // An escape at the very end must not panic or eat earlier text.
         assert_eq!(clean_text(b"ok\x1b["), "ok");
-        assert_eq!(clean_text(b"ok\x1b"), "ok\u{1b}");
+        assert_eq!(clean_text(b"ok\x1b"), "ok");
+        assert_eq!(clean_text(b"x\x07\x07\ty\x08"), "x\ty");
     }
 
     #[test]
@@ -473,7 +483,12 @@ mod tests {
             parse_stress(&lines("stress: spawned 64, joined 64")).unwrap(),
             (64, 64)
         );
+        assert_eq!(
+            parse_stress(&lines("stress: spawned 64, joined 63, checksum ok: true")).unwrap(),
+            (64, 63)
+        );
         assert!(parse_stress(&lines("stress: spawned 64")).is_err());
+        assert!(parse_stress(&lines("stress: spawned 64, joined x")).is_err());
         assert!(parse_stress(&lines("spawned 64, joined 64")).is_err());
     }
 
