@@ -292,6 +292,70 @@ fn shutdown_exits_33(console: &mut Console) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::qemu::Guest;
+    use crate::suite::{Recorder, run_e2e};
+    use std::process::Command;
+
+    /// A fake kernel in bash that follows the shell contract; environment variables inject
+    /// the defects the end-to-end tests exist to catch.
+    const FAKE_KERNEL: &str = r#"
+        total=${FAKE_TOTAL:-259760}; free=$((total - 1136))
+        printf 'boot: 50.0 ms to shell, memory 255 MiB\r\nnous> '
+        while IFS= read -r -d $'\r' line; do
+            printf '%s\r\n' "$line"
+            if [ ${#line} -gt 256 ]; then
+                printf 'error: line too long (at most 256 bytes)\r\n'
+                if [ -n "$FAKE_RUN_TRUNCATED" ]; then
+                    printf 'nous> %s\r\n' "${line:0:256}"
+                    line=${line:0:256}
+                else
+                    printf 'nous> '
+                    continue
+                fi
+            fi
+            if ! printf '%s' "$line" | iconv -f UTF-8 -t UTF-8 >/dev/null 2>&1; then
+                printf 'error: line is not valid UTF-8\r\nnous> '
+                continue
+            fi
+            eval "set -- $line"
+            case "$1" in
+                help)
+                    for c in help version uptime meminfo ps memctl schedctl echo shutdown; do
+                        [ "$c" = "$FAKE_HELP_SKIP" ] || printf '  %-9s %s\r\n' "$c" "does $c"
+                    done ;;
+                version) printf 'Nous 0.1.0 (fake)\r\n' ;;
+                uptime) printf 'up %d s\r\n' "$SECONDS" ;;
+                meminfo)
+                    printf 'memory: total %d KiB, free %d KiB, used %d KiB\r\n' \
+                        "$total" "$free" "$((total - free))"
+                    printf 'free blocks by order: 0:0\r\n' ;;
+                ps)
+                    printf 'TID  NAME   STATE\r\n0    idle   runnable\r\n'
+                    printf '1    %s  running\r\n' "${FAKE_SHELL_NAME:-shell}" ;;
+                echo) shift; printf '%s\r\n' "$*" ;;
+                schedctl)
+                    free=$((free - ${FAKE_LEAK_KIB:-0}))
+                    printf 'stress: spawned %d, joined %d\r\n' "$3" "$3" ;;
+                shutdown) printf 'shutting down\r\n'; exit "${FAKE_SHUTDOWN_EXIT:-33}" ;;
+                *) printf "error: unknown command '%s' (type 'help' for a list)\r\n" "$1" ;;
+            esac
+            printf 'nous> '
+        done
+    "#;
+
+    /// Runs the whole table against the fake kernel with `defect` set in its environment and
+    /// returns the names of the failed tests.
+    fn failures_with(defect: &[(&str, &str)]) -> Vec<String> {
+        let mut recorder = Recorder::default();
+        let tests: Vec<&E2eTest> = TESTS.iter().collect();
+        run_e2e(&mut recorder, &tests, || {
+            let mut command = Command::new("bash");
+            command.args(["-c", FAKE_KERNEL]);
+            command.envs(defect.iter().copied());
+            Guest::spawn(command, "fake kernel")
+        });
+        recorder.failures().to_vec()
+    }
 
     #[test]
     fn test_names_are_unique_and_shutdown_is_last() {
@@ -303,5 +367,29 @@ mod tests {
             );
         }
         assert_eq!(TESTS.last().map(|t| t.name), Some("shutdown_exits_33"));
+    }
+
+    #[test]
+    fn a_kernel_that_keeps_the_contract_passes_every_test() {
+        assert_eq!(failures_with(&[]), Vec::<String>::new());
+    }
+
+    #[test]
+    fn each_defect_fails_its_test() {
+        let cases: [(&str, &str, &str); 6] = [
+            ("FAKE_HELP_SKIP", "ps", "e2e::help_lists_commands"),
+            ("FAKE_TOTAL", "131072", "e2e::meminfo_matches_qemu_memory"),
+            ("FAKE_SHELL_NAME", "sh", "e2e::ps_lists_idle_and_shell"),
+            ("FAKE_RUN_TRUNCATED", "1", "e2e::overlong_line_rejected"),
+            ("FAKE_LEAK_KIB", "4", "e2e::thread_stress_keeps_free_memory"),
+            ("FAKE_SHUTDOWN_EXIT", "0", "e2e::shutdown_exits_33"),
+        ];
+        for (variable, value, test) in cases {
+            assert_eq!(
+                failures_with(&[(variable, value)]),
+                vec![test.to_string()],
+                "{variable}={value}"
+            );
+        }
     }
 }

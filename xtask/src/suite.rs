@@ -68,6 +68,12 @@ impl Recorder {
         }
     }
 
+    /// Names of the tests that failed so far.
+    #[cfg(test)]
+    pub fn failures(&self) -> &[String] {
+        &self.failures
+    }
+
     /// Prints the failed names and the final `<P> passed, <F> failed` line.
     pub fn finish(self) -> Summary {
         if !self.failures.is_empty() {
@@ -203,12 +209,22 @@ fn e2e_tests(recorder: &mut Recorder, tests: &[&e2e::E2eTest]) {
     let Some(elf) = build(recorder, image::Variant::Normal) else {
         return;
     };
+    run_e2e(recorder, tests, || Guest::boot(&elf));
+}
+
+/// Runs `tests` in order on guests from `boot`: one guest while tests pass, a fresh one after a
+/// failure or after a test that ended the guest.
+pub fn run_e2e(
+    recorder: &mut Recorder,
+    tests: &[&e2e::E2eTest],
+    mut boot: impl FnMut() -> Result<Guest>,
+) {
     let mut console: Option<Console> = None;
     for test in tests {
         let name = e2e_name(test);
         let mut current = match console.take() {
             Some(current) => current,
-            None => match Guest::boot(&elf).map(Console::attach) {
+            None => match boot().map(Console::attach) {
                 Ok(Ok(fresh)) => fresh,
                 Ok(Err(failure)) => {
                     recorder.record(&name, &Err(failure.error), Some(&failure.log));
