@@ -30,7 +30,11 @@ impl CrashDevice {
     /// Starts recording on top of `image` (the durable state at time zero).
     pub fn new(image: Vec<u8>, block_size: usize) -> Result<Self, IoError> {
         let current = MemDevice::new(image.clone(), block_size)?;
-        Ok(CrashDevice { initial: image, current, events: Vec::new() })
+        Ok(CrashDevice {
+            initial: image,
+            current,
+            events: Vec::new(),
+        })
     }
 
     /// Every event recorded so far.
@@ -58,8 +62,8 @@ impl CrashDevice {
     /// `reorder_seed` is `None`, otherwise a seeded random choice of them.
     pub fn crash_image(&self, cut: usize, reorder_seed: Option<u64>) -> Vec<u8> {
         let bs = self.current.block_size();
-        let mut image = MemDevice::new(self.initial.clone(), bs)
-            .unwrap_or_else(|_| self.current.clone());
+        let mut image =
+            MemDevice::new(self.initial.clone(), bs).unwrap_or_else(|_| self.current.clone());
         let mut epoch: Vec<(u64, &[u8])> = Vec::new();
         let mut issued = 0usize;
         for event in &self.events {
@@ -104,7 +108,10 @@ impl BlockDevice for CrashDevice {
     }
     fn write_blocks(&mut self, lba: u64, buf: &[u8]) -> Result<(), IoError> {
         self.current.write_blocks(lba, buf)?;
-        self.events.push(CrashEvent::Write { lba, data: buf.to_vec() });
+        self.events.push(CrashEvent::Write {
+            lba,
+            data: buf.to_vec(),
+        });
         Ok(())
     }
     fn flush(&mut self) -> Result<(), IoError> {

@@ -23,7 +23,11 @@ impl FileDevice {
             .metadata()
             .map_err(|_| IoError::Device("cannot stat image file"))?
             .len();
-        Ok(FileDevice { file, block_size, num_blocks: len / block_size as u64 })
+        Ok(FileDevice {
+            file,
+            block_size,
+            num_blocks: len / block_size as u64,
+        })
     }
 
     /// Opens `path` read-write.
@@ -37,7 +41,7 @@ impl FileDevice {
     }
 
     fn seek_checked(&mut self, lba: u64, len: usize) -> Result<(), IoError> {
-        if len == 0 || len % self.block_size != 0 {
+        if len == 0 || !len.is_multiple_of(self.block_size) {
             return Err(IoError::BadLength);
         }
         let end = lba

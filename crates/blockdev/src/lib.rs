@@ -84,7 +84,7 @@ pub(crate) fn byte_range(
     lba: u64,
     len: usize,
 ) -> Result<core::ops::Range<usize>, IoError> {
-    if len == 0 || len % block_size != 0 {
+    if len == 0 || !len.is_multiple_of(block_size) {
         return Err(IoError::BadLength);
     }
     let count = (len / block_size) as u64;

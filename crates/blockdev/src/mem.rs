@@ -75,7 +75,10 @@ mod tests {
         assert_eq!(b, [7u8; 512]);
         assert_eq!(d.read_blocks(3, &mut [0u8; 1024]), Err(IoError::OutOfRange));
         assert_eq!(d.read_blocks(0, &mut [0u8; 100]), Err(IoError::BadLength));
-        assert_eq!(d.write_blocks(u64::MAX, &[0u8; 512]), Err(IoError::OutOfRange));
+        assert_eq!(
+            d.write_blocks(u64::MAX, &[0u8; 512]),
+            Err(IoError::OutOfRange)
+        );
         assert!(MemDevice::zeroed(1, 1000).is_err());
     }
 }

@@ -34,11 +34,18 @@ pub fn rec_size(name_len: usize) -> usize {
 /// Whether the block ends with a checksum tail record.
 pub fn has_tail(buf: &[u8]) -> bool {
     let t = buf.len() - TAIL_LEN;
-    le32(buf, t) == 0 && le16(buf, t + 4) == TAIL_LEN as u16 && buf[t + 6] == 0 && buf[t + 7] == TAIL_FT
+    le32(buf, t) == 0
+        && le16(buf, t + 4) == TAIL_LEN as u16
+        && buf[t + 6] == 0
+        && buf[t + 7] == TAIL_FT
 }
 
 fn end_of_records(buf: &[u8], tail: bool) -> usize {
-    if tail { buf.len() - TAIL_LEN } else { buf.len() }
+    if tail {
+        buf.len() - TAIL_LEN
+    } else {
+        buf.len()
+    }
 }
 
 /// Decodes a record length (values above 65535 use the large-block encoding).
@@ -66,7 +73,11 @@ pub fn records(buf: &[u8], tail: bool) -> Result<Vec<Record>> {
         }
         let rec_len = rec_len_at(buf, off);
         let name_len = buf[off + 6] as usize;
-        if rec_len < 8 || rec_len % 4 != 0 || off + rec_len > end || 8 + name_len > rec_len {
+        if rec_len < 8
+            || !rec_len.is_multiple_of(4)
+            || off + rec_len > end
+            || 8 + name_len > rec_len
+        {
             return Err(Error::Corrupt("bad directory record length"));
         }
         out.push(Record {
@@ -178,7 +189,11 @@ mod tests {
         init_dot_block(&mut b, true, 12, 2);
         assert!(insert(&mut b, true, 13, b"hello", FT_REG).unwrap());
         assert!(insert(&mut b, true, 14, b"world", FT_REG).unwrap());
-        let names: Vec<_> = records(&b, true).unwrap().into_iter().map(|r| r.name).collect();
+        let names: Vec<_> = records(&b, true)
+            .unwrap()
+            .into_iter()
+            .map(|r| r.name)
+            .collect();
         assert_eq!(names, [&b"."[..], b"..", b"hello", b"world"]);
         assert_eq!(remove(&mut b, true, b"hello").unwrap(), Some(13));
         assert_eq!(remove(&mut b, true, b"hello").unwrap(), None);

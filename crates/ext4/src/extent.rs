@@ -69,13 +69,21 @@ pub fn decode(buf: &[u8]) -> Result<(u16, Node)> {
         for i in 0..entries {
             let o = 12 + i * 12;
             let raw_len = le16(buf, o + 4) as u32;
-            let (len, uninit) =
-                if raw_len > MAX_LEN { (raw_len - MAX_LEN, true) } else { (raw_len, false) };
+            let (len, uninit) = if raw_len > MAX_LEN {
+                (raw_len - MAX_LEN, true)
+            } else {
+                (raw_len, false)
+            };
             if len == 0 {
                 return Err(Error::Corrupt("zero-length extent"));
             }
             let pblk = le32(buf, o + 8) as u64 | (le16(buf, o + 6) as u64) << 32;
-            v.push(Extent { lblk: le32(buf, o), len, pblk, uninit });
+            v.push(Extent {
+                lblk: le32(buf, o),
+                len,
+                pblk,
+                uninit,
+            });
         }
         Ok((0, Node::Leaf(v)))
     } else {
@@ -215,7 +223,12 @@ mod tests {
     use super::*;
 
     fn ext(lblk: u32, len: u32, pblk: u64) -> Extent {
-        Extent { lblk, len, pblk, uninit: false }
+        Extent {
+            lblk,
+            len,
+            pblk,
+            uninit: false,
+        }
     }
 
     #[test]
@@ -233,7 +246,15 @@ mod tests {
     #[test]
     fn encode_decode_round_trip() {
         let mut buf = alloc::vec![0u8; 1024];
-        let l = alloc::vec![ext(0, 3, 77), Extent { lblk: 9, len: 4, pblk: 1 << 33, uninit: true }];
+        let l = alloc::vec![
+            ext(0, 3, 77),
+            Extent {
+                lblk: 9,
+                len: 4,
+                pblk: 1 << 33,
+                uninit: true
+            }
+        ];
         encode_leaf(&mut buf, block_capacity(1024), &l);
         seal_block(&mut buf, 5);
         assert!(verify_block(&buf, 5));

@@ -106,7 +106,13 @@ fn kind_of_ft(ft: u8) -> FileKind {
 }
 
 fn valid_name(name: &[u8]) -> Result<()> {
-    if name.is_empty() || name.len() > 255 || name.contains(&b'/') || name.contains(&0) || name == b"." || name == b".." {
+    if name.is_empty()
+        || name.len() > 255
+        || name.contains(&b'/')
+        || name.contains(&0)
+        || name == b"."
+        || name == b".."
+    {
         return Err(Error::InvalidName);
     }
     Ok(())
@@ -152,16 +158,23 @@ impl<D: BlockDevice> Ext4<D> {
         let off = 1024 - first_lba as usize * dbs;
         let sb = Superblock::parse(&head[off..off + 1024])?;
         if sb.block_size < dbs {
-            return Err(Error::BadSuperblock("filesystem block smaller than device block"));
+            return Err(Error::BadSuperblock(
+                "filesystem block smaller than device block",
+            ));
         }
         let dev_per_block = (sb.block_size / dbs) as u64;
         if sb.blocks_count.saturating_mul(dev_per_block) > dev.num_blocks() {
-            return Err(Error::BadSuperblock("filesystem larger than the device (truncated image?)"));
+            return Err(Error::BadSuperblock(
+                "filesystem larger than the device (truncated image?)",
+            ));
         }
         if writable {
             let ro = sb.ro_compat & !sbm::RO_COMPAT_WRITABLE;
             if ro != 0 {
-                return Err(Error::UnsupportedFeature { which: "ro_compat (for writing)", bits: ro });
+                return Err(Error::UnsupportedFeature {
+                    which: "ro_compat (for writing)",
+                    bits: ro,
+                });
             }
         }
         let mut fs = Ext4 {
@@ -186,7 +199,10 @@ impl<D: BlockDevice> Ext4<D> {
             if fs.sb.journal_inum == 0 {
                 // External journals live on another device; nothing here can replay them.
                 if writable {
-                    return Err(Error::UnsupportedFeature { which: "external journal", bits: 0 });
+                    return Err(Error::UnsupportedFeature {
+                        which: "external journal",
+                        bits: 0,
+                    });
                 }
             } else {
                 fs.open_journal()?;
@@ -211,16 +227,29 @@ impl<D: BlockDevice> Ext4<D> {
         }
         gdt.truncate(self.sb.group_count as usize * self.sb.desc_size);
         self.gdt = gdt;
-        let itable_blocks = (self.sb.inodes_per_group as u64 * self.sb.inode_size as u64).div_ceil(bs as u64);
+        let itable_blocks =
+            (self.sb.inodes_per_group as u64 * self.sb.inode_size as u64).div_ceil(bs as u64);
         for g in 0..self.sb.group_count {
             let d = self.desc(g);
             if !gd::verify(&self.sb, g, d) {
                 return Err(Error::BadChecksum("group descriptor"));
             }
-            let (bb, ib, it) = (gd::block_bitmap(&self.sb, d), gd::inode_bitmap(&self.sb, d), gd::inode_table(&self.sb, d));
+            let (bb, ib, it) = (
+                gd::block_bitmap(&self.sb, d),
+                gd::inode_bitmap(&self.sb, d),
+                gd::inode_table(&self.sb, d),
+            );
             let n = self.sb.blocks_count;
-            if bb == 0 || bb >= n || ib == 0 || ib >= n || it == 0 || it.saturating_add(itable_blocks) > n {
-                return Err(Error::Corrupt("group descriptor points outside the filesystem"));
+            if bb == 0
+                || bb >= n
+                || ib == 0
+                || ib >= n
+                || it == 0
+                || it.saturating_add(itable_blocks) > n
+            {
+                return Err(Error::Corrupt(
+                    "group descriptor points outside the filesystem",
+                ));
             }
         }
         Ok(())
@@ -259,7 +288,9 @@ impl<D: BlockDevice> Ext4<D> {
     }
 
     fn replay(&mut self) -> Result<()> {
-        let Some(j) = self.journal.as_ref() else { return Ok(()) };
+        let Some(j) = self.journal.as_ref() else {
+            return Ok(());
+        };
         let jsb = j.sb.clone();
         if jsb.start == 0 {
             if self.writable && self.sb.incompat & sbm::INCOMPAT_RECOVER != 0 {
@@ -347,10 +378,10 @@ impl<D: BlockDevice> Ext4<D> {
         }
         let mut b = alloc::vec![0u8; self.sb.block_size];
         self.dev_read(blk, &mut b)?;
-        if self.cache.len() >= CACHE_LIMIT {
-            if let Some(k) = self.cache.keys().next().copied() {
-                self.cache.remove(&k);
-            }
+        if self.cache.len() >= CACHE_LIMIT
+            && let Some(k) = self.cache.keys().next().copied()
+        {
+            self.cache.remove(&k);
         }
         self.cache.insert(blk, b.clone());
         Ok(b)
@@ -362,7 +393,11 @@ impl<D: BlockDevice> Ext4<D> {
     }
 
     fn check_writable(&self) -> Result<()> {
-        if self.writable { Ok(()) } else { Err(Error::ReadOnly) }
+        if self.writable {
+            Ok(())
+        } else {
+            Err(Error::ReadOnly)
+        }
     }
 
     // ----- superblock and descriptors ---------------------------------------------------
@@ -423,7 +458,10 @@ impl<D: BlockDevice> Ext4<D> {
     fn read_inode(&mut self, ino: u32) -> Result<Inode> {
         let (blk, off) = self.inode_location(ino)?;
         let b = self.read_meta(blk)?;
-        let inode = Inode { ino, raw: b[off..off + self.sb.inode_size].to_vec() };
+        let inode = Inode {
+            ino,
+            raw: b[off..off + self.sb.inode_size].to_vec(),
+        };
         if self.sb.csum && !inode.verify_csum(self.sb.csum_seed) {
             return Err(Error::BadChecksum("inode"));
         }
@@ -487,7 +525,12 @@ impl<D: BlockDevice> Ext4<D> {
     }
 
     /// Writes `list` back as the inode's tree, reusing `old_tree` blocks, and sets i_blocks.
-    fn store_extents(&mut self, inode: &mut Inode, list: &[Extent], old_tree: Vec<u64>) -> Result<()> {
+    fn store_extents(
+        &mut self,
+        inode: &mut Inode,
+        list: &[Extent],
+        old_tree: Vec<u64>,
+    ) -> Result<()> {
         let bs = self.sb.block_size;
         let seed = inode.csum_seed(self.sb.csum_seed);
         // Count the tree blocks first and allocate them all before writing anything, so a
@@ -523,7 +566,9 @@ impl<D: BlockDevice> Ext4<D> {
         } else {
             let mut level: Vec<(u32, u64)> = Vec::new();
             for chunk in list.chunks(cap) {
-                let blk = blocks.pop().ok_or(Error::Corrupt("extent tree block count"))?;
+                let blk = blocks
+                    .pop()
+                    .ok_or(Error::Corrupt("extent tree block count"))?;
                 let mut buf = alloc::vec![0u8; bs];
                 extent::encode_leaf(&mut buf, cap, chunk);
                 extent::seal_block(&mut buf, seed);
@@ -535,7 +580,9 @@ impl<D: BlockDevice> Ext4<D> {
             while level.len() > 4 {
                 let mut next = Vec::new();
                 for chunk in level.chunks(cap) {
-                    let blk = blocks.pop().ok_or(Error::Corrupt("extent tree block count"))?;
+                    let blk = blocks
+                        .pop()
+                        .ok_or(Error::Corrupt("extent tree block count"))?;
                     let mut buf = alloc::vec![0u8; bs];
                     extent::encode_index(&mut buf, cap, depth, chunk);
                     extent::seal_block(&mut buf, seed);
@@ -589,10 +636,15 @@ impl<D: BlockDevice> Ext4<D> {
                     mark(b, &mut bm);
                 }
             }
-            let itb = (self.sb.inodes_per_group as u64 * self.sb.inode_size as u64).div_ceil(bs as u64);
+            let itb =
+                (self.sb.inodes_per_group as u64 * self.sb.inode_size as u64).div_ceil(bs as u64);
             for g2 in 0..self.sb.group_count {
                 let d2 = self.desc(g2);
-                let (bb, ib, it) = (gd::block_bitmap(&self.sb, d2), gd::inode_bitmap(&self.sb, d2), gd::inode_table(&self.sb, d2));
+                let (bb, ib, it) = (
+                    gd::block_bitmap(&self.sb, d2),
+                    gd::inode_bitmap(&self.sb, d2),
+                    gd::inode_table(&self.sb, d2),
+                );
                 mark(bb, &mut bm);
                 mark(ib, &mut bm);
                 for b in it..it + itb {
@@ -611,7 +663,11 @@ impl<D: BlockDevice> Ext4<D> {
             let len = self.sb.blocks_per_group as usize / 8;
             let c = crate::crc32c::crc32c(self.sb.csum_seed, &bm[..len]);
             let want = gd::block_bitmap_csum(&self.sb, &d);
-            let ok = if self.sb.desc_size >= 64 { c == want } else { c as u16 as u32 == want };
+            let ok = if self.sb.desc_size >= 64 {
+                c == want
+            } else {
+                c as u16 as u32 == want
+            };
             if !ok {
                 return Err(Error::BadChecksum("block bitmap"));
             }
@@ -637,8 +693,13 @@ impl<D: BlockDevice> Ext4<D> {
     /// Allocates up to `max` contiguous blocks near `goal`; returns (first block, count).
     fn alloc_blocks(&mut self, goal: u64, max: u32) -> Result<(u64, u32)> {
         let groups = self.sb.group_count;
-        let goal = if goal < self.sb.first_data_block || goal >= self.sb.blocks_count { self.sb.first_data_block } else { goal };
-        let goal_group = ((goal - self.sb.first_data_block) / self.sb.blocks_per_group as u64) as u32;
+        let goal = if goal < self.sb.first_data_block || goal >= self.sb.blocks_count {
+            self.sb.first_data_block
+        } else {
+            goal
+        };
+        let goal_group =
+            ((goal - self.sb.first_data_block) / self.sb.blocks_per_group as u64) as u32;
         for k in 0..=groups {
             let g = (goal_group + k) % groups;
             if gd::free_blocks(&self.sb, self.desc(g)) == 0 {
@@ -648,11 +709,17 @@ impl<D: BlockDevice> Ext4<D> {
             let n = self.sb.blocks_in_group(g) as usize;
             let mut bm = self.block_bitmap(g)?;
             let start = if k == 0 { (goal - first) as usize } else { 0 };
-            let free_at = |bm: &[u8], i: usize, this: &Self| bm[i / 8] & (1 << (i % 8)) == 0 && !this.is_freed(first + i as u64);
+            let free_at = |bm: &[u8], i: usize, this: &Self| {
+                bm[i / 8] & (1 << (i % 8)) == 0 && !this.is_freed(first + i as u64)
+            };
             let mut found = None;
             let mut i = start;
             // k == groups revisits the goal group from its start (the part before `goal`).
-            let limit = if k == groups { (goal - first) as usize } else { n };
+            let limit = if k == groups {
+                (goal - first) as usize
+            } else {
+                n
+            };
             let i_start = if k == groups { 0 } else { i };
             i = i_start;
             while i < limit {
@@ -687,7 +754,9 @@ impl<D: BlockDevice> Ext4<D> {
     /// Frees `count` blocks from `start` (they stay unusable until the next commit).
     fn free_blocks(&mut self, start: u64, count: u64) -> Result<()> {
         let mut blk = start;
-        let end = start.checked_add(count).ok_or(Error::Corrupt("block range overflow"))?;
+        let end = start
+            .checked_add(count)
+            .ok_or(Error::Corrupt("block range overflow"))?;
         if start < self.sb.first_data_block || end > self.sb.blocks_count {
             return Err(Error::Corrupt("freeing blocks outside the filesystem"));
         }
@@ -735,7 +804,11 @@ impl<D: BlockDevice> Ext4<D> {
         if self.sb.csum && !in_txn {
             let c = crate::crc32c::crc32c(self.sb.csum_seed, &bm[..ipg / 8]);
             let want = gd::inode_bitmap_csum(&self.sb, &d);
-            let ok = if self.sb.desc_size >= 64 { c == want } else { c as u16 as u32 == want };
+            let ok = if self.sb.desc_size >= 64 {
+                c == want
+            } else {
+                c as u16 as u32 == want
+            };
             if !ok {
                 return Err(Error::BadChecksum("inode bitmap"));
             }
@@ -818,9 +891,19 @@ impl<D: BlockDevice> Ext4<D> {
         let is_dir = mode & inode::S_IFMT == inode::S_IFDIR;
         let goal = (near.max(1) - 1) / self.sb.inodes_per_group;
         let ino = self.alloc_inode(goal, is_dir)?;
-        self.next_generation = self.next_generation.wrapping_mul(1_103_515_245).wrapping_add(12345);
+        self.next_generation = self
+            .next_generation
+            .wrapping_mul(1_103_515_245)
+            .wrapping_add(12345);
         let extra = self.sb.want_extra_isize.max(32);
-        Ok(Inode::new(ino, self.sb.inode_size, mode, self.now, extra, self.next_generation))
+        Ok(Inode::new(
+            ino,
+            self.sb.inode_size,
+            mode,
+            self.now,
+            extra,
+            self.next_generation,
+        ))
     }
 
     // ----- directories ------------------------------------------------------------------
@@ -934,7 +1017,12 @@ impl<D: BlockDevice> Ext4<D> {
             dir::seal(&mut b, seed);
         }
         self.write_meta(blk, b);
-        list.push(Extent { lblk, len: 1, pblk: blk, uninit: false });
+        list.push(Extent {
+            lblk,
+            len: 1,
+            pblk: blk,
+            uninit: false,
+        });
         extent::normalize(&mut list);
         if let Err(e) = self.store_extents(dir_inode, &list, tree) {
             self.free_blocks(blk, 1)?;
@@ -962,7 +1050,13 @@ impl<D: BlockDevice> Ext4<D> {
         Err(Error::NotFound)
     }
 
-    fn retarget_entry(&mut self, dir_inode: &mut Inode, name: &[u8], ino: u32, ft: u8) -> Result<()> {
+    fn retarget_entry(
+        &mut self,
+        dir_inode: &mut Inode,
+        name: &[u8],
+        ino: u32,
+        ft: u8,
+    ) -> Result<()> {
         let seed = dir_inode.csum_seed(self.sb.csum_seed);
         for blk in self.dir_blocks(dir_inode)? {
             let (mut b, tail) = self.read_dir_block(dir_inode, blk)?;
@@ -1081,7 +1175,9 @@ impl<D: BlockDevice> Ext4<D> {
 
     fn write_data(&mut self, inode: &mut Inode, offset: u64, data: &[u8]) -> Result<()> {
         let bs = self.sb.block_size as u64;
-        let end = offset.checked_add(data.len() as u64).ok_or(Error::FileTooLarge)?;
+        let end = offset
+            .checked_add(data.len() as u64)
+            .ok_or(Error::FileTooLarge)?;
         if end > (1u64 << 32) * bs {
             return Err(Error::FileTooLarge);
         }
@@ -1095,7 +1191,15 @@ impl<D: BlockDevice> Ext4<D> {
         let (mut list, tree) = self.load_extents(inode)?;
         let mut new_runs: Vec<(u64, u64)> = Vec::new();
         let mut written_end = offset;
-        let result = self.write_runs(inode, &mut list, &mut new_runs, &mut written_end, offset, data, old_size);
+        let result = self.write_runs(
+            inode,
+            &mut list,
+            &mut new_runs,
+            &mut written_end,
+            offset,
+            data,
+            old_size,
+        );
         if written_end == offset && result.is_err() {
             // Nothing landed: give back what was allocated and leave the inode untouched.
             for (p, n) in new_runs {
@@ -1120,7 +1224,10 @@ impl<D: BlockDevice> Ext4<D> {
     /// The block-mapping and data-writing loop of [`Self::write_data`]. Records newly
     /// allocated runs and how far data was written, so a failure part-way (a full disk)
     /// leaves metadata that describes exactly what is on disk.
-    #[allow(clippy::too_many_arguments, reason = "internal helper sharing write_data's state")]
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "internal helper sharing write_data's state"
+    )]
     fn write_runs(
         &mut self,
         inode: &Inode,
@@ -1169,7 +1276,12 @@ impl<D: BlockDevice> Ext4<D> {
                     };
                     let (p, got) = self.alloc_blocks(goal, want)?;
                     new_runs.push((p, got as u64));
-                    list.push(Extent { lblk: l32, len: got, pblk: p, uninit: false });
+                    list.push(Extent {
+                        lblk: l32,
+                        len: got,
+                        pblk: p,
+                        uninit: false,
+                    });
                     extent::normalize(list);
                     (p, got as u64, false)
                 }
@@ -1314,7 +1426,14 @@ impl<D: BlockDevice> Ext4<D> {
     pub fn stat(&mut self, path: &str) -> Result<Metadata> {
         let ino = self.resolve(path)?;
         let i = self.read_inode(ino)?;
-        Ok(Metadata { ino, kind: kind_of(i.mode()), mode: i.mode(), size: i.size(), links: i.links(), mtime: i.mtime() })
+        Ok(Metadata {
+            ino,
+            kind: kind_of(i.mode()),
+            mode: i.mode(),
+            size: i.size(),
+            links: i.links(),
+            mtime: i.mtime(),
+        })
     }
 
     /// Entries of the directory at `path`, without `.` and `..`, in on-disk order.
@@ -1329,7 +1448,11 @@ impl<D: BlockDevice> Ext4<D> {
             let (b, tail) = self.read_dir_block(&d, blk)?;
             for r in dir::records(&b, tail)? {
                 if r.inode != 0 && r.name != b"." && r.name != b".." {
-                    out.push(DirEntry { name: r.name, ino: r.inode, kind: kind_of_ft(r.file_type) });
+                    out.push(DirEntry {
+                        name: r.name,
+                        ino: r.inode,
+                        kind: kind_of_ft(r.file_type),
+                    });
                 }
             }
         }
@@ -1475,7 +1598,10 @@ impl<D: BlockDevice> Ext4<D> {
         }
         self.ensure_reusable(4)?;
         let mut node = self.new_inode(parent.ino, inode::S_IFDIR | 0o755)?;
-        let goal = gd::inode_table(&self.sb, self.desc((node.ino - 1) / self.sb.inodes_per_group));
+        let goal = gd::inode_table(
+            &self.sb,
+            self.desc((node.ino - 1) / self.sb.inodes_per_group),
+        );
         let blk = match self.alloc_blocks(goal, 1) {
             Ok((b, _)) => b,
             Err(e) => {
@@ -1491,7 +1617,16 @@ impl<D: BlockDevice> Ext4<D> {
         self.write_meta(blk, b);
         node.set_links(2);
         node.set_size(self.sb.block_size as u64);
-        self.store_extents(&mut node, &[Extent { lblk: 0, len: 1, pblk: blk, uninit: false }], Vec::new())?;
+        self.store_extents(
+            &mut node,
+            &[Extent {
+                lblk: 0,
+                len: 1,
+                pblk: blk,
+                uninit: false,
+            }],
+            Vec::new(),
+        )?;
         self.write_inode(&mut node)?;
         if let Err(e) = self.add_entry(&mut parent, &name, node.ino, dir::FT_DIR) {
             self.free_blocks(blk, 1)?;
@@ -1552,7 +1687,9 @@ impl<D: BlockDevice> Ext4<D> {
         self.check_writable()?;
         self.ensure_reusable(4)?;
         let (src_parent, src_name) = self.resolve_parent(from)?;
-        let (src_ino, src_ft) = self.lookup_in(&src_parent, &src_name)?.ok_or(Error::NotFound)?;
+        let (src_ino, src_ft) = self
+            .lookup_in(&src_parent, &src_name)?
+            .ok_or(Error::NotFound)?;
         let (dst_parent, dst_name) = self.resolve_parent(to)?;
         let src_node = self.read_inode(src_ino)?;
         let moving_dir = src_node.is_dir();
@@ -1569,7 +1706,10 @@ impl<D: BlockDevice> Ext4<D> {
                     return Err(Error::DirectoryLoop);
                 }
                 let d = self.read_inode(cur)?;
-                cur = self.lookup_in(&d, b"..")?.ok_or(Error::Corrupt("directory without .."))?.0;
+                cur = self
+                    .lookup_in(&d, b"..")?
+                    .ok_or(Error::Corrupt("directory without .."))?
+                    .0;
             }
         }
         let existing = self.lookup_in(&dst_parent, &dst_name)?;
@@ -1581,7 +1721,9 @@ impl<D: BlockDevice> Ext4<D> {
             match (moving_dir, dst_node.is_dir()) {
                 (false, true) => return Err(Error::IsADirectory),
                 (true, false) => return Err(Error::NotADirectory),
-                (true, true) if !self.dir_is_empty(&dst_node)? => return Err(Error::DirectoryNotEmpty),
+                (true, true) if !self.dir_is_empty(&dst_node)? => {
+                    return Err(Error::DirectoryNotEmpty);
+                }
                 _ => {}
             }
         }
@@ -1620,7 +1762,11 @@ impl<D: BlockDevice> Ext4<D> {
     // ----- transactions -----------------------------------------------------------------
 
     fn maybe_commit(&mut self) -> Result<()> {
-        let cap = self.journal.as_ref().map(|j| j.sb.capacity()).unwrap_or(usize::MAX);
+        let cap = self
+            .journal
+            .as_ref()
+            .map(|j| j.sb.capacity())
+            .unwrap_or(usize::MAX);
         if self.dirty.len() + self.gdt_dirty.len() + 1 > cap / 4 {
             self.commit()?;
         }
@@ -1639,7 +1785,8 @@ impl<D: BlockDevice> Ext4<D> {
     }
 
     fn commit(&mut self) -> Result<()> {
-        if !self.writable || (self.dirty.is_empty() && self.gdt_dirty.is_empty() && !self.sb_dirty) {
+        if !self.writable || (self.dirty.is_empty() && self.gdt_dirty.is_empty() && !self.sb_dirty)
+        {
             return Ok(());
         }
         let bs = self.sb.block_size;
@@ -1675,7 +1822,11 @@ impl<D: BlockDevice> Ext4<D> {
             self.dev_write(p, &commit)?;
             self.dev.flush()?;
             // The transaction is durable; point the journal at it and flag recovery.
-            let jsb = self.journal.as_mut().map(|j| j.sb.encode(first, tid)).ok_or(Error::Journal("no journal"))?;
+            let jsb = self
+                .journal
+                .as_mut()
+                .map(|j| j.sb.encode(first, tid))
+                .ok_or(Error::Journal("no journal"))?;
             let p0 = self.jblock(0)?;
             self.dev_write(p0, &jsb)?;
             let (_, with_recover) = self.sb_block(true)?;

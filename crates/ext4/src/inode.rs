@@ -108,7 +108,14 @@ impl Inode {
     }
 
     /// A fresh inode of `mode` with all times `now` and an empty in-inode extent tree.
-    pub fn new(ino: u32, inode_size: usize, mode: u16, now: u32, extra_isize: u16, generation: u32) -> Inode {
+    pub fn new(
+        ino: u32,
+        inode_size: usize,
+        mode: u16,
+        now: u32,
+        extra_isize: u16,
+        generation: u32,
+    ) -> Inode {
         let mut raw = alloc::vec![0u8; inode_size];
         set_le16(&mut raw, I_MODE, mode);
         for off in [I_ATIME, I_CTIME, I_MTIME] {

@@ -73,9 +73,16 @@ impl JournalSb {
         if be32(buf, SB_BLOCKSIZE) as usize != fs_block_size {
             return Err(Error::Journal("journal block size differs from filesystem"));
         }
-        let incompat = if bt == BT_SB_V2 { be32(buf, SB_INCOMPAT) } else { 0 };
+        let incompat = if bt == BT_SB_V2 {
+            be32(buf, SB_INCOMPAT)
+        } else {
+            0
+        };
         if incompat & !INCOMPAT_KNOWN != 0 {
-            return Err(Error::UnsupportedFeature { which: "journal incompat", bits: incompat & !INCOMPAT_KNOWN });
+            return Err(Error::UnsupportedFeature {
+                which: "journal incompat",
+                bits: incompat & !INCOMPAT_KNOWN,
+            });
         }
         let sb = JournalSb {
             raw: buf.to_vec(),
@@ -120,7 +127,12 @@ impl JournalSb {
         if self.incompat & INCOMPAT_CSUM_V3 != 0 {
             return 16;
         }
-        let sz = 12 + if self.incompat & INCOMPAT_CSUM_V2 != 0 { 2 } else { 0 };
+        let sz = 12
+            + if self.incompat & INCOMPAT_CSUM_V2 != 0 {
+                2
+            } else {
+                0
+            };
         if self.is64() { sz } else { sz - 4 }
     }
 
@@ -162,7 +174,11 @@ impl JournalSb {
     }
 
     fn next(&self, pos: u32) -> u32 {
-        if pos + 1 >= self.maxlen { self.first } else { pos + 1 }
+        if pos + 1 >= self.maxlen {
+            self.first
+        } else {
+            pos + 1
+        }
     }
 
     fn tag_csum(&self, seq: u32, data: &[u8]) -> u32 {
@@ -180,7 +196,10 @@ impl JournalSb {
 
     /// Finds what a replay must write: (filesystem block, journal block, escaped) in log
     /// order, plus the sequence number that follows the last committed transaction.
-    pub fn scan(&self, mut read: impl FnMut(u32) -> Result<Vec<u8>>) -> Result<(Vec<ReplayBlock>, u32)> {
+    pub fn scan(
+        &self,
+        mut read: impl FnMut(u32) -> Result<Vec<u8>>,
+    ) -> Result<(Vec<ReplayBlock>, u32)> {
         let mut out = Vec::new();
         let mut revoked: Vec<(u64, u32)> = Vec::new();
         if self.start == 0 {
@@ -215,7 +234,11 @@ impl JournalSb {
                         }
                         let t = &block[off..off + tb];
                         let v3 = self.incompat & INCOMPAT_CSUM_V3 != 0;
-                        let flags = if v3 { be32(t, 4) } else { u32::from(u16::from_be_bytes([t[6], t[7]])) };
+                        let flags = if v3 {
+                            be32(t, 4)
+                        } else {
+                            u32::from(u16::from_be_bytes([t[6], t[7]]))
+                        };
                         let mut target = be32(t, 0) as u64;
                         if self.is64() {
                             target |= (be32(t, 8) as u64) << 32;
@@ -302,7 +325,12 @@ impl JournalSb {
     /// Encodes transaction `tid` holding `blocks` (filesystem block, contents) as the list of
     /// journal blocks to write from `s_first` on: descriptors with data, then the commit
     /// block last. Fails if the journal is too small for it.
-    pub fn encode_transaction(&self, tid: u32, blocks: &[(u64, &[u8])], commit_secs: u64) -> Result<(Vec<Vec<u8>>, Vec<u8>)> {
+    pub fn encode_transaction(
+        &self,
+        tid: u32,
+        blocks: &[(u64, &[u8])],
+        commit_secs: u64,
+    ) -> Result<(Vec<Vec<u8>>, Vec<u8>)> {
         let bs = be32(&self.raw, SB_BLOCKSIZE) as usize;
         let tb = self.tag_bytes();
         let end = bs - self.tail_bytes();

@@ -104,14 +104,19 @@ impl Superblock {
             return Err(Error::BadSuperblock("bad magic (not ext2/3/4)"));
         }
         if le32(&raw, S_REV_LEVEL) < 1 {
-            return Err(Error::BadSuperblock("revision 0 filesystems are not supported"));
+            return Err(Error::BadSuperblock(
+                "revision 0 filesystems are not supported",
+            ));
         }
         let incompat = le32(&raw, S_FEATURE_INCOMPAT);
         let ro_compat = le32(&raw, S_FEATURE_RO_COMPAT);
         let compat = le32(&raw, S_FEATURE_COMPAT);
         let unknown = incompat & !INCOMPAT_SUPPORTED;
         if unknown != 0 {
-            return Err(Error::UnsupportedFeature { which: "incompat", bits: unknown });
+            return Err(Error::UnsupportedFeature {
+                which: "incompat",
+                bits: unknown,
+            });
         }
         let csum = ro_compat & RO_COMPAT_METADATA_CSUM != 0;
         if csum {
@@ -129,7 +134,10 @@ impl Superblock {
         }
         let block_size = 1024usize << log_bs;
         if le32(&raw, S_LOG_CLUSTER_SIZE) != log_bs {
-            return Err(Error::UnsupportedFeature { which: "ro_compat (bigalloc)", bits: 0x200 });
+            return Err(Error::UnsupportedFeature {
+                which: "ro_compat (bigalloc)",
+                bits: 0x200,
+            });
         }
         let is64 = incompat & INCOMPAT_64BIT != 0;
         let mut blocks_count = le32(&raw, S_BLOCKS_COUNT_LO) as u64;
@@ -138,15 +146,17 @@ impl Superblock {
         }
         let first_data_block = le32(&raw, S_FIRST_DATA_BLOCK) as u64;
         if first_data_block != u64::from(block_size == 1024) {
-            return Err(Error::BadSuperblock("first data block does not match block size"));
+            return Err(Error::BadSuperblock(
+                "first data block does not match block size",
+            ));
         }
         let blocks_per_group = le32(&raw, S_BLOCKS_PER_GROUP);
         let inodes_per_group = le32(&raw, S_INODES_PER_GROUP);
         let bits = (block_size * 8) as u32;
-        if blocks_per_group == 0 || blocks_per_group > bits || blocks_per_group % 8 != 0 {
+        if blocks_per_group == 0 || blocks_per_group > bits || !blocks_per_group.is_multiple_of(8) {
             return Err(Error::BadSuperblock("blocks per group out of range"));
         }
-        if inodes_per_group == 0 || inodes_per_group > bits || inodes_per_group % 8 != 0 {
+        if inodes_per_group == 0 || inodes_per_group > bits || !inodes_per_group.is_multiple_of(8) {
             return Err(Error::BadSuperblock("inodes per group out of range"));
         }
         if blocks_count <= first_data_block {
@@ -163,8 +173,15 @@ impl Superblock {
         if inode_size < 128 || !inode_size.is_power_of_two() || inode_size > block_size {
             return Err(Error::BadSuperblock("bad inode size"));
         }
-        let desc_size = if is64 { le16(&raw, S_DESC_SIZE) as usize } else { 32 };
-        if desc_size < 32 || !desc_size.is_power_of_two() || desc_size > 1024 || (is64 && desc_size < 64)
+        let desc_size = if is64 {
+            le16(&raw, S_DESC_SIZE) as usize
+        } else {
+            32
+        };
+        if desc_size < 32
+            || !desc_size.is_power_of_two()
+            || desc_size > 1024
+            || (is64 && desc_size < 64)
         {
             return Err(Error::BadSuperblock("bad group descriptor size"));
         }

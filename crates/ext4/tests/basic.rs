@@ -14,7 +14,11 @@ fn tree_with_files(s: &Scratch) -> std::path::PathBuf {
     // Enough entries to make mkfs build an htree index for this directory.
     std::fs::create_dir_all(t.join("many")).unwrap();
     for i in 0..400 {
-        std::fs::write(t.join(format!("many/file-with-a-longish-name-{i:04}")), format!("n{i}")).unwrap();
+        std::fs::write(
+            t.join(format!("many/file-with-a-longish-name-{i:04}")),
+            format!("n{i}"),
+        )
+        .unwrap();
     }
     t
 }
@@ -31,11 +35,19 @@ fn reads_mkfs_image_small_and_4k() {
         assert_eq!(fs.read_file("/sub/big.bin").unwrap(), pattern(300_000, 1));
         assert_eq!(fs.stat("/sub/deeper/empty").unwrap().size, 0);
         assert_eq!(fs.stat("/sub").unwrap().kind, FileKind::Directory);
-        let mut names: Vec<_> = fs.read_dir("/").unwrap().into_iter().map(|e| String::from_utf8(e.name).unwrap()).collect();
+        let mut names: Vec<_> = fs
+            .read_dir("/")
+            .unwrap()
+            .into_iter()
+            .map(|e| String::from_utf8(e.name).unwrap())
+            .collect();
         names.sort();
         assert_eq!(names, ["hello.txt", "lost+found", "many", "sub"]);
         assert_eq!(fs.read_dir("/many").unwrap().len(), 400);
-        assert_eq!(fs.read_file("/many/file-with-a-longish-name-0123").unwrap(), b"n123");
+        assert_eq!(
+            fs.read_file("/many/file-with-a-longish-name-0123").unwrap(),
+            b"n123"
+        );
         let mut part = [0u8; 10];
         assert_eq!(fs.read_at("/sub/big.bin", 299_995, &mut part).unwrap(), 5);
         assert_eq!(&part[..5], &pattern(300_000, 1)[299_995..]);
@@ -47,7 +59,11 @@ fn reads_mkfs_image_small_and_4k() {
 
 #[test]
 fn every_write_operation_is_fsck_clean() {
-    for extra in [&[][..], &["-b", "4096"][..], &["-O", "^metadata_csum,^uninit_bg"][..]] {
+    for extra in [
+        &[][..],
+        &["-b", "4096"][..],
+        &["-O", "^metadata_csum,^uninit_bg"][..],
+    ] {
         let s = Scratch::new("write");
         let tree = tree_with_files(&s);
         let img = s.path("img");
@@ -78,7 +94,10 @@ fn every_write_operation_is_fsck_clean() {
         hello.resize(100, 0);
         hello.extend_from_slice(b"tail");
         assert_eq!(debugfs_cat(&img, "/hello.txt"), hello);
-        assert_eq!(debugfs_cat(&img, "/sub/big.bin"), pattern(300_000, 1)[..5000]);
+        assert_eq!(
+            debugfs_cat(&img, "/sub/big.bin"),
+            pattern(300_000, 1)[..5000]
+        );
         assert_eq!(debugfs_cat(&img, "/many/added-entry"), b"added");
         assert!(!debugfs_ls(&img, "/sub").contains(&"deeper".to_string()));
         // And the crate reads its own writes after a remount.

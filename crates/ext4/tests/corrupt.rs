@@ -60,10 +60,18 @@ fn walk<D: blockdev::BlockDevice>(fs: &mut Ext4<D>, path: String, depth: usize) 
     if depth > 6 {
         return;
     }
-    let Ok(entries) = fs.read_dir(&path) else { return };
+    let Ok(entries) = fs.read_dir(&path) else {
+        return;
+    };
     for e in entries.into_iter().take(200) {
-        let Ok(name) = String::from_utf8(e.name) else { continue };
-        let child = if path == "/" { format!("/{name}") } else { format!("{path}/{name}") };
+        let Ok(name) = String::from_utf8(e.name) else {
+            continue;
+        };
+        let child = if path == "/" {
+            format!("/{name}")
+        } else {
+            format!("{path}/{name}")
+        };
         match fs.stat(&child) {
             Ok(m) if m.kind == FileKind::Directory => walk(fs, child, depth + 1),
             Ok(_) => {
@@ -88,7 +96,11 @@ fn mutate(base: &[u8], rng: &mut Rng) -> Vec<u8> {
     let hot = (img.len() as u64).min(400 * 1024);
     let n = 1 + rng.below(12);
     for _ in 0..n {
-        let at = if rng.below(4) == 0 { rng.below(img.len() as u64) } else { rng.below(hot) } as usize;
+        let at = if rng.below(4) == 0 {
+            rng.below(img.len() as u64)
+        } else {
+            rng.below(hot)
+        } as usize;
         match rng.below(3) {
             0 => img[at] ^= 1 << rng.below(8),
             1 => img[at] = rng.next() as u8,
@@ -106,8 +118,11 @@ fn mutate(base: &[u8], rng: &mut Rng) -> Vec<u8> {
 #[test]
 fn mutated_images_never_panic() {
     // Without metadata_csum most mutations get past the checksums into the parsers.
-    let configs: [(&[&str], u64); 3] =
-        [(&[], 1), (&["-b", "4096"], 1000), (&["-O", "^metadata_csum,^uninit_bg"], 2000)];
+    let configs: [(&[&str], u64); 3] = [
+        (&[], 1),
+        (&["-b", "4096"], 1000),
+        (&["-O", "^metadata_csum,^uninit_bg"], 2000),
+    ];
     for (opts, seed0) in configs {
         let base = base_image(opts);
         let mut rng = Rng(seed0 * 0x9E37_79B9 + 1);
@@ -117,7 +132,10 @@ fn mutated_images_never_panic() {
             if r.is_err() {
                 let path = std::env::temp_dir().join(format!("ext4-panic-{seed0}-{case}.img"));
                 std::fs::write(&path, &img).unwrap();
-                panic!("case {case} (opts {opts:?}) panicked; image saved to {}", path.display());
+                panic!(
+                    "case {case} (opts {opts:?}) panicked; image saved to {}",
+                    path.display()
+                );
             }
         }
     }
@@ -126,9 +144,23 @@ fn mutated_images_never_panic() {
 #[test]
 fn truncated_images_are_rejected_cleanly() {
     let base = base_image(&[]);
-    for len in [0usize, 512, 1024, 1536, 2048, 4096, 64 * 1024, base.len() / 2, base.len() - 512] {
+    for len in [
+        0usize,
+        512,
+        1024,
+        1536,
+        2048,
+        4096,
+        64 * 1024,
+        base.len() / 2,
+        base.len() - 512,
+    ] {
         let r = Ext4::mount(MemDevice::new(base[..len].to_vec(), 512).unwrap());
-        assert!(r.is_err(), "mounting {len} of {} bytes should fail", base.len());
+        assert!(
+            r.is_err(),
+            "mounting {len} of {} bytes should fail",
+            base.len()
+        );
     }
 }
 
@@ -138,20 +170,38 @@ fn checksum_errors_are_reported() {
     // Superblock checksum.
     let mut img = base.clone();
     img[1024 + 0x78] ^= 0xFF; // volume name: only the checksum notices
-    assert_eq!(Ext4::mount(MemDevice::new(img, 512).unwrap()).err(), Some(Error::BadChecksum("superblock")));
+    assert_eq!(
+        Ext4::mount(MemDevice::new(img, 512).unwrap()).err(),
+        Some(Error::BadChecksum("superblock"))
+    );
     // Unknown incompat feature.
     let mut img = base.clone();
     img[1024 + 0x60 + 2] |= 0x80; // incompat bit 23
     let r = Ext4::mount(MemDevice::new(img, 512).unwrap());
-    assert!(matches!(r, Err(Error::UnsupportedFeature { which: "incompat", .. }) | Err(Error::BadChecksum(_))));
+    assert!(matches!(
+        r,
+        Err(Error::UnsupportedFeature {
+            which: "incompat",
+            ..
+        }) | Err(Error::BadChecksum(_))
+    ));
     // Bad magic.
     let mut img = base.clone();
     img[1024 + 0x38] = 0;
-    assert!(matches!(Ext4::mount(MemDevice::new(img, 512).unwrap()), Err(Error::BadSuperblock(_))));
+    assert!(matches!(
+        Ext4::mount(MemDevice::new(img, 512).unwrap()),
+        Err(Error::BadSuperblock(_))
+    ));
 }
 
 fn debugfs_w(img: &std::path::Path, cmd: &str) {
-    let out = std::process::Command::new(tool("debugfs")).arg("-w").arg("-R").arg(cmd).arg(img).output().unwrap();
+    let out = std::process::Command::new(tool("debugfs"))
+        .arg("-w")
+        .arg("-R")
+        .arg(cmd)
+        .arg(img)
+        .output()
+        .unwrap();
     assert!(out.status.success(), "debugfs {cmd} failed");
 }
 
@@ -183,10 +233,27 @@ fn inode_checksum_mismatch_is_an_error() {
     let s = Scratch::new("icsum");
     let img = s.path("img");
     mkfs(&img, None, "4M", &[]);
-    let out = std::process::Command::new(tool("debugfs")).arg("-R").arg("imap /").arg(&img).output().unwrap();
+    let out = std::process::Command::new(tool("debugfs"))
+        .arg("-R")
+        .arg("imap /")
+        .arg(&img)
+        .output()
+        .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    let line = text.lines().find(|l| l.contains("located at block")).expect("imap output");
-    let block: usize = line.split("block ").nth(1).unwrap().split(',').next().unwrap().trim().parse().unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.contains("located at block"))
+        .expect("imap output");
+    let block: usize = line
+        .split("block ")
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .next()
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
     let off = usize::from_str_radix(line.split("0x").nth(1).unwrap().trim(), 16).unwrap();
     let mut bytes = std::fs::read(&img).unwrap();
     bytes[block * 1024 + off + 0x10] ^= 0x55; // root inode mtime

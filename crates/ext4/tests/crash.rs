@@ -64,7 +64,12 @@ fn run_session(block_opts: &[&str]) -> Session {
         }
         fs.unmount().unwrap();
     }
-    Session { dev, synced, old_target, new_targets }
+    Session {
+        dev,
+        synced,
+        old_target,
+        new_targets,
+    }
 }
 
 fn check_content(img: &[u8], s: &Session, cut: usize) {
@@ -82,7 +87,10 @@ fn check_content(img: &[u8], s: &Session, cut: usize) {
             (Ok(g), _) if &g == data => {}
             (Ok(g), Some(Some(l))) if &g == l => {}
             (Err(Error::NotFound), Some(None)) => {}
-            (other, _) => panic!("cut {cut}: synced file {path} damaged: {:?}", other.map(|g| g.len())),
+            (other, _) => panic!(
+                "cut {cut}: synced file {path} damaged: {:?}",
+                other.map(|g| g.len())
+            ),
         }
     }
     let t = fs.read_file("/target").unwrap();
@@ -93,7 +101,10 @@ fn check_content(img: &[u8], s: &Session, cut: usize) {
     );
     // Never older than the last synced version.
     let version = |x: &Vec<u8>| s.new_targets.iter().position(|n| n == x);
-    assert!(version(&t) >= version(&guaranteed["/target"]), "cut {cut}: /target went back in time");
+    assert!(
+        version(&t) >= version(&guaranteed["/target"]),
+        "cut {cut}: /target went back in time"
+    );
 }
 
 fn cut_points(total: usize, want: usize) -> Vec<usize> {
@@ -109,12 +120,19 @@ fn crash_suite(block_opts: &[&str]) {
     let scratch = Scratch::new("crash");
     let img_path = scratch.path("cut.img");
     for (n, cut) in cut_points(total, 40).into_iter().enumerate() {
-        let reorder = if n % 2 == 1 { Some(n as u64 * 7919) } else { None };
+        let reorder = if n % 2 == 1 {
+            Some(n as u64 * 7919)
+        } else {
+            None
+        };
         let image = session.dev.crash_image(cut, reorder);
         // Path 1: e2fsck replays the journal and repairs; afterwards it must be clean.
         std::fs::write(&img_path, &image).unwrap();
         let (code, text) = fsck_repair(&img_path);
-        assert!(code <= 1, "cut {cut}: e2fsck -fy failed (exit {code}):\n{text}");
+        assert!(
+            code <= 1,
+            "cut {cut}: e2fsck -fy failed (exit {code}):\n{text}"
+        );
         assert_clean(&img_path);
         check_content(&std::fs::read(&img_path).unwrap(), &session, cut);
         // Path 2: this crate replays at mount; the result needs no repair at all.
@@ -123,7 +141,10 @@ fn crash_suite(block_opts: &[&str]) {
         let replayed = fs.unmount().unwrap().into_data();
         std::fs::write(&img_path, &replayed).unwrap();
         let (code, text) = fsck(&img_path);
-        assert_eq!(code, 0, "cut {cut} (reorder {reorder:?}): image after in-crate replay not clean:\n{text}");
+        assert_eq!(
+            code, 0,
+            "cut {cut} (reorder {reorder:?}): image after in-crate replay not clean:\n{text}"
+        );
         check_content(&replayed, &session, cut);
     }
 }
@@ -169,14 +190,28 @@ fn committed_but_not_checkpointed_transaction_is_replayed() {
             .count();
         let image = dev.crash_image(cut, None);
         std::fs::write(&img, &image).unwrap();
-        let out = std::process::Command::new(tool("dumpe2fs")).arg("-h").arg(&img).output().unwrap();
+        let out = std::process::Command::new(tool("dumpe2fs"))
+            .arg("-h")
+            .arg(&img)
+            .output()
+            .unwrap();
         let header = String::from_utf8_lossy(&out.stdout);
-        assert!(header.contains("needs_recovery"), "cut point is not a dirty journal:\n{header}");
+        assert!(
+            header.contains("needs_recovery"),
+            "cut point is not a dirty journal:\n{header}"
+        );
         let (code, text) = fsck_repair(&img);
         assert!(code <= 1, "e2fsck -fy failed:\n{text}");
-        assert!(text.contains("recovering journal"), "e2fsck did not replay:\n{text}");
+        assert!(
+            text.contains("recovering journal"),
+            "e2fsck did not replay:\n{text}"
+        );
         assert_clean(&img);
-        assert_eq!(debugfs_cat(&img, "/d/f"), data, "e2fsck replay lost the committed file");
+        assert_eq!(
+            debugfs_cat(&img, "/d/f"),
+            data,
+            "e2fsck replay lost the committed file"
+        );
 
         let mut fs = Ext4::mount(MemDevice::new(image, 512).unwrap()).unwrap();
         assert_eq!(fs.read_file("/d/f").unwrap(), data);

@@ -29,9 +29,17 @@ fn fragmented_file_grows_and_shrinks_extent_tree() {
     drop(fs);
     assert_clean(&img);
     assert_eq!(debugfs_cat(&img, "/a"), model);
-    let out = std::process::Command::new(tool("debugfs")).arg("-R").arg("ex /a").arg(&img).output().unwrap();
+    let out = std::process::Command::new(tool("debugfs"))
+        .arg("-R")
+        .arg("ex /a")
+        .arg(&img)
+        .output()
+        .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.lines().any(|l| l.trim_start().starts_with("2/")), "expected a depth-2 tree:\n{text}");
+    assert!(
+        text.lines().any(|l| l.trim_start().starts_with("2/")),
+        "expected a depth-2 tree:\n{text}"
+    );
 
     let mut fs = Ext4::mount(file_dev(&img)).unwrap();
     fs.truncate("/a", 3 * 1024 + 10).unwrap();
@@ -99,7 +107,8 @@ fn large_linear_directory() {
     let mut fs = Ext4::mount(file_dev(&img)).unwrap();
     fs.mkdir("/d").unwrap();
     for i in 0..300 {
-        fs.write_file(&format!("/d/entry-{i:05}"), format!("{i}").as_bytes()).unwrap();
+        fs.write_file(&format!("/d/entry-{i:05}"), format!("{i}").as_bytes())
+            .unwrap();
     }
     for i in (0..300).step_by(3) {
         fs.unlink(&format!("/d/entry-{i:05}")).unwrap();

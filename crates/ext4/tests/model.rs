@@ -27,7 +27,11 @@ impl Rng {
         self.next() % n.max(1)
     }
     fn pick<'a, T>(&mut self, v: &'a [T]) -> Option<&'a T> {
-        if v.is_empty() { None } else { v.get(self.below(v.len() as u64) as usize) }
+        if v.is_empty() {
+            None
+        } else {
+            v.get(self.below(v.len() as u64) as usize)
+        }
     }
 }
 
@@ -40,7 +44,11 @@ fn parent_of(p: &str) -> &str {
 }
 
 fn join(dir: &str, name: &str) -> String {
-    if dir == "/" { format!("/{name}") } else { format!("{dir}/{name}") }
+    if dir == "/" {
+        format!("/{name}")
+    } else {
+        format!("{dir}/{name}")
+    }
 }
 
 fn run(seed: u64, ops: usize, mkfs_opts: &[&str]) {
@@ -55,15 +63,27 @@ fn run(seed: u64, ops: usize, mkfs_opts: &[&str]) {
     let names = ["a", "b", "c", "dd", "e-long-name-for-variety", "f"];
     let mut fs = Ext4::mount(dev).unwrap();
     for step in 0..ops {
-        let dirs: Vec<String> = model.iter().filter(|(_, n)| **n == Node::Dir).map(|(k, _)| k.clone()).collect();
-        let files: Vec<String> =
-            model.iter().filter(|(_, n)| matches!(n, Node::File(_))).map(|(k, _)| k.clone()).collect();
+        let dirs: Vec<String> = model
+            .iter()
+            .filter(|(_, n)| **n == Node::Dir)
+            .map(|(k, _)| k.clone())
+            .collect();
+        let files: Vec<String> = model
+            .iter()
+            .filter(|(_, n)| matches!(n, Node::File(_)))
+            .map(|(k, _)| k.clone())
+            .collect();
         let ctx = format!("seed {seed} step {step}");
         match rng.below(100) {
             0..=19 => {
                 let dir = rng.pick(&dirs).unwrap().clone();
                 let path = join(&dir, rng.pick(&names).unwrap());
-                let len = match rng.below(4) { 0 => 0, 1 => rng.below(100), 2 => rng.below(5000), _ => rng.below(60_000) } as usize;
+                let len = match rng.below(4) {
+                    0 => 0,
+                    1 => rng.below(100),
+                    2 => rng.below(5000),
+                    _ => rng.below(60_000),
+                } as usize;
                 let data = pattern(len, rng.next());
                 let r = fs.write_file(&path, &data);
                 match model.get(&path) {
@@ -75,26 +95,39 @@ fn run(seed: u64, ops: usize, mkfs_opts: &[&str]) {
                 }
             }
             20..=34 => {
-                let Some(path) = rng.pick(&files).cloned() else { continue };
-                let Some(Node::File(content)) = model.get_mut(&path) else { unreachable!() };
+                let Some(path) = rng.pick(&files).cloned() else {
+                    continue;
+                };
+                let Some(Node::File(content)) = model.get_mut(&path) else {
+                    unreachable!()
+                };
                 let off = rng.below(content.len() as u64 + 20_000) as usize;
                 let data = pattern(1 + rng.below(9_000) as usize, rng.next());
-                fs.write_at(&path, off as u64, &data).unwrap_or_else(|e| panic!("{ctx}: write_at: {e:?}"));
+                fs.write_at(&path, off as u64, &data)
+                    .unwrap_or_else(|e| panic!("{ctx}: write_at: {e:?}"));
                 if content.len() < off + data.len() {
                     content.resize(off + data.len(), 0);
                 }
                 content[off..off + data.len()].copy_from_slice(&data);
             }
             35..=44 => {
-                let Some(path) = rng.pick(&files).cloned() else { continue };
-                let Some(Node::File(content)) = model.get_mut(&path) else { unreachable!() };
+                let Some(path) = rng.pick(&files).cloned() else {
+                    continue;
+                };
+                let Some(Node::File(content)) = model.get_mut(&path) else {
+                    unreachable!()
+                };
                 let size = rng.below(content.len() as u64 * 3 / 2 + 3000) as usize;
-                fs.truncate(&path, size as u64).unwrap_or_else(|e| panic!("{ctx}: truncate: {e:?}"));
+                fs.truncate(&path, size as u64)
+                    .unwrap_or_else(|e| panic!("{ctx}: truncate: {e:?}"));
                 content.resize(size, 0);
             }
             45..=54 => {
-                let Some(path) = rng.pick(&files).cloned() else { continue };
-                fs.unlink(&path).unwrap_or_else(|e| panic!("{ctx}: unlink: {e:?}"));
+                let Some(path) = rng.pick(&files).cloned() else {
+                    continue;
+                };
+                fs.unlink(&path)
+                    .unwrap_or_else(|e| panic!("{ctx}: unlink: {e:?}"));
                 model.remove(&path);
             }
             55..=64 => {
@@ -104,15 +137,20 @@ fn run(seed: u64, ops: usize, mkfs_opts: &[&str]) {
                 }
                 let path = join(&dir, rng.pick(&names).unwrap());
                 let r = fs.mkdir(&path);
-                if model.contains_key(&path) {
-                    assert_eq!(r, Err(Error::AlreadyExists), "{ctx}");
-                } else {
-                    r.unwrap_or_else(|e| panic!("{ctx}: mkdir {path}: {e:?}"));
-                    model.insert(path, Node::Dir);
+                match model.entry(path) {
+                    std::collections::btree_map::Entry::Occupied(_) => {
+                        assert_eq!(r, Err(Error::AlreadyExists), "{ctx}")
+                    }
+                    std::collections::btree_map::Entry::Vacant(v) => {
+                        r.unwrap_or_else(|e| panic!("{ctx}: mkdir {}: {e:?}", v.key()));
+                        v.insert(Node::Dir);
+                    }
                 }
             }
             65..=72 => {
-                let Some(path) = rng.pick(&dirs).cloned() else { continue };
+                let Some(path) = rng.pick(&dirs).cloned() else {
+                    continue;
+                };
                 if path == "/" || path == "/lost+found" {
                     continue;
                 }
@@ -128,8 +166,14 @@ fn run(seed: u64, ops: usize, mkfs_opts: &[&str]) {
             }
             73..=89 => {
                 // Rename a file (often over an existing file) or a directory.
-                let all: Vec<String> = model.keys().filter(|k| *k != "/" && *k != "/lost+found").cloned().collect();
-                let Some(src) = rng.pick(&all).cloned() else { continue };
+                let all: Vec<String> = model
+                    .keys()
+                    .filter(|k| *k != "/" && *k != "/lost+found")
+                    .cloned()
+                    .collect();
+                let Some(src) = rng.pick(&all).cloned() else {
+                    continue;
+                };
                 let dir = rng.pick(&dirs).unwrap().clone();
                 let dst = join(&dir, rng.pick(&names).unwrap());
                 let src_is_dir = model[&src] == Node::Dir;
@@ -141,9 +185,15 @@ fn run(seed: u64, ops: usize, mkfs_opts: &[&str]) {
                     assert_eq!(r, Err(Error::InvalidMove), "{ctx}");
                 } else {
                     match (src_is_dir, model.get(&dst)) {
-                        (false, Some(Node::Dir)) => assert_eq!(r, Err(Error::IsADirectory), "{ctx}"),
-                        (true, Some(Node::File(_))) => assert_eq!(r, Err(Error::NotADirectory), "{ctx}"),
-                        (true, Some(Node::Dir)) if model.keys().any(|k| k.starts_with(&format!("{dst}/"))) => {
+                        (false, Some(Node::Dir)) => {
+                            assert_eq!(r, Err(Error::IsADirectory), "{ctx}")
+                        }
+                        (true, Some(Node::File(_))) => {
+                            assert_eq!(r, Err(Error::NotADirectory), "{ctx}")
+                        }
+                        (true, Some(Node::Dir))
+                            if model.keys().any(|k| k.starts_with(&format!("{dst}/"))) =>
+                        {
                             assert_eq!(r, Err(Error::DirectoryNotEmpty), "{ctx}")
                         }
                         _ => {
@@ -171,15 +221,28 @@ fn run(seed: u64, ops: usize, mkfs_opts: &[&str]) {
             }
         }
     }
-    eprintln!("seed {seed}: {} paths, {} bytes in files", model.len(), model.values().map(|n| if let Node::File(d) = n { d.len() } else { 0 }).sum::<usize>());
+    eprintln!(
+        "seed {seed}: {} paths, {} bytes in files",
+        model.len(),
+        model
+            .values()
+            .map(|n| if let Node::File(d) = n { d.len() } else { 0 })
+            .sum::<usize>()
+    );
     // The crate agrees with the model...
     for (path, node) in &model {
         match node {
-            Node::File(data) => assert_eq!(&fs.read_file(path).unwrap(), data, "seed {seed}: {path}"),
+            Node::File(data) => {
+                assert_eq!(&fs.read_file(path).unwrap(), data, "seed {seed}: {path}")
+            }
             Node::Dir => {
                 assert_eq!(fs.stat(path).unwrap().kind, FileKind::Directory);
-                let mut listed: Vec<String> =
-                    fs.read_dir(path).unwrap().into_iter().map(|e| String::from_utf8(e.name).unwrap()).collect();
+                let mut listed: Vec<String> = fs
+                    .read_dir(path)
+                    .unwrap()
+                    .into_iter()
+                    .map(|e| String::from_utf8(e.name).unwrap())
+                    .collect();
                 listed.sort();
                 let mut want: Vec<String> = model
                     .keys()
@@ -198,7 +261,11 @@ fn run(seed: u64, ops: usize, mkfs_opts: &[&str]) {
     assert_eq!(code, 0, "seed {seed}: e2fsck -fn:\n{text}");
     for (path, node) in &model {
         if let Node::File(data) = node {
-            assert_eq!(&debugfs_cat(&img, path), data, "seed {seed}: debugfs cat {path}");
+            assert_eq!(
+                &debugfs_cat(&img, path),
+                data,
+                "seed {seed}: debugfs cat {path}"
+            );
         }
     }
 }

@@ -20,17 +20,26 @@ struct Options {
 }
 
 fn parse_args() -> Result<Options, String> {
-    let mut o = Options { size_mib: 256, chunk_kib: 1024, image_size: "1G".into(), dir: std::env::temp_dir() };
+    let mut o = Options {
+        size_mib: 256,
+        chunk_kib: 1024,
+        image_size: "1G".into(),
+        dir: std::env::temp_dir(),
+    };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let mut val = || args.next().ok_or_else(|| format!("{a} needs a value"));
         match a.as_str() {
             "--size-mib" => o.size_mib = val()?.parse().map_err(|e| format!("--size-mib: {e}"))?,
-            "--chunk-kib" => o.chunk_kib = val()?.parse().map_err(|e| format!("--chunk-kib: {e}"))?,
+            "--chunk-kib" => {
+                o.chunk_kib = val()?.parse().map_err(|e| format!("--chunk-kib: {e}"))?
+            }
             "--image-size" => o.image_size = val()?,
             "--dir" => o.dir = PathBuf::from(val()?),
             "-h" | "--help" => {
-                println!("ext4-bench [--size-mib N] [--chunk-kib N] [--image-size 1G] [--dir PATH]");
+                println!(
+                    "ext4-bench [--size-mib N] [--chunk-kib N] [--image-size 1G] [--dir PATH]"
+                );
                 std::process::exit(0);
             }
             other => return Err(format!("unknown argument {other}")),
@@ -43,8 +52,9 @@ fn parse_args() -> Result<Options, String> {
 }
 
 fn find_tool(name: &str) -> Result<PathBuf, String> {
-    let mut dirs: Vec<PathBuf> =
-        std::env::var_os("PATH").map(|p| std::env::split_paths(&p).collect()).unwrap_or_default();
+    let mut dirs: Vec<PathBuf> = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect())
+        .unwrap_or_default();
     dirs.extend(["/sbin", "/usr/sbin"].map(PathBuf::from));
     dirs.into_iter()
         .map(|d| d.join(name))
@@ -75,7 +85,8 @@ fn bench_crate(img: &Path, data: &[u8], chunk: usize) -> Result<(f64, f64), Stri
     fs.sync().map_err(|e| e.to_string())?;
     let t = Instant::now();
     for (i, c) in data.chunks(chunk).enumerate() {
-        fs.write_at("/bench.bin", (i * chunk) as u64, c).map_err(|e| e.to_string())?;
+        fs.write_at("/bench.bin", (i * chunk) as u64, c)
+            .map_err(|e| e.to_string())?;
     }
     fs.sync().map_err(|e| e.to_string())?;
     let write = t.elapsed().as_secs_f64();
@@ -86,7 +97,9 @@ fn bench_crate(img: &Path, data: &[u8], chunk: usize) -> Result<(f64, f64), Stri
     let mut check = Vec::with_capacity(data.len());
     let t = Instant::now();
     loop {
-        let n = fs.read_at("/bench.bin", off, &mut buf).map_err(|e| e.to_string())?;
+        let n = fs
+            .read_at("/bench.bin", off, &mut buf)
+            .map_err(|e| e.to_string())?;
         if n == 0 {
             break;
         }
@@ -150,8 +163,14 @@ fn run() -> Result<(), String> {
     let result = (|| {
         let (cw, cr) = bench_crate(&img, &data, chunk)?;
         let (rw, rr) = bench_raw(&raw, &data, chunk)?;
-        println!("ext4 sequential throughput: {} MiB file, {} KiB chunks, {} image", o.size_mib, o.chunk_kib, o.image_size);
-        println!("{:<8} {:>14} {:>14} {:>8}", "op", "ext4 MB/s", "raw MB/s", "ratio");
+        println!(
+            "ext4 sequential throughput: {} MiB file, {} KiB chunks, {} image",
+            o.size_mib, o.chunk_kib, o.image_size
+        );
+        println!(
+            "{:<8} {:>14} {:>14} {:>8}",
+            "op", "ext4 MB/s", "raw MB/s", "ratio"
+        );
         for (op, c, r) in [("write", cw, rw), ("read", cr, rr)] {
             let (c, r) = (mb_per_s(bytes, c), mb_per_s(bytes, r));
             println!("{op:<8} {c:>14.1} {r:>14.1} {:>8.2}", c / r);

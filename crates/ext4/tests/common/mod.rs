@@ -60,26 +60,49 @@ pub fn mkfs(img: &Path, tree: Option<&Path>, size: &str, extra: &[&str]) {
     }
     c.arg(img).arg(size);
     let out = c.output().expect("run mkfs.ext4");
-    assert!(out.status.success(), "mkfs.ext4 failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "mkfs.ext4 failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// `e2fsck -fn`: returns (exit code, output).
 pub fn fsck(img: &Path) -> (i32, String) {
-    let out = Command::new(tool("e2fsck")).arg("-fn").arg(img).output().expect("run e2fsck");
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(tool("e2fsck"))
+        .arg("-fn")
+        .arg(img)
+        .output()
+        .expect("run e2fsck");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     (out.status.code().unwrap_or(-1), text)
 }
 
 /// Asserts that `e2fsck -fn` finds nothing to fix.
 pub fn assert_clean(img: &Path) {
     let (code, text) = fsck(img);
-    assert_eq!(code, 0, "e2fsck -fn reported problems (exit {code}):\n{text}");
+    assert_eq!(
+        code, 0,
+        "e2fsck -fn reported problems (exit {code}):\n{text}"
+    );
 }
 
 /// `e2fsck -fy` (repair); returns (exit code, output). Codes 0 and 1 mean clean / fixed.
 pub fn fsck_repair(img: &Path) -> (i32, String) {
-    let out = Command::new(tool("e2fsck")).arg("-fy").arg(img).output().expect("run e2fsck");
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(tool("e2fsck"))
+        .arg("-fy")
+        .arg(img)
+        .output()
+        .expect("run e2fsck");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     (out.status.code().unwrap_or(-1), text)
 }
 
@@ -91,7 +114,11 @@ pub fn debugfs_cat(img: &Path, path: &str) -> Vec<u8> {
         .arg(img)
         .output()
         .expect("run debugfs");
-    assert!(out.status.success(), "debugfs failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "debugfs failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     out.stdout
 }
 
