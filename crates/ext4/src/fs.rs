@@ -1803,6 +1803,24 @@ impl<D: BlockDevice> Ext4<D> {
         let (sblk, sbytes) = self.sb_block(false)?;
         self.write_meta(sblk, sbytes);
         let blocks = core::mem::take(&mut self.dirty);
+        if let Err(e) = self.write_transaction(&blocks, sblk) {
+            // Nothing is lost in memory: keep the transaction so a later sync can retry.
+            // On disk, the journal either holds the whole transaction or none of it.
+            self.dirty = blocks;
+            return Err(e);
+        }
+        for (blk, data) in blocks {
+            if self.cache.len() < CACHE_LIMIT {
+                self.cache.insert(blk, data);
+            }
+        }
+        self.freed.clear();
+        self.sb_dirty = false;
+        Ok(())
+    }
+
+    /// Journals `blocks`, then checkpoints them (see the module docs for the order).
+    fn write_transaction(&mut self, blocks: &BTreeMap<u64, Vec<u8>>, sblk: u64) -> Result<()> {
         // Ordered mode: file data reaches the disk before the metadata that points at it.
         self.dev.flush()?;
         if self.journal.is_some() {
@@ -1832,7 +1850,7 @@ impl<D: BlockDevice> Ext4<D> {
             let (_, with_recover) = self.sb_block(true)?;
             self.dev_write(sblk, &with_recover)?;
             self.dev.flush()?;
-            for (blk, data) in &blocks {
+            for (blk, data) in blocks {
                 if *blk == sblk {
                     self.dev_write(*blk, &with_recover)?;
                 } else {
@@ -1851,18 +1869,11 @@ impl<D: BlockDevice> Ext4<D> {
             }
             self.dev.flush()?;
         } else {
-            for (blk, data) in &blocks {
+            for (blk, data) in blocks {
                 self.dev_write(*blk, data)?;
             }
             self.dev.flush()?;
         }
-        for (blk, data) in blocks {
-            if self.cache.len() < CACHE_LIMIT {
-                self.cache.insert(blk, data);
-            }
-        }
-        self.freed.clear();
-        self.sb_dirty = false;
         Ok(())
     }
 }
