@@ -129,6 +129,13 @@ fn decode_cell(bytes: &[u8]) -> Cell {
         glyph: Glyph::Placeholder,
     };
     let want = match bytes.first() {
+        // Printable ASCII is nearly all input: skip the decoding and the width table.
+        Some(&byte @ 0x20..=0x7e) => {
+            return Cell {
+                len: 1,
+                glyph: Glyph::Char(char::from(byte), 1),
+            };
+        }
         Some(0x00..=0x7f) => 1,
         Some(0xc2..=0xdf) => 2,
         Some(0xe0..=0xef) => 3,
@@ -245,7 +252,7 @@ impl LineEditor {
     pub fn redraw(&mut self, out: &mut dyn Write) -> fmt::Result {
         self.shown.clear();
         self.shown_cursor = 0;
-        self.refresh(out)
+        self.refresh(0, out)
     }
 
     /// Processes one input byte, writing the echo to `out`.
@@ -346,14 +353,14 @@ impl LineEditor {
                 self.line.clear();
                 self.cursor = 0;
                 self.too_long_reported = false;
-                let _ = self.refresh(out);
+                let _ = self.refresh(0, out);
                 EditEvent::Pending
             }
             BACKSPACE | DEL => {
                 if let Some(start) = self.cell_start_before(self.cursor) {
                     self.line.drain(start..self.cursor);
                     self.cursor = start;
-                    let _ = self.refresh(out);
+                    let _ = self.refresh(start, out);
                 }
                 EditEvent::Pending
             }
@@ -375,13 +382,16 @@ impl LineEditor {
             self.too_long_reported = true;
             return EditEvent::LineTooLong;
         }
-        self.line.insert(self.cursor, byte);
+        let at = self.cursor;
+        self.line.insert(at, byte);
         self.cursor += 1;
-        let _ = self.refresh(out);
+        let _ = self.refresh(at, out);
         EditEvent::Pending
     }
 
     fn key(&mut self, key: Key, out: &mut dyn Write) {
+        // The first byte offset whose content may have changed.
+        let mut dirty_from = self.line.len();
         match key {
             Key::Left => {
                 if let Some(start) = self.cell_start_before(self.cursor) {
@@ -398,12 +408,19 @@ impl LineEditor {
             Key::Delete => {
                 if let Some(end) = self.cell_end_after(self.cursor) {
                     self.line.drain(self.cursor..end);
+                    dirty_from = self.cursor;
                 }
             }
-            Key::Up => self.history_older(),
-            Key::Down => self.history_newer(),
+            Key::Up => {
+                self.history_older();
+                dirty_from = 0;
+            }
+            Key::Down => {
+                self.history_newer();
+                dirty_from = 0;
+            }
         }
-        let _ = self.refresh(out);
+        let _ = self.refresh(dirty_from, out);
     }
 
     fn history_older(&mut self) {
@@ -490,7 +507,7 @@ impl LineEditor {
     /// Start of the cell that ends at byte offset `at`, if there is one.
     fn cell_start_before(&self, at: usize) -> Option<usize> {
         let mut start = 0;
-        for cell in cells(&self.line) {
+        for cell in &self.shown {
             let end = start + cell.len;
             if end >= at {
                 return (end == at).then_some(start);
@@ -503,7 +520,7 @@ impl LineEditor {
     /// End of the cell that starts at byte offset `at`, if there is one.
     fn cell_end_after(&self, at: usize) -> Option<usize> {
         let mut start = 0;
-        for cell in cells(&self.line) {
+        for cell in &self.shown {
             if start >= at {
                 return (start == at).then_some(start + cell.len);
             }
@@ -512,15 +529,46 @@ impl LineEditor {
         None
     }
 
-    /// Brings the terminal in line with the buffer: rewrites from the first cell that differs
-    /// from what is shown, clears what is left of a longer old line, and places the cursor.
-    fn refresh(&mut self, out: &mut dyn Write) -> fmt::Result {
-        let new = cells(&self.line);
+    /// Brings the terminal in line with the buffer after bytes from offset `dirty_from` on may
+    /// have changed: rewrites from the first cell that differs from what is shown, clears what
+    /// is left of a longer old line, and places the cursor.
+    ///
+    /// Invariant: outside this method `shown` is exactly `cells(&line)`. Decoding a cell reads
+    /// at most 4 bytes from its start, so shown cells that end 3 or more bytes before
+    /// `dirty_from` decode the same in the new buffer and are kept; only the rest is decoded
+    /// again. That keeps typing at the end of a long line cheap (a few cells per key).
+    fn refresh(&mut self, dirty_from: usize, out: &mut dyn Write) -> fmt::Result {
+        let unaffected = dirty_from.saturating_sub(3);
+        let mut keep = 0;
+        let mut restart = 0;
+        let mut kept_width = 0;
+        for cell in &self.shown {
+            if restart + cell.len > unaffected {
+                break;
+            }
+            restart += cell.len;
+            kept_width += cell.glyph.width();
+            keep += 1;
+        }
+        let old_tail = self.shown.split_off(keep);
+        let new_tail = cells(self.line.get(restart..).unwrap_or_default());
+
+        let width = |cells: &[Cell]| -> usize { cells.iter().map(|cell| cell.glyph.width()).sum() };
+        let same = old_tail
+            .iter()
+            .zip(&new_tail)
+            .take_while(|(old, new)| old == new)
+            .count();
+        let same_width = kept_width + width(new_tail.get(..same).unwrap_or_default());
+        let old_width = kept_width + width(&old_tail);
+        let new_width = kept_width + width(&new_tail);
+        let changed = same != new_tail.len() || same != old_tail.len();
+        self.shown.extend_from_slice(&new_tail);
 
         // An edit can merge bytes into one cell around the cursor; keep it on a boundary.
         let mut start = 0;
         let mut cursor_column = 0;
-        for cell in &new {
+        for cell in &self.shown {
             if start >= self.cursor {
                 break;
             }
@@ -529,25 +577,14 @@ impl LineEditor {
         }
         self.cursor = start;
 
-        let same = self
-            .shown
-            .iter()
-            .zip(&new)
-            .take_while(|(old, new)| old == new)
-            .count();
-        let same_width: usize = new.iter().take(same).map(|cell| cell.glyph.width()).sum();
-        let old_width: usize = self.shown.iter().map(|cell| cell.glyph.width()).sum();
-        let new_width: usize = new.iter().map(|cell| cell.glyph.width()).sum();
-
-        // Record the new state first so that a failing writer leaves a state a redraw can fix.
+        // The new state is recorded before writing so that a failing writer leaves a state
+        // that the next refresh or redraw can repair.
         let shown_cursor = core::mem::replace(&mut self.shown_cursor, cursor_column);
-        let changed = same != new.len() || same != self.shown.len();
-        self.shown = new;
         if !changed {
             return move_cursor(out, shown_cursor, cursor_column);
         }
         move_cursor(out, shown_cursor, same_width)?;
-        for cell in self.shown.iter().skip(same) {
+        for cell in new_tail.iter().skip(same) {
             cell.glyph.write(out)?;
         }
         if old_width > new_width {

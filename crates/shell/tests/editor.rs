@@ -238,6 +238,16 @@ fn utf8_characters_are_echoed_once_complete_and_edited_as_one_cell() {
 }
 
 #[test]
+fn four_byte_characters_merge_when_their_last_byte_arrives() {
+    let mut editor = LineEditor::new();
+    let (_, out) = run(&mut editor, "ab😀".as_bytes());
+    let mut screen = Screen::default();
+    screen.apply(&out);
+    assert_eq!((screen.text().as_str(), screen.column), ("ab😀", 4));
+    assert_eq!(run(&mut editor, b"\r").0, vec![line("ab😀")]);
+}
+
+#[test]
 fn control_and_zero_width_characters_are_shown_as_placeholders() {
     let mut editor = LineEditor::new();
     // U+0085 (NEL) and U+200B (zero-width space) must not reach the terminal as themselves.
@@ -403,7 +413,7 @@ fn editing_key() -> impl Strategy<Value = Vec<u8>> {
 fn any_key() -> impl Strategy<Value = Vec<u8>> {
     prop_oneof![
         6 => editing_key(),
-        1 => prop::sample::select(vec!["é", "日", "€", "\u{85}", "\u{200b}"])
+        1 => prop::sample::select(vec!["é", "日", "€", "😀", "\u{85}", "\u{200b}"])
             .prop_map(|s| s.as_bytes().to_vec()),
         1 => (0x80u8..=0xff).prop_map(|b| vec![b]),
     ]
