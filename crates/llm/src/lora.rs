@@ -654,6 +654,7 @@ impl<'m> LoraTrainer<'m> {
                 Some(&self.adapters),
                 self.start_layer,
                 self.cache[i].clone(),
+                Some(&ex.loss_mask),
             );
             loss += loss_and_dlogits(&mut acts.logits, ex, vocab, norm);
             backward(
@@ -706,6 +707,7 @@ impl<'m> LoraTrainer<'m> {
                 Some(&self.adapters),
                 self.start_layer,
                 self.cache[i].clone(),
+                Some(&ex.loss_mask),
             );
             loss += loss_and_dlogits(&mut acts.logits, ex, vocab, n);
         }

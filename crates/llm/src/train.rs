@@ -198,6 +198,8 @@ pub(crate) struct LayerActs {
 /// Saved activations for one sequence, from `start_layer` up.
 #[derive(Debug, Clone)]
 pub(crate) struct Acts {
+    /// Positions whose logits were computed (and whose gradients are nonzero).
+    rows: Vec<usize>,
     start_layer: usize,
     layers: Vec<LayerActs>,
     x_final: Vec<f32>,
@@ -429,11 +431,15 @@ pub(crate) fn layer_forward(
 }
 
 /// Forward from layer `start_layer` (input hidden `x`) to the logits, keeping activations.
+/// With `scored: Some(mask)`, logits are computed only for rows `t` with `mask[t + 1]` (the
+/// rows the loss reads; the others stay zero) — the vocabulary projection is the largest
+/// matrix, and answer-only masks score a small share of the positions.
 pub(crate) fn forward_from(
     model: &LlamaModel,
     lora: Option<&LoraAdapters>,
     start_layer: usize,
     mut x: Vec<f32>,
+    scored: Option<&[bool]>,
 ) -> Acts {
     let c = model.config();
     let h = c.hidden_size;
@@ -453,15 +459,37 @@ pub(crate) fn forward_from(
     {
         *iv = rmsnorm(xr, &model.params.norm, c.rms_norm_eps, on);
     }
-    let mut logits = vec![0.0; t_len * c.vocab_size];
-    matmul_wt(&xn_f, model.head(), &mut logits, t_len, h, c.vocab_size);
+    let vocab = c.vocab_size;
+    let mut logits = vec![0.0; t_len * vocab];
+    let rows = scored_rows(scored, t_len);
+    for &t in &rows {
+        matmul_wt(
+            &xn_f[t * h..(t + 1) * h],
+            model.head(),
+            &mut logits[t * vocab..(t + 1) * vocab],
+            1,
+            h,
+            vocab,
+        );
+    }
     Acts {
+        rows,
         start_layer,
         layers,
         x_final: x,
         inv_f,
         xn_f,
         logits,
+    }
+}
+
+/// Row indices `t` whose prediction is scored (`mask[t + 1]`), or all rows.
+fn scored_rows(scored: Option<&[bool]>, t_len: usize) -> Vec<usize> {
+    match scored {
+        Some(m) => (0..t_len)
+            .filter(|&t| m.get(t + 1).copied().unwrap_or(false))
+            .collect(),
+        None => (0..t_len).collect(),
     }
 }
 
@@ -489,7 +517,7 @@ pub(crate) fn forward_logits(
     if let Some(a) = lora {
         a.check_compatible(model.config())?;
     }
-    Ok(forward_from(model, lora, 0, embed(model, tokens)).logits)
+    Ok(forward_from(model, lora, 0, embed(model, tokens), None).logits)
 }
 
 /// Masked cross-entropy of one sequence: returns the summed loss and writes
@@ -543,13 +571,23 @@ pub(crate) fn backward(
     let dlogits = &acts.logits;
 
     let mut dxn = vec![0.0; t_len * h];
-    matmul_w_acc(dlogits, model.head(), &mut dxn, t_len, h, vocab);
-    if let Some(g) = grads.as_deref_mut() {
-        let dhead = match g.lm_head.as_mut() {
-            Some(hd) => hd,
-            None => &mut g.embed,
-        };
-        matmul_grad_w(dlogits, &acts.xn_f, dhead, t_len, h, vocab);
+    for &t in &acts.rows {
+        let (dl, xr) = (t * vocab..(t + 1) * vocab, t * h..(t + 1) * h);
+        matmul_w_acc(
+            &dlogits[dl.clone()],
+            model.head(),
+            &mut dxn[xr.clone()],
+            1,
+            h,
+            vocab,
+        );
+        if let Some(g) = grads.as_deref_mut() {
+            let dhead = match g.lm_head.as_mut() {
+                Some(hd) => hd,
+                None => &mut g.embed,
+            };
+            matmul_grad_w(&dlogits[dl], &acts.xn_f[xr], dhead, 1, h, vocab);
+        }
     }
     let mut dx = vec![0.0; t_len * h];
     {
@@ -790,7 +828,13 @@ pub(crate) fn accumulate(
     let vocab = model.config().vocab_size;
     let mut loss = 0.0;
     for ex in batch {
-        let mut acts = forward_from(model, lora, 0, embed(model, &ex.tokens));
+        let mut acts = forward_from(
+            model,
+            lora,
+            0,
+            embed(model, &ex.tokens),
+            Some(&ex.loss_mask),
+        );
         loss += loss_and_dlogits(&mut acts.logits, ex, vocab, n);
         backward(
             model,
