@@ -120,7 +120,7 @@ pub struct CommandInfo<'a> {
     pub summary: &'static str,
     /// Synopsis of the arguments after the name (for a group: `<subcommand> ...`).
     pub usage: &'a str,
-    /// The subcommands, sorted by name; empty unless the command is a group.
+    /// The subcommands in the order they were registered; empty unless the command is a group.
     pub subcommands: &'a [SubcommandInfo],
 }
 
@@ -417,18 +417,22 @@ impl<C> CommandRegistry<C> {
         if !valid_name(name) {
             return Err(RegisterError::InvalidName(name));
         }
-        let mut table: Vec<Subcommand<C>> = subcommands.to_vec();
-        table.sort_by(|a, b| a.name.cmp(b.name));
+        // The table keeps its author's order (most used first, say) in help and in errors.
+        let table = subcommands;
         if let Some(bad) = table.iter().find(|sub| !valid_name(sub.name)) {
             return Err(RegisterError::InvalidSubcommandName {
                 command: name,
                 subcommand: bad.name,
             });
         }
-        if let Some(pair) = table.windows(2).find(|pair| pair[0].name == pair[1].name) {
+        let repeated = table.iter().enumerate().find(|(index, sub)| {
+            let earlier = table.get(..*index).unwrap_or_default();
+            earlier.iter().any(|other| other.name == sub.name)
+        });
+        if let Some((_, sub)) = repeated {
             return Err(RegisterError::DuplicateSubcommand {
                 command: name,
-                subcommand: pair[0].name,
+                subcommand: sub.name,
             });
         }
         if table.is_empty() {
@@ -561,8 +565,8 @@ impl<C> CommandRegistry<C> {
                     },
                 );
             }
-            // An invocation built by hand may name a subcommand of a plain command; treat the
-            // name as the first argument would be surprising, so refuse it.
+            // Only a hand-built invocation can give a plain command a subcommand. Refuse it
+            // rather than guess whether it was meant as the first argument.
             (Action::Run(_), Some(sub)) => {
                 return self.report(
                     out,

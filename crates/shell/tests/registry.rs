@@ -204,14 +204,14 @@ fn group_errors_name_the_expected_subcommands() {
         run("memctl"),
         (
             DispatchStatus::NotFound,
-            "error: memctl: missing subcommand (expected one of: compact, stats)\n".into()
+            "error: memctl: missing subcommand (expected one of: stats, compact)\n".into()
         )
     );
     assert_eq!(
         run("memctl x"),
         (
             DispatchStatus::NotFound,
-            "error: memctl: unknown subcommand 'x' (expected one of: compact, stats)\n".into()
+            "error: memctl: unknown subcommand 'x' (expected one of: stats, compact)\n".into()
         )
     );
     assert_eq!(
@@ -269,10 +269,10 @@ fn help_for_one_command_shows_its_usage() {
         (
             DispatchStatus::Success,
             "memctl - memory allocator controls\n\
-             usage: memctl compact|stats ...\n\
+             usage: memctl stats|compact ...\n\
              subcommands:\n\
-             \x20 compact [PAGES]  compact free memory\n\
-             \x20 stats            allocator statistics\n"
+             \x20 stats            allocator statistics\n\
+             \x20 compact [PAGES]  compact free memory\n"
                 .into()
         )
     );
@@ -307,7 +307,7 @@ fn help_errors() {
         run("help memctl x"),
         (
             DispatchStatus::NotFound,
-            "error: help: memctl: unknown subcommand 'x' (expected one of: compact, stats)\n"
+            "error: help: memctl: unknown subcommand 'x' (expected one of: stats, compact)\n"
                 .into()
         )
     );
@@ -413,14 +413,14 @@ fn the_command_list_is_introspectable() {
         memctl.subcommands,
         [
             SubcommandInfo {
-                name: "compact",
-                usage: "[PAGES]",
-                summary: "compact free memory"
-            },
-            SubcommandInfo {
                 name: "stats",
                 usage: "",
                 summary: "allocator statistics"
+            },
+            SubcommandInfo {
+                name: "compact",
+                usage: "[PAGES]",
+                summary: "compact free memory"
             },
         ]
     );
