@@ -2,8 +2,8 @@
 //!
 //! Prometheus: one `# HELP` and one `# TYPE` line per family, then one line per series,
 //! `name{label="value",...} value`. Help text escapes `\` and newline; label values also escape
-//! `"`. Floats print as Rust's shortest exact decimal, with `NaN`, `+Inf`, `-Inf` spelled the
-//! Prometheus way. Series of one family are printed together even if the samples given are not
+//! `"`. Floats print as Rust's shortest exact decimal (in exponent form below 1e-4 and from
+//! 1e16 on), with `NaN`, `+Inf`, `-Inf` spelled the Prometheus way. Series of one family are printed together even if the samples given are not
 //! adjacent.
 //!
 //! JSON (for the dashboard): `{"metrics":[{"name":..,"help":..,"type":"counter"|"gauge",
@@ -38,6 +38,11 @@ fn write_value(out: &mut dyn Write, value: Value) -> fmt::Result {
         Value::Float(value) if value.is_nan() => out.write_str("NaN"),
         Value::Float(value) if value == f64::INFINITY => out.write_str("+Inf"),
         Value::Float(value) if value == f64::NEG_INFINITY => out.write_str("-Inf"),
+        // Plain decimals for everyday magnitudes, exponent form beyond them, so that 1e300 is
+        // not 301 digits long. Both are exact shortest round-trip forms Prometheus parses.
+        Value::Float(value) if value != 0.0 && !(1e-4..1e16).contains(&value.abs()) => {
+            write!(out, "{value:e}")
+        }
         Value::Float(value) => write!(out, "{value}"),
     }
 }
@@ -153,6 +158,10 @@ mod tests {
             sample("e", &[], Value::Float(f64::NEG_INFINITY)),
             sample("f", &[], Value::Unsigned(u64::MAX)),
             sample("g", &[], Value::Float(-2.5e-3)),
+            sample("h", &[], Value::Float(1e300)),
+            sample("i", &[], Value::Float(-2.5e-7)),
+            sample("j", &[], Value::Float(1e15)),
+            sample("k", &[], Value::Float(0.0)),
         ];
         let values: Vec<String> = prometheus(&samples)
             .lines()
@@ -168,9 +177,27 @@ mod tests {
                 "d +Inf",
                 "e -Inf",
                 "f 18446744073709551615",
-                "g -0.0025"
+                "g -0.0025",
+                "h 1e300",
+                "i -2.5e-7",
+                "j 1000000000000000",
+                "k 0"
             ]
         );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn finite_floats_print_exactly(value in proptest::num::f64::ANY) {
+            let mut out = String::new();
+            write_value(&mut out, Value::Float(value)).unwrap();
+            if value.is_finite() {
+                let parsed: f64 = out.parse().unwrap();
+                proptest::prop_assert_eq!(parsed.to_bits(), value.to_bits(), "{}", out);
+            } else {
+                proptest::prop_assert!(["NaN", "+Inf", "-Inf"].contains(&out.as_str()));
+            }
+        }
     }
 
     #[test]
