@@ -1,6 +1,10 @@
 //! Throughput and memory figures for the engine (a benchmark, not a test; figures are printed).
 //!
-//! `cargo run --release -p llm --example bench [-- --json]`
+//! `cargo run --release -p llm --example bench [-- --json] [--model <model_dir>]`
+//!
+//! With `--model`, the decode figure is measured on that model directory (config.json +
+//! model.safetensors) — use the same directory with `tools/hf-check/torch_bench.py` to get the
+//! PyTorch figure for the same weights and the same work (prompt 32 + 96 steps, batch 1).
 //!
 //! Model: the base-model size class of issue 4 (≈1.1 M parameters: vocab 1024, hidden 128,
 //! 4 layers, 4 heads, 2 KV heads, MLP 384, context 128), random weights (speed does not
@@ -82,17 +86,41 @@ fn main() -> Result<(), llm::Error> {
     let params = cfg.num_parameters();
 
     // Decode with KV cache: prompt 32, then 96 generated positions, repeated.
-    let mut s = Session::new(&model);
+    let args: Vec<String> = std::env::args().collect();
+    let loaded = match args
+        .iter()
+        .position(|a| a == "--model")
+        .and_then(|i| args.get(i + 1))
+    {
+        Some(dir) => {
+            let dir = std::path::Path::new(dir);
+            let read = |f: &str| {
+                std::fs::read(dir.join(f)).map_err(|e| {
+                    eprintln!("{}: {e}", dir.join(f).display());
+                    llm::Error::ConfigJson(format!("cannot read {f}"))
+                })
+            };
+            Some(LlamaModel::load(
+                &read("config.json")?,
+                &read("model.safetensors")?,
+            )?)
+        }
+        None => None,
+    };
+    let decode_model = loaded.as_ref().unwrap_or(&model);
+    let dv = decode_model.config().vocab_size as u32;
+    let positions = 128.min(decode_model.config().max_position_embeddings) as u32;
+    let mut s = Session::new(decode_model);
     let reps = 20;
     let t0 = Instant::now();
     let mut sink = 0.0f32;
     for _ in 0..reps {
         s.reset();
-        for p in 0..128u32 {
-            sink += s.feed(p % 1024)?[0];
+        for p in 0..positions {
+            sink += s.feed((p * 37 + 5) % dv)?[0];
         }
     }
-    let decode_tps = (reps * 128) as f64 / t0.elapsed().as_secs_f64();
+    let decode_tps = (reps * positions as usize) as f64 / t0.elapsed().as_secs_f64();
 
     // Full-sequence forward and train step on batches of 8 × 64 tokens.
     let batch = examples(8, 64, 16, 3, cfg.vocab_size);
@@ -152,6 +180,12 @@ fn main() -> Result<(), llm::Error> {
         println!(
             "model: {params} parameters (vocab 1024, hidden 128, 4 layers, 4 heads / 2 kv, mlp 384)"
         );
+        if loaded.is_some() {
+            println!(
+                "decode model from --model: {} parameters",
+                decode_model.config().num_parameters()
+            );
+        }
         println!("decode (KV cache, batch 1):   {decode_tps:>9.0} tokens/s");
         println!("forward (full sequence, 64):  {fwd_tps:>9.0} tokens/s");
         println!("train step (backprop+AdamW):  {train_tps:>9.0} tokens/s");
