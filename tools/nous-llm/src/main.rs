@@ -1,1 +1,62 @@
-fn main(){}
+//! `nous-llm`: the host tool that makes and measures the Nous language model.
+//!
+//! Subcommands: `gen-corpus` (inspect the corpus), `gen-finetune` (the site-policy data
+//! sets), `train-tokenizer`, `train` (deterministic from `--seed`; loss CSV + PNG,
+//! safetensors checkpoints + config.json), `eval` (exact-command accuracy, with and
+//! without constrained decoding), `finetune` (LoRA on `finetune-data.json`), `bench`
+//! (issue 4 item 7 in one table). Data comes from `oslang` (prompts, catalogue, corpus),
+//! tokens from `bpe`, the model from `llm`. Modules: [`model_io`] (loading and saving a
+//! model directory), [`task`] (examples → token sequences, decoding, accuracy),
+//! [`plot`] (the loss PNG), [`cmd`] (one function per subcommand).
+
+mod cmd;
+mod model_io;
+mod plot;
+mod task;
+
+use clap::{Parser, Subcommand};
+use peak_alloc::PeakAlloc;
+
+/// Counts heap use so `finetune` and `bench` can report peak memory.
+#[global_allocator]
+static PEAK: PeakAlloc = PeakAlloc;
+
+#[derive(Parser)]
+#[command(
+    name = "nous-llm",
+    about = "Corpus, tokenizer, training, evaluation and LoRA for the Nous LLM"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Write corpus examples (one JSON object per line) for inspection.
+    GenCorpus(cmd::GenCorpusArgs),
+    /// Write the site-policy fine-tune set and its held-out set.
+    GenFinetune(cmd::GenFinetuneArgs),
+    /// Train the BPE tokenizer on the training split.
+    TrainTokenizer(cmd::TrainTokenizerArgs),
+    /// Train the base model.
+    Train(cmd::TrainArgs),
+    /// Exact-command accuracy of a model on a corpus split.
+    Eval(cmd::EvalArgs),
+    /// LoRA fine-tune on a fine-tune data file; held-out accuracy before and after.
+    Finetune(cmd::FinetuneArgs),
+    /// All issue-4 benchmark figures in one table.
+    Bench(cmd::BenchArgs),
+}
+
+fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::GenCorpus(a) => cmd::gen_corpus(&a),
+        Command::GenFinetune(a) => cmd::gen_finetune(&a),
+        Command::TrainTokenizer(a) => cmd::train_tokenizer(&a),
+        Command::Train(a) => cmd::train(&a),
+        Command::Eval(a) => cmd::eval(&a),
+        Command::Finetune(a) => cmd::finetune(&a, &PEAK),
+        Command::Bench(a) => cmd::bench(&a, &PEAK),
+    }
+}

@@ -1,0 +1,813 @@
+//! One function per subcommand, with its argument struct.
+//!
+//! Everything random is seeded from the command line, so the same command gives the same
+//! files. Wall times and tokens/s are printed and written to JSON; they are measurements,
+//! not test conditions.
+
+use std::fs;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use bpe::{BOS, EOS, PAD, SEP, Tokenizer, TrainConfig as BpeConfig};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use llm::config::LlamaConfig;
+use llm::generate::{GenerateOptions, Sampling};
+use llm::infer::Session;
+use llm::lora::{LoraAdapters, LoraConfig, LoraTarget, LoraTrainer};
+use llm::model::LlamaModel;
+use llm::train::{TrainConfig, TrainExample, Trainer};
+use oslang::corpus::{Example, Split, generate};
+use oslang::finetune;
+use oslang::rng::SplitMix64;
+use peak_alloc::PeakAlloc;
+use serde_json::json;
+
+use crate::model_io::{load_model_dir, load_tokenizer, save_model};
+use crate::plot::loss_png;
+use crate::task::{accuracy, specials, train_example};
+
+fn command_line() -> String {
+    std::env::args().collect::<Vec<_>>().join(" ")
+}
+
+fn write_json(path: &Path, value: &serde_json::Value) -> Result<()> {
+    fs::write(path, serde_json::to_string_pretty(value)? + "\n")
+        .with_context(|| format!("writing {}", path.display()))
+}
+
+fn parse_split(s: &str) -> Result<Split> {
+    Split::from_name(s).with_context(|| format!("unknown split {s:?} (train, validation, test)"))
+}
+
+fn pairs(examples: &[Example]) -> Vec<(String, String)> {
+    examples
+        .iter()
+        .map(|e| (e.prompt(), e.command.to_text()))
+        .collect()
+}
+
+fn bar(len: u64) -> ProgressBar {
+    let pb = ProgressBar::new(len);
+    pb.set_style(
+        ProgressStyle::with_template("{elapsed_precise} [{bar:40}] {pos}/{len} {msg} (eta {eta})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    pb
+}
+
+// ---------------------------------------------------------------- gen-corpus
+
+#[derive(Args)]
+pub struct GenCorpusArgs {
+    /// Corpus seed.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Split: train, validation or test.
+    #[arg(long, default_value = "train")]
+    split: String,
+    /// Number of examples.
+    #[arg(long, default_value_t = 100)]
+    count: usize,
+    /// Output file (JSON lines); stdout if absent.
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+pub fn gen_corpus(a: &GenCorpusArgs) -> Result<()> {
+    let mut text = String::new();
+    for e in generate(parse_split(&a.split)?, a.seed, a.count) {
+        let line = json!({
+            "prompt": e.prompt(), "command": e.command.to_text(), "query": e.query,
+            "intent": e.intent, "template": e.template,
+        });
+        text.push_str(&line.to_string());
+        text.push('\n');
+    }
+    match &a.out {
+        Some(p) => fs::write(p, text)?,
+        None => std::io::stdout().write_all(text.as_bytes())?,
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------- gen-finetune
+
+#[derive(Args)]
+pub struct GenFinetuneArgs {
+    /// Directory for finetune-data.json and finetune-heldout.json.
+    #[arg(long, default_value = "models")]
+    out: PathBuf,
+}
+
+pub fn gen_finetune(a: &GenFinetuneArgs) -> Result<()> {
+    let (train, held) = finetune::shipped_sets();
+    fs::create_dir_all(&a.out)?;
+    fs::write(
+        a.out.join("finetune-data.json"),
+        finetune::to_json(&train) + "\n",
+    )?;
+    fs::write(
+        a.out.join("finetune-heldout.json"),
+        finetune::to_json(&held) + "\n",
+    )?;
+    println!(
+        "wrote {} + {} examples to {}",
+        train.examples.len(),
+        held.examples.len(),
+        a.out.display()
+    );
+    Ok(())
+}
+
+// ---------------------------------------------------------------- train-tokenizer
+
+#[derive(Args)]
+pub struct TrainTokenizerArgs {
+    /// Corpus seed (training split).
+    #[arg(long, default_value_t = 1)]
+    corpus_seed: u64,
+    /// Training examples to learn merges from.
+    #[arg(long, default_value_t = 20000)]
+    examples: usize,
+    /// Vocabulary size including bytes and special tokens.
+    #[arg(long, default_value_t = 512)]
+    vocab_size: usize,
+    /// Output tokenizer.json.
+    #[arg(long, default_value = "models/tokenizer.json")]
+    out: PathBuf,
+}
+
+pub fn train_tokenizer(a: &TrainTokenizerArgs) -> Result<()> {
+    let ex = generate(Split::Train, a.corpus_seed, a.examples);
+    let texts: Vec<String> = ex
+        .iter()
+        .flat_map(|e| [e.prompt(), e.command.to_text()])
+        .collect();
+    let start = Instant::now();
+    let tok = Tokenizer::train(
+        texts.iter().map(|s| s.as_bytes()),
+        &BpeConfig {
+            vocab_size: a.vocab_size,
+            min_frequency: 2,
+            special_tokens: vec![BOS.into(), EOS.into(), PAD.into(), SEP.into()],
+        },
+    )?;
+    let secs = start.elapsed().as_secs_f64();
+    if let Some(dir) = a.out.parent() {
+        fs::create_dir_all(dir)?;
+    }
+    fs::write(&a.out, tok.to_json() + "\n")?;
+    let prompt_len: usize = ex
+        .iter()
+        .map(|e| tok.encode(e.prompt().as_bytes()).len())
+        .sum();
+    let cmd_len: usize = ex
+        .iter()
+        .map(|e| tok.encode(e.command.to_text().as_bytes()).len())
+        .sum();
+    let n = ex.len().max(1) as f64;
+    println!(
+        "vocab {} ({} merges) in {secs:.1}s; mean prompt {:.1} tokens, mean command {:.1} tokens -> {}",
+        tok.vocab_size(),
+        tok.merges().len(),
+        prompt_len as f64 / n,
+        cmd_len as f64 / n,
+        a.out.display()
+    );
+    Ok(())
+}
+
+// ---------------------------------------------------------------- train
+
+#[derive(Args)]
+pub struct TrainArgs {
+    /// tokenizer.json to use (copied into --out).
+    #[arg(long, default_value = "models/tokenizer.json")]
+    tokenizer: PathBuf,
+    /// Output directory.
+    #[arg(long, default_value = "models")]
+    out: PathBuf,
+    /// Seed for initialisation and batch order.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Corpus seed.
+    #[arg(long, default_value_t = 1)]
+    corpus_seed: u64,
+    /// Training examples generated.
+    #[arg(long, default_value_t = 40000)]
+    train_examples: usize,
+    /// Optimiser steps.
+    #[arg(long, default_value_t = 1500)]
+    steps: u32,
+    /// Sequences per step.
+    #[arg(long, default_value_t = 16)]
+    batch: usize,
+    /// Peak learning rate.
+    #[arg(long, default_value_t = 3e-3)]
+    lr: f32,
+    /// Warmup steps.
+    #[arg(long, default_value_t = 60)]
+    warmup: u32,
+    #[arg(long, default_value_t = 128)]
+    hidden: usize,
+    #[arg(long, default_value_t = 4)]
+    layers: usize,
+    #[arg(long, default_value_t = 4)]
+    heads: usize,
+    #[arg(long, default_value_t = 2)]
+    kv_heads: usize,
+    #[arg(long, default_value_t = 352)]
+    ffn: usize,
+    /// Context length.
+    #[arg(long, default_value_t = 64)]
+    ctx: usize,
+    /// Validation loss every this many steps.
+    #[arg(long, default_value_t = 100)]
+    eval_every: u32,
+    /// Checkpoint every this many steps (0 = none).
+    #[arg(long, default_value_t = 500)]
+    checkpoint_every: u32,
+    /// Examples for the final accuracy figures (validation and test each).
+    #[arg(long, default_value_t = 500)]
+    eval_examples: usize,
+}
+
+pub fn train(a: &TrainArgs) -> Result<()> {
+    let tok = load_tokenizer(&a.tokenizer)?;
+    let sp = specials(&tok)?;
+    let cfg = LlamaConfig {
+        vocab_size: tok.vocab_size(),
+        hidden_size: a.hidden,
+        intermediate_size: a.ffn,
+        num_hidden_layers: a.layers,
+        num_attention_heads: a.heads,
+        num_key_value_heads: Some(a.kv_heads),
+        max_position_embeddings: a.ctx,
+        rms_norm_eps: 1e-5,
+        rope_theta: 10_000.0,
+        tie_word_embeddings: false,
+        bos_token_id: Some(sp.bos),
+        eos_token_id: Some(sp.eos),
+    };
+    cfg.validate()?;
+    let params = cfg.num_parameters();
+    let model = LlamaModel::new_random(cfg, a.seed)?;
+    let to_examples = |ex: &[Example]| -> Vec<TrainExample> {
+        ex.iter()
+            .map(|e| train_example(&tok, sp, &e.prompt(), &e.command.to_text()))
+            .collect()
+    };
+    let train_set = to_examples(&generate(Split::Train, a.corpus_seed, a.train_examples));
+    let longest = train_set.iter().map(|e| e.tokens.len()).max().unwrap_or(0);
+    if longest > a.ctx {
+        bail!(
+            "a training sequence has {longest} tokens, more than --ctx {}",
+            a.ctx
+        );
+    }
+    let val_examples = generate(Split::Validation, a.corpus_seed, a.eval_examples);
+    let val_set = to_examples(&val_examples[..val_examples.len().min(256)]);
+    let mut trainer = Trainer::new(
+        model,
+        TrainConfig {
+            lr: a.lr,
+            warmup_steps: a.warmup,
+            total_steps: a.steps,
+            ..TrainConfig::default()
+        },
+    )?;
+    fs::create_dir_all(&a.out)?;
+    let mut rng = SplitMix64::new(a.seed);
+    let mut order: Vec<usize> = (0..train_set.len()).collect();
+    let mut cursor = order.len();
+    let mut csv = String::from("step,loss,lr,grad_norm,val_loss\n");
+    let (mut curve, mut val_curve) = (Vec::new(), Vec::new());
+    let mut tokens_seen = 0usize;
+    let pb = bar(u64::from(a.steps));
+    let start = Instant::now();
+    for step in 1..=a.steps {
+        let mut batch = Vec::with_capacity(a.batch);
+        for _ in 0..a.batch {
+            if cursor >= order.len() {
+                // Fisher–Yates reshuffle at each epoch boundary.
+                for i in (1..order.len()).rev() {
+                    order.swap(i, rng.below(i as u64 + 1) as usize);
+                }
+                cursor = 0;
+            }
+            batch.push(train_set[order[cursor]].clone());
+            cursor += 1;
+        }
+        tokens_seen += batch.iter().map(|e| e.tokens.len()).sum::<usize>();
+        let st = trainer.train_step(&batch)?;
+        let val = if step % a.eval_every == 0 || step == a.steps {
+            let v = trainer.eval_loss(&val_set)?;
+            val_curve.push((u64::from(step), v));
+            format!("{v}")
+        } else {
+            String::new()
+        };
+        csv.push_str(&format!(
+            "{step},{},{},{},{val}\n",
+            st.loss, st.lr, st.grad_norm
+        ));
+        curve.push((u64::from(step), st.loss));
+        pb.set_message(format!("loss {:.4}", st.loss));
+        pb.inc(1);
+        if a.checkpoint_every > 0 && step % a.checkpoint_every == 0 && step != a.steps {
+            save_model(
+                &a.out.join("checkpoints").join(format!("step-{step}")),
+                trainer.model(),
+            )?;
+            fs::write(a.out.join("loss.csv"), &csv)?;
+        }
+    }
+    pb.finish();
+    let train_secs = start.elapsed().as_secs_f64();
+    let model = trainer.into_model();
+    save_model(&a.out, &model)?;
+    let tok_out = a.out.join("tokenizer.json");
+    if fs::canonicalize(&a.tokenizer).ok() != fs::canonicalize(&tok_out).ok() {
+        fs::copy(&a.tokenizer, &tok_out)?;
+    }
+    fs::write(a.out.join("loss.csv"), &csv)?;
+    loss_png(
+        &a.out.join("loss.png"),
+        &curve,
+        &val_curve,
+        "Nous base model: training loss",
+    )?;
+    println!(
+        "trained {params} parameters, {} steps in {train_secs:.0}s ({:.0} tokens/s)",
+        a.steps,
+        tokens_seen as f64 / train_secs
+    );
+    let val_pairs = pairs(&val_examples);
+    let test_pairs = pairs(&generate(Split::Test, a.corpus_seed, a.eval_examples));
+    let acc = json!({
+        "validation_constrained": accuracy(&model, &tok, &val_pairs, true)?,
+        "validation_unconstrained": accuracy(&model, &tok, &val_pairs, false)?,
+        "test_constrained": accuracy(&model, &tok, &test_pairs, true)?,
+        "test_unconstrained": accuracy(&model, &tok, &test_pairs, false)?,
+        "examples_per_split": a.eval_examples,
+    });
+    println!("accuracy: {acc}");
+    let metrics = json!({
+        "command": command_line(),
+        "seed": a.seed,
+        "corpus_seed": a.corpus_seed,
+        "parameters": params,
+        "steps": a.steps,
+        "batch": a.batch,
+        "train_examples": a.train_examples,
+        "final_train_loss": curve.last().map(|p| p.1),
+        "final_validation_loss": val_curve.last().map(|p| p.1),
+        "train_seconds": train_secs,
+        "train_tokens_per_second": tokens_seen as f64 / train_secs,
+        "accuracy": acc,
+    });
+    write_json(&a.out.join("metrics.json"), &metrics)
+}
+
+// ---------------------------------------------------------------- eval
+
+#[derive(Args)]
+pub struct EvalArgs {
+    /// Model directory (config.json, model.safetensors, tokenizer.json).
+    #[arg(long, default_value = "models")]
+    model: PathBuf,
+    /// Split: train, validation or test.
+    #[arg(long, default_value = "test")]
+    split: String,
+    /// Corpus seed.
+    #[arg(long, default_value_t = 1)]
+    corpus_seed: u64,
+    /// Number of examples.
+    #[arg(long, default_value_t = 500)]
+    count: usize,
+    /// Print each wrong prediction.
+    #[arg(long)]
+    show_errors: bool,
+}
+
+pub fn eval(a: &EvalArgs) -> Result<()> {
+    let (model, tok) = load_model_dir(&a.model)?;
+    let sp = specials(&tok)?;
+    let ex = generate(parse_split(&a.split)?, a.corpus_seed, a.count);
+    let (mut right_c, mut right_u) = (0usize, 0usize);
+    for e in &ex {
+        let want = e.command.to_text();
+        let c = crate::task::predict(&model, &tok, sp, &e.prompt(), true)?;
+        let u = crate::task::predict(&model, &tok, sp, &e.prompt(), false)?;
+        right_c += usize::from(c == want);
+        right_u += usize::from(u == want);
+        if a.show_errors && c != want {
+            println!("{}\n  want {want:?} got {c:?}", e.prompt());
+        }
+    }
+    let n = ex.len().max(1) as f64;
+    println!(
+        "{} split, {} examples: exact-command accuracy constrained {:.1}%, unconstrained {:.1}%",
+        a.split,
+        ex.len(),
+        100.0 * right_c as f64 / n,
+        100.0 * right_u as f64 / n
+    );
+    Ok(())
+}
+
+// ---------------------------------------------------------------- finetune
+
+#[derive(Args, Clone)]
+pub struct FinetuneArgs {
+    /// Base model directory.
+    #[arg(long, default_value = "models")]
+    model: PathBuf,
+    /// Fine-tune data (finetune-data.json format).
+    #[arg(long, default_value = "models/finetune-data.json")]
+    data: PathBuf,
+    /// Held-out data, same format.
+    #[arg(long, default_value = "models/finetune-heldout.json")]
+    heldout: PathBuf,
+    /// Output directory for adapter_model.safetensors + adapter_config.json.
+    #[arg(long, default_value = "target/nous-llm/lora")]
+    out: PathBuf,
+    #[arg(long, default_value_t = 8)]
+    rank: usize,
+    #[arg(long, default_value_t = 16.0)]
+    alpha: f32,
+    /// Projections to adapt: comma list of q,k,v,o,gate,up,down.
+    #[arg(long, default_value = "q,v")]
+    targets: String,
+    /// Adapt only the top N layers (0 = all).
+    #[arg(long, default_value_t = 0)]
+    top_layers: usize,
+    #[arg(long, default_value_t = 40)]
+    steps: u32,
+    /// Examples per step.
+    #[arg(long, default_value_t = 20)]
+    batch: usize,
+    #[arg(long, default_value_t = 1e-2)]
+    lr: f32,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+}
+
+/// What a fine-tune run measured.
+pub struct FinetuneReport {
+    pub before: f64,
+    pub after: f64,
+    pub train_after: f64,
+    pub seconds: f64,
+    pub adapter_bytes: usize,
+    pub adapter_params: usize,
+    pub peak_heap_bytes: usize,
+    pub examples: usize,
+}
+
+fn parse_targets(s: &str) -> Result<Vec<LoraTarget>> {
+    s.split(',')
+        .map(|t| match t.trim() {
+            "q" => Ok(LoraTarget::Q),
+            "k" => Ok(LoraTarget::K),
+            "v" => Ok(LoraTarget::V),
+            "o" => Ok(LoraTarget::O),
+            "gate" => Ok(LoraTarget::Gate),
+            "up" => Ok(LoraTarget::Up),
+            "down" => Ok(LoraTarget::Down),
+            other => bail!("unknown LoRA target {other:?}"),
+        })
+        .collect()
+}
+
+fn read_finetune(path: &Path) -> Result<finetune::FinetuneData> {
+    let bytes = fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    finetune::parse(&bytes).with_context(|| format!("parsing {}", path.display()))
+}
+
+pub fn run_finetune(a: &FinetuneArgs, peak: &PeakAlloc) -> Result<FinetuneReport> {
+    let (model, tok) = load_model_dir(&a.model)?;
+    let sp = specials(&tok)?;
+    let data = read_finetune(&a.data)?;
+    let held = read_finetune(&a.heldout)?;
+    let to_pairs = |d: &finetune::FinetuneData| -> Vec<(String, String)> {
+        d.examples
+            .iter()
+            .map(|r| (r.prompt(), r.command.clone()))
+            .collect()
+    };
+    let (train_pairs, held_pairs) = (to_pairs(&data), to_pairs(&held));
+    let before = accuracy(&model, &tok, &held_pairs, true)?;
+    let n_layers = model.config().num_hidden_layers;
+    let layers = (a.top_layers > 0 && a.top_layers < n_layers)
+        .then(|| (n_layers - a.top_layers..n_layers).collect());
+    let lora = LoraConfig {
+        rank: a.rank,
+        alpha: a.alpha,
+        targets: parse_targets(&a.targets)?,
+        layers,
+    };
+    let examples: Vec<TrainExample> = train_pairs
+        .iter()
+        .map(|(p, c)| train_example(&tok, sp, p, c))
+        .collect();
+    let n = examples.len();
+    anyhow::ensure!(n > 0, "no fine-tune examples");
+    peak.reset_peak_usage();
+    let heap_before = peak.current_usage();
+    let start = Instant::now();
+    let adapters = LoraAdapters::new(model.config(), lora, a.seed)?;
+    let mut trainer = LoraTrainer::new(
+        &model,
+        adapters,
+        TrainConfig {
+            lr: a.lr,
+            warmup_steps: 0,
+            total_steps: a.steps,
+            weight_decay: 0.0,
+            ..TrainConfig::default()
+        },
+        examples,
+    )?;
+    let mut rng = SplitMix64::new(a.seed);
+    let mut order: Vec<usize> = (0..n).collect();
+    let mut cursor = n;
+    let mut last_loss = f32::NAN;
+    for _ in 0..a.steps {
+        let mut idx = Vec::with_capacity(a.batch);
+        for _ in 0..a.batch.min(n) {
+            if cursor >= n {
+                for i in (1..n).rev() {
+                    order.swap(i, rng.below(i as u64 + 1) as usize);
+                }
+                cursor = 0;
+            }
+            idx.push(order[cursor]);
+            cursor += 1;
+        }
+        last_loss = trainer.train_step(&idx)?.loss;
+    }
+    let adapters = trainer.into_adapters();
+    let seconds = start.elapsed().as_secs_f64();
+    let peak_heap_bytes = peak.peak_usage().saturating_sub(heap_before);
+    let peft = adapters.to_peft()?;
+    fs::create_dir_all(&a.out)?;
+    fs::write(
+        a.out.join("adapter_model.safetensors"),
+        &peft.adapter_model_safetensors,
+    )?;
+    fs::write(a.out.join("adapter_config.json"), &peft.adapter_config_json)?;
+    let mut merged = model.clone();
+    adapters.merge_into(&mut merged)?;
+    let after = accuracy(&merged, &tok, &held_pairs, true)?;
+    let train_after = accuracy(&merged, &tok, &train_pairs, true)?;
+    println!("final LoRA training loss {last_loss:.4}");
+    Ok(FinetuneReport {
+        before,
+        after,
+        train_after,
+        seconds,
+        adapter_bytes: peft.adapter_model_safetensors.len(),
+        adapter_params: adapters.num_parameters(),
+        peak_heap_bytes,
+        examples: n,
+    })
+}
+
+pub fn finetune(a: &FinetuneArgs, peak: &PeakAlloc) -> Result<()> {
+    let r = run_finetune(a, peak)?;
+    println!(
+        "held-out accuracy {:.1}% -> {:.1}% ({:+.1} points); training-set accuracy after {:.1}%",
+        100.0 * r.before,
+        100.0 * r.after,
+        100.0 * (r.after - r.before),
+        100.0 * r.train_after
+    );
+    println!(
+        "{} examples, {} steps: {:.2}s wall, adapter {} params / {} bytes, peak heap during training {:.1} KiB",
+        r.examples,
+        a.steps,
+        r.seconds,
+        r.adapter_params,
+        r.adapter_bytes,
+        r.peak_heap_bytes as f64 / 1024.0
+    );
+    write_json(
+        &a.out.join("finetune-metrics.json"),
+        &json!({
+            "command": command_line(), "held_out_before": r.before, "held_out_after": r.after,
+            "train_after": r.train_after, "seconds": r.seconds, "adapter_bytes": r.adapter_bytes,
+            "adapter_params": r.adapter_params, "peak_heap_bytes": r.peak_heap_bytes, "examples": r.examples,
+        }),
+    )
+}
+
+// ---------------------------------------------------------------- bench
+
+#[derive(Args)]
+pub struct BenchArgs {
+    /// Model directory.
+    #[arg(long, default_value = "models")]
+    model: PathBuf,
+    /// Test examples for the accuracy figure.
+    #[arg(long, default_value_t = 500)]
+    test_examples: usize,
+    /// Decoding runs for tokens/s.
+    #[arg(long, default_value_t = 50)]
+    runs: usize,
+    /// Write the figures as JSON here.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    #[command(flatten)]
+    finetune: FinetuneArgs,
+}
+
+/// Greedy decoding throughput: (prefill tokens/s, decode tokens/s) over `runs` prompts.
+fn decode_speed(model: &LlamaModel, tok: &Tokenizer, runs: usize) -> Result<(f64, f64, usize)> {
+    let sp = specials(&tok.clone())?;
+    let ctx = model.config().max_position_embeddings;
+    let ex = generate(Split::Test, 7, runs.max(1));
+    let (mut prefill_tokens, mut prefill_secs, mut decode_tokens, mut decode_secs) =
+        (0usize, 0f64, 0usize, 0f64);
+    let mut session = Session::new(model);
+    for e in &ex {
+        let prompt = crate::task::prompt_tokens(tok, sp, &e.prompt());
+        session.reset();
+        let t0 = Instant::now();
+        let mut logits = session.feed_all(&prompt)?.to_vec();
+        prefill_secs += t0.elapsed().as_secs_f64();
+        prefill_tokens += prompt.len();
+        // Decode greedily until the context is full, ignoring <eos>, so every run does
+        // the same amount of work per token as real decoding.
+        let t1 = Instant::now();
+        let mut scratch = Vec::new();
+        let mut rng = llm::rng::Rng::new(0);
+        while session.position() < ctx {
+            let next = llm::generate::choose(&logits, &Sampling::Greedy, &mut rng, &mut scratch)
+                .context("no finite logit")?;
+            logits.copy_from_slice(session.feed(next)?);
+            decode_tokens += 1;
+        }
+        decode_secs += t1.elapsed().as_secs_f64();
+    }
+    let _ = GenerateOptions::default();
+    Ok((
+        prefill_tokens as f64 / prefill_secs,
+        decode_tokens as f64 / decode_secs,
+        decode_tokens,
+    ))
+}
+
+fn find_torch_script() -> Option<PathBuf> {
+    let candidates = [
+        "crates/llm/tools/torch_bench.py",
+        "crates/llm/scripts/torch_bench.py",
+        "crates/llm/torch_bench.py",
+    ];
+    candidates.iter().map(PathBuf::from).find(|p| p.exists())
+}
+
+pub fn bench(a: &BenchArgs, peak: &PeakAlloc) -> Result<()> {
+    let (model, tok) = load_model_dir(&a.model)?;
+    let test = pairs(&generate(Split::Test, 1, a.test_examples));
+    let t0 = Instant::now();
+    let acc_c = accuracy(&model, &tok, &test, true)?;
+    let acc_u = accuracy(&model, &tok, &test, false)?;
+    let eval_secs = t0.elapsed().as_secs_f64();
+    let (prefill, decode, decoded) = decode_speed(&model, &tok, a.runs)?;
+    let ft = run_finetune(&a.finetune, peak)?;
+    let torch = match find_torch_script() {
+        Some(script) => {
+            let out = std::process::Command::new("python3")
+                .arg(&script)
+                .arg(&a.model)
+                .output();
+            match out {
+                Ok(o) if o.status.success() => {
+                    Some(String::from_utf8_lossy(&o.stdout).trim().to_string())
+                }
+                Ok(o) => {
+                    eprintln!(
+                        "{} failed: {}",
+                        script.display(),
+                        String::from_utf8_lossy(&o.stderr).trim()
+                    );
+                    None
+                }
+                Err(e) => {
+                    eprintln!("could not run python3: {e}");
+                    None
+                }
+            }
+        }
+        None => None,
+    };
+    let torch_tps: Option<f64> = torch.as_deref().and_then(|s| {
+        serde_json::from_str::<serde_json::Value>(s)
+            .ok()
+            .and_then(|v| v.get("decode_tokens_per_second").and_then(|x| x.as_f64()))
+    });
+    let gain = 100.0 * (ft.after - ft.before);
+    println!(
+        "\n{:<46} {:>14} {:>12} {:>10}",
+        "figure", "measured", "target", "ratio"
+    );
+    let row = |name: &str, measured: String, target: String, ratio: String| {
+        println!("{name:<46} {measured:>14} {target:>12} {ratio:>10}");
+    };
+    row(
+        "base test accuracy, constrained",
+        format!("{:.1}%", 100.0 * acc_c),
+        "-".into(),
+        "-".into(),
+    );
+    row(
+        "base test accuracy, unconstrained",
+        format!("{:.1}%", 100.0 * acc_u),
+        "-".into(),
+        "-".into(),
+    );
+    row(
+        "LoRA held-out accuracy before",
+        format!("{:.1}%", 100.0 * ft.before),
+        "-".into(),
+        "-".into(),
+    );
+    row(
+        "LoRA held-out accuracy after",
+        format!("{:.1}%", 100.0 * ft.after),
+        "-".into(),
+        "-".into(),
+    );
+    row(
+        "LoRA accuracy gain (points)",
+        format!("{gain:+.1}"),
+        ">= +30".into(),
+        format!("{:.2}x", gain / 30.0),
+    );
+    row(
+        "LoRA wall time (1 thread)",
+        format!("{:.2}s", ft.seconds),
+        "<= 3s".into(),
+        format!("{:.2}x", ft.seconds / 3.0),
+    );
+    row(
+        "LoRA adapter size",
+        format!("{} B", ft.adapter_bytes),
+        "<= 262144 B".into(),
+        format!("{:.3}x", ft.adapter_bytes as f64 / 262144.0),
+    );
+    row(
+        "LoRA peak heap (100 examples)",
+        format!("{:.0} KiB", ft.peak_heap_bytes as f64 / 1024.0),
+        "-".into(),
+        "-".into(),
+    );
+    row(
+        "inference prefill tokens/s (1 thread)",
+        format!("{prefill:.0}"),
+        "-".into(),
+        "-".into(),
+    );
+    row(
+        "inference decode tokens/s (1 thread)",
+        format!("{decode:.0}"),
+        "-".into(),
+        "-".into(),
+    );
+    match torch_tps {
+        Some(t) => row(
+            "PyTorch CPU decode tokens/s (same weights)",
+            format!("{t:.0}"),
+            ">= 2x slower".into(),
+            format!("{:.2}x", decode / t),
+        ),
+        None => row(
+            "PyTorch CPU decode tokens/s",
+            "not run".into(),
+            "-".into(),
+            "torch absent".into(),
+        ),
+    }
+    println!(
+        "(accuracy over {} test examples took {eval_secs:.1}s; decode over {decoded} tokens)",
+        test.len()
+    );
+    if let Some(path) = &a.json {
+        write_json(
+            path,
+            &json!({
+                "command": command_line(),
+                "test_accuracy_constrained": acc_c, "test_accuracy_unconstrained": acc_u,
+                "lora_before": ft.before, "lora_after": ft.after, "lora_gain_points": gain,
+                "lora_seconds": ft.seconds, "lora_adapter_bytes": ft.adapter_bytes,
+                "lora_peak_heap_bytes": ft.peak_heap_bytes, "prefill_tokens_per_second": prefill,
+                "decode_tokens_per_second": decode, "torch_decode_tokens_per_second": torch_tps,
+            }),
+        )?;
+    }
+    Ok(())
+}
