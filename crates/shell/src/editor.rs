@@ -9,15 +9,22 @@
 //! cell boundary and moves by cells.
 //!
 //! After every key the editor compares the cells it last showed with the cells of the new buffer
-//! and rewrites the screen from the first difference (then `ESC [ K` if the line got shorter).
+//! and rewrites the screen from the first difference (then erases what is left of a longer old
+//! line).
 //! One routine therefore serves insertion, deletion, history recall and the merging of a UTF-8
 //! lead byte with a continuation byte typed after it.
 //!
+//! A line longer than the terminal row continues on the next rows. The editor does not rely on
+//! the terminal's own wrapping: it breaks rows itself after [`LineEditor::set_columns`] columns
+//! (80 by default; a double-width character that would straddle a row boundary moves to the next
+//! row) and moves between rows with `ESC [ n A` / `ESC [ n B`, so the display is right on any
+//! terminal at least that wide. The prompt's width ([`LineEditor::set_prompt_width`]) counts
+//! towards the first row; a prompt as wide as the terminal or wider is not supported (the line
+//! would be laid out one row off). Enter and Ctrl-C first move the cursor to the end of the
+//! line, so the output that follows never lands inside it.
+//!
 //! Neighbours: [`crate::session::Shell`] feeds it and passes finished lines to
 //! [`crate::registry::CommandRegistry`].
-//!
-//! Known limitation: cursor movement assumes the prompt and the line fit on one terminal row; a
-//! line that wraps is still stored and submitted correctly but redrawn imperfectly.
 
 use alloc::collections::VecDeque;
 use alloc::string::String;
@@ -39,6 +46,10 @@ const BACKSPACE: u8 = 0x08;
 const DEL: u8 = 0x7f;
 /// Parameter bytes kept for one control sequence; longer parameter strings make it unknown.
 const MAX_CSI_PARAMS: usize = 8;
+/// Terminal width assumed until [`LineEditor::set_columns`] says otherwise.
+pub const DEFAULT_COLUMNS: usize = 80;
+/// Narrowest terminal the layout supports (a double-width character must fit a row).
+const MIN_COLUMNS: usize = 4;
 
 /// What one input byte did to the line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -168,12 +179,25 @@ fn cells(line: &[u8]) -> Vec<Cell> {
     result
 }
 
-/// Moves the terminal cursor horizontally from column `from` to column `to`.
-fn move_cursor(out: &mut dyn Write, from: usize, to: usize) -> fmt::Result {
-    if to < from {
-        write!(out, "\x1b[{}D", from - to)
-    } else if to > from {
-        write!(out, "\x1b[{}C", to - from)
+/// A terminal position: `row` counts from the prompt's row, `column` from the left edge.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
+struct Pos {
+    row: usize,
+    column: usize,
+}
+
+/// Moves the terminal cursor from `from` to `to` (both inside the row, not in the terminal's
+/// pending-wrap state after the last column).
+fn move_cursor(out: &mut dyn Write, from: Pos, to: Pos) -> fmt::Result {
+    if to.row < from.row {
+        write!(out, "\x1b[{}A", from.row - to.row)?;
+    } else if to.row > from.row {
+        write!(out, "\x1b[{}B", to.row - from.row)?;
+    }
+    if to.column < from.column {
+        write!(out, "\x1b[{}D", from.column - to.column)
+    } else if to.column > from.column {
+        write!(out, "\x1b[{}C", to.column - from.column)
     } else {
         Ok(())
     }
@@ -187,8 +211,16 @@ pub struct LineEditor {
     cursor: usize,
     /// The cells the terminal currently shows after the prompt.
     shown: Vec<Cell>,
-    /// Terminal cursor column, counted from the end of the prompt.
-    shown_cursor: usize,
+    /// Where the terminal cursor is.
+    shown_cursor: Pos,
+    /// Where the shown line ends.
+    shown_end: Pos,
+    /// Terminal width used for the layout.
+    columns: usize,
+    /// Width of the prompt in front of the line.
+    prompt_width: usize,
+    /// Scratch space for the layout: where each shown cell starts, then where the line ends.
+    starts: Vec<Pos>,
     /// Submitted lines, oldest first.
     history: VecDeque<Vec<u8>>,
     history_capacity: usize,
@@ -220,7 +252,11 @@ impl LineEditor {
             line: Vec::new(),
             cursor: 0,
             shown: Vec::new(),
-            shown_cursor: 0,
+            shown_cursor: Pos::default(),
+            shown_end: Pos::default(),
+            columns: DEFAULT_COLUMNS,
+            prompt_width: 0,
+            starts: Vec::new(),
             history: VecDeque::new(),
             history_capacity: capacity,
             browsing: None,
@@ -246,13 +282,58 @@ impl LineEditor {
         self.history.iter().map(Vec::as_slice)
     }
 
+    /// Sets the terminal width the line is laid out for (at least 4; 80 by default). Call it
+    /// between lines, or follow it with [`LineEditor::erase`] and [`LineEditor::redraw`].
+    pub fn set_columns(&mut self, columns: usize) {
+        self.columns = columns.max(MIN_COLUMNS);
+        self.relayout_if_blank();
+    }
+
+    /// Sets the display width of the prompt written before each line (0 by default;
+    /// [`crate::session::Shell`] sets it from its prompt). Same timing rule as `set_columns`.
+    pub fn set_prompt_width(&mut self, width: usize) {
+        self.prompt_width = width;
+        self.relayout_if_blank();
+    }
+
+    /// With nothing shown, the cursor is where the line will start.
+    fn relayout_if_blank(&mut self) {
+        if self.shown.is_empty() {
+            self.shown_cursor = self.line_start();
+            self.shown_end = self.shown_cursor;
+        }
+    }
+
+    /// Where the line starts: after the prompt, on the row the prompt ends on.
+    fn line_start(&self) -> Pos {
+        Pos {
+            row: 0,
+            column: self.prompt_width % self.columns,
+        }
+    }
+
     /// Rewrites the whole line and puts the cursor back, assuming the terminal cursor stands
     /// just after a freshly written prompt. For callers that printed something (an error, a log
-    /// line) over the line being edited.
+    /// line) and then the prompt again.
     pub fn redraw(&mut self, out: &mut dyn Write) -> fmt::Result {
         self.shown.clear();
-        self.shown_cursor = 0;
+        self.shown_cursor = self.line_start();
+        self.shown_end = self.shown_cursor;
         self.refresh(0, out)
+    }
+
+    /// Removes the prompt and the line from the screen, leaving the terminal cursor at the
+    /// start of the prompt's row, so that other output can be printed there. The line itself
+    /// is kept: write the prompt and call [`LineEditor::redraw`] afterwards.
+    pub fn erase(&mut self, out: &mut dyn Write) -> fmt::Result {
+        let from = self.shown_cursor;
+        self.shown.clear();
+        self.shown_cursor = Pos::default();
+        self.shown_end = Pos::default();
+        if from.row > 0 {
+            write!(out, "\x1b[{}A", from.row)?;
+        }
+        out.write_str("\r\x1b[J")
     }
 
     /// Processes one input byte, writing the echo to `out`.
@@ -345,6 +426,7 @@ impl LineEditor {
             b'\n' => self.submit(out),
             CTRL_C => {
                 // Output errors are ignored throughout: see the method documentation.
+                let _ = move_cursor(out, self.shown_cursor, self.shown_end);
                 let _ = out.write_str("^C\r\n");
                 self.reset_line();
                 EditEvent::Cancelled
@@ -468,7 +550,12 @@ impl LineEditor {
     }
 
     fn submit(&mut self, out: &mut dyn Write) -> EditEvent {
-        let _ = out.write_str("\r\n");
+        let end = self.shown_end;
+        let _ = move_cursor(out, self.shown_cursor, end);
+        // A line that exactly fills its last row already left the cursor on a fresh row.
+        if end.row == 0 || end.column > 0 {
+            let _ = out.write_str("\r\n");
+        }
         let line = core::mem::take(&mut self.line);
         self.remember(&line);
         self.reset_line();
@@ -498,7 +585,8 @@ impl LineEditor {
         self.line.clear();
         self.cursor = 0;
         self.shown.clear();
-        self.shown_cursor = 0;
+        self.shown_cursor = self.line_start();
+        self.shown_end = self.shown_cursor;
         self.browsing = None;
         self.draft.clear();
         self.too_long_reported = false;
@@ -538,61 +626,153 @@ impl LineEditor {
     /// `dirty_from` decode the same in the new buffer and are kept; only the rest is decoded
     /// again. That keeps typing at the end of a long line cheap (a few cells per key).
     fn refresh(&mut self, dirty_from: usize, out: &mut dyn Write) -> fmt::Result {
+        // The layout buffer is kept between keys so that typing does not allocate for it.
+        let mut starts = core::mem::take(&mut self.starts);
+        let result = self.refresh_with(&mut starts, dirty_from, out);
+        self.starts = starts;
+        result
+    }
+
+    fn refresh_with(
+        &mut self,
+        starts: &mut Vec<Pos>,
+        dirty_from: usize,
+        out: &mut dyn Write,
+    ) -> fmt::Result {
         let unaffected = dirty_from.saturating_sub(3);
         let mut keep = 0;
         let mut restart = 0;
-        let mut kept_width = 0;
         for cell in &self.shown {
             if restart + cell.len > unaffected {
                 break;
             }
             restart += cell.len;
-            kept_width += cell.glyph.width();
             keep += 1;
         }
         let old_tail = self.shown.split_off(keep);
         let new_tail = cells(self.line.get(restart..).unwrap_or_default());
-
-        let width = |cells: &[Cell]| -> usize { cells.iter().map(|cell| cell.glyph.width()).sum() };
-        let same = old_tail
-            .iter()
-            .zip(&new_tail)
-            .take_while(|(old, new)| old == new)
-            .count();
-        let same_width = kept_width + width(new_tail.get(..same).unwrap_or_default());
-        let old_width = kept_width + width(&old_tail);
-        let new_width = kept_width + width(&new_tail);
-        let changed = same != new_tail.len() || same != old_tail.len();
+        let same = keep
+            + old_tail
+                .iter()
+                .zip(&new_tail)
+                .take_while(|(old, new)| old == new)
+                .count();
+        let changed = same != keep + new_tail.len() || same != keep + old_tail.len();
         self.shown.extend_from_slice(&new_tail);
 
+        self.layout(starts);
         // An edit can merge bytes into one cell around the cursor; keep it on a boundary.
-        let mut start = 0;
-        let mut cursor_column = 0;
+        let mut offset = 0;
+        let mut cursor_cell = 0;
         for cell in &self.shown {
-            if start >= self.cursor {
+            if offset >= self.cursor {
                 break;
             }
-            start += cell.len;
-            cursor_column += cell.glyph.width();
+            offset += cell.len;
+            cursor_cell += 1;
         }
-        self.cursor = start;
+        self.cursor = offset;
+        let cursor_pos = starts.get(cursor_cell).copied().unwrap_or_default();
+        let new_end = starts.last().copied().unwrap_or_default();
 
         // The new state is recorded before writing so that a failing writer leaves a state
         // that the next refresh or redraw can repair.
-        let shown_cursor = core::mem::replace(&mut self.shown_cursor, cursor_column);
+        let from = core::mem::replace(&mut self.shown_cursor, cursor_pos);
+        let old_end = core::mem::replace(&mut self.shown_end, new_end);
         if !changed {
-            return move_cursor(out, shown_cursor, cursor_column);
+            return move_cursor(out, from, cursor_pos);
         }
-        move_cursor(out, shown_cursor, same_width)?;
-        for cell in new_tail.iter().skip(same) {
-            cell.glyph.write(out)?;
+
+        // Cells before `same` are unchanged and, depending only on what precedes them, so are
+        // their positions and the position right after them. Rewrite from there (not from
+        // where cell `same` starts now: a double-width cell may have moved to the next row),
+        // breaking rows where the layout does.
+        let mut at = match same.checked_sub(1) {
+            None => self.line_start(),
+            Some(previous) => {
+                let start = starts.get(previous).copied().unwrap_or_default();
+                let width = self
+                    .shown
+                    .get(previous)
+                    .map_or(0, |cell| cell.glyph.width());
+                self.advance(start, width)
+            }
+        };
+        move_cursor(out, from, at)?;
+        let cells_and_starts = self.shown.iter().zip(starts.iter()).skip(same);
+        for (cell, start) in cells_and_starts.chain(core::iter::once((&END, &new_end))) {
+            while at.row < start.row {
+                // Blank the rest of a row left short by a double-width character. A full row
+                // has the terminal in its pending-wrap state, where `ESC [ K` would erase the
+                // last character instead.
+                if at.column < self.columns {
+                    out.write_str("\x1b[K")?;
+                }
+                out.write_str("\r\n")?;
+                at = Pos {
+                    row: at.row + 1,
+                    column: 0,
+                };
+            }
+            if cell.len > 0 {
+                cell.glyph.write(out)?;
+                at.column += cell.glyph.width();
+            }
         }
-        if old_width > new_width {
-            out.write_str("\x1b[K")?;
+        if old_end > new_end {
+            // The old line reached further: clear the rest of this row, and the rows below
+            // if it had more.
+            out.write_str(if old_end.row > new_end.row {
+                "\x1b[J"
+            } else {
+                "\x1b[K"
+            })?;
         }
-        move_cursor(out, new_width, cursor_column)
+        move_cursor(out, new_end, cursor_pos)
+    }
+
+    /// The position after a cell of `width` columns that starts at `start`: a full row
+    /// continues at the start of the next.
+    fn advance(&self, start: Pos, width: usize) -> Pos {
+        let column = start.column + width;
+        if column >= self.columns {
+            Pos {
+                row: start.row + 1,
+                column: 0,
+            }
+        } else {
+            Pos {
+                row: start.row,
+                column,
+            }
+        }
+    }
+
+    /// The position of every shown cell, and after them the position where the line ends.
+    /// A cell too wide for the rest of its row starts the next row.
+    fn layout(&self, starts: &mut Vec<Pos>) {
+        starts.clear();
+        let mut at = self.line_start();
+        for cell in &self.shown {
+            let width = cell.glyph.width();
+            if at.column + width > self.columns {
+                at = Pos {
+                    row: at.row + 1,
+                    column: 0,
+                };
+            }
+            starts.push(at);
+            at = self.advance(at, width);
+        }
+        starts.push(at);
     }
 }
+
+/// A sentinel after the last cell, so the row-break logic also runs for the line's end.
+const END: Cell = Cell {
+    len: 0,
+    glyph: Glyph::Placeholder,
+};
 
 /// The key for a `CSI params final` sequence, if it is one the editor knows.
 fn csi_key(params: &[u8], final_byte: u8) -> Option<Key> {

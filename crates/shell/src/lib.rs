@@ -28,7 +28,7 @@ pub mod registry;
 pub mod session;
 
 pub use args::{ArgError, split_args};
-pub use editor::{DEFAULT_HISTORY, EditEvent, LineEditor, MAX_LINE_BYTES};
+pub use editor::{DEFAULT_COLUMNS, DEFAULT_HISTORY, EditEvent, LineEditor, MAX_LINE_BYTES};
 pub use parse::{ArgValue, expect_arg_count, optional_arg, parse_arg, required_arg};
 pub use registry::{
     CommandError, CommandInfo, CommandRegistry, DispatchStatus, Handler, Invocation, RegisterError,

@@ -10,6 +10,7 @@
 use crate::editor::{EditEvent, LineEditor, MAX_LINE_BYTES};
 use crate::registry::{CommandRegistry, DispatchStatus};
 use core::fmt::{self, Write};
+use unicode_width::UnicodeWidthStr;
 
 /// Passes text through to a terminal, turning every `\n` into `\r\n`.
 pub struct CrlfWriter<'a> {
@@ -62,15 +63,23 @@ impl<C> Shell<C> {
 
     /// A shell with a configured editor (for example a different history length).
     pub fn with_editor(
-        editor: LineEditor,
+        mut editor: LineEditor,
         registry: CommandRegistry<C>,
         prompt: &'static str,
     ) -> Self {
+        // Only what follows the prompt's last line break shares a row with the input.
+        let last_row = prompt.rsplit('\n').next().unwrap_or_default();
+        editor.set_prompt_width(last_row.width());
         Self {
             editor,
             registry,
             prompt,
         }
+    }
+
+    /// Sets the terminal width the line editor lays lines out for (80 by default).
+    pub fn set_columns(&mut self, columns: usize) {
+        self.editor.set_columns(columns);
     }
 
     /// The command registry.
@@ -105,12 +114,10 @@ impl<C> Shell<C> {
                 None
             }
             EditEvent::LineTooLong => {
-                let _ = write!(
+                let _ = self.print_above(
+                    &alloc::format!("error: line too long (at most {MAX_LINE_BYTES} bytes)"),
                     out,
-                    "\r\nerror: line too long (at most {MAX_LINE_BYTES} bytes)\r\n{}",
-                    self.prompt
                 );
-                let _ = self.editor.redraw(out);
                 None
             }
             EditEvent::InvalidUtf8 { valid_up_to } => {
@@ -134,7 +141,7 @@ impl<C> Shell<C> {
     /// Prints `text` (a log line, say) above the line being edited, then redraws the prompt and
     /// the line, so asynchronous output does not tangle with typing.
     pub fn print_above(&mut self, text: &str, out: &mut dyn Write) -> fmt::Result {
-        out.write_str("\r\x1b[K")?;
+        self.editor.erase(out)?;
         CrlfWriter::new(out).write_str(text)?;
         if !text.ends_with('\n') {
             out.write_str("\r\n")?;

@@ -2,6 +2,9 @@
 //! tests that replay the echo on a small VT100 model to check that the screen always shows the
 //! line with the cursor in the right place.
 
+mod common;
+
+use common::Screen;
 use proptest::prelude::*;
 use shell::{EditEvent, LineEditor, MAX_LINE_BYTES};
 
@@ -238,10 +241,29 @@ fn utf8_characters_are_echoed_once_complete_and_edited_as_one_cell() {
 }
 
 #[test]
+fn long_lines_continue_on_the_next_row() {
+    let mut editor = LineEditor::new();
+    editor.set_columns(8);
+    editor.set_prompt_width(2);
+    // 6 columns are left on the first row: the seventh character starts the second row.
+    let (_, out) = run(&mut editor, b"abcdefg");
+    assert_eq!(out, "abcdef\r\ng");
+    // Backspace twice: back across the row boundary, erasing the rows below.
+    let (_, out) = run(&mut editor, b"\x7f\x7f");
+    assert_eq!(out, "\x1b[1D\x1b[K\x1b[1A\x1b[7C\x1b[J");
+    // Home goes up to the first row, End back down.
+    assert_eq!(run(&mut editor, b"X\x1b[H").1, "X\r\n\x1b[1A\x1b[2C");
+    assert_eq!(run(&mut editor, b"\x1b[F").1, "\x1b[1B\x1b[2D");
+    // Ctrl-C from the first row goes to the end first, so `^C` does not overwrite the line.
+    run(&mut editor, b"\x1b[H");
+    assert_eq!(run(&mut editor, b"\x03").1, "\x1b[1B\x1b[2D^C\r\n");
+}
+
+#[test]
 fn four_byte_characters_merge_when_their_last_byte_arrives() {
     let mut editor = LineEditor::new();
     let (_, out) = run(&mut editor, "ab😀".as_bytes());
-    let mut screen = Screen::default();
+    let mut screen = Screen::new(80);
     screen.apply(&out);
     assert_eq!((screen.text().as_str(), screen.column), ("ab😀", 4));
     assert_eq!(run(&mut editor, b"\r").0, vec![line("ab😀")]);
@@ -252,7 +274,7 @@ fn control_and_zero_width_characters_are_shown_as_placeholders() {
     let mut editor = LineEditor::new();
     // U+0085 (NEL) and U+200B (zero-width space) must not reach the terminal as themselves.
     let (_, out) = run(&mut editor, "a\u{85}\u{200b}b".as_bytes());
-    let mut screen = Screen::default();
+    let mut screen = Screen::new(80);
     screen.apply(&out);
     assert_eq!(screen.text(), "a??b");
     assert_eq!(run(&mut editor, b"\r").0, vec![line("a\u{85}\u{200b}b")]);
@@ -330,65 +352,6 @@ fn redraw_rewrites_the_line_after_a_fresh_prompt() {
     let mut out = String::new();
     editor.redraw(&mut out).unwrap();
     assert_eq!(out, "abc\x1b[1D");
-}
-
-/// A one-row VT100 model: enough of the protocol the editor speaks.
-#[derive(Debug, Default, PartialEq)]
-struct Screen {
-    /// One entry per column; a double-width character is followed by a `'\0'` filler.
-    row: Vec<char>,
-    column: usize,
-}
-
-impl Screen {
-    fn apply(&mut self, output: &str) {
-        let mut chars = output.chars().peekable();
-        while let Some(c) = chars.next() {
-            match c {
-                '\x1b' => {
-                    assert_eq!(chars.next(), Some('['), "only CSI sequences are written");
-                    let mut count = String::new();
-                    while let Some(digit) = chars.next_if(char::is_ascii_digit) {
-                        count.push(digit);
-                    }
-                    let count: usize = count.parse().unwrap_or(1);
-                    match chars.next() {
-                        Some('D') => {
-                            assert!(count <= self.column, "cursor moved left past the prompt");
-                            self.column -= count;
-                        }
-                        Some('C') => {
-                            self.column += count;
-                            assert!(self.column <= self.row.len(), "cursor moved into nothing");
-                        }
-                        Some('K') => self.row.truncate(self.column),
-                        other => panic!("unexpected sequence end {other:?}"),
-                    }
-                }
-                '\x07' => {}
-                c => {
-                    assert!(
-                        !c.is_control(),
-                        "control character {c:?} reached the terminal"
-                    );
-                    let width = unicode_width::UnicodeWidthChar::width(c).unwrap_or(1);
-                    for (offset, cell) in [c, '\0'].into_iter().take(width).enumerate() {
-                        let at = self.column + offset;
-                        if at < self.row.len() {
-                            self.row[at] = cell;
-                        } else {
-                            self.row.push(cell);
-                        }
-                    }
-                    self.column += width;
-                }
-            }
-        }
-    }
-
-    fn text(&self) -> String {
-        self.row.iter().filter(|&&c| c != '\0').collect()
-    }
 }
 
 /// Editing keys only: no Enter or Ctrl-C, so the whole session stays on one row.
@@ -480,14 +443,19 @@ fn model(history: &[&str], keys: &[Vec<u8>]) -> (String, usize) {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
 
-    /// ASCII editing matches a simple model, and the screen shows exactly the line with the
-    /// cursor at the right column.
+    /// ASCII editing matches a simple model, and the screen (of any width, after a prompt of
+    /// any width that fits) shows exactly the prompt and the line, with the cursor in the right
+    /// place, also once Enter has been pressed.
     #[test]
     fn ascii_editing_matches_the_model_and_the_screen(
+        columns in 4usize..24,
+        prompt_width in 0usize..4,
         history in prop::collection::vec("[a-z]{1,5}", 0..4),
         keys in prop::collection::vec(editing_key(), 0..80),
     ) {
         let mut editor = LineEditor::new();
+        editor.set_columns(columns);
+        editor.set_prompt_width(prompt_width);
         for entry in &history {
             run(&mut editor, format!("{entry}\r").as_bytes());
         }
@@ -498,7 +466,9 @@ proptest! {
                 remembered.push(entry);
             }
         }
-        let mut screen = Screen::default();
+        let prompt = "#".repeat(prompt_width);
+        let mut screen = Screen::new(columns);
+        screen.apply(&prompt);
         for key in &keys {
             let (_, out) = run(&mut editor, key);
             screen.apply(&out);
@@ -506,24 +476,41 @@ proptest! {
         let (expected_line, expected_cursor) = model(&remembered, &keys);
         prop_assert_eq!(editor.line(), expected_line.as_bytes());
         prop_assert_eq!(editor.cursor(), expected_cursor);
-        prop_assert_eq!(screen.text(), expected_line);
-        prop_assert_eq!(screen.column, expected_cursor);
+        prop_assert_eq!(screen.text(), format!("{prompt}{expected_line}"));
+        let at = prompt_width + expected_cursor;
+        prop_assert_eq!(screen.cursor(), (at / columns, at % columns));
+
+        let (events, out) = run(&mut editor, b"\r");
+        screen.apply(&out);
+        prop_assert_eq!(events, vec![line(&expected_line)]);
+        prop_assert_eq!(screen.text(), format!("{prompt}{expected_line}"));
+        let end = prompt_width + expected_line.len();
+        let fresh_row = if end % columns == 0 && end > 0 { end / columns } else { end / columns + 1 };
+        prop_assert_eq!(screen.cursor(), (fresh_row, 0));
     }
 
-    /// With arbitrary bytes, the screen built from incremental echoes equals a fresh redraw of
-    /// the same state, the cursor is on a character boundary, and nothing panics.
+    /// With arbitrary bytes (wide characters included) on narrow screens, the screen built
+    /// from incremental echoes equals a fresh redraw of the same state, the cursor is on a
+    /// character boundary, and nothing panics.
     #[test]
     fn incremental_echo_equals_a_fresh_redraw(
+        columns in 4usize..16,
+        prompt_width in 0usize..4,
         keys in prop::collection::vec(any_key(), 0..80),
     ) {
+        let prompt = "#".repeat(prompt_width);
         let mut editor = LineEditor::new();
-        let mut screen = Screen::default();
+        editor.set_columns(columns);
+        editor.set_prompt_width(prompt_width);
+        let mut screen = Screen::new(columns);
+        screen.apply(&prompt);
         for key in &keys {
             let (_, out) = run(&mut editor, key);
             screen.apply(&out);
             prop_assert!(editor.line().len() <= MAX_LINE_BYTES);
         }
-        let mut fresh = Screen::default();
+        let mut fresh = Screen::new(columns);
+        fresh.apply(&prompt);
         let mut out = String::new();
         editor.clone().redraw(&mut out).unwrap();
         fresh.apply(&out);
@@ -531,5 +518,16 @@ proptest! {
         if let Ok(text) = std::str::from_utf8(editor.line()) {
             prop_assert!(text.is_char_boundary(editor.cursor()));
         }
+
+        // Erasing leaves nothing but the rows above the prompt; a redraw brings it all back.
+        let mut out = String::new();
+        editor.erase(&mut out).unwrap();
+        screen.apply(&out);
+        prop_assert_eq!(screen.text(), "");
+        prop_assert_eq!(screen.cursor(), (0, 0));
+        let mut out = prompt.clone();
+        editor.redraw(&mut out).unwrap();
+        screen.apply(&out);
+        prop_assert_eq!(&screen, &fresh);
     }
 }
