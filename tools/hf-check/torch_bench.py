@@ -7,8 +7,9 @@ Usage: python3 tools/hf-check/torch_bench.py <model_dir> [--threads 1] [--prompt
 Same work as the Rust bench's decode figure: a prompt of --prompt tokens, then --new greedy
 steps with the KV cache (past_key_values), batch size 1, float32, eager attention, single
 thread by default (the Rust engine is single-threaded). tokens_per_s counts every position
-processed (prompt + generated), like the Rust bench. Output:
-{"engine": "pytorch", "tokens_per_s": ..., "threads": 1, "torch": "...", ...}
+processed (prompt + generated), like the Rust bench; cpu_tokens_per_s divides by process CPU
+time instead of wall time (meaningful on a shared machine). Output:
+{"engine": "pytorch", "tokens_per_s": ..., "cpu_tokens_per_s": ..., "threads": 1, ...}
 """
 import argparse
 import json
@@ -45,12 +46,13 @@ def main():
                 tok = out.logits[:, -1:].argmax(-1)
 
     run()  # warm-up
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for _ in range(a.reps):
         run()
-    dt = time.perf_counter() - t0
+    dt, dc = time.perf_counter() - t0, time.process_time() - c0
     tokens = a.reps * (a.prompt + a.new - 1)
-    print(json.dumps({"engine": "pytorch", "tokens_per_s": tokens / dt, "threads": a.threads,
+    print(json.dumps({"engine": "pytorch", "tokens_per_s": tokens / dt,
+                      "cpu_tokens_per_s": tokens / dc, "threads": a.threads,
                       "batch_size": 1, "prompt": a.prompt, "new": a.new,
                       "torch": torch.__version__}))
 

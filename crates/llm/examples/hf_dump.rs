@@ -1,11 +1,13 @@
 //! Writes a model directory (config.json + model.safetensors), a PEFT adapter directory and our
 //! logits on fixed token sequences, for the Hugging Face cross-check in `tools/hf-check/`.
 //!
-//! `cargo run --release -p llm --example hf_dump -- <out_dir> [--from <model_dir>]`
+//! `cargo run --release -p llm --example hf_dump -- <out_dir> [--from <model_dir> | --base-size]`
 //!
 //! Without `--from`, the model is random with weights large enough (σ = 0.1, norms ≈ 1 ± 0.2)
 //! that logits are far from uniform, so agreement is a real check. With `--from`, an existing
-//! model directory (e.g. the shipped base model) is loaded and re-checked.
+//! model directory (e.g. the shipped base model) is loaded and re-checked. `--base-size` makes
+//! the random model the size of the bench example's (≈1.05 M parameters, vocab 1024) instead
+//! of the small default (≈171 k).
 //! Outputs in `<out_dir>`: `model/`, `adapter/` (PEFT: q, v, o, gate, up, down on every
 //! layer, nonzero B), `logits.json` = `{ sequences, logits, logits_adapter, logits_merged }`
 //! with `logits[i]` the flattened `[T, vocab]` array for `sequences[i]`.
@@ -50,6 +52,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             &fs::read(dir.join("config.json"))?,
             &fs::read(dir.join("model.safetensors"))?,
         )?,
+        None if args.iter().any(|a| a == "--base-size") => random_model(LlamaConfig {
+            vocab_size: 1024,
+            hidden_size: 128,
+            intermediate_size: 384,
+            num_hidden_layers: 4,
+            num_attention_heads: 4,
+            num_key_value_heads: Some(2),
+            max_position_embeddings: 128,
+            rms_norm_eps: 1e-5,
+            rope_theta: 10_000.0,
+            tie_word_embeddings: false,
+            bos_token_id: Some(1),
+            eos_token_id: Some(2),
+        })?,
         None => random_model(LlamaConfig {
             vocab_size: 256,
             hidden_size: 64,
