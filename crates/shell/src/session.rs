@@ -99,7 +99,11 @@ impl<C> Shell<C> {
 
     /// Writes the first prompt.
     pub fn start(&mut self, out: &mut dyn Write) -> fmt::Result {
-        out.write_str(self.prompt)
+        self.write_prompt(out)
+    }
+
+    fn write_prompt(&self, out: &mut dyn Write) -> fmt::Result {
+        CrlfWriter::new(out).write_str(self.prompt)
     }
 
     /// Processes one input byte. Returns the status when a line was run (or refused as invalid
@@ -110,7 +114,7 @@ impl<C> Shell<C> {
         match self.editor.feed(byte, out) {
             EditEvent::Pending => None,
             EditEvent::Cancelled => {
-                let _ = out.write_str(self.prompt);
+                let _ = self.write_prompt(out);
                 None
             }
             EditEvent::LineTooLong => {
@@ -123,16 +127,16 @@ impl<C> Shell<C> {
             EditEvent::InvalidUtf8 { valid_up_to } => {
                 let _ = write!(
                     out,
-                    "error: line is not valid UTF-8 (bad byte at offset {valid_up_to})\r\n{}",
-                    self.prompt
+                    "error: line is not valid UTF-8 (bad byte at offset {valid_up_to})\r\n"
                 );
+                let _ = self.write_prompt(out);
                 Some(DispatchStatus::BadArguments)
             }
             EditEvent::Line(line) => {
                 let status = self
                     .registry
                     .dispatch(ctx, &line, &mut CrlfWriter::new(out));
-                let _ = out.write_str(self.prompt);
+                let _ = self.write_prompt(out);
                 Some(status)
             }
         }
@@ -146,7 +150,7 @@ impl<C> Shell<C> {
         if !text.ends_with('\n') {
             out.write_str("\r\n")?;
         }
-        out.write_str(self.prompt)?;
+        self.write_prompt(out)?;
         self.editor.redraw(out)
     }
 }

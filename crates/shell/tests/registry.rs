@@ -645,3 +645,16 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_prompt_with_a_line_break_gets_terminal_line_ends_and_the_right_width() {
+    let mut shell = Shell::new(registry(), "nous\n> ");
+    shell.set_columns(8);
+    let mut kernel = Kernel::default();
+    let mut out = String::new();
+    shell.start(&mut out).unwrap();
+    assert_eq!(out, "nous\r\n> ");
+    // Only "> " shares the row with the input: the seventh character starts a new row.
+    let (_, out) = feed_all(&mut shell, &mut kernel, b"echo xy");
+    assert_eq!(out, "echo x\r\ny");
+}
