@@ -175,6 +175,12 @@ impl MetricsRegistry {
         Ok(())
     }
 
+    /// Registers each of `metrics` in turn, stopping at the first error (the ones before it
+    /// stay registered).
+    pub fn register_all(&mut self, metrics: &[&'static dyn Metric]) -> Result<(), MetricsError> {
+        metrics.iter().try_for_each(|&metric| self.register(metric))
+    }
+
     /// Number of registered series.
     pub fn len(&self) -> usize {
         self.metrics.len()
@@ -314,6 +320,16 @@ mod tests {
             ))
         );
         assert_eq!(registry.len(), 1);
+
+        // A batch stops at its first error and keeps what came before.
+        assert_eq!(
+            registry.register_all(&[&FREE_PAGES, &DECISIONS_LEARNED, &UPTIME]),
+            Err(MetricsError::Duplicate("nous_sched_decisions_total"))
+        );
+        assert_eq!(
+            names(&registry),
+            ["nous_mem_free_pages", "nous_sched_decisions_total"]
+        );
         assert_eq!(
             MetricsError::Duplicate("x").to_string(),
             "metric x with these labels is already registered"
