@@ -417,16 +417,15 @@ impl<C> CommandRegistry<C> {
         if !valid_name(name) {
             return Err(RegisterError::InvalidName(name));
         }
-        // The table keeps its author's order (most used first, say) in help and in errors.
-        let table = subcommands;
-        if let Some(bad) = table.iter().find(|sub| !valid_name(sub.name)) {
+        // Subcommands keep their author's order (most used first, say) in help and in errors.
+        if let Some(bad) = subcommands.iter().find(|sub| !valid_name(sub.name)) {
             return Err(RegisterError::InvalidSubcommandName {
                 command: name,
                 subcommand: bad.name,
             });
         }
-        let repeated = table.iter().enumerate().find(|(index, sub)| {
-            let earlier = table.get(..*index).unwrap_or_default();
+        let repeated = subcommands.iter().enumerate().find(|(index, sub)| {
+            let earlier = subcommands.get(..*index).unwrap_or_default();
             earlier.iter().any(|other| other.name == sub.name)
         });
         if let Some((_, sub)) = repeated {
@@ -435,10 +434,10 @@ impl<C> CommandRegistry<C> {
                 subcommand: sub.name,
             });
         }
-        if table.is_empty() {
+        if subcommands.is_empty() {
             return Err(RegisterError::EmptyGroup(name));
         }
-        let infos: Vec<SubcommandInfo> = table
+        let infos: Vec<SubcommandInfo> = subcommands
             .iter()
             .map(|sub| SubcommandInfo {
                 name: sub.name,
@@ -446,7 +445,7 @@ impl<C> CommandRegistry<C> {
                 summary: sub.summary,
             })
             .collect();
-        let takes_args = table.iter().any(|sub| !sub.usage.is_empty());
+        let takes_args = subcommands.iter().any(|sub| !sub.usage.is_empty());
         let usage = format!(
             "{}{}",
             infos
@@ -462,7 +461,7 @@ impl<C> CommandRegistry<C> {
             usage,
             action: Action::Group {
                 infos,
-                handlers: table.iter().map(|sub| sub.handler).collect(),
+                handlers: subcommands.iter().map(|sub| sub.handler).collect(),
             },
         })
     }
