@@ -248,7 +248,12 @@ fn random_operations_crash_points() {
                 let pick = |r: u64| names.get(r as usize % names.len().max(1)).cloned();
                 let touched: Vec<String> = match next() % 6 {
                     0 | 1 => {
-                        let p = format!("/{}/f{}", if next() % 2 == 0 { "d" } else { "." }, next() % 8).replace("/./", "/");
+                        let p = format!(
+                            "/{}/f{}",
+                            if next() % 2 == 0 { "d" } else { "." },
+                            next() % 8
+                        )
+                        .replace("/./", "/");
                         let data = pattern((next() % 30_000) as usize, next());
                         fs.write_file(&p, &data).unwrap();
                         files.insert(p.clone(), data);
@@ -308,20 +313,31 @@ fn random_operations_crash_points() {
         }
         let total = dev.write_count();
         for (n, cut) in cut_points(total, 25).into_iter().enumerate() {
-            let reorder = if n % 2 == 0 { Some(seed * 1000 + n as u64) } else { None };
+            let reorder = if n % 2 == 0 {
+                Some(seed * 1000 + n as u64)
+            } else {
+                None
+            };
             let image = dev.crash_image(cut, reorder);
             let (_, state, touched) = syncs.iter().rev().find(|(w, _, _)| *w <= cut).unwrap();
             let mut fs = Ext4::mount(MemDevice::new(image.clone(), 512).unwrap()).unwrap();
             for (p, data) in state {
                 if !touched.contains(p) {
-                    assert_eq!(&fs.read_file(p).unwrap_or_default(), data, "seed {seed} cut {cut}: {p}");
+                    assert_eq!(
+                        &fs.read_file(p).unwrap_or_default(),
+                        data,
+                        "seed {seed} cut {cut}: {p}"
+                    );
                 }
             }
             fs.sync().unwrap();
             let replayed = fs.unmount().unwrap().into_data();
             std::fs::write(&img, &replayed).unwrap();
             let (code, text) = fsck(&img);
-            assert_eq!(code, 0, "seed {seed} cut {cut}: after in-crate replay:\n{text}");
+            assert_eq!(
+                code, 0,
+                "seed {seed} cut {cut}: after in-crate replay:\n{text}"
+            );
             std::fs::write(&img, &image).unwrap();
             let (code, text) = fsck_repair(&img);
             assert!(code <= 1, "seed {seed} cut {cut}: e2fsck -fy:\n{text}");

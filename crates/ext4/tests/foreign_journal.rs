@@ -12,8 +12,18 @@ use std::process::Command;
 fn debugfs_script(img: &std::path::Path, script: &str, dir: &Scratch) {
     let f = dir.path("cmds");
     std::fs::write(&f, script).unwrap();
-    let out = Command::new(tool("debugfs")).arg("-w").arg("-f").arg(&f).arg(img).output().unwrap();
-    assert!(out.status.success(), "debugfs failed: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(tool("debugfs"))
+        .arg("-w")
+        .arg("-f")
+        .arg(&f)
+        .arg(img)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "debugfs failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 fn block(img: &[u8], n: usize) -> &[u8] {
@@ -41,9 +51,17 @@ fn replay_matches_e2fsck_for_debugfs_journals() {
         );
         debugfs_script(&img, &script, &s);
         let dirty = std::fs::read(&img).unwrap();
-        let log = Command::new(tool("debugfs")).arg("-R").arg("logdump").arg(&img).output().unwrap();
+        let log = Command::new(tool("debugfs"))
+            .arg("-R")
+            .arg("logdump")
+            .arg(&img)
+            .output()
+            .unwrap();
         let log = String::from_utf8_lossy(&log.stdout).to_string();
-        assert!(log.contains("revoke table") && log.contains("sequence 3, type 2"), "unexpected journal:\n{log}");
+        assert!(
+            log.contains("revoke table") && log.contains("sequence 3, type 2"),
+            "unexpected journal:\n{log}"
+        );
 
         let mut fs = Ext4::mount(MemDevice::new(dirty.clone(), 512).unwrap()).unwrap();
         fs.sync().unwrap();
@@ -53,12 +71,32 @@ fn replay_matches_e2fsck_for_debugfs_journals() {
         assert!(code <= 1, "e2fsck -fy: {text}");
         let theirs = std::fs::read(&img).unwrap();
         for n in 3000..=3003 {
-            assert_eq!(block(&mine, n), block(&theirs, n), "{open}: block {n} differs from e2fsck's replay");
+            assert_eq!(
+                block(&mine, n),
+                block(&theirs, n),
+                "{open}: block {n} differs from e2fsck's replay"
+            );
         }
-        assert_eq!(block(&mine, 3000), &pattern(2048, 1)[..1024], "{open}: T1 not replayed");
-        assert_eq!(block(&mine, 3002), &pattern(1024, 2)[..], "{open}: T2 not replayed");
-        assert_ne!(block(&mine, 3001), &pattern(2048, 1)[1024..], "{open}: revoked block replayed");
-        assert_ne!(block(&mine, 3003), &pattern(1024, 3)[..], "{open}: uncommitted block replayed");
+        assert_eq!(
+            block(&mine, 3000),
+            &pattern(2048, 1)[..1024],
+            "{open}: T1 not replayed"
+        );
+        assert_eq!(
+            block(&mine, 3002),
+            &pattern(1024, 2)[..],
+            "{open}: T2 not replayed"
+        );
+        assert_ne!(
+            block(&mine, 3001),
+            &pattern(2048, 1)[1024..],
+            "{open}: revoked block replayed"
+        );
+        assert_ne!(
+            block(&mine, 3003),
+            &pattern(1024, 3)[..],
+            "{open}: uncommitted block replayed"
+        );
         std::fs::write(&img, &mine).unwrap();
         assert_clean(&img);
     }

@@ -119,3 +119,37 @@ fn large_linear_directory() {
     assert_eq!(names.len(), 200);
     assert_eq!(debugfs_cat(&img, "/d/entry-00299"), b"299");
 }
+
+/// Small groups (`-g 1024`) make most groups BLOCK_UNINIT/INODE_UNINIT: filling inodes and
+/// blocks beyond group 0 must initialise their bitmaps exactly as e2fsck expects.
+#[test]
+fn uninitialised_groups_are_initialised_correctly() {
+    let s = Scratch::new("uninit");
+    let img = s.path("img");
+    mkfs(&img, None, "8M", &["-g", "1024"]);
+    let mut fs = Ext4::mount(file_dev(&img)).unwrap();
+    fs.mkdir("/many").unwrap();
+    for i in 0..300 {
+        fs.write_file(&format!("/many/f{i}"), &pattern(1000 + i * 10, i as u64))
+            .unwrap();
+    }
+    let big = pattern(3 << 20, 77);
+    fs.write_file("/big", &big).unwrap();
+    fs.unmount().unwrap();
+    assert_clean(&img);
+    assert_eq!(debugfs_cat(&img, "/big"), big);
+    assert_eq!(debugfs_cat(&img, "/many/f299"), pattern(1000 + 2990, 299));
+    let out = std::process::Command::new(tool("dumpe2fs"))
+        .arg(&img)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let uninit_left = text
+        .lines()
+        .filter(|l| l.starts_with("Group") && l.contains("BLOCK_UNINIT"))
+        .count();
+    assert!(
+        uninit_left < 4,
+        "the test should have spread into formerly uninitialised groups:\n{text}"
+    );
+}
