@@ -133,6 +133,16 @@ struct Cell {
     glyph: Glyph,
 }
 
+/// A cell as laid out on the screen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Placed {
+    cell: Cell,
+    /// Byte offset of the cell in the line.
+    offset: usize,
+    /// Where the cell starts on the screen.
+    at: Pos,
+}
+
 /// Decodes the cell that starts `bytes` (which must not be empty for a meaningful result).
 fn decode_cell(bytes: &[u8]) -> Cell {
     let placeholder = Cell {
@@ -209,8 +219,9 @@ pub struct LineEditor {
     line: Vec<u8>,
     /// Byte index into `line`; always a cell boundary after [`LineEditor::refresh`].
     cursor: usize,
-    /// The cells the terminal currently shows after the prompt.
-    shown: Vec<Cell>,
+    /// The cells the terminal currently shows after the prompt, with their offsets and
+    /// positions. Outside [`LineEditor::refresh`] these are exactly the cells of `line`.
+    shown: Vec<Placed>,
     /// Where the terminal cursor is.
     shown_cursor: Pos,
     /// Where the shown line ends.
@@ -219,8 +230,6 @@ pub struct LineEditor {
     columns: usize,
     /// Width of the prompt in front of the line.
     prompt_width: usize,
-    /// Scratch space for the layout: where each shown cell starts, then where the line ends.
-    starts: Vec<Pos>,
     /// Submitted lines, oldest first.
     history: VecDeque<Vec<u8>>,
     history_capacity: usize,
@@ -256,7 +265,6 @@ impl LineEditor {
             shown_end: Pos::default(),
             columns: DEFAULT_COLUMNS,
             prompt_width: 0,
-            starts: Vec::new(),
             history: VecDeque::new(),
             history_capacity: capacity,
             browsing: None,
@@ -592,88 +600,83 @@ impl LineEditor {
         self.too_long_reported = false;
     }
 
+    /// Index of the first shown cell that starts at or after byte offset `at`.
+    fn first_cell_from(&self, at: usize) -> usize {
+        self.shown.partition_point(|placed| placed.offset < at)
+    }
+
     /// Start of the cell that ends at byte offset `at`, if there is one.
     fn cell_start_before(&self, at: usize) -> Option<usize> {
-        let mut start = 0;
-        for cell in &self.shown {
-            let end = start + cell.len;
-            if end >= at {
-                return (end == at).then_some(start);
-            }
-            start = end;
-        }
-        None
+        let index = self.first_cell_from(at).checked_sub(1)?;
+        let placed = self.shown.get(index)?;
+        (placed.offset + placed.cell.len == at).then_some(placed.offset)
     }
 
     /// End of the cell that starts at byte offset `at`, if there is one.
     fn cell_end_after(&self, at: usize) -> Option<usize> {
-        let mut start = 0;
-        for cell in &self.shown {
-            if start >= at {
-                return (start == at).then_some(start + cell.len);
-            }
-            start += cell.len;
+        let placed = self.shown.get(self.first_cell_from(at))?;
+        (placed.offset == at).then_some(placed.offset + placed.cell.len)
+    }
+
+    /// The position right after the first `count` shown cells.
+    fn position_after(&self, count: usize) -> Pos {
+        match count.checked_sub(1).and_then(|last| self.shown.get(last)) {
+            None => self.line_start(),
+            Some(placed) => self.advance(placed.at, placed.cell.glyph.width()),
         }
-        None
     }
 
     /// Brings the terminal in line with the buffer after bytes from offset `dirty_from` on may
     /// have changed: rewrites from the first cell that differs from what is shown, clears what
     /// is left of a longer old line, and places the cursor.
     ///
-    /// Invariant: outside this method `shown` is exactly `cells(&line)`. Decoding a cell reads
-    /// at most 4 bytes from its start, so shown cells that end 3 or more bytes before
-    /// `dirty_from` decode the same in the new buffer and are kept; only the rest is decoded
-    /// again. That keeps typing at the end of a long line cheap (a few cells per key).
+    /// Decoding a cell reads at most 4 bytes from its start, so shown cells that end 3 or more
+    /// bytes before `dirty_from` decode the same in the new buffer, and, since a cell's place
+    /// depends only on the cells before it, they stay where they are. They are kept; only the
+    /// rest is decoded and laid out again, so typing at the end of a long line costs a few cells
+    /// per key (plus two binary searches).
     fn refresh(&mut self, dirty_from: usize, out: &mut dyn Write) -> fmt::Result {
-        // The layout buffer is kept between keys so that typing does not allocate for it.
-        let mut starts = core::mem::take(&mut self.starts);
-        let result = self.refresh_with(&mut starts, dirty_from, out);
-        self.starts = starts;
-        result
-    }
-
-    fn refresh_with(
-        &mut self,
-        starts: &mut Vec<Pos>,
-        dirty_from: usize,
-        out: &mut dyn Write,
-    ) -> fmt::Result {
         let unaffected = dirty_from.saturating_sub(3);
-        let mut keep = 0;
-        let mut restart = 0;
-        for cell in &self.shown {
-            if restart + cell.len > unaffected {
-                break;
-            }
-            restart += cell.len;
-            keep += 1;
-        }
+        let keep = self
+            .shown
+            .partition_point(|placed| placed.offset + placed.cell.len <= unaffected);
+        let restart = keep
+            .checked_sub(1)
+            .and_then(|last| self.shown.get(last))
+            .map_or(0, |placed| placed.offset + placed.cell.len);
+        let mut at = self.position_after(keep);
         let old_tail = self.shown.split_off(keep);
-        let new_tail = cells(self.line.get(restart..).unwrap_or_default());
+
+        let mut offset = restart;
+        for cell in cells(self.line.get(restart..).unwrap_or_default()) {
+            let width = cell.glyph.width();
+            if at.column + width > self.columns {
+                at = Pos {
+                    row: at.row + 1,
+                    column: 0,
+                };
+            }
+            self.shown.push(Placed { cell, offset, at });
+            offset += cell.len;
+            at = self.advance(at, width);
+        }
+        let new_end = at;
+        let new_tail = self.shown.get(keep..).unwrap_or_default();
         let same = keep
             + old_tail
                 .iter()
-                .zip(&new_tail)
-                .take_while(|(old, new)| old == new)
+                .zip(new_tail)
+                .take_while(|(old, new)| old.cell == new.cell)
                 .count();
-        let changed = same != keep + new_tail.len() || same != keep + old_tail.len();
-        self.shown.extend_from_slice(&new_tail);
+        let changed = same != self.shown.len() || same != keep + old_tail.len();
 
-        self.layout(starts);
         // An edit can merge bytes into one cell around the cursor; keep it on a boundary.
-        let mut offset = 0;
-        let mut cursor_cell = 0;
-        for cell in &self.shown {
-            if offset >= self.cursor {
-                break;
-            }
-            offset += cell.len;
-            cursor_cell += 1;
-        }
-        self.cursor = offset;
-        let cursor_pos = starts.get(cursor_cell).copied().unwrap_or_default();
-        let new_end = starts.last().copied().unwrap_or_default();
+        let cursor_cell = self.first_cell_from(self.cursor);
+        let (cursor, cursor_pos) = match self.shown.get(cursor_cell) {
+            Some(placed) => (placed.offset, placed.at),
+            None => (self.line.len(), new_end),
+        };
+        self.cursor = cursor;
 
         // The new state is recorded before writing so that a failing writer leaves a state
         // that the next refresh or redraw can repair.
@@ -683,25 +686,19 @@ impl LineEditor {
             return move_cursor(out, from, cursor_pos);
         }
 
-        // Cells before `same` are unchanged and, depending only on what precedes them, so are
-        // their positions and the position right after them. Rewrite from there (not from
-        // where cell `same` starts now: a double-width cell may have moved to the next row),
-        // breaking rows where the layout does.
-        let mut at = match same.checked_sub(1) {
-            None => self.line_start(),
-            Some(previous) => {
-                let start = starts.get(previous).copied().unwrap_or_default();
-                let width = self
-                    .shown
-                    .get(previous)
-                    .map_or(0, |cell| cell.glyph.width());
-                self.advance(start, width)
-            }
-        };
+        // Rewrite from right after the unchanged cells (not from where cell `same` starts
+        // now: a double-width cell may have moved to the next row), breaking rows where the
+        // layout does.
+        let mut at = self.position_after(same);
         move_cursor(out, from, at)?;
-        let cells_and_starts = self.shown.iter().zip(starts.iter()).skip(same);
-        for (cell, start) in cells_and_starts.chain(core::iter::once((&END, &new_end))) {
-            while at.row < start.row {
+        let tail = self.shown.get(same..).unwrap_or_default().iter();
+        let end = Placed {
+            cell: END,
+            offset: self.line.len(),
+            at: new_end,
+        };
+        for placed in tail.chain(core::iter::once(&end)) {
+            while at.row < placed.at.row {
                 // Blank the rest of a row left short by a double-width character. A full row
                 // has the terminal in its pending-wrap state, where `ESC [ K` would erase the
                 // last character instead.
@@ -714,9 +711,9 @@ impl LineEditor {
                     column: 0,
                 };
             }
-            if cell.len > 0 {
-                cell.glyph.write(out)?;
-                at.column += cell.glyph.width();
+            if placed.cell.len > 0 {
+                placed.cell.glyph.write(out)?;
+                at.column += placed.cell.glyph.width();
             }
         }
         if old_end > new_end {
@@ -746,25 +743,6 @@ impl LineEditor {
                 column,
             }
         }
-    }
-
-    /// The position of every shown cell, and after them the position where the line ends.
-    /// A cell too wide for the rest of its row starts the next row.
-    fn layout(&self, starts: &mut Vec<Pos>) {
-        starts.clear();
-        let mut at = self.line_start();
-        for cell in &self.shown {
-            let width = cell.glyph.width();
-            if at.column + width > self.columns {
-                at = Pos {
-                    row: at.row + 1,
-                    column: 0,
-                };
-            }
-            starts.push(at);
-            at = self.advance(at, width);
-        }
-        starts.push(at);
     }
 }
 
