@@ -21,7 +21,7 @@ pub enum CrashEvent {
 /// A recording device. Reads see every write issued so far, like a real disk with its cache.
 #[derive(Debug, Clone)]
 pub struct CrashDevice {
-    initial: Vec<u8>,
+    initial: MemDevice,
     current: MemDevice,
     events: Vec<CrashEvent>,
 }
@@ -31,7 +31,7 @@ impl CrashDevice {
     pub fn new(image: Vec<u8>, block_size: usize) -> Result<Self, IoError> {
         let current = MemDevice::new(image.clone(), block_size)?;
         Ok(CrashDevice {
-            initial: image,
+            initial: MemDevice::new(image, block_size)?,
             current,
             events: Vec::new(),
         })
@@ -61,9 +61,7 @@ impl CrashDevice {
     /// the cut falls, `cut - epoch_start` writes land: the first ones in issue order when
     /// `reorder_seed` is `None`, otherwise a seeded random choice of them.
     pub fn crash_image(&self, cut: usize, reorder_seed: Option<u64>) -> Vec<u8> {
-        let bs = self.current.block_size();
-        let mut image =
-            MemDevice::new(self.initial.clone(), bs).unwrap_or_else(|_| self.current.clone());
+        let mut image = self.initial.clone();
         let mut epoch: Vec<(u64, &[u8])> = Vec::new();
         let mut issued = 0usize;
         for event in &self.events {

@@ -14,15 +14,19 @@
 
 extern crate alloc;
 
+mod balloc;
 mod bytes;
 pub mod crc32c;
 mod dir;
 mod error;
 mod extent;
+mod filedata;
 mod fs;
 mod inode;
 mod journal;
+mod namei;
 mod superblock;
+mod transaction;
 
 pub use error::{Error, Result};
 pub use fs::{DirEntry, Ext4, FileKind, FsStats, Metadata};

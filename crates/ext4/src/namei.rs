@@ -1,0 +1,233 @@
+//! Directory contents and path resolution: lookups by linear scan (which also covers htree
+//! directories, whose index blocks read as empty), adding, removing and retargeting
+//! entries, and turning an htree directory into a linear one before it grows.
+//! Part of `impl Ext4`.
+
+use crate::dir;
+use crate::error::{Error, Result};
+use crate::extent::{self, Extent};
+use crate::fs::{Ext4, components, valid_name};
+use crate::inode::{self, Inode};
+use alloc::vec::Vec;
+use blockdev::BlockDevice;
+
+impl<D: BlockDevice> Ext4<D> {
+    // ----- directories ------------------------------------------------------------------
+
+    pub(crate) fn dir_blocks(&mut self, dir_inode: &Inode) -> Result<Vec<u64>> {
+        let (list, _) = self.load_extents(dir_inode)?;
+        let nblocks = dir_inode.size() / self.sb.block_size as u64;
+        let mut out = Vec::new();
+        for e in &list {
+            if e.uninit {
+                continue;
+            }
+            for k in 0..e.len as u64 {
+                if e.lblk as u64 + k < nblocks {
+                    out.push(e.pblk + k);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Reads a directory block, checking its checksum tail when it has one.
+    pub(crate) fn read_dir_block(
+        &mut self,
+        dir_inode: &Inode,
+        blk: u64,
+    ) -> Result<(Vec<u8>, bool)> {
+        let b = self.read_meta(blk)?;
+        let tail = self.sb.csum && dir::has_tail(&b);
+        if tail && !dir::verify(&b, dir_inode.csum_seed(self.sb.csum_seed)) {
+            return Err(Error::BadChecksum("directory block"));
+        }
+        Ok((b, tail))
+    }
+
+    pub(crate) fn lookup_in(
+        &mut self,
+        dir_inode: &Inode,
+        name: &[u8],
+    ) -> Result<Option<(u32, u8)>> {
+        if !dir_inode.is_dir() {
+            return Err(Error::NotADirectory);
+        }
+        for blk in self.dir_blocks(dir_inode)? {
+            let (b, tail) = self.read_dir_block(dir_inode, blk)?;
+            for r in dir::records(&b, tail)? {
+                if r.inode != 0 && r.name == name {
+                    return Ok(Some((r.inode, r.file_type)));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// Rewrites an htree directory as a linear one (index blocks become empty leaf blocks).
+    pub(crate) fn drop_htree(&mut self, dir_inode: &mut Inode) -> Result<()> {
+        if dir_inode.flags() & inode::EXT4_INDEX_FL == 0 {
+            return Ok(());
+        }
+        let seed = dir_inode.csum_seed(self.sb.csum_seed);
+        let tail = self.sb.csum;
+        let blocks = self.dir_blocks(dir_inode)?;
+        for (i, &blk) in blocks.iter().enumerate() {
+            let b = self.read_meta(blk)?;
+            let mut nb = alloc::vec![0u8; b.len()];
+            if i == 0 {
+                let recs = dir::records(&b, false)?;
+                let (dot, dotdot) = match (recs.first(), recs.get(1)) {
+                    (Some(a), Some(p)) if a.name == b"." && p.name == b".." => (a.inode, p.inode),
+                    _ => return Err(Error::Corrupt("htree root without . and ..")),
+                };
+                dir::init_dot_block(&mut nb, tail, dot, dotdot);
+            } else {
+                let is_index = if tail {
+                    !dir::has_tail(&b)
+                } else {
+                    matches!(dir::records(&b, false)?.as_slice(), [r] if r.inode == 0)
+                };
+                if !is_index {
+                    continue;
+                }
+                dir::init_block(&mut nb, tail);
+            }
+            if tail {
+                dir::seal(&mut nb, seed);
+            }
+            self.write_meta(blk, nb);
+        }
+        let f = dir_inode.flags() & !inode::EXT4_INDEX_FL;
+        dir_inode.set_flags(f);
+        self.write_inode(dir_inode)
+    }
+
+    pub(crate) fn add_entry(
+        &mut self,
+        dir_inode: &mut Inode,
+        name: &[u8],
+        ino: u32,
+        ft: u8,
+    ) -> Result<()> {
+        self.drop_htree(dir_inode)?;
+        let seed = dir_inode.csum_seed(self.sb.csum_seed);
+        let tail = self.sb.csum;
+        for blk in self.dir_blocks(dir_inode)? {
+            let (mut b, _) = self.read_dir_block(dir_inode, blk)?;
+            if dir::insert(&mut b, tail, ino, name, ft)? {
+                if tail {
+                    dir::seal(&mut b, seed);
+                }
+                self.write_meta(blk, b);
+                dir_inode.touch(self.now);
+                return self.write_inode(dir_inode);
+            }
+        }
+        // No room: append a block.
+        let (mut list, tree) = self.load_extents(dir_inode)?;
+        let nblocks = dir_inode.size() / self.sb.block_size as u64;
+        let lblk = u32::try_from(nblocks).map_err(|_| Error::FileTooLarge)?;
+        let goal = list.last().map(|e| e.pblk + e.len as u64).unwrap_or(0);
+        let (blk, _) = self.alloc_blocks(goal, 1)?;
+        let mut b = alloc::vec![0u8; self.sb.block_size];
+        dir::init_block(&mut b, tail);
+        dir::insert(&mut b, tail, ino, name, ft)?;
+        if tail {
+            dir::seal(&mut b, seed);
+        }
+        self.write_meta(blk, b);
+        list.push(Extent {
+            lblk,
+            len: 1,
+            pblk: blk,
+            uninit: false,
+        });
+        extent::normalize(&mut list);
+        if let Err(e) = self.store_extents(dir_inode, &list, tree) {
+            self.free_blocks(blk, 1)?;
+            return Err(e);
+        }
+        dir_inode.set_size((nblocks + 1) * self.sb.block_size as u64);
+        dir_inode.touch(self.now);
+        self.write_inode(dir_inode)
+    }
+
+    pub(crate) fn remove_entry(&mut self, dir_inode: &mut Inode, name: &[u8]) -> Result<u32> {
+        let seed = dir_inode.csum_seed(self.sb.csum_seed);
+        for blk in self.dir_blocks(dir_inode)? {
+            let (mut b, tail) = self.read_dir_block(dir_inode, blk)?;
+            if let Some(ino) = dir::remove(&mut b, tail, name)? {
+                if tail {
+                    dir::seal(&mut b, seed);
+                }
+                self.write_meta(blk, b);
+                dir_inode.touch(self.now);
+                self.write_inode(dir_inode)?;
+                return Ok(ino);
+            }
+        }
+        Err(Error::NotFound)
+    }
+
+    pub(crate) fn retarget_entry(
+        &mut self,
+        dir_inode: &mut Inode,
+        name: &[u8],
+        ino: u32,
+        ft: u8,
+    ) -> Result<()> {
+        let seed = dir_inode.csum_seed(self.sb.csum_seed);
+        for blk in self.dir_blocks(dir_inode)? {
+            let (mut b, tail) = self.read_dir_block(dir_inode, blk)?;
+            if dir::retarget(&mut b, tail, name, ino, ft)? {
+                if tail {
+                    dir::seal(&mut b, seed);
+                }
+                self.write_meta(blk, b);
+                dir_inode.touch(self.now);
+                return self.write_inode(dir_inode);
+            }
+        }
+        Err(Error::NotFound)
+    }
+
+    pub(crate) fn dir_is_empty(&mut self, dir_inode: &Inode) -> Result<bool> {
+        for blk in self.dir_blocks(dir_inode)? {
+            let (b, tail) = self.read_dir_block(dir_inode, blk)?;
+            for r in dir::records(&b, tail)? {
+                if r.inode != 0 && r.name != b"." && r.name != b".." {
+                    return Ok(false);
+                }
+            }
+        }
+        Ok(true)
+    }
+
+    // ----- paths ------------------------------------------------------------------------
+
+    pub(crate) fn resolve(&mut self, path: &str) -> Result<u32> {
+        let mut cur = inode::ROOT_INO;
+        for c in components(path)? {
+            let d = self.read_inode(cur)?;
+            cur = self.lookup_in(&d, c)?.ok_or(Error::NotFound)?.0;
+        }
+        Ok(cur)
+    }
+
+    pub(crate) fn resolve_parent(&mut self, path: &str) -> Result<(Inode, Vec<u8>)> {
+        let mut parts = components(path)?;
+        let name = parts.pop().ok_or(Error::InvalidPath)?.to_vec();
+        valid_name(&name)?;
+        let mut cur = inode::ROOT_INO;
+        for c in parts {
+            let d = self.read_inode(cur)?;
+            cur = self.lookup_in(&d, c)?.ok_or(Error::NotFound)?.0;
+        }
+        let parent = self.read_inode(cur)?;
+        if !parent.is_dir() {
+            return Err(Error::NotADirectory);
+        }
+        Ok((parent, name))
+    }
+}
