@@ -60,9 +60,10 @@ pub enum EditEvent {
     Line(String),
     /// Ctrl-C abandoned the line; `^C` and a newline were echoed.
     Cancelled,
-    /// A byte was refused because the line already holds [`MAX_LINE_BYTES`] bytes. Reported for
-    /// the first refused byte of a line only; later ones just ring the bell. The line stays
-    /// editable.
+    /// Enter ended a line that overflowed: at some point a byte was refused (with a bell)
+    /// because the line already held [`MAX_LINE_BYTES`] bytes. The line is discarded, not
+    /// submitted: running what is left after bytes were dropped could run a different command
+    /// than the one typed (a truncated path, a missing argument). Ctrl-U starts afresh.
     LineTooLong,
     /// Enter ended a line that is not valid UTF-8. The line is not submitted, but it is kept in
     /// the history so that it can be recalled and fixed. `valid_up_to` is the byte offset of the
@@ -466,11 +467,8 @@ impl LineEditor {
     fn insert(&mut self, byte: u8, out: &mut dyn Write) -> EditEvent {
         if self.line.len() >= MAX_LINE_BYTES {
             let _ = out.write_str(BELL);
-            if self.too_long_reported {
-                return EditEvent::Pending;
-            }
             self.too_long_reported = true;
-            return EditEvent::LineTooLong;
+            return EditEvent::Pending;
         }
         let at = self.cursor;
         self.line.insert(at, byte);
@@ -564,9 +562,13 @@ impl LineEditor {
         if end.row == 0 || end.column > 0 {
             let _ = out.write_str("\r\n");
         }
+        let overflowed = self.too_long_reported;
         let line = core::mem::take(&mut self.line);
-        self.remember(&line);
         self.reset_line();
+        if overflowed {
+            return EditEvent::LineTooLong;
+        }
+        self.remember(&line);
         match String::from_utf8(line) {
             Ok(text) => EditEvent::Line(text),
             Err(error) => EditEvent::InvalidUtf8 {

@@ -118,11 +118,12 @@ impl<C> Shell<C> {
                 None
             }
             EditEvent::LineTooLong => {
-                let _ = self.print_above(
-                    &alloc::format!("error: line too long (at most {MAX_LINE_BYTES} bytes)"),
+                let _ = write!(
                     out,
+                    "error: line too long (at most {MAX_LINE_BYTES} bytes); nothing was run\r\n"
                 );
-                None
+                let _ = self.write_prompt(out);
+                Some(DispatchStatus::BadArguments)
             }
             EditEvent::InvalidUtf8 { valid_up_to } => {
                 let _ = write!(

@@ -184,29 +184,35 @@ fn history_is_bounded_and_skips_blank_and_repeated_lines() {
 }
 
 #[test]
-fn overlong_line_is_refused_with_a_bell_and_reported_once() {
+fn overlong_line_rings_the_bell_and_is_discarded_at_enter() {
     let mut editor = LineEditor::new();
     let full = vec![b'x'; MAX_LINE_BYTES];
     assert_eq!(run(&mut editor, &full).0, vec![]);
     let (events, out) = run(&mut editor, b"yz");
-    assert_eq!(events, vec![EditEvent::LineTooLong]);
+    assert_eq!(events, vec![]);
     assert_eq!(out, "\x07\x07");
     assert_eq!(editor.line().len(), MAX_LINE_BYTES);
 
-    // Still editable: make room, type, submit.
+    // Making room afterwards does not rescue the line: bytes were dropped, so it is refused.
     let (events, _) = run(&mut editor, b"\x7fy\r");
-    let mut expected = "x".repeat(MAX_LINE_BYTES - 1);
-    expected.push('y');
-    assert_eq!(events, vec![line(&expected)]);
+    assert_eq!(events, vec![EditEvent::LineTooLong]);
+    assert!(editor.line().is_empty());
+    assert_eq!(
+        editor.history().len(),
+        0,
+        "a refused line is not remembered"
+    );
 
-    // The next line reports again.
+    // The next line starts clean: exactly MAX_LINE_BYTES bytes are accepted and submitted.
+    let (events, _) = run(&mut editor, &[full.as_slice(), b"\r"].concat());
+    assert_eq!(events, vec![line(&"x".repeat(MAX_LINE_BYTES))]);
+
+    // Ctrl-U after an overflow starts afresh, so the retyped line runs.
     let mut again = full.clone();
     again.push(b'!');
-    assert_eq!(run(&mut editor, &again).0, vec![EditEvent::LineTooLong]);
-    // So does a line after Ctrl-U.
-    let mut cleared = vec![0x15];
-    cleared.extend_from_slice(&again);
-    assert_eq!(run(&mut editor, &cleared).0, vec![EditEvent::LineTooLong]);
+    again.push(0x15);
+    again.extend_from_slice(b"ok\r");
+    assert_eq!(run(&mut editor, &again).0, vec![line("ok")]);
 }
 
 #[test]

@@ -560,20 +560,18 @@ fn shell_answers_overlong_and_non_utf8_lines() {
     input.resize(300, b'x');
     let (statuses, out) = feed_all(&mut shell, &mut kernel, &input);
     assert!(statuses.is_empty());
-    // 256 bytes after the 2-column prompt fill rows of 78, 80, 80 and 18 columns.
+    // 256 bytes after the 2-column prompt fill rows of 78, 80, 80 and 18 columns; the 44
+    // bytes beyond the limit ring the bell.
     let text = format!("echo {}", "x".repeat(251));
     let wrapped = [&text[..78], &text[78..158], &text[158..238], &text[238..]].join("\r\n");
+    assert_eq!(out, format!("{wrapped}{}", "\x07".repeat(44)));
+    // Enter refuses the whole line with one error; nothing runs.
+    let (statuses, out) = feed_all(&mut shell, &mut kernel, b"\r");
+    assert_eq!(statuses, vec![DispatchStatus::BadArguments]);
     assert_eq!(
         out,
-        format!(
-            "{wrapped}\x07\x1b[3A\r\x1b[Jerror: line too long (at most 256 bytes)\r\n> {wrapped}{}",
-            "\x07".repeat(43)
-        )
+        "\r\nerror: line too long (at most 256 bytes); nothing was run\r\n> "
     );
-    // The line is intact and still runs.
-    let (statuses, out) = feed_all(&mut shell, &mut kernel, b"\r");
-    assert_eq!(statuses, vec![DispatchStatus::Success]);
-    assert_eq!(out, format!("\r\n{}\r\n> ", "x".repeat(251)));
 }
 
 #[test]
