@@ -2,11 +2,12 @@
 //!
 //! [`sample_state`] draws a random but plausible [`OsState`] (every bucket of every field
 //! used by the policy is reachable); [`generate`] draws an intent, phrases it with a
-//! template and labels it with [`expert_command`]. Each intent has six phrasing
-//! templates: templates 0–3 belong to [`Split::Train`], 4 to [`Split::Validation`], 5 to
+//! template and labels it with [`expert_command`]. Each intent has ten phrasing
+//! templates: templates 0–7 belong to [`Split::Train`], 8 to [`Split::Validation`], 9 to
 //! [`Split::Test`]. Splits also use different seed streams, so test examples have unseen
-//! phrasings *and* unseen states: test accuracy measures generalisation. Phrasings get
-//! random politeness prefixes and suffixes, shared by all splits.
+//! phrasings *and* unseen states: test accuracy measures generalisation. All splits swap
+//! synonyms ([`vary`]) and add politeness prefixes and suffixes; training queries also get
+//! filler words ([`add_filler`]) so the model learns to look for keywords.
 
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -21,11 +22,11 @@ use crate::state::{
 /// A corpus split.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Split {
-    /// Training examples (templates 0–3).
+    /// Training examples (templates 0–7).
     Train,
-    /// Validation examples (template 4).
+    /// Validation examples (template 8).
     Validation,
-    /// Test examples (template 5, never seen in training).
+    /// Test examples (template 9, never seen in training).
     Test,
 }
 
@@ -33,9 +34,9 @@ impl Split {
     /// Template indices this split draws from.
     pub fn templates(self) -> &'static [usize] {
         match self {
-            Split::Train => &[0, 1, 2, 3],
-            Split::Validation => &[4],
-            Split::Test => &[5],
+            Split::Train => &[0, 1, 2, 3, 4, 5, 6, 7],
+            Split::Validation => &[8],
+            Split::Test => &[9],
         }
     }
 
@@ -102,15 +103,21 @@ const THREAD_NAMES: &[&str] = &[
     "blkio",
 ];
 
-/// Six phrasings per intent kind, in [`Intent::ALL`] order; `{n}` is the number.
-const TEMPLATES: [[&str; 6]; 19] = [
+/// Ten phrasings per intent kind, in [`Intent::ALL`] order; `{n}` is the number.
+/// Templates 0–7 train, 8 validate, 9 test. Validation and test templates are new
+/// sentences built from keywords the training templates (with [`SYNONYMS`]) use.
+const TEMPLATES: [[&str; 10]; 19] = [
     [
         "how much memory do we have",
         "show memory usage",
         "meminfo please",
         "what is the memory situation",
-        "display total and free ram",
-        "give me a memory overview",
+        "total and free memory",
+        "memory overview",
+        "how much ram is in use",
+        "report memory usage",
+        "display the memory usage summary",
+        "what does memory usage look like",
     ],
     [
         "list processes",
@@ -118,7 +125,11 @@ const TEMPLATES: [[&str; 6]; 19] = [
         "what is running",
         "show me all tasks",
         "which processes exist",
-        "enumerate the threads on this box",
+        "ps",
+        "list every thread",
+        "running processes please",
+        "enumerate the running tasks",
+        "which threads are running right now",
     ],
     [
         "how long has it been up",
@@ -126,15 +137,23 @@ const TEMPLATES: [[&str; 6]; 19] = [
         "when did the system boot",
         "uptime",
         "time since boot",
-        "how long since the last reboot",
+        "how long since boot",
+        "how long has the kernel been running",
+        "system uptime please",
+        "how long have we been up",
+        "report the time since the last boot",
     ],
     [
         "disk usage",
         "how full is the disk",
         "show filesystem usage",
         "free disk space",
-        "is storage running out",
-        "how much space is left on the drive",
+        "is the disk running out of space",
+        "df",
+        "space left on disk",
+        "filesystem space report",
+        "how much disk space is left",
+        "is the filesystem full",
     ],
     [
         "flush buffers to disk",
@@ -142,7 +161,11 @@ const TEMPLATES: [[&str; 6]; 19] = [
         "write everything to disk",
         "sync now",
         "make sure data is on disk",
-        "persist dirty pages to storage",
+        "flush dirty pages",
+        "sync",
+        "write dirty buffers out",
+        "flush everything to the disk",
+        "please write the dirty data to disk",
     ],
     [
         "allocator statistics",
@@ -150,7 +173,11 @@ const TEMPLATES: [[&str; 6]; 19] = [
         "how is the allocator doing",
         "buddy allocator stats",
         "print memory allocator counters",
-        "allocator numbers please",
+        "allocator numbers",
+        "memctl stats",
+        "show the allocator state",
+        "allocator stats please",
+        "what do the allocator counters say",
     ],
     [
         "memory is tight do something",
@@ -158,7 +185,11 @@ const TEMPLATES: [[&str; 6]; 19] = [
         "we are low on memory fix it",
         "memory pressure help",
         "make room in memory",
-        "ram is running short sort it out",
+        "out of memory soon",
+        "free up memory",
+        "memory is low",
+        "we need more free memory",
+        "memory is running low please fix it",
     ],
     [
         "will the system crash",
@@ -166,7 +197,11 @@ const TEMPLATES: [[&str; 6]; 19] = [
         "are we about to crash",
         "crash status",
         "is a crash coming",
-        "how likely is a failure right now",
+        "crash risk now",
+        "crashctl status",
+        "how likely is a crash",
+        "is the system going to crash",
+        "what is the risk of a crash right now",
     ],
     [
         "show the last {n} crashes",
@@ -174,7 +209,11 @@ const TEMPLATES: [[&str; 6]; 19] = [
         "last {n} crash events",
         "list {n} recent crash alerts",
         "past {n} crash warnings",
-        "what were the previous {n} crash reports",
+        "crashctl history {n}",
+        "{n} most recent crashes",
+        "history of the last {n} crash events",
+        "show {n} past crash events",
+        "list the last {n} crash warnings",
     ],
     [
         "crash predictor statistics",
@@ -182,7 +221,11 @@ const TEMPLATES: [[&str; 6]; 19] = [
         "crashctl stats",
         "show predictor stats",
         "crash model performance",
-        "numbers for the failure predictor",
+        "predictor accuracy",
+        "how good is the crash model",
+        "crash predictor numbers",
+        "show crash predictor performance",
+        "what is the accuracy of the predictor",
     ],
     [
         "the system feels unstable",
@@ -190,15 +233,23 @@ const TEMPLATES: [[&str; 6]; 19] = [
         "things keep breaking help",
         "the kernel seems shaky",
         "make the machine stable again",
-        "everything is flaky fix it",
+        "everything is unstable fix it",
+        "stability problems",
+        "the system is unstable do something",
+        "the machine keeps breaking",
+        "please stabilise the kernel",
     ],
     [
         "everything is slow",
         "the system is sluggish",
         "speed things up",
-        "why is it so laggy",
+        "why is it so slow",
         "performance is bad",
-        "the box crawls make it faster",
+        "make it faster",
+        "the kernel is slow",
+        "things are laggy",
+        "the machine is slow make it faster",
+        "performance is sluggish speed it up",
     ],
     [
         "scheduler statistics",
@@ -206,7 +257,11 @@ const TEMPLATES: [[&str; 6]; 19] = [
         "how is the scheduler doing",
         "context switch stats",
         "run queue numbers",
-        "print the scheduler counters",
+        "schedctl stats",
+        "scheduler counters",
+        "show the run queue",
+        "print scheduler stats",
+        "what do the scheduler counters say",
     ],
     [
         "turn on the transformer scheduler",
@@ -214,7 +269,11 @@ const TEMPLATES: [[&str; 6]; 19] = [
         "use the ai scheduler",
         "switch to transformer scheduling",
         "activate neural scheduling",
+        "schedctl transformer on",
         "let the model schedule threads",
+        "learned scheduling on",
+        "enable transformer scheduling",
+        "switch the scheduler to the learned policy",
     ],
     [
         "turn off the transformer scheduler",
@@ -222,7 +281,11 @@ const TEMPLATES: [[&str; 6]; 19] = [
         "go back to round robin",
         "stop using the ai scheduler",
         "deactivate neural scheduling",
-        "return to the classic scheduler",
+        "schedctl transformer off",
+        "use round robin scheduling",
+        "learned scheduling off",
+        "disable transformer scheduling",
+        "switch the scheduler back to round robin",
     ],
     [
         "finetune status",
@@ -230,7 +293,11 @@ const TEMPLATES: [[&str; 6]; 19] = [
         "llm training progress",
         "is the lora done",
         "status of model adaptation",
-        "check on the adapter training",
+        "llmctl finetune-status",
+        "lora training status",
+        "is fine-tuning finished",
+        "fine-tune progress",
+        "how far along is the lora training",
     ],
     [
         "what is hogging the cpu",
@@ -238,15 +305,23 @@ const TEMPLATES: [[&str; 6]; 19] = [
         "which thread is busy",
         "top cpu users",
         "what eats processor time",
-        "find the cpu hungry task",
+        "cpu hog",
+        "which task burns cpu",
+        "what is using the processor",
+        "who is hogging the processor",
+        "which thread uses the most cpu time",
     ],
     [
         "something is leaking memory",
         "memory keeps growing",
         "find the memory leak",
-        "who is eating ram",
-        "ram use climbs steadily",
-        "some task keeps allocating more",
+        "who is eating memory",
+        "memory use climbs steadily",
+        "leak",
+        "a task keeps allocating more memory",
+        "memory leak suspected",
+        "i think memory is leaking",
+        "which task keeps growing its memory",
     ],
     [
         "set crash threshold to {n}",
@@ -254,14 +329,40 @@ const TEMPLATES: [[&str; 6]; 19] = [
         "crash sensitivity {n}",
         "make the crash alarm fire at {n} percent",
         "crashctl tune {n}",
-        "adjust the failure alarm level to {n}",
+        "crash threshold {n}",
+        "alarm threshold {n} percent",
+        "set the crash alarm level to {n}",
+        "tune the crash threshold to {n} percent",
+        "change the crash alarm threshold to {n}",
     ],
+];
+
+/// Interchangeable words; [`vary`] swaps them in every split so no split owns a synonym.
+const SYNONYMS: &[&[&str]] = &[
+    &["memory", "ram"],
+    &["show", "display", "print"],
+    &["crash", "failure"],
+    &["slow", "sluggish", "laggy"],
+    &["processes", "threads", "tasks"],
+    &["disk", "storage"],
+    &["stats", "statistics", "counters", "numbers"],
+    &["enable", "activate"],
+    &["disable", "deactivate"],
+    &["fix", "sort out"],
+    &["unstable", "shaky", "flaky"],
+    &["system", "machine", "kernel", "box"],
+    &["cpu", "processor"],
+];
+
+/// Filler words inserted into training queries only, so the model learns to ignore them.
+const FILLERS: &[&str] = &[
+    "uh", "hmm", "ok", "so", "right", "i think", "now", "again", "just",
 ];
 
 const PREFIXES: &[&str] = &["", "", "", "please ", "hey nous ", "can you ", "quick "];
 const SUFFIXES: &[&str] = &["", "", "", "?", " please", " now", "!"];
 
-/// Phrases `intent` with template `t` (0..6), filling `{n}` with the intent's number.
+/// Phrases `intent` with template `t` (0..10), filling `{n}` with the intent's number.
 pub fn phrase(intent: Intent, t: usize) -> Option<String> {
     let kind = Intent::ALL
         .iter()
@@ -359,6 +460,34 @@ pub fn decorate(rng: &mut SplitMix64, text: &str) -> String {
     alloc::format!("{p}{text}{s}")
 }
 
+/// Swaps each synonym occurrence (whole words) for a random member of its group with
+/// probability 2/5.
+pub fn vary(rng: &mut SplitMix64, text: &str) -> String {
+    let mut words: Vec<String> = text.split(' ').map(String::from).collect();
+    for w in &mut words {
+        if let Some(group) = SYNONYMS.iter().find(|g| g.contains(&w.as_str()))
+            && rng.below(5) < 2
+            && let Some(pick) = rng.pick(group)
+        {
+            *w = String::from(*pick);
+        }
+    }
+    words.join(" ")
+}
+
+/// Inserts one filler word at a random word boundary with probability 3/10.
+pub fn add_filler(rng: &mut SplitMix64, text: &str) -> String {
+    if rng.below(10) >= 3 {
+        return String::from(text);
+    }
+    let mut words: Vec<&str> = text.split(' ').collect();
+    let at = rng.below(words.len() as u64 + 1) as usize;
+    if let Some(f) = rng.pick(FILLERS) {
+        words.insert(at.min(words.len()), f);
+    }
+    words.join(" ")
+}
+
 /// Generates `count` labelled examples of `split` from `seed`.
 pub fn generate(split: Split, seed: u64, count: usize) -> Vec<Example> {
     let mut rng = SplitMix64::new(seed ^ split.stream());
@@ -367,7 +496,10 @@ pub fn generate(split: Split, seed: u64, count: usize) -> Vec<Example> {
             let state = sample_state(&mut rng);
             let intent = sample_intent(&mut rng);
             let template = rng.pick(split.templates()).copied().unwrap_or(0);
-            let text = phrase(intent, template).unwrap_or_default();
+            let mut text = vary(&mut rng, &phrase(intent, template).unwrap_or_default());
+            if split == Split::Train {
+                text = add_filler(&mut rng, &text);
+            }
             let query = decorate(&mut rng, &text);
             let command = expert_command(&state, intent);
             Example {
@@ -396,8 +528,8 @@ mod tests {
             .iter()
             .map(|e| phrase(e.intent, e.template).unwrap())
             .collect();
-        assert!(test.iter().all(|e| e.template == 5));
-        assert!(train.iter().all(|e| e.template < 4));
+        assert!(test.iter().all(|e| e.template == 9));
+        assert!(train.iter().all(|e| e.template < 8));
         // No test phrasing (before decoration) occurs in training.
         assert!(
             test.iter()

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::catalogue::{Command, parse_command};
-use crate::corpus::{Split, decorate, phrase, sample_intent, sample_state};
+use crate::corpus::{Split, decorate, phrase, sample_intent, sample_state, vary};
 use crate::policy::{Intent, expert_command};
 use crate::rng::SplitMix64;
 use crate::state::{OsState, encode_prompt, normalize_query};
@@ -268,7 +268,8 @@ pub fn site_examples(seed: u64, count: usize) -> Vec<Record> {
                 }
             };
             let template = rng.pick(Split::Train.templates()).copied().unwrap_or(0);
-            let query = decorate(&mut rng, &phrase(intent, template).unwrap_or_default());
+            let text = vary(&mut rng, &phrase(intent, template).unwrap_or_default());
+            let query = decorate(&mut rng, &text);
             let command = site_command(&state, intent).to_text();
             Record {
                 state,

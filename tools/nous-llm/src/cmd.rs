@@ -14,7 +14,7 @@ use bpe::{BOS, EOS, PAD, SEP, Tokenizer, TrainConfig as BpeConfig};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use llm::config::LlamaConfig;
-use llm::generate::{GenerateOptions, Sampling};
+use llm::generate::Sampling;
 use llm::infer::Session;
 use llm::lora::{LoraAdapters, LoraConfig, LoraTarget, LoraTrainer};
 use llm::model::LlamaModel;
@@ -462,6 +462,7 @@ pub struct FinetuneReport {
     pub after: f64,
     pub train_after: f64,
     pub seconds: f64,
+    pub cpu_seconds: f64,
     pub adapter_bytes: usize,
     pub adapter_params: usize,
     pub peak_heap_bytes: usize,
@@ -518,7 +519,7 @@ pub fn run_finetune(a: &FinetuneArgs, peak: &PeakAlloc) -> Result<FinetuneReport
     anyhow::ensure!(n > 0, "no fine-tune examples");
     peak.reset_peak_usage();
     let heap_before = peak.current_usage();
-    let start = Instant::now();
+    let (start, cpu0) = (Instant::now(), thread_cpu_seconds());
     let adapters = LoraAdapters::new(model.config(), lora, a.seed)?;
     let mut trainer = LoraTrainer::new(
         &model,
@@ -552,6 +553,7 @@ pub fn run_finetune(a: &FinetuneArgs, peak: &PeakAlloc) -> Result<FinetuneReport
     }
     let adapters = trainer.into_adapters();
     let seconds = start.elapsed().as_secs_f64();
+    let cpu_seconds = thread_cpu_seconds() - cpu0;
     let peak_heap_bytes = peak.peak_usage().saturating_sub(heap_before);
     let peft = adapters.to_peft()?;
     fs::create_dir_all(&a.out)?;
@@ -570,6 +572,7 @@ pub fn run_finetune(a: &FinetuneArgs, peak: &PeakAlloc) -> Result<FinetuneReport
         after,
         train_after,
         seconds,
+        cpu_seconds,
         adapter_bytes: peft.adapter_model_safetensors.len(),
         adapter_params: adapters.num_parameters(),
         peak_heap_bytes,
@@ -599,7 +602,7 @@ pub fn finetune(a: &FinetuneArgs, peak: &PeakAlloc) -> Result<()> {
         &a.out.join("finetune-metrics.json"),
         &json!({
             "command": command_line(), "held_out_before": r.before, "held_out_after": r.after,
-            "train_after": r.train_after, "seconds": r.seconds, "adapter_bytes": r.adapter_bytes,
+            "train_after": r.train_after, "seconds": r.seconds, "cpu_seconds": r.cpu_seconds, "adapter_bytes": r.adapter_bytes,
             "adapter_params": r.adapter_params, "peak_heap_bytes": r.peak_heap_bytes, "examples": r.examples,
         }),
     )
@@ -615,8 +618,8 @@ pub struct BenchArgs {
     /// Test examples for the accuracy figure.
     #[arg(long, default_value_t = 500)]
     test_examples: usize,
-    /// Decoding runs for tokens/s.
-    #[arg(long, default_value_t = 50)]
+    /// Repetitions of the decode workload for tokens/s.
+    #[arg(long, default_value_t = 20)]
     runs: usize,
     /// Write the figures as JSON here.
     #[arg(long)]
@@ -625,49 +628,94 @@ pub struct BenchArgs {
     finetune: FinetuneArgs,
 }
 
-/// Greedy decoding throughput: (prefill tokens/s, decode tokens/s) over `runs` prompts.
-fn decode_speed(model: &LlamaModel, tok: &Tokenizer, runs: usize) -> Result<(f64, f64, usize)> {
-    let sp = specials(&tok.clone())?;
-    let ctx = model.config().max_position_embeddings;
-    let ex = generate(Split::Test, 7, runs.max(1));
-    let (mut prefill_tokens, mut prefill_secs, mut decode_tokens, mut decode_secs) =
-        (0usize, 0f64, 0usize, 0f64);
+/// CPU time of this thread in seconds (`/proc/thread-self/schedstat`, 0 where absent). On
+/// a shared machine wall time includes waiting for a core; CPU time does not.
+fn thread_cpu_seconds() -> f64 {
+    fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| {
+            s.split_whitespace()
+                .next()
+                .and_then(|n| n.parse::<f64>().ok())
+        })
+        .map_or(0.0, |ns| ns / 1e9)
+}
+
+/// Prompt and generated lengths of the decode benchmark: the workload of
+/// `tools/hf-check/torch_bench.py` (prompt 32, up to 96 greedy steps, bounded by the context).
+fn decode_workload(ctx: usize) -> (usize, usize) {
+    let prompt = 32.min(ctx / 2).max(1);
+    (prompt, 96.min(ctx - prompt))
+}
+
+/// Decode throughput at batch size 1 with the KV cache, on the same work as the PyTorch
+/// script: returns (tokens/s by wall time, tokens/s by CPU time), counting every position
+/// processed (prompt + generated − 1), as the script does.
+fn decode_speed(model: &LlamaModel, reps: usize) -> Result<(f64, f64)> {
+    let cfg = model.config();
+    let (n_prompt, n_new) = decode_workload(cfg.max_position_embeddings);
+    let v = cfg.vocab_size;
+    let prompt: Vec<u32> = (0..n_prompt).map(|i| ((i * 37 + 5) % v) as u32).collect();
     let mut session = Session::new(model);
-    for e in &ex {
-        let prompt = crate::task::prompt_tokens(tok, sp, &e.prompt());
+    let mut scratch = Vec::new();
+    let mut rng = llm::rng::Rng::new(0);
+    let mut run = |session: &mut Session| -> Result<()> {
         session.reset();
-        let t0 = Instant::now();
         let mut logits = session.feed_all(&prompt)?.to_vec();
-        prefill_secs += t0.elapsed().as_secs_f64();
-        prefill_tokens += prompt.len();
-        // Decode greedily until the context is full, ignoring <eos>, so every run does
-        // the same amount of work per token as real decoding.
-        let t1 = Instant::now();
-        let mut scratch = Vec::new();
-        let mut rng = llm::rng::Rng::new(0);
-        while session.position() < ctx {
+        for _ in 0..n_new.saturating_sub(1) {
             let next = llm::generate::choose(&logits, &Sampling::Greedy, &mut rng, &mut scratch)
                 .context("no finite logit")?;
             logits.copy_from_slice(session.feed(next)?);
-            decode_tokens += 1;
         }
-        decode_secs += t1.elapsed().as_secs_f64();
+        Ok(())
+    };
+    run(&mut session)?; // warm-up, as in the script
+    let (wall0, cpu0) = (Instant::now(), thread_cpu_seconds());
+    for _ in 0..reps.max(1) {
+        run(&mut session)?;
     }
-    let _ = GenerateOptions::default();
+    let (wall, cpu) = (wall0.elapsed().as_secs_f64(), thread_cpu_seconds() - cpu0);
+    let tokens = (reps.max(1) * (n_prompt + n_new - 1)) as f64;
     Ok((
-        prefill_tokens as f64 / prefill_secs,
-        decode_tokens as f64 / decode_secs,
-        decode_tokens,
+        tokens / wall,
+        if cpu > 0.0 { tokens / cpu } else { f64::NAN },
     ))
 }
 
-fn find_torch_script() -> Option<PathBuf> {
-    let candidates = [
-        "crates/llm/tools/torch_bench.py",
-        "crates/llm/scripts/torch_bench.py",
-        "crates/llm/torch_bench.py",
-    ];
-    candidates.iter().map(PathBuf::from).find(|p| p.exists())
+const TORCH_SCRIPT: &str = "tools/hf-check/torch_bench.py";
+
+/// Runs the PyTorch decode benchmark on the same model directory if `python3` can import
+/// torch and transformers; `None` (with a note on stderr) otherwise.
+fn torch_decode_speed(model_dir: &Path) -> Option<f64> {
+    let probe = std::process::Command::new("python3")
+        .args(["-c", "import torch, transformers"])
+        .output();
+    if !matches!(probe, Ok(ref o) if o.status.success()) {
+        eprintln!("PyTorch comparison skipped: python3 cannot import torch and transformers");
+        return None;
+    }
+    let out = std::process::Command::new("python3")
+        .arg(TORCH_SCRIPT)
+        .arg(model_dir)
+        .args(["--threads", "1"])
+        .output();
+    match out {
+        Ok(o) if o.status.success() => {
+            let v: serde_json::Value = serde_json::from_slice(&o.stdout).ok()?;
+            v.get("tokens_per_s").and_then(serde_json::Value::as_f64)
+        }
+        Ok(o) => {
+            eprintln!(
+                "{TORCH_SCRIPT} failed: {}",
+                String::from_utf8_lossy(&o.stderr).trim()
+            );
+            None
+        }
+        Err(e) => {
+            eprintln!("could not run python3: {e}");
+            None
+        }
+    }
 }
 
 pub fn bench(a: &BenchArgs, peak: &PeakAlloc) -> Result<()> {
@@ -677,124 +725,106 @@ pub fn bench(a: &BenchArgs, peak: &PeakAlloc) -> Result<()> {
     let acc_c = accuracy(&model, &tok, &test, true)?;
     let acc_u = accuracy(&model, &tok, &test, false)?;
     let eval_secs = t0.elapsed().as_secs_f64();
-    let (prefill, decode, decoded) = decode_speed(&model, &tok, a.runs)?;
+    let (decode, decode_cpu) = decode_speed(&model, a.runs)?;
     let ft = run_finetune(&a.finetune, peak)?;
-    let torch = match find_torch_script() {
-        Some(script) => {
-            let out = std::process::Command::new("python3")
-                .arg(&script)
-                .arg(&a.model)
-                .output();
-            match out {
-                Ok(o) if o.status.success() => {
-                    Some(String::from_utf8_lossy(&o.stdout).trim().to_string())
-                }
-                Ok(o) => {
-                    eprintln!(
-                        "{} failed: {}",
-                        script.display(),
-                        String::from_utf8_lossy(&o.stderr).trim()
-                    );
-                    None
-                }
-                Err(e) => {
-                    eprintln!("could not run python3: {e}");
-                    None
-                }
-            }
-        }
-        None => None,
-    };
-    let torch_tps: Option<f64> = torch.as_deref().and_then(|s| {
-        serde_json::from_str::<serde_json::Value>(s)
-            .ok()
-            .and_then(|v| v.get("decode_tokens_per_second").and_then(|x| x.as_f64()))
-    });
+    let torch_tps = torch_decode_speed(&a.model);
     let gain = 100.0 * (ft.after - ft.before);
+    let pct = |x: f64| format!("{:.1}%", 100.0 * x);
+    let none = || String::from("-");
+    let mut rows: Vec<[String; 4]> = vec![
+        [
+            "base test accuracy, constrained".into(),
+            pct(acc_c),
+            none(),
+            none(),
+        ],
+        [
+            "base test accuracy, unconstrained".into(),
+            pct(acc_u),
+            none(),
+            none(),
+        ],
+        [
+            "LoRA held-out accuracy before".into(),
+            pct(ft.before),
+            none(),
+            none(),
+        ],
+        [
+            "LoRA held-out accuracy after".into(),
+            pct(ft.after),
+            none(),
+            none(),
+        ],
+        [
+            "LoRA gain (points)".into(),
+            format!("{gain:+.1}"),
+            ">= +30".into(),
+            format!("{:.2}x", gain / 30.0),
+        ],
+        [
+            "LoRA train time, wall (1 thread)".into(),
+            format!("{:.2}s", ft.seconds),
+            "<= 3s".into(),
+            format!("{:.2}x", ft.seconds / 3.0),
+        ],
+        [
+            "LoRA train time, CPU".into(),
+            format!("{:.2}s", ft.cpu_seconds),
+            "<= 3s".into(),
+            format!("{:.2}x", ft.cpu_seconds / 3.0),
+        ],
+        [
+            "LoRA adapter file".into(),
+            format!("{} B", ft.adapter_bytes),
+            "<= 262144 B".into(),
+            format!("{:.3}x", ft.adapter_bytes as f64 / 262_144.0),
+        ],
+        [
+            format!("LoRA peak heap ({} examples)", ft.examples),
+            format!("{:.0} KiB", ft.peak_heap_bytes as f64 / 1024.0),
+            none(),
+            none(),
+        ],
+        [
+            "decode tokens/s, wall (1 thread, batch 1)".into(),
+            format!("{decode:.0}"),
+            none(),
+            none(),
+        ],
+        [
+            "decode tokens/s, CPU time".into(),
+            format!("{decode_cpu:.0}"),
+            none(),
+            none(),
+        ],
+    ];
+    rows.push(match torch_tps {
+        Some(t) => [
+            "PyTorch CPU tokens/s (same weights+work)".into(),
+            format!("{t:.0}"),
+            "Rust >= 2x".into(),
+            format!("{:.2}x", decode / t),
+        ],
+        None => [
+            "PyTorch CPU tokens/s".into(),
+            "not run".into(),
+            none(),
+            "no torch".into(),
+        ],
+    });
     println!(
-        "\n{:<46} {:>14} {:>12} {:>10}",
+        "\n{:<44} {:>14} {:>12} {:>10}",
         "figure", "measured", "target", "ratio"
     );
-    let row = |name: &str, measured: String, target: String, ratio: String| {
-        println!("{name:<46} {measured:>14} {target:>12} {ratio:>10}");
-    };
-    row(
-        "base test accuracy, constrained",
-        format!("{:.1}%", 100.0 * acc_c),
-        "-".into(),
-        "-".into(),
-    );
-    row(
-        "base test accuracy, unconstrained",
-        format!("{:.1}%", 100.0 * acc_u),
-        "-".into(),
-        "-".into(),
-    );
-    row(
-        "LoRA held-out accuracy before",
-        format!("{:.1}%", 100.0 * ft.before),
-        "-".into(),
-        "-".into(),
-    );
-    row(
-        "LoRA held-out accuracy after",
-        format!("{:.1}%", 100.0 * ft.after),
-        "-".into(),
-        "-".into(),
-    );
-    row(
-        "LoRA accuracy gain (points)",
-        format!("{gain:+.1}"),
-        ">= +30".into(),
-        format!("{:.2}x", gain / 30.0),
-    );
-    row(
-        "LoRA wall time (1 thread)",
-        format!("{:.2}s", ft.seconds),
-        "<= 3s".into(),
-        format!("{:.2}x", ft.seconds / 3.0),
-    );
-    row(
-        "LoRA adapter size",
-        format!("{} B", ft.adapter_bytes),
-        "<= 262144 B".into(),
-        format!("{:.3}x", ft.adapter_bytes as f64 / 262144.0),
-    );
-    row(
-        "LoRA peak heap (100 examples)",
-        format!("{:.0} KiB", ft.peak_heap_bytes as f64 / 1024.0),
-        "-".into(),
-        "-".into(),
-    );
-    row(
-        "inference prefill tokens/s (1 thread)",
-        format!("{prefill:.0}"),
-        "-".into(),
-        "-".into(),
-    );
-    row(
-        "inference decode tokens/s (1 thread)",
-        format!("{decode:.0}"),
-        "-".into(),
-        "-".into(),
-    );
-    match torch_tps {
-        Some(t) => row(
-            "PyTorch CPU decode tokens/s (same weights)",
-            format!("{t:.0}"),
-            ">= 2x slower".into(),
-            format!("{:.2}x", decode / t),
-        ),
-        None => row(
-            "PyTorch CPU decode tokens/s",
-            "not run".into(),
-            "-".into(),
-            "torch absent".into(),
-        ),
+    for [name, measured, target, ratio] in &rows {
+        println!("{name:<44} {measured:>14} {target:>12} {ratio:>10}");
     }
+    let (p, n) = decode_workload(model.config().max_position_embeddings);
     println!(
-        "(accuracy over {} test examples took {eval_secs:.1}s; decode over {decoded} tokens)",
-        test.len()
+        "(accuracy: {} test examples in {eval_secs:.1}s; decode: prompt {p} + {n} greedy steps x {} reps)",
+        test.len(),
+        a.runs
     );
     if let Some(path) = &a.json {
         write_json(
@@ -803,9 +833,9 @@ pub fn bench(a: &BenchArgs, peak: &PeakAlloc) -> Result<()> {
                 "command": command_line(),
                 "test_accuracy_constrained": acc_c, "test_accuracy_unconstrained": acc_u,
                 "lora_before": ft.before, "lora_after": ft.after, "lora_gain_points": gain,
-                "lora_seconds": ft.seconds, "lora_adapter_bytes": ft.adapter_bytes,
-                "lora_peak_heap_bytes": ft.peak_heap_bytes, "prefill_tokens_per_second": prefill,
-                "decode_tokens_per_second": decode, "torch_decode_tokens_per_second": torch_tps,
+                "lora_seconds": ft.seconds, "lora_cpu_seconds": ft.cpu_seconds, "lora_adapter_bytes": ft.adapter_bytes,
+                "lora_peak_heap_bytes": ft.peak_heap_bytes,
+                "decode_tokens_per_second_wall": decode, "decode_tokens_per_second_cpu": decode_cpu, "torch_decode_tokens_per_second": torch_tps,
             }),
         )?;
     }
