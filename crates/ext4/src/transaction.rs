@@ -81,14 +81,15 @@ impl<D: BlockDevice> Ext4<D> {
                 self.dirty.insert(rb.target, b);
             }
         }
-        // The replayed superblock and descriptors supersede what was read at mount.
+        // The replayed superblock and descriptors supersede what was read at mount, and
+        // nothing cached before the replay may be trusted.
+        self.cache.clear();
         let (sblk, soff) = self.sb_location();
         let sbuf = self.read_meta(sblk)?;
         let mut sb = Superblock::parse(&sbuf[soff..soff + 1024])?;
         if sb.block_size != bs || sb.blocks_count != self.sb.blocks_count {
             return Err(Error::Journal("replayed superblock changes the geometry"));
         }
-        self.cache.clear();
         if self.writable {
             self.dev.flush()?;
             if let Some(j) = self.journal.as_mut() {
