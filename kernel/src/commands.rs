@@ -50,7 +50,7 @@ pub fn registry() -> CommandRegistry<KernelCtx> {
         &'static str,
         &'static str,
         shell::Handler<KernelCtx>,
-    ); 6] = [
+    ); 7] = [
         ("version", "print the kernel version", "", cmd_version),
         ("uptime", "time since the timer started", "", cmd_uptime),
         (
@@ -62,6 +62,12 @@ pub fn registry() -> CommandRegistry<KernelCtx> {
         ("ps", "threads with their scheduling accounting", "", cmd_ps),
         ("echo", "print the arguments", "[TEXT...]", cmd_echo),
         ("shutdown", "power off (exits QEMU)", "", cmd_shutdown),
+        (
+            "metrics",
+            "export the metrics registry",
+            "[prometheus|json]",
+            cmd_metrics,
+        ),
     ];
     for (name, summary, usage, handler) in simple {
         // Names are distinct literals, so registration cannot fail; a failure would only
@@ -100,6 +106,10 @@ pub fn registry() -> CommandRegistry<KernelCtx> {
 }
 
 /// The shell thread: prints the boot report and serves COM1 forever.
+#[cfg_attr(
+    feature = "ktest",
+    allow(dead_code, reason = "the test image runs ktest instead")
+)]
 pub fn run_shell(boot: &'static hal::BootInfo) -> i64 {
     let mut ctx = KernelCtx { boot };
     let mut shell = Shell::new(registry(), "nous> ");
@@ -284,4 +294,21 @@ fn cmd_ps(_: &mut KernelCtx, _: &[&str], out: Out) -> CmdResult {
         ))?;
     }
     Ok(())
+}
+
+fn cmd_metrics(_: &mut KernelCtx, args: &[&str], out: Out) -> CmdResult {
+    shell::expect_arg_count(args, 0, 1)?;
+    let registry = crate::kmetrics::registry();
+    match args.first().copied().unwrap_or("prometheus") {
+        "prometheus" => w(registry.write_prometheus(out)),
+        "json" => {
+            let json = registry
+                .to_json()
+                .map_err(|e| CommandError::failed(alloc::format!("{e}")))?;
+            w(writeln!(out, "{json}"))
+        }
+        other => Err(CommandError::usage(alloc::format!(
+            "unknown format '{other}' (expected prometheus or json)"
+        ))),
+    }
 }

@@ -66,6 +66,10 @@ pub const TESTS: &[(&str, fn() -> TestResult)] = &[
         stress_returns_every_frame_and_stack,
     ),
     ("shell_registry_answers", shell_registry_answers),
+    (
+        "metrics_registry_exports_every_series",
+        metrics_registry_exports_every_series,
+    ),
 ];
 
 pub fn run(boot: &'static hal::BootInfo) -> i64 {
@@ -330,5 +334,45 @@ fn shell_registry_answers() -> TestResult {
     ] {
         ensure!(names.contains(&want), "command {want} not registered");
     }
+    Ok(())
+}
+
+fn metrics_registry_exports_every_series() -> TestResult {
+    let registry = crate::kmetrics::registry();
+    ensure!(
+        registry.len() == 20,
+        "registry holds {} series, expected 20",
+        registry.len()
+    );
+    let mut text = String::new();
+    registry
+        .write_prometheus(&mut text)
+        .map_err(|_| String::from("prometheus export failed"))?;
+    let free = frames::stats().free_pages * buddy::PAGE_SIZE;
+    ensure!(
+        text.contains("# TYPE nous_memory_free_bytes gauge"),
+        "no TYPE line for free memory"
+    );
+    ensure!(
+        text.contains("nous_buddy_fragmentation_permille{order=\"10\"}"),
+        "no order-10 fragmentation series"
+    );
+    let reported: u64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("nous_memory_free_bytes "))
+        .and_then(|v| v.trim().parse().ok())
+        .ok_or_else(|| String::from("no free-memory sample"))?;
+    // Other threads are idle here, so the figure matches the allocator within a heap step.
+    ensure!(
+        reported.abs_diff(free) <= 512 * 1024,
+        "exported free memory {reported} vs allocator {free}"
+    );
+    let json = registry
+        .to_json()
+        .map_err(|e| alloc::format!("json: {e}"))?;
+    ensure!(
+        json.contains("nous_sched_context_switches_total"),
+        "json lacks the switch counter"
+    );
     Ok(())
 }

@@ -15,6 +15,7 @@
 extern crate alloc;
 
 mod commands;
+mod kmetrics;
 #[cfg(feature = "ktest")]
 mod ktest;
 mod stress;
