@@ -142,6 +142,20 @@ fn main() -> Result<(), llm::Error> {
     let n = (reps * positions as usize) as f64;
     let (decode_tps, decode_cpu_tps) = (n / w, n / c);
 
+    // The same decode work on the quantized model (the kernel's TCG path).
+    let qmodel = llm::QuantModel::from_model(decode_model)?;
+    let mut sq = Session::new(&qmodel);
+    let (_, w, c) = timed(|| {
+        for _ in 0..reps {
+            sq.reset();
+            for p in 0..positions {
+                sink += sq.feed((p * 37 + 5) % dv)?[0];
+            }
+        }
+        Ok(())
+    })?;
+    let (qdecode_tps, qdecode_cpu_tps) = (n / w, n / c);
+
     // Full-sequence forward and train step on batches of 8 × 64 tokens.
     let batch = examples(8, 64, 16, 3, cfg.vocab_size);
     let reps = 5;
@@ -198,7 +212,7 @@ fn main() -> Result<(), llm::Error> {
 
     if json {
         println!(
-            "{{\"params\":{params},\"decode_tokens_per_s\":{decode_tps:.0},\"forward_tokens_per_s\":{fwd_tps:.0},\"train_tokens_per_s\":{train_tps:.0},\"lora_prepare_s\":{prep_s:.3},\"lora_epoch_s\":{:.3},\"lora_10_epochs_s\":{train_s:.3},\"lora_10_epochs_cpu_s\":{train_cpu_s:.3},\"decode_cpu_tokens_per_s\":{decode_cpu_tps:.0},\"forward_cpu_tokens_per_s\":{fwd_cpu_tps:.0},\"train_cpu_tokens_per_s\":{train_cpu_tps:.0},\"lora_peak_extra_bytes\":{peak_extra},\"lora_cache_bytes\":{cache_bytes},\"adapter_bytes\":{adapter_bytes},\"adapter_file_bytes\":{}}}",
+            "{{\"params\":{params},\"decode_tokens_per_s\":{decode_tps:.0},\"forward_tokens_per_s\":{fwd_tps:.0},\"train_tokens_per_s\":{train_tps:.0},\"lora_prepare_s\":{prep_s:.3},\"lora_epoch_s\":{:.3},\"lora_10_epochs_s\":{train_s:.3},\"lora_10_epochs_cpu_s\":{train_cpu_s:.3},\"decode_cpu_tokens_per_s\":{decode_cpu_tps:.0},\"quant_decode_tokens_per_s\":{qdecode_tps:.0},\"quant_decode_cpu_tokens_per_s\":{qdecode_cpu_tps:.0},\"forward_cpu_tokens_per_s\":{fwd_cpu_tps:.0},\"train_cpu_tokens_per_s\":{train_cpu_tps:.0},\"lora_peak_extra_bytes\":{peak_extra},\"lora_cache_bytes\":{cache_bytes},\"adapter_bytes\":{adapter_bytes},\"adapter_file_bytes\":{}}}",
             train_s / epochs as f64,
             peft.adapter_model_safetensors.len()
         );
@@ -214,6 +228,7 @@ fn main() -> Result<(), llm::Error> {
         }
         println!("                               wall tokens/s   cpu-time tokens/s");
         println!("decode (KV cache, batch 1):   {decode_tps:>9.0}       {decode_cpu_tps:>9.0}");
+        println!("decode, quantized (i16):      {qdecode_tps:>9.0}       {qdecode_cpu_tps:>9.0}");
         println!("forward (full sequence, 64):  {fwd_tps:>9.0}       {fwd_cpu_tps:>9.0}");
         println!("train step (backprop+AdamW):  {train_tps:>9.0}       {train_cpu_tps:>9.0}");
         println!("LoRA r=8 q,v top 2 layers, 100 examples × 48 tokens:");

@@ -10,8 +10,7 @@ use alloc::format;
 use alloc::vec::Vec;
 
 use crate::error::Error;
-use crate::infer::Session;
-use crate::model::LlamaModel;
+use crate::infer::{DecodeWeights, Session};
 use crate::rng::Rng;
 
 /// How to pick the next token.
@@ -180,9 +179,10 @@ pub fn choose(
     }
 }
 
-/// Generate after `prompt`, consulting `mask` before every token.
-pub fn generate(
-    model: &LlamaModel,
+/// Generate after `prompt`, consulting `mask` before every token. `model` is an f32
+/// [`crate::LlamaModel`] or a [`crate::QuantModel`].
+pub fn generate<W: DecodeWeights + ?Sized>(
+    model: &W,
     prompt: &[u32],
     opts: &GenerateOptions,
     mask: &mut dyn LogitsMask,
@@ -225,8 +225,8 @@ pub fn generate(
 }
 
 /// [`generate`] without a constraint.
-pub fn generate_unconstrained(
-    model: &LlamaModel,
+pub fn generate_unconstrained<W: DecodeWeights + ?Sized>(
+    model: &W,
     prompt: &[u32],
     opts: &GenerateOptions,
 ) -> Result<Generation, Error> {

@@ -3,19 +3,99 @@
 //! This is the path the kernel runs: every buffer (cache and scratch) is allocated once in
 //! [`Session::new`], so decoding a token allocates nothing. It is written independently of the
 //! batched training forward in [`crate::train`]; tests check the two give the same logits.
-//! Neighbours: [`crate::generate`] drives a session; [`crate::model`] owns the weights.
+//! The weights are reached through [`DecodeWeights`], implemented by the f32
+//! [`LlamaModel`] and by the quantized [`crate::quant::QuantModel`], so both run the same
+//! decoding code. Neighbours: [`crate::generate`] drives a session.
 
 use alloc::vec;
 use alloc::vec::Vec;
 
+use crate::config::LlamaConfig;
 use crate::error::Error;
 use crate::model::LlamaModel;
-use crate::ops::{dot, matmul_wt, rmsnorm, silu, softmax};
+use crate::ops::{Rope, dot, matmul_wt, rmsnorm, silu, softmax};
 
-/// Decoding state for one sequence: KV cache plus scratch buffers. Borrows the model.
+/// One of a decoder layer's seven projections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Proj {
+    /// `q_proj`
+    Q,
+    /// `k_proj`
+    K,
+    /// `v_proj`
+    V,
+    /// `o_proj`
+    O,
+    /// `gate_proj`
+    Gate,
+    /// `up_proj`
+    Up,
+    /// `down_proj`
+    Down,
+}
+
+/// What decoding needs from a set of weights. Implemented by [`LlamaModel`] (f32) and
+/// [`crate::quant::QuantModel`] (int8 weights); implementations must give slices of the
+/// lengths the config implies.
+pub trait DecodeWeights {
+    /// The (validated) hyperparameters.
+    fn config(&self) -> &LlamaConfig;
+    /// RoPE tables for the config.
+    fn rope(&self) -> &Rope;
+    /// Embedding row of `token` (< vocab_size), `[hidden]`.
+    fn embedding(&self, token: usize) -> &[f32];
+    /// RMSNorm weight before attention (`mlp == false`) or before the MLP of `layer`.
+    fn layer_norm(&self, layer: usize, mlp: bool) -> &[f32];
+    /// Final RMSNorm weight.
+    fn final_norm(&self) -> &[f32];
+    /// `out = W · x` for projection `p` of `layer`. `scratch` is reusable working space.
+    fn project(&self, layer: usize, p: Proj, x: &[f32], out: &mut [f32], scratch: &mut Vec<i16>);
+    /// `out = lm_head · x` (logits).
+    fn project_head(&self, x: &[f32], out: &mut [f32], scratch: &mut Vec<i16>);
+}
+
+impl DecodeWeights for LlamaModel {
+    fn config(&self) -> &LlamaConfig {
+        LlamaModel::config(self)
+    }
+    fn rope(&self) -> &Rope {
+        &self.rope
+    }
+    fn embedding(&self, token: usize) -> &[f32] {
+        let h = self.config().hidden_size;
+        &self.params.embed[token * h..(token + 1) * h]
+    }
+    fn layer_norm(&self, layer: usize, mlp: bool) -> &[f32] {
+        let lp = &self.params.layers[layer];
+        if mlp { &lp.mlp_norm } else { &lp.attn_norm }
+    }
+    fn final_norm(&self) -> &[f32] {
+        &self.params.norm
+    }
+    fn project(&self, layer: usize, p: Proj, x: &[f32], out: &mut [f32], _: &mut Vec<i16>) {
+        let lp = &self.params.layers[layer];
+        let w = match p {
+            Proj::Q => &lp.q,
+            Proj::K => &lp.k,
+            Proj::V => &lp.v,
+            Proj::O => &lp.o,
+            Proj::Gate => &lp.gate,
+            Proj::Up => &lp.up,
+            Proj::Down => &lp.down,
+        };
+        matmul_wt(x, w, out, 1, x.len(), out.len());
+    }
+    fn project_head(&self, x: &[f32], out: &mut [f32], _: &mut Vec<i16>) {
+        matmul_wt(x, self.head(), out, 1, x.len(), out.len());
+    }
+}
+
+/// Decoding state for one sequence: KV cache plus scratch buffers. Borrows the weights
+/// (f32 [`LlamaModel`] by default, or a [`crate::quant::QuantModel`]).
 #[derive(Debug)]
-pub struct Session<'m> {
-    model: &'m LlamaModel,
+pub struct Session<'m, W: DecodeWeights + ?Sized = LlamaModel> {
+    model: &'m W,
+    qscratch: Vec<i16>,
     pos: usize,
     /// Per layer: `[max_pos, kv_dim]`.
     k_cache: Vec<Vec<f32>>,
@@ -33,14 +113,15 @@ pub struct Session<'m> {
     logits: Vec<f32>,
 }
 
-impl<'m> Session<'m> {
+impl<'m, W: DecodeWeights + ?Sized> Session<'m, W> {
     /// A session with room for the model's whole context.
-    pub fn new(model: &'m LlamaModel) -> Session<'m> {
+    pub fn new(model: &'m W) -> Session<'m, W> {
         let c = model.config();
         let (h, kv, i) = (c.hidden_size, c.kv_dim(), c.intermediate_size);
         let maxp = c.max_position_embeddings;
         Session {
             model,
+            qscratch: Vec::with_capacity(h.max(i)),
             pos: 0,
             k_cache: vec![vec![0.0; maxp * kv]; c.num_hidden_layers],
             v_cache: vec![vec![0.0; maxp * kv]; c.num_hidden_layers],
@@ -82,7 +163,13 @@ impl<'m> Session<'m> {
     /// Feed every token of `tokens`; returns the logits after the last one. An empty slice
     /// returns the logits of the previous call (zeros for a fresh session).
     pub fn feed_all(&mut self, tokens: &[u32]) -> Result<&[f32], Error> {
-        self.model.check_tokens(tokens)?;
+        let vocab = self.model.config().vocab_size;
+        if let Some(&token) = tokens.iter().find(|&&t| t as usize >= vocab) {
+            return Err(Error::TokenOutOfRange {
+                token,
+                vocab_size: vocab,
+            });
+        }
         if self.pos + tokens.len() > self.model.config().max_position_embeddings {
             return Err(Error::ContextFull {
                 max_positions: self.model.config().max_position_embeddings,
@@ -103,7 +190,7 @@ impl<'m> Session<'m> {
     fn step(&mut self, token: u32) -> Result<(), Error> {
         let m = self.model;
         let c = m.config();
-        let (h, kv, inter) = (c.hidden_size, c.kv_dim(), c.intermediate_size);
+        let kv = c.kv_dim();
         let (nh, hd) = (c.num_attention_heads, c.head_dim());
         let group = nh / c.kv_heads();
         if token as usize >= c.vocab_size {
@@ -119,18 +206,24 @@ impl<'m> Session<'m> {
             });
         }
         let t = token as usize;
-        self.x.copy_from_slice(&m.params.embed[t * h..(t + 1) * h]);
+        self.x.copy_from_slice(m.embedding(t));
         let scale = 1.0 / libm::sqrtf(hd as f32);
-        for (l, lp) in m.params.layers.iter().enumerate() {
-            rmsnorm(&self.x, &lp.attn_norm, c.rms_norm_eps, &mut self.xn);
-            matmul_wt(&self.xn, &lp.q, &mut self.q, 1, h, h);
-            matmul_wt(&self.xn, &lp.k, &mut self.k, 1, h, kv);
-            matmul_wt(&self.xn, &lp.v, &mut self.v, 1, h, kv);
+        let qs = &mut self.qscratch;
+        for l in 0..c.num_hidden_layers {
+            rmsnorm(
+                &self.x,
+                m.layer_norm(l, false),
+                c.rms_norm_eps,
+                &mut self.xn,
+            );
+            m.project(l, Proj::Q, &self.xn, &mut self.q, qs);
+            m.project(l, Proj::K, &self.xn, &mut self.k, qs);
+            m.project(l, Proj::V, &self.xn, &mut self.v, qs);
             for head in self.q.chunks_exact_mut(hd) {
-                m.rope.apply(head, pos);
+                m.rope().apply(head, pos);
             }
             for head in self.k.chunks_exact_mut(hd) {
-                m.rope.apply(head, pos);
+                m.rope().apply(head, pos);
             }
             let kc = &mut self.k_cache[l];
             let vc = &mut self.v_cache[l];
@@ -152,23 +245,23 @@ impl<'m> Session<'m> {
                     crate::ops::axpy(out, p, vr);
                 }
             }
-            matmul_wt(&self.att, &lp.o, &mut self.proj, 1, h, h);
+            m.project(l, Proj::O, &self.att, &mut self.proj, qs);
             for (x, p) in self.x.iter_mut().zip(&self.proj) {
                 *x += p;
             }
-            rmsnorm(&self.x, &lp.mlp_norm, c.rms_norm_eps, &mut self.xn);
-            matmul_wt(&self.xn, &lp.gate, &mut self.gate, 1, h, inter);
-            matmul_wt(&self.xn, &lp.up, &mut self.up, 1, h, inter);
+            rmsnorm(&self.x, m.layer_norm(l, true), c.rms_norm_eps, &mut self.xn);
+            m.project(l, Proj::Gate, &self.xn, &mut self.gate, qs);
+            m.project(l, Proj::Up, &self.xn, &mut self.up, qs);
             for (g, u) in self.gate.iter_mut().zip(&self.up) {
                 *g = silu(*g) * u;
             }
-            matmul_wt(&self.gate, &lp.down, &mut self.proj, 1, inter, h);
+            m.project(l, Proj::Down, &self.gate, &mut self.proj, qs);
             for (x, p) in self.x.iter_mut().zip(&self.proj) {
                 *x += p;
             }
         }
-        rmsnorm(&self.x, &m.params.norm, c.rms_norm_eps, &mut self.xn);
-        matmul_wt(&self.xn, m.head(), &mut self.logits, 1, h, c.vocab_size);
+        rmsnorm(&self.x, m.final_norm(), c.rms_norm_eps, &mut self.xn);
+        m.project_head(&self.xn, &mut self.logits, qs);
         self.pos += 1;
         Ok(())
     }

@@ -2,7 +2,8 @@
 //!
 //! Design principles:
 //! - **Bytes in, values out.** Weights arrive as `&[u8]` (safetensors + config.json, Hugging Face
-//!   names); the crate never touches a file system or hardware. `no_std + alloc`, no `unsafe`.
+//!   names); the crate never touches a file system or hardware. `no_std + alloc`; no `unsafe`
+//!   except one audited SSE2 call in `simd` (quantized dot product, scalar fallback, tests).
 //! - **One f32 reference path, written plainly.** Row-major tensors, one matmul kernel family in
 //!   [`ops`] that every layer shares, so correctness is checked once (finite differences, KV cache
 //!   against full sequence, Hugging Face logits) and speed is tuned once.
@@ -33,6 +34,9 @@
 //! let mut s = Session::new(&model);                      // owns the cache + scratch
 //! s.feed(token) -> Result<&[f32], Error>                 // logits for the next position
 //! s.feed_all(&[u32]) -> Result<&[f32], Error>;  s.position();  s.reset()
+//!
+//! // quant.rs — int8-weight inference for the kernel under TCG (same Session code)
+//! let q = QuantModel::from_model(&model)?;  let mut s = Session::new(&q);  s.feed(tok)?
 //!
 //! // generate.rs
 //! GenerateOptions { max_new_tokens, sampling: Sampling, stop_tokens: Vec<u32>, seed }
@@ -73,7 +77,7 @@
 //! [`infer`] (KV cache) → [`generate`] (sampling, masking); [`train`] (backprop, AdamW) and
 //! [`lora`] (adapters) share the training forward/backward in [`train`].
 #![cfg_attr(not(test), no_std)]
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)] // the single exception is the audited `simd` module
 
 extern crate alloc;
 
@@ -84,7 +88,9 @@ pub mod infer;
 pub mod lora;
 pub mod model;
 pub mod ops;
+pub mod quant;
 pub mod rng;
+mod simd;
 pub mod train;
 pub mod weights;
 
@@ -94,11 +100,12 @@ pub use generate::{
     GenerateOptions, Generation, LogitsMask, NoMask, Sampling, StopReason, generate,
     generate_unconstrained,
 };
-pub use infer::Session;
+pub use infer::{DecodeWeights, Proj, Session};
 pub use lora::{
     LoraAdapters, LoraConfig, LoraPair, LoraTarget, LoraTrainer, PeftFiles,
     forward_sequence_with_adapters, lora_loss_and_grads,
 };
 pub use model::{LlamaModel, Params};
+pub use quant::QuantModel;
 pub use rng::Rng;
 pub use train::{StepStats, TrainConfig, TrainExample, Trainer, eval_loss, loss_and_grads};

@@ -1,0 +1,90 @@
+//! The crate's only `unsafe`: one SSE2 `pmaddwd` dot product for the quantized path
+//! ([`crate::quant`]), with a scalar fallback and a bit-exact agreement test.
+//!
+//! Audit summary: [`dot_i16_sse2`] is a *safe* `#[target_feature(enable = "sse2")]` function
+//! that takes slices, indexes them with bounds checks, and builds vectors with `_mm_set_epi16`
+//! (no raw pointers; LLVM merges the eight element reads into one unaligned load). The single
+//! `unsafe` block is the call into it from [`dot_i16`], which Rust requires because the caller
+//! does not itself carry the `target_feature` attribute. It is compiled only when the build
+//! enables SSE2 (`cfg(target_feature = "sse2")`, part of the x86_64 baseline for both the host
+//! and the kernel), so every CPU that runs the binary has the instructions.
+#![allow(
+    unsafe_code,
+    reason = "the one audited SIMD call described in the module doc"
+)]
+
+/// Sum of `a[i] · b[i]` over the common length, in `i32` with wrapping (callers bound the
+/// inputs so it cannot wrap; see [`crate::quant`]). SSE2 where the build has it, else scalar.
+#[inline]
+pub fn dot_i16(a: &[i16], b: &[i16]) -> i32 {
+    #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+    {
+        // SAFETY: `dot_i16_sse2` only requires SSE2 support from the executing CPU. This block
+        // is compiled only when the build targets SSE2 (cfg above), i.e. when every CPU the
+        // binary may run on has it. The function has no other preconditions (safe body,
+        // bounds-checked slice access).
+        unsafe { dot_i16_sse2(a, b) }
+    }
+    #[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
+    {
+        dot_i16_scalar(a, b)
+    }
+}
+
+/// Portable reference for [`dot_i16`].
+pub fn dot_i16_scalar(a: &[i16], b: &[i16]) -> i32 {
+    a.iter()
+        .zip(b)
+        .fold(0i32, |s, (&x, &y)| s.wrapping_add(x as i32 * y as i32))
+}
+
+/// SSE2 body: 16 products per iteration in two `pmaddwd`s, two accumulators.
+#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+#[target_feature(enable = "sse2")]
+fn dot_i16_sse2(a: &[i16], b: &[i16]) -> i32 {
+    use core::arch::x86_64::{
+        __m128i, _mm_add_epi32, _mm_cvtsi128_si32, _mm_madd_epi16, _mm_set_epi16,
+        _mm_setzero_si128, _mm_shuffle_epi32,
+    };
+    #[inline]
+    #[target_feature(enable = "sse2")]
+    fn set(v: [i16; 8]) -> __m128i {
+        _mm_set_epi16(v[7], v[6], v[5], v[4], v[3], v[2], v[1], v[0])
+    }
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
+    let mut acc0 = _mm_setzero_si128();
+    let mut acc1 = _mm_setzero_si128();
+    let ca = a.chunks_exact(16);
+    let cb = b.chunks_exact(16);
+    let tail = n - ca.remainder().len();
+    for (x, y) in ca.zip(cb) {
+        let x0 = set([x[0], x[1], x[2], x[3], x[4], x[5], x[6], x[7]]);
+        let y0 = set([y[0], y[1], y[2], y[3], y[4], y[5], y[6], y[7]]);
+        let x1 = set([x[8], x[9], x[10], x[11], x[12], x[13], x[14], x[15]]);
+        let y1 = set([y[8], y[9], y[10], y[11], y[12], y[13], y[14], y[15]]);
+        acc0 = _mm_add_epi32(acc0, _mm_madd_epi16(x0, y0));
+        acc1 = _mm_add_epi32(acc1, _mm_madd_epi16(x1, y1));
+    }
+    let acc = _mm_add_epi32(acc0, acc1);
+    let acc = _mm_add_epi32(acc, _mm_shuffle_epi32::<0x4E>(acc));
+    let acc = _mm_add_epi32(acc, _mm_shuffle_epi32::<0xB1>(acc));
+    _mm_cvtsi128_si32(acc).wrapping_add(dot_i16_scalar(&a[tail..], &b[tail..]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn simd_agrees_with_scalar_bit_for_bit() {
+        let mut r = crate::rng::Rng::new(6);
+        for n in [0usize, 1, 7, 8, 15, 16, 17, 33, 128, 384, 1001] {
+            let a: alloc::vec::Vec<i16> = (0..n).map(|_| r.below(4095) as i16 - 2047).collect();
+            let b: alloc::vec::Vec<i16> = (0..n).map(|_| r.below(4095) as i16 - 2047).collect();
+            assert_eq!(dot_i16(&a, &b), dot_i16_scalar(&a, &b), "n = {n}");
+        }
+        // Different lengths use the common prefix.
+        assert_eq!(dot_i16(&[1, 2, 3], &[4, 5]), 14);
+    }
+}
