@@ -122,6 +122,28 @@ pub fn gen_finetune(a: &GenFinetuneArgs) -> Result<()> {
     Ok(())
 }
 
+// ---------------------------------------------------------------- encode
+
+#[derive(Args)]
+pub struct EncodeArgs {
+    /// tokenizer.json to use.
+    #[arg(long, default_value = "models/tokenizer.json")]
+    tokenizer: PathBuf,
+}
+
+pub fn encode(a: &EncodeArgs) -> Result<()> {
+    let tok = load_tokenizer(&a.tokenizer)?;
+    let mut out = std::io::stdout().lock();
+    for line in std::io::stdin().lines() {
+        writeln!(
+            out,
+            "{}",
+            serde_json::to_string(&tok.encode(line?.as_bytes()))?
+        )?;
+    }
+    Ok(())
+}
+
 // ---------------------------------------------------------------- train-tokenizer
 
 #[derive(Args)]

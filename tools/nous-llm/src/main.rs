@@ -1,7 +1,7 @@
 //! `nous-llm`: the host tool that makes and measures the Nous language model.
 //!
 //! Subcommands: `gen-corpus` (inspect the corpus), `gen-finetune` (the site-policy data
-//! sets), `train-tokenizer`, `train` (deterministic from `--seed`; loss CSV + PNG,
+//! sets), `encode` (tokenizer check against Hugging Face), `train-tokenizer`, `train` (deterministic from `--seed`; loss CSV + PNG,
 //! safetensors checkpoints + config.json), `eval` (exact-command accuracy, with and
 //! without constrained decoding), `finetune` (LoRA on `finetune-data.json`), `bench`
 //! (issue 4 item 7 in one table). Data comes from `oslang` (prompts, catalogue, corpus),
@@ -37,6 +37,8 @@ enum Command {
     GenCorpus(cmd::GenCorpusArgs),
     /// Write the site-policy fine-tune set and its held-out set.
     GenFinetune(cmd::GenFinetuneArgs),
+    /// Encode each stdin line with a tokenizer.json; print the ids as a JSON array per line.
+    Encode(cmd::EncodeArgs),
     /// Train the BPE tokenizer on the training split.
     TrainTokenizer(cmd::TrainTokenizerArgs),
     /// Train the base model.
@@ -53,6 +55,7 @@ fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::GenCorpus(a) => cmd::gen_corpus(&a),
         Command::GenFinetune(a) => cmd::gen_finetune(&a),
+        Command::Encode(a) => cmd::encode(&a),
         Command::TrainTokenizer(a) => cmd::train_tokenizer(&a),
         Command::Train(a) => cmd::train(&a),
         Command::Eval(a) => cmd::eval(&a),
