@@ -42,6 +42,7 @@ fn wait_for_shell(guest: &mut Guest) -> Result<String> {
 pub struct Console {
     guest: Guest,
     boot_line: String,
+    command_timeout: Duration,
 }
 
 impl Console {
@@ -49,12 +50,26 @@ impl Console {
     /// gone, so its log comes back with the error.
     pub fn attach(mut guest: Guest) -> Result<Console, BootFailure> {
         match wait_for_shell(&mut guest) {
-            Ok(boot_line) => Ok(Console { guest, boot_line }),
+            Ok(boot_line) => Ok(Console {
+                guest,
+                boot_line,
+                command_timeout: COMMAND_TIMEOUT,
+            }),
             Err(error) => Err(BootFailure {
                 log: guest.failure_log(),
                 error,
             }),
         }
+    }
+
+    /// How long each command may take ([`COMMAND_TIMEOUT`] unless changed).
+    pub fn command_timeout(&self) -> Duration {
+        self.command_timeout
+    }
+
+    /// Changes the per-command timeout (tests against fast fake guests shorten it).
+    pub fn set_command_timeout(&mut self, timeout: Duration) {
+        self.command_timeout = timeout;
     }
 
     /// The `boot: …` line printed before the first prompt.
@@ -74,7 +89,7 @@ impl Console {
         self.guest.send(&typed)?;
         let raw = self
             .guest
-            .expect(PROMPT.as_bytes(), COMMAND_TIMEOUT)
+            .expect(PROMPT.as_bytes(), self.command_timeout)
             .with_context(|| {
                 format!(
                     "no prompt after `{}`",
@@ -105,7 +120,7 @@ impl Console {
         typed.push(b'\r');
         self.guest.send(&typed)?;
         self.guest
-            .expect(farewell.as_bytes(), COMMAND_TIMEOUT)
+            .expect(farewell.as_bytes(), self.command_timeout)
             .with_context(|| format!("`{line}` did not print {farewell:?}"))?;
         self.guest.wait_exit(timeout)
     }

@@ -9,7 +9,7 @@
 
 use anyhow::{Context, Result, bail, ensure};
 
-use crate::console::{COMMAND_TIMEOUT, Console, PROMPT};
+use crate::console::{Console, PROMPT};
 use crate::parse::{self, MemInfo};
 use crate::qemu::{GUEST_MEMORY_KIB, QemuExit};
 
@@ -64,6 +64,18 @@ pub const TESTS: &[E2eTest] = &[
     E2eTest {
         name: "non_utf8_rejected",
         run: non_utf8_rejected,
+    },
+    E2eTest {
+        name: "line_editing_keys",
+        run: line_editing_keys,
+    },
+    E2eTest {
+        name: "ctrl_c_cancels_line",
+        run: ctrl_c_cancels_line,
+    },
+    E2eTest {
+        name: "history_recalls_previous_line",
+        run: history_recalls_previous_line,
     },
     E2eTest {
         name: "thread_stress_keeps_free_memory",
@@ -212,13 +224,14 @@ fn rejected_then_alive(console: &mut Console, bad: &[u8], what: &str) -> Result<
     let mut typed = bad.to_vec();
     typed.extend_from_slice(format!("\recho {marker}\r").as_bytes());
     console.guest().send(&typed)?;
+    let timeout = console.command_timeout();
     console
         .guest()
-        .expect(format!("\n{marker}").as_bytes(), COMMAND_TIMEOUT)
+        .expect(format!("\n{marker}").as_bytes(), timeout)
         .with_context(|| format!("the shell did not answer `echo {marker}` after {what}"))?;
     console
         .guest()
-        .expect(PROMPT.as_bytes(), COMMAND_TIMEOUT)
+        .expect(PROMPT.as_bytes(), timeout)
         .with_context(|| format!("no prompt after `echo {marker}`"))?;
     let transcript = console.guest().serial_since(mark);
     let errors = parse::error_lines(&transcript);
@@ -252,6 +265,50 @@ fn non_utf8_rejected(console: &mut Console) -> Result<()> {
     rejected_then_alive(console, b"echo \xff\xfe\xc3(", "a non-UTF-8 line")
 }
 
+/// Runs `typed` (raw key bytes, `\r` appended) and fails unless it prints exactly `expected`.
+fn check_keys(console: &mut Console, typed: &[u8], expected: &[&str]) -> Result<()> {
+    let output = console.command_bytes(typed)?;
+    ensure!(
+        output == expected,
+        "keys {:?} printed {output:?}, expected {expected:?}",
+        String::from_utf8_lossy(typed)
+    );
+    Ok(())
+}
+
+fn line_editing_keys(console: &mut Console) -> Result<()> {
+    // DEL (what terminals send for Backspace) and ^H both erase the character before the cursor.
+    check_keys(console, b"echo abX\x7fc", &["abc"])?;
+    check_keys(console, b"echo abX\x08c", &["abc"])?;
+    // ^U erases the whole line typed so far.
+    check_keys(console, b"frobnicate\x15echo kept", &["kept"])?;
+    // Left arrow (CSI D) moves the cursor; typing inserts there.
+    check_keys(console, b"echo ac\x1b[Db", &["abc"])
+}
+
+fn ctrl_c_cancels_line(console: &mut Console) -> Result<()> {
+    let mark = console.guest().mark();
+    console.guest().send(b"echo cancelled-line\x03")?;
+    let timeout = console.command_timeout();
+    console
+        .guest()
+        .expect(PROMPT.as_bytes(), timeout)
+        .context("no new prompt after Ctrl-C")?;
+    console.check_output("echo after-cancel", &["after-cancel"])?;
+    let transcript = console.guest().serial_since(mark);
+    ensure!(
+        !transcript.lines().any(|l| l == "cancelled-line"),
+        "the line cancelled with Ctrl-C still ran"
+    );
+    Ok(())
+}
+
+fn history_recalls_previous_line(console: &mut Console) -> Result<()> {
+    console.check_output("echo from-history", &["from-history"])?;
+    // Up arrow (CSI A) recalls the last line; Enter runs it again.
+    check_keys(console, b"\x1b[A", &["from-history"])
+}
+
 fn stress(console: &mut Console, threads: u64) -> Result<()> {
     let output = console.command(&format!("schedctl stress {threads}"))?;
     let (spawned, joined) = parse::parse_stress(&output)?;
@@ -280,7 +337,8 @@ fn thread_stress_keeps_free_memory(console: &mut Console) -> Result<()> {
 }
 
 fn shutdown_exits_33(console: &mut Console) -> Result<()> {
-    let exit = console.command_then_exit("shutdown", "shutting down", COMMAND_TIMEOUT)?;
+    let timeout = console.command_timeout();
+    let exit = console.command_then_exit("shutdown", "shutting down", timeout)?;
     ensure!(
         exit == QemuExit::Success,
         "QEMU {}, expected exit 33",
@@ -295,27 +353,40 @@ mod tests {
     use crate::qemu::Guest;
     use crate::suite::{Recorder, run_e2e};
     use std::process::Command;
+    use std::time::Duration;
 
     /// A fake kernel in bash that follows the shell contract; environment variables inject
     /// the defects the end-to-end tests exist to catch.
     const FAKE_KERNEL: &str = r#"
-        total=${FAKE_TOTAL:-259760}; free=$((total - 1136))
-        printf 'boot: 50.0 ms to shell, memory 255 MiB\r\nnous> '
-        while IFS= read -r -d $'\r' line; do
+        export LC_ALL=C
+        total=${FAKE_TOTAL:-259760}; free=$((total - 1136)); last=
+        # Applies ^U, DEL/^H, one left arrow and the up arrow like the real line editor.
+        edit() {
+            if [ -z "$FAKE_NO_HISTORY" ] && [ "$line" = $'\x1b[A' ]; then line=$last; fi
+            [ -n "$FAKE_NO_EDITING" ] && return
+            line=${line##*$'\x15'}
+            while [[ $line == *[$'\x7f\x08']* ]]; do
+                line=${line#[$'\x7f\x08']}
+                line=${line/?[$'\x7f\x08']/}
+            done
+            if [[ $line == *$'\x1b[D'* ]]; then
+                local pre=${line%%$'\x1b[D'*} post=${line#*$'\x1b[D'}
+                line=${pre:0:${#pre}-1}$post${pre: -1}
+            fi
+        }
+        run() {
+            edit
+            last=$line
             printf '%s\r\n' "$line"
             if [ ${#line} -gt 256 ]; then
                 printf 'error: line too long (at most 256 bytes)\r\n'
-                if [ -n "$FAKE_RUN_TRUNCATED" ]; then
-                    printf 'nous> %s\r\n' "${line:0:256}"
-                    line=${line:0:256}
-                else
-                    printf 'nous> '
-                    continue
-                fi
+                [ -z "$FAKE_RUN_TRUNCATED" ] && return
+                printf 'nous> %s\r\n' "${line:0:256}"
+                line=${line:0:256}
             fi
             if ! printf '%s' "$line" | iconv -f UTF-8 -t UTF-8 >/dev/null 2>&1; then
-                printf 'error: line is not valid UTF-8\r\nnous> '
-                continue
+                printf 'error: line is not valid UTF-8\r\n'
+                return
             fi
             eval "set -- $line"
             case "$1" in
@@ -337,9 +408,20 @@ mod tests {
                     free=$((free - ${FAKE_LEAK_KIB:-0}))
                     printf 'stress: spawned %d, joined %d\r\n' "$3" "$3" ;;
                 shutdown) printf 'shutting down\r\n'; exit "${FAKE_SHUTDOWN_EXIT:-33}" ;;
+                "") ;;
                 *) printf "error: unknown command '%s' (type 'help' for a list)\r\n" "$1" ;;
             esac
-            printf 'nous> '
+        }
+        printf 'boot: 50.0 ms to shell, memory 255 MiB\r\nnous> '
+        line=
+        while IFS= read -r -d '' -N 1 c; do
+            case "$c" in
+                $'\r') run; line=; printf 'nous> ' ;;
+                $'\x03')
+                    if [ -n "$FAKE_NO_CANCEL" ]; then line+=$c; continue; fi
+                    printf '%s^C\r\nnous> ' "$line"; line= ;;
+                *) line+=$c ;;
+            esac
         done
     "#;
 
@@ -348,7 +430,7 @@ mod tests {
     fn failures_with(defect: &[(&str, &str)]) -> Vec<String> {
         let mut recorder = Recorder::default();
         let tests: Vec<&E2eTest> = TESTS.iter().collect();
-        run_e2e(&mut recorder, &tests, || {
+        run_e2e(&mut recorder, &tests, Duration::from_secs(10), || {
             let mut command = Command::new("bash");
             command.args(["-c", FAKE_KERNEL]);
             command.envs(defect.iter().copied());
@@ -376,12 +458,15 @@ mod tests {
 
     #[test]
     fn each_defect_fails_its_test() {
-        let cases: [(&str, &str, &str); 6] = [
+        let cases: [(&str, &str, &str); 9] = [
             ("FAKE_HELP_SKIP", "ps", "e2e::help_lists_commands"),
             ("FAKE_TOTAL", "131072", "e2e::meminfo_matches_qemu_memory"),
             ("FAKE_SHELL_NAME", "sh", "e2e::ps_lists_idle_and_shell"),
             ("FAKE_RUN_TRUNCATED", "1", "e2e::overlong_line_rejected"),
             ("FAKE_LEAK_KIB", "4", "e2e::thread_stress_keeps_free_memory"),
+            ("FAKE_NO_EDITING", "1", "e2e::line_editing_keys"),
+            ("FAKE_NO_CANCEL", "1", "e2e::ctrl_c_cancels_line"),
+            ("FAKE_NO_HISTORY", "1", "e2e::history_recalls_previous_line"),
             ("FAKE_SHUTDOWN_EXIT", "0", "e2e::shutdown_exits_33"),
         ];
         for (variable, value, test) in cases {

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use anyhow::{Result, bail};
 
-use crate::console::Console;
+use crate::console::{COMMAND_TIMEOUT, Console};
 use crate::qemu::{Guest, QemuExit};
 use crate::{e2e, image, parse, setup};
 
@@ -209,14 +209,15 @@ fn e2e_tests(recorder: &mut Recorder, tests: &[&e2e::E2eTest]) {
     let Some(elf) = build(recorder, image::Variant::Normal) else {
         return;
     };
-    run_e2e(recorder, tests, || Guest::boot(&elf));
+    run_e2e(recorder, tests, COMMAND_TIMEOUT, || Guest::boot(&elf));
 }
 
 /// Runs `tests` in order on guests from `boot`: one guest while tests pass, a fresh one after a
-/// failure or after a test that ended the guest.
+/// failure or after a test that ended the guest. Each command may take `command_timeout`.
 pub fn run_e2e(
     recorder: &mut Recorder,
     tests: &[&e2e::E2eTest],
+    command_timeout: Duration,
     mut boot: impl FnMut() -> Result<Guest>,
 ) {
     let mut console: Option<Console> = None;
@@ -225,7 +226,10 @@ pub fn run_e2e(
         let mut current = match console.take() {
             Some(current) => current,
             None => match boot().map(Console::attach) {
-                Ok(Ok(fresh)) => fresh,
+                Ok(Ok(mut fresh)) => {
+                    fresh.set_command_timeout(command_timeout);
+                    fresh
+                }
                 Ok(Err(failure)) => {
                     recorder.record(&name, &Err(failure.error), Some(&failure.log));
                     continue;
