@@ -32,7 +32,7 @@ use image::Variant;
 
 /// Build, run and test the Nous kernel.
 #[derive(Debug, Parser)]
-#[command(name = "cargo xtask", version, about)]
+#[command(name = "cargo xtask", bin_name = "cargo xtask", version, about)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
