@@ -22,6 +22,7 @@ mod error;
 mod extent;
 mod filedata;
 mod fs;
+pub mod htree;
 mod inode;
 mod journal;
 mod namei;

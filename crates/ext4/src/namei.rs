@@ -1,5 +1,6 @@
-//! Directory contents and path resolution: lookups by linear scan (which also covers htree
-//! directories, whose index blocks read as empty), adding, removing and retargeting
+//! Directory contents and path resolution: lookups through the hash index of htree
+//! directories (`htree`) or by linear scan (which also covers htree directories, whose
+//! index blocks read as empty), adding, removing and retargeting
 //! entries, and turning an htree directory into a linear one before it grows.
 //! Part of `impl Ext4`.
 
@@ -7,6 +8,7 @@ use crate::dir;
 use crate::error::{Error, Result};
 use crate::extent::{self, Extent};
 use crate::fs::{Ext4, components, valid_name};
+use crate::htree;
 use crate::inode::{self, Inode};
 use alloc::vec::Vec;
 use blockdev::BlockDevice;
@@ -53,15 +55,99 @@ impl<D: BlockDevice> Ext4<D> {
         if !dir_inode.is_dir() {
             return Err(Error::NotADirectory);
         }
+        if dir_inode.flags() & inode::EXT4_INDEX_FL != 0
+            && let Some(found) = self.htree_lookup(dir_inode, name)?
+        {
+            return Ok(found);
+        }
         for blk in self.dir_blocks(dir_inode)? {
-            let (b, tail) = self.read_dir_block(dir_inode, blk)?;
-            for r in dir::records(&b, tail)? {
-                if r.inode != 0 && r.name == name {
-                    return Ok(Some((r.inode, r.file_type)));
-                }
+            if let Some(hit) = self.find_in_block(dir_inode, blk, name)? {
+                return Ok(Some(hit));
             }
         }
         Ok(None)
+    }
+
+    fn find_in_block(
+        &mut self,
+        dir_inode: &Inode,
+        blk: u64,
+        name: &[u8],
+    ) -> Result<Option<(u32, u8)>> {
+        let (b, tail) = self.read_dir_block(dir_inode, blk)?;
+        for r in dir::records(&b, tail)? {
+            if r.inode != 0 && r.name == name {
+                return Ok(Some((r.inode, r.file_type)));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Looks `name` up through the hash index. `Ok(None)` means the index could not be used
+    /// (unknown hash, malformed or unusual layout) and the caller must scan linearly;
+    /// `Ok(Some(None))` means the index proves the name is absent.
+    fn htree_lookup(
+        &mut self,
+        dir_inode: &Inode,
+        name: &[u8],
+    ) -> Result<Option<Option<(u32, u8)>>> {
+        let (list, _) = self.load_extents(dir_inode)?;
+        let nblocks = dir_inode.size() / self.sb.block_size as u64;
+        let map = |l: u32| {
+            extent::find(&list, l)
+                .filter(|e| !e.uninit && (l as u64) < nblocks)
+                .map(|e| e.pblk + (l - e.lblk) as u64)
+        };
+        let Some(root_blk) = map(0) else {
+            return Ok(None);
+        };
+        let root = self.read_meta(root_blk)?;
+        let Some((mut version, levels, at)) = htree::root_info(&root) else {
+            return Ok(None);
+        };
+        let s_flags = crate::bytes::le32(&self.sb.raw, 0x160);
+        if version <= htree::TEA && s_flags & 0x2 != 0 {
+            // The filesystem hashes names as unsigned chars.
+            version += 3;
+        }
+        let mut seed = [0u32; 4];
+        for (i, w) in seed.iter_mut().enumerate() {
+            *w = crate::bytes::le32(&self.sb.raw, 0xEC + 4 * i);
+        }
+        let Some(hash) = htree::name_hash(name, version, seed) else {
+            return Ok(None);
+        };
+        let Some(mut ents) = htree::entries(&root, at) else {
+            return Ok(None);
+        };
+        for _ in 0..levels {
+            let (_, child) = ents[htree::pick(&ents, hash)];
+            let Some(blk) = map(child) else {
+                return Ok(None);
+            };
+            let node = self.read_meta(blk)?;
+            match htree::entries(&node, 8) {
+                Some(e) => ents = e,
+                None => return Ok(None),
+            }
+        }
+        let mut i = htree::pick(&ents, hash);
+        loop {
+            let Some(blk) = map(ents[i].1) else {
+                return Ok(None);
+            };
+            if let Some(hit) = self.find_in_block(dir_inode, blk, name)? {
+                return Ok(Some(Some(hit)));
+            }
+            // Names with equal hashes may continue in the next leaf.
+            match ents.get(i + 1) {
+                Some(&(h, _)) if h & !1 == hash => i += 1,
+                Some(_) => return Ok(Some(None)),
+                // The run might continue under the next index node: let the scan decide.
+                None if levels > 0 => return Ok(None),
+                None => return Ok(Some(None)),
+            }
+        }
     }
 
     /// Rewrites an htree directory as a linear one (index blocks become empty leaf blocks).

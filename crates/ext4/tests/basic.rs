@@ -11,7 +11,7 @@ fn tree_with_files(s: &Scratch) -> std::path::PathBuf {
     std::fs::write(t.join("hello.txt"), b"hello world\n").unwrap();
     std::fs::write(t.join("sub/big.bin"), pattern(300_000, 1)).unwrap();
     std::fs::write(t.join("sub/deeper/empty"), b"").unwrap();
-    // Enough entries to make mkfs build an htree index for this directory.
+    // Enough entries for a multi-block directory, which `index_dirs` turns into an htree.
     std::fs::create_dir_all(t.join("many")).unwrap();
     for i in 0..400 {
         std::fs::write(
@@ -30,6 +30,8 @@ fn reads_mkfs_image_small_and_4k() {
         let tree = tree_with_files(&s);
         let img = s.path("img");
         mkfs(&img, Some(&tree), "8M", extra);
+        index_dirs(&img);
+        assert!(is_indexed(&img, "/many"));
         let mut fs = Ext4::mount_read_only(file_dev(&img)).unwrap();
         assert_eq!(fs.read_file("/hello.txt").unwrap(), b"hello world\n");
         assert_eq!(fs.read_file("/sub/big.bin").unwrap(), pattern(300_000, 1));
@@ -68,6 +70,8 @@ fn every_write_operation_is_fsck_clean() {
         let tree = tree_with_files(&s);
         let img = s.path("img");
         mkfs(&img, Some(&tree), "8M", extra);
+        index_dirs(&img);
+        assert!(is_indexed(&img, "/many"));
         let mut fs = Ext4::mount(file_dev(&img)).unwrap();
         fs.set_time(1_700_000_000);
         fs.write_file("/new.txt", b"fresh file").unwrap();

@@ -33,6 +33,7 @@ fn base_image(opts: &[&str]) -> Vec<u8> {
     }
     let img = s.path("img");
     mkfs(&img, Some(&t), "4M", opts);
+    index_dirs(&img);
     std::fs::read(&img).unwrap()
 }
 

@@ -67,6 +67,33 @@ pub fn mkfs(img: &Path, tree: Option<&Path>, size: &str, extra: &[&str]) {
     );
 }
 
+/// Builds hash indexes for every directory of more than one block (`e2fsck -fyD`):
+/// `mkfs.ext4 -d` itself only writes linear directories.
+pub fn index_dirs(img: &Path) {
+    let out = Command::new(tool("e2fsck"))
+        .arg("-fyD")
+        .arg(img)
+        .output()
+        .expect("run e2fsck -D");
+    let code = out.status.code().unwrap_or(-1);
+    assert!(
+        code <= 1,
+        "e2fsck -fyD failed: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+/// Whether debugfs reports `dir` as hash-indexed.
+pub fn is_indexed(img: &Path, dir: &str) -> bool {
+    let out = Command::new(tool("debugfs"))
+        .arg("-R")
+        .arg(format!("htree {dir}"))
+        .arg(img)
+        .output()
+        .expect("run debugfs");
+    String::from_utf8_lossy(&out.stdout).contains("Root node dump")
+}
+
 /// `e2fsck -fn`: returns (exit code, output).
 pub fn fsck(img: &Path) -> (i32, String) {
     let out = Command::new(tool("e2fsck"))
