@@ -242,12 +242,26 @@ impl LlamaConfig {
                 return bad(format!("{name}_token_id {id} >= vocab_size"));
             }
         }
-        match self.checked_num_parameters() {
-            Some(n) if n <= MAX_PARAMETERS => Ok(()),
-            _ => bad(format!(
+        if self
+            .checked_num_parameters()
+            .is_none_or(|n| n > MAX_PARAMETERS)
+        {
+            return bad(format!(
                 "parameter count exceeds the limit of {MAX_PARAMETERS}"
-            )),
+            ));
         }
+        // A full-context KV cache (what `Session::new` allocates) must stay bounded too.
+        let cache = self
+            .max_position_embeddings
+            .checked_mul(self.kv_dim())
+            .and_then(|v| v.checked_mul(self.num_hidden_layers))
+            .and_then(|v| v.checked_mul(2));
+        if cache.is_none_or(|n| n > MAX_PARAMETERS) {
+            return bad(format!(
+                "KV cache for the full context exceeds {MAX_PARAMETERS} floats"
+            ));
+        }
+        Ok(())
     }
 
     fn checked_num_parameters(&self) -> Option<usize> {
@@ -353,6 +367,10 @@ mod tests {
         c.hidden_size = 1 << 19;
         c.intermediate_size = 1 << 19;
         assert!(c.validate().is_err(), "huge config must be refused");
+        let mut c = LlamaConfig::tiny();
+        c.max_position_embeddings = 1 << 20;
+        c.num_hidden_layers = 200;
+        assert!(c.validate().is_err(), "huge KV cache must be refused");
         assert!(matches!(
             LlamaConfig::from_json(b"{not json"),
             Err(Error::ConfigJson(_))

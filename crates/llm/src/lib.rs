@@ -31,7 +31,7 @@
 //! model.forward_sequence(&[u32]) -> Result<Vec<f32>, Error>  // logits [T * vocab], no cache
 //!
 //! // infer.rs — incremental decoding with a KV cache
-//! let mut s = Session::new(&model);                      // owns the cache + scratch
+//! let mut s = Session::new(&model);   // owns the cache + scratch; also Session::new(&quant_model)
 //! s.feed(token) -> Result<&[f32], Error>                 // logits for the next position
 //! s.feed_all(&[u32]) -> Result<&[f32], Error>;  s.position();  s.reset()
 //!
@@ -43,7 +43,8 @@
 //! Sampling::Greedy | Sampling::Random { temperature, top_k /*0 = off*/, top_p /*1.0 = off*/ }
 //! trait LogitsMask { fn mask(&mut self, generated: &[u32], logits: &mut [f32]); }
 //!   // any FnMut(&[u32], &mut [f32]) is a LogitsMask; set logits to f32::NEG_INFINITY to forbid
-//! generate(&model, prompt, &opts, &mut mask) -> Result<Generation, Error>
+//! generate(&model, prompt, &opts, &mut mask) -> Result<Generation, Error>  // model: LlamaModel or QuantModel
+//! generate::choose(&logits, &Sampling, &mut Rng, &mut scratch) -> Option<u32>  // one sampling step
 //! generate_unconstrained(&model, prompt, &opts) -> Result<Generation, Error>
 //! Generation { tokens: Vec<u32> /*new tokens, stop token excluded*/, stop: StopReason }
 //!
@@ -56,6 +57,8 @@
 //! let mut t = Trainer::new(model, TrainConfig) -> Result<Trainer, Error>
 //! t.train_step(&[TrainExample]) -> Result<StepStats { loss, grad_norm, lr }, Error>
 //! t.eval_loss(&[TrainExample]) -> Result<f32, Error>;  t.model();  t.into_model();  t.step()
+//! eval_loss(&model, Option<&LoraAdapters>, &[TrainExample]) -> Result<f32, Error>
+//! loss_and_grads(&model, &[TrainExample]) -> Result<(f32, Params), Error>   // raw gradients
 //!
 //! // lora.rs — adapters, PEFT files, cheap training
 //! LoraConfig { rank, alpha, targets: Vec<LoraTarget>, layers: Option<Vec<usize>> }
@@ -71,11 +74,13 @@
 //! lt.train_step(&[usize] /*indices into examples*/) -> Result<StepStats, Error>
 //! lt.adapters() -> &LoraAdapters;  lt.into_adapters();  lt.cache_bytes()
 //! lora::forward_sequence_with_adapters(&model, &adapters, &[u32]) -> Result<Vec<f32>, Error>
+//! lora::lora_loss_and_grads(&model, &adapters, &[TrainExample]) -> Result<(f32, LoraAdapters), Error>
 //! ```
 //!
-//! Module map: [`config`] → [`model`] (weights, init, safetensors) → [`ops`] (kernels) →
-//! [`infer`] (KV cache) → [`generate`] (sampling, masking); [`train`] (backprop, AdamW) and
-//! [`lora`] (adapters) share the training forward/backward in [`train`].
+//! Module map: [`config`] → [`model`] (weights, init) + [`weights`] (safetensors) → [`ops`]
+//! (kernels) → [`infer`] (KV cache) → [`generate`] (sampling, masking); [`quant`] (i16 path,
+//! SSE2 in `simd`); [`train`] (backprop, AdamW) and [`lora`] (adapters) share the training
+//! forward/backward in [`train`].
 #![cfg_attr(not(test), no_std)]
 #![deny(unsafe_code)] // the single exception is the audited `simd` module
 

@@ -138,8 +138,8 @@ impl Params {
 #[derive(Debug, Clone)]
 pub struct LlamaModel {
     cfg: LlamaConfig,
-    /// The parameters. Public so trainers and tools can inspect them; changing their lengths
-    /// breaks the model (every consumer re-checks shapes through [`LlamaModel::from_params`]).
+    /// The parameters; read them through [`LlamaModel::params`]. Not publicly mutable, so the
+    /// lengths checked in [`LlamaModel::from_params`] stay true.
     pub(crate) params: Params,
     pub(crate) rope: Rope,
 }
