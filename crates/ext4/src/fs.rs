@@ -24,8 +24,9 @@ use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::vec::Vec;
 use blockdev::BlockDevice;
 
-/// Clean metadata blocks kept in memory (dirty ones are bounded by the journal size).
-pub(crate) const CACHE_LIMIT: usize = 4096;
+/// Default number of clean metadata blocks kept in memory (dirty ones are bounded by the
+/// journal size); see [`Ext4::set_cache_limit`].
+const DEFAULT_CACHE_LIMIT: usize = 4096;
 /// Longest path walk or `..` chain accepted before declaring a directory loop.
 pub(crate) const MAX_WALK: usize = 4096;
 
@@ -87,6 +88,7 @@ pub struct Ext4<D: BlockDevice> {
     pub(crate) writable: bool,
     pub(crate) now: u32,
     pub(crate) next_generation: u32,
+    pub(crate) cache_limit: usize,
     pub(crate) dev_per_block: u64,
 }
 
@@ -193,6 +195,7 @@ impl<D: BlockDevice> Ext4<D> {
             writable,
             now: 0,
             next_generation: 0,
+            cache_limit: DEFAULT_CACHE_LIMIT,
             dev_per_block,
         };
         fs.now = fs.sb.write_time();
@@ -286,10 +289,11 @@ impl<D: BlockDevice> Ext4<D> {
         }
         let mut b = alloc::vec![0u8; self.sb.block_size];
         self.dev_read(blk, &mut b)?;
-        if self.cache.len() >= CACHE_LIMIT
-            && let Some(k) = self.cache.keys().next().copied()
-        {
-            self.cache.remove(&k);
+        if self.cache_limit == 0 {
+            return Ok(b);
+        }
+        if self.cache.len() >= self.cache_limit {
+            self.cache.pop_first();
         }
         self.cache.insert(blk, b.clone());
         Ok(b)
@@ -410,6 +414,25 @@ impl<D: BlockDevice> Ext4<D> {
     /// The underlying device (for example to inspect a test device mid-session).
     pub fn device(&self) -> &D {
         &self.dev
+    }
+
+    /// Caps the clean metadata cache at `blocks` blocks (0 disables it). Uncommitted
+    /// changes are not part of this cache and stay in memory until [`Ext4::sync`].
+    pub fn set_cache_limit(&mut self, blocks: usize) {
+        self.cache_limit = blocks;
+        while self.cache.len() > blocks {
+            if self.cache.pop_first().is_none() {
+                break;
+            }
+        }
+    }
+
+    /// Drops every clean cached block and returns how many bytes that released (a hook
+    /// for the kernel's memory-pressure reclaim). Never touches uncommitted changes.
+    pub fn drop_caches(&mut self) -> usize {
+        let bytes = self.cache.len() * self.sb.block_size;
+        self.cache.clear();
+        bytes
     }
 
     /// Whether writes are allowed.

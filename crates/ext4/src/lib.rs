@@ -5,10 +5,24 @@
 //! Design principles:
 //! - e2fsprogs is the judge: every image this crate writes must pass `e2fsck -fn`.
 //! - Simple and checkable over clever: extent trees are rewritten from a flat list, htree
-//!   directories are turned into linear ones before entries are added, and each journal
-//!   transaction is checkpointed as soon as it commits.
+//!   directories are read through their index but turned into linear ones before entries
+//!   are added, and each journal transaction is checkpointed as soon as it commits.
 //! - Bad bytes become [`Error`] values, never panics; hardware is only a
 //!   [`blockdev::BlockDevice`].
+//!
+//! Changes become durable at [`Ext4::sync`] (or [`Ext4::unmount`]); dropping a mounted
+//! filesystem without syncing loses the uncommitted changes but never corrupts the image.
+//! Replace a file atomically by writing a new name and renaming it over the old one:
+//!
+//! ```no_run
+//! # fn demo<D: blockdev::BlockDevice>(dev: D) -> Result<(), ext4::Error> {
+//! let mut fs = ext4::Ext4::mount(dev)?;
+//! fs.write_file("/models/adapter.tmp", b"new weights")?;
+//! fs.rename("/models/adapter.tmp", "/models/adapter.bin")?;
+//! fs.sync()?;
+//! # Ok(())
+//! # }
+//! ```
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
 

@@ -4,7 +4,7 @@
 
 use crate::error::{Error, Result};
 use crate::extent;
-use crate::fs::{CACHE_LIMIT, Ext4, Journal};
+use crate::fs::{Ext4, Journal};
 use crate::journal::JournalSb;
 use crate::superblock::{self as sbm, Superblock};
 use alloc::collections::BTreeMap;
@@ -159,7 +159,7 @@ impl<D: BlockDevice> Ext4<D> {
             return Err(e);
         }
         for (blk, data) in blocks {
-            if self.cache.len() < CACHE_LIMIT {
+            if self.cache.len() < self.cache_limit {
                 self.cache.insert(blk, data);
             }
         }
