@@ -29,14 +29,26 @@ fn run_session(block_opts: &[&str]) -> Session {
     let old_target = pattern(20_000, 100);
     std::fs::write(tree.join("target"), &old_target).unwrap();
     std::fs::write(tree.join("keep"), pattern(5_000, 101)).unwrap();
+    std::fs::create_dir_all(tree.join("big")).unwrap();
+    for i in 0..300 {
+        std::fs::write(
+            tree.join(format!("big/some-longer-file-name-{i:04}")),
+            [i as u8],
+        )
+        .unwrap();
+    }
     let img = s.path("img");
     mkfs(&img, Some(&tree), "8M", block_opts);
+    // An htree directory, which the session converts to linear form by adding to it.
+    index_dirs(&img);
+    assert!(is_indexed(&img, "/big"));
     let mut dev = CrashDevice::new(std::fs::read(&img).unwrap(), 512).unwrap();
     let mut synced = Vec::new();
     let mut new_targets = Vec::new();
     let mut state = State::new();
     state.insert("/target".into(), old_target.clone());
     state.insert("/keep".into(), pattern(5_000, 101));
+    state.insert("/big/some-longer-file-name-0123".into(), vec![123]);
     synced.push((0, state.clone()));
     {
         let mut fs = Ext4::mount(&mut dev).unwrap();
@@ -46,8 +58,11 @@ fn run_session(block_opts: &[&str]) -> Session {
             let data = pattern(3_000 + 7_000 * round as usize, round);
             fs.write_file(&name, &data).unwrap();
             fs.mkdir(&format!("/dir{round}")).unwrap();
+            let in_big = format!("/big/added-{round}");
+            fs.write_file(&in_big, &data[..100]).unwrap();
             fs.sync().unwrap();
-            state.insert(name, data);
+            state.insert(name, data.clone());
+            state.insert(in_big, data[..100].to_vec());
             synced.push((fs.device().write_count(), state.clone()));
             // Atomic replace: write the new version aside, then rename over the target.
             let new = pattern(15_000 + round as usize * 4_000, 200 + round);
