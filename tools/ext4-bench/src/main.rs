@@ -2,8 +2,9 @@
 //! file, against a raw copy of the same bytes to a plain file (same chunk size, same final
 //! `sync_data`). Prints MB/s for both and the ratio; `cargo xtask bench ext4` runs it.
 //!
-//! Usage: `ext4-bench [--size-mib N] [--chunk-kib N] [--image-size 1G] [--dir PATH]`.
-//! Needs `mkfs.ext4` (e2fsprogs). Reads come from the host page cache for both sides.
+//! Usage: `ext4-bench [--size-mib N] [--chunk-kib N] [--runs N] [--image-size 1G] [--dir PATH]`.
+//! Needs `mkfs.ext4` (e2fsprogs). Reads come from the host page cache for both sides. Each
+//! figure is the best of `--runs` repetitions, which damps noise from other processes.
 
 use blockdev::FileDevice;
 use ext4::Ext4;
@@ -14,6 +15,7 @@ use std::time::Instant;
 
 struct Options {
     size_mib: usize,
+    runs: usize,
     chunk_kib: usize,
     image_size: String,
     dir: PathBuf,
@@ -22,6 +24,7 @@ struct Options {
 fn parse_args() -> Result<Options, String> {
     let mut o = Options {
         size_mib: 256,
+        runs: 3,
         chunk_kib: 1024,
         image_size: "1G".into(),
         dir: std::env::temp_dir(),
@@ -31,6 +34,7 @@ fn parse_args() -> Result<Options, String> {
         let mut val = || args.next().ok_or_else(|| format!("{a} needs a value"));
         match a.as_str() {
             "--size-mib" => o.size_mib = val()?.parse().map_err(|e| format!("--size-mib: {e}"))?,
+            "--runs" => o.runs = val()?.parse().map_err(|e| format!("--runs: {e}"))?,
             "--chunk-kib" => {
                 o.chunk_kib = val()?.parse().map_err(|e| format!("--chunk-kib: {e}"))?
             }
@@ -45,7 +49,7 @@ fn parse_args() -> Result<Options, String> {
             other => return Err(format!("unknown argument {other}")),
         }
     }
-    if o.size_mib == 0 || o.chunk_kib == 0 {
+    if o.size_mib == 0 || o.chunk_kib == 0 || o.runs == 0 {
         return Err("sizes must be positive".into());
     }
     Ok(o)
@@ -81,6 +85,10 @@ fn payload(len: usize) -> Vec<u8> {
 fn bench_crate(img: &Path, data: &[u8], chunk: usize) -> Result<(f64, f64), String> {
     let dev = FileDevice::open(img, 4096).map_err(|e| e.to_string())?;
     let mut fs = Ext4::mount(dev).map_err(|e| e.to_string())?;
+    match fs.unlink("/bench.bin") {
+        Ok(()) | Err(ext4::Error::NotFound) => {}
+        Err(e) => return Err(e.to_string()),
+    }
     fs.create("/bench.bin").map_err(|e| e.to_string())?;
     fs.sync().map_err(|e| e.to_string())?;
     let t = Instant::now();
