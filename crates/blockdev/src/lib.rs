@@ -2,7 +2,7 @@
 //!
 //! Design principles: a block device is a tiny trait (`BlockDevice`) so that the filesystem
 //! (`ext4`) never touches hardware; the kernel implements it over virtio-blk, host tests over
-//! memory ([`MemDevice`]) or an image file ([`FileDevice`], `std` feature), and crash tests over
+//! memory ([`MemDevice`]) or an image file (`FileDevice`, `std` feature), and crash tests over
 //! [`CrashDevice`], which records every write and flush so that a test can rebuild the disk as
 //! it would look after a power cut at any point of the write stream.
 //!
