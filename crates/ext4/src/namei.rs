@@ -29,6 +29,10 @@ impl<D: BlockDevice> Ext4<D> {
                     out.push(e.pblk + k);
                 }
             }
+            // A directory cannot own more blocks than the filesystem has.
+            if out.len() as u64 > self.sb.blocks_count {
+                return Err(Error::Corrupt("directory larger than the filesystem"));
+            }
         }
         Ok(out)
     }
