@@ -192,6 +192,60 @@ struct PeftConfigJson {
     init_lora_weights: serde_json::Value,
 }
 
+/// PEFT options that change what the tensors mean. Any non-default value is rejected rather than
+/// silently misread (PEFT writes them all, with defaults `{}`, `null` or `false`).
+#[derive(Debug, Deserialize)]
+struct PeftUnsupported {
+    #[serde(default)]
+    rank_pattern: serde_json::Value,
+    #[serde(default)]
+    alpha_pattern: serde_json::Value,
+    #[serde(default)]
+    exclude_modules: serde_json::Value,
+    #[serde(default)]
+    layer_replication: serde_json::Value,
+    #[serde(default)]
+    trainable_token_indices: serde_json::Value,
+    #[serde(default)]
+    target_parameters: serde_json::Value,
+    #[serde(default)]
+    layers_pattern: serde_json::Value,
+    #[serde(default)]
+    lora_bias: serde_json::Value,
+    #[serde(default)]
+    use_qalora: serde_json::Value,
+    #[serde(default)]
+    modules_to_save: serde_json::Value,
+}
+
+impl PeftUnsupported {
+    fn check(&self) -> Result<(), Error> {
+        let is_default = |v: &serde_json::Value| match v {
+            serde_json::Value::Null | serde_json::Value::Bool(false) => true,
+            serde_json::Value::Object(m) => m.is_empty(),
+            serde_json::Value::Array(a) => a.is_empty(),
+            _ => false,
+        };
+        for (name, v) in [
+            ("rank_pattern", &self.rank_pattern),
+            ("alpha_pattern", &self.alpha_pattern),
+            ("exclude_modules", &self.exclude_modules),
+            ("layer_replication", &self.layer_replication),
+            ("trainable_token_indices", &self.trainable_token_indices),
+            ("target_parameters", &self.target_parameters),
+            ("layers_pattern", &self.layers_pattern),
+            ("lora_bias", &self.lora_bias),
+            ("use_qalora", &self.use_qalora),
+            ("modules_to_save", &self.modules_to_save),
+        ] {
+            if !is_default(v) {
+                return Err(Error::Lora(format!("unsupported PEFT option {name} = {v}")));
+            }
+        }
+        Ok(())
+    }
+}
+
 fn peft_name(layer: usize, t: LoraTarget, ab: &str) -> String {
     format!(
         "base_model.model.model.layers.{layer}.{}.{}.lora_{ab}.weight",
@@ -469,6 +523,9 @@ impl LoraAdapters {
     ) -> Result<LoraAdapters, Error> {
         let pc: PeftConfigJson = serde_json::from_slice(config_json)
             .map_err(|e| Error::Lora(format!("adapter_config.json: {e}")))?;
+        let unsupported: PeftUnsupported = serde_json::from_slice(config_json)
+            .map_err(|e| Error::Lora(format!("adapter_config.json: {e}")))?;
+        unsupported.check()?;
         if pc.peft_type != "LORA" {
             return Err(Error::Lora(format!(
                 "peft_type {:?} is not LORA",

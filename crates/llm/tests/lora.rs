@@ -129,6 +129,15 @@ fn bad_peft_files_are_errors() {
     j["use_dora"] = true.into();
     assert!(matches!(load(&j, st), Err(Error::Lora(_))));
     let mut j = json.clone();
+    j["rank_pattern"] = serde_json::json!({"q_proj": 2});
+    assert!(matches!(load(&j, st), Err(Error::Lora(_))));
+    // PEFT's own defaults for those options are accepted.
+    let mut j = json.clone();
+    j["rank_pattern"] = serde_json::json!({});
+    j["exclude_modules"] = serde_json::Value::Null;
+    j["lora_bias"] = false.into();
+    assert!(load(&j, st).is_ok());
+    let mut j = json.clone();
     j["layers_to_transform"] = serde_json::json!([7]);
     assert!(matches!(load(&j, st), Err(Error::Lora(_))));
     assert!(LoraAdapters::from_peft(&cfg, b"[", st).is_err());
