@@ -5,7 +5,7 @@
 //! batched training forward in [`crate::train`]; tests check the two give the same logits.
 //! The weights are reached through [`DecodeWeights`], implemented by the f32
 //! [`LlamaModel`] and by the quantized [`crate::quant::QuantModel`], so both run the same
-//! decoding code. Neighbours: [`crate::generate`] drives a session.
+//! decoding code. Neighbours: [`mod@crate::generate`] drives a session.
 
 use alloc::vec;
 use alloc::vec::Vec;

@@ -78,7 +78,7 @@
 //! ```
 //!
 //! Module map: [`config`] → [`model`] (weights, init) + [`weights`] (safetensors) → [`ops`]
-//! (kernels) → [`infer`] (KV cache) → [`generate`] (sampling, masking); [`quant`] (i16 path,
+//! (kernels) → [`infer`] (KV cache) → [`mod@generate`] (sampling, masking); [`quant`] (i16 path,
 //! SSE2 in `simd`); [`train`] (backprop, AdamW) and [`lora`] (adapters) share the training
 //! forward/backward in [`train`].
 #![cfg_attr(not(test), no_std)]

@@ -3,7 +3,7 @@
 //! Written here rather than taken from `rand` because results must be bit-identical across
 //! platforms and crate versions (a model trained from seed 7 today must be the same model
 //! tomorrow), and the whole generator is twenty lines. Used by init ([`crate::model`]),
-//! sampling ([`crate::generate`]) and LoRA init ([`crate::lora`]).
+//! sampling ([`mod@crate::generate`]) and LoRA init ([`crate::lora`]).
 
 /// xoshiro256** generator. Not cryptographic.
 #[derive(Debug, Clone)]

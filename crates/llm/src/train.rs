@@ -2,12 +2,12 @@
 //! cross-entropy, AdamW with decoupled weight decay, global-norm clipping, warmup + cosine.
 //!
 //! The forward/backward here is shared by full training ([`Trainer`]) and LoRA training
-//! ([`crate::lora::LoraTrainer`]): every projection goes through [`linear_fwd`]/[`linear_bwd`],
+//! ([`crate::lora::LoraTrainer`]): every projection goes through `linear_fwd`/`linear_bwd`,
 //! which add the low-rank path when an adapter is present, and the backward pass computes base
 //! gradients only when asked (`grads: Some`). The forward can start at any layer from a given
 //! hidden state, which is how LoRA training reuses the frozen lower layers' output.
 //! Correctness is pinned by finite-difference tests (tests/gradients.rs) and by comparing
-//! [`forward_logits`] with the KV-cache path in [`crate::infer`].
+//! `forward_logits` with the KV-cache path in [`crate::infer`].
 
 use alloc::format;
 use alloc::vec;
