@@ -32,7 +32,13 @@ impl<D: BlockDevice> Ext4<D> {
         let mut stack: Vec<(u16, Node)> = alloc::vec![(depth, node)];
         while let Some((depth, node)) = stack.pop() {
             match node {
-                Node::Leaf(mut v) => list.append(&mut v),
+                Node::Leaf(mut v) => {
+                    list.append(&mut v);
+                    // Every extent maps at least one block of the filesystem.
+                    if list.len() as u64 > self.sb.blocks_count {
+                        return Err(Error::Corrupt("more extents than filesystem blocks"));
+                    }
+                }
                 Node::Index(children) => {
                     for (_, child) in children.into_iter().rev() {
                         if tree.len() as u64 >= self.sb.blocks_count {
