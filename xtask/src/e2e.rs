@@ -50,6 +50,14 @@ pub const TESTS: &[E2eTest] = &[
         run: unknown_command_error,
     },
     E2eTest {
+        name: "ctl_stats_answer",
+        run: ctl_stats_answer,
+    },
+    E2eTest {
+        name: "wrong_arguments_error",
+        run: wrong_arguments_error,
+    },
+    E2eTest {
         name: "echo_plain_args",
         run: echo_plain_args,
     },
@@ -202,6 +210,30 @@ fn unknown_command_error(console: &mut Console) -> Result<()> {
         "frobnicate",
         &["error: unknown command 'frobnicate' (type 'help' for a list)"],
     )
+}
+
+fn ctl_stats_answer(console: &mut Console) -> Result<()> {
+    for command in ["memctl stats", "schedctl stats"] {
+        let output = console.command(command)?;
+        ensure!(
+            output.iter().any(|l| !l.trim().is_empty()),
+            "`{command}` printed nothing"
+        );
+        let errors = parse::error_lines(&output.join("\n")).len();
+        ensure!(errors == 0, "`{command}` printed an error: {output:?}");
+    }
+    Ok(())
+}
+
+fn wrong_arguments_error(console: &mut Console) -> Result<()> {
+    for command in ["memctl", "memctl frobnicate", "schedctl stress many"] {
+        let output = console.command(command)?;
+        ensure!(
+            output.len() == 1 && output.iter().all(|l| l.starts_with("error: ")),
+            "`{command}` printed {output:?}, expected one `error: ` line"
+        );
+    }
+    Ok(())
 }
 
 fn echo_plain_args(console: &mut Console) -> Result<()> {
@@ -404,9 +436,17 @@ mod tests {
                     printf 'TID  NAME   STATE\r\n0    idle   runnable\r\n'
                     printf '1    %s  running\r\n' "${FAKE_SHELL_NAME:-shell}" ;;
                 echo) shift; printf '%s\r\n' "$*" ;;
+                memctl)
+                    if [ "$2" = stats ]; then printf 'allocations: 1  frees: 0\r\n'
+                    elif [ -z "$FAKE_BAD_ARGS_OK" ]; then printf 'error: memctl: bad subcommand\r\n'
+                    fi ;;
                 schedctl)
-                    free=$((free - ${FAKE_LEAK_KIB:-0}))
-                    printf 'stress: spawned %d, joined %d\r\n' "$3" "$3" ;;
+                    if [ "$2" = stats ]; then printf 'policy: round-robin\r\n'
+                    elif [[ $2 = stress && $3 =~ ^[0-9]+$ ]]; then
+                        free=$((free - ${FAKE_LEAK_KIB:-0}))
+                        printf 'stress: spawned %d, joined %d\r\n' "$3" "$3"
+                    else printf 'error: schedctl: bad arguments\r\n'
+                    fi ;;
                 shutdown) printf 'shutting down\r\n'; exit "${FAKE_SHUTDOWN_EXIT:-33}" ;;
                 "") ;;
                 *) printf "error: unknown command '%s' (type 'help' for a list)\r\n" "$1" ;;
@@ -458,10 +498,11 @@ mod tests {
 
     #[test]
     fn each_defect_fails_its_test() {
-        let cases: [(&str, &str, &str); 9] = [
+        let cases: [(&str, &str, &str); 10] = [
             ("FAKE_HELP_SKIP", "ps", "e2e::help_lists_commands"),
             ("FAKE_TOTAL", "131072", "e2e::meminfo_matches_qemu_memory"),
             ("FAKE_SHELL_NAME", "sh", "e2e::ps_lists_idle_and_shell"),
+            ("FAKE_BAD_ARGS_OK", "1", "e2e::wrong_arguments_error"),
             ("FAKE_RUN_TRUNCATED", "1", "e2e::overlong_line_rejected"),
             ("FAKE_LEAK_KIB", "4", "e2e::thread_stress_keeps_free_memory"),
             ("FAKE_NO_EDITING", "1", "e2e::line_editing_keys"),
