@@ -155,6 +155,23 @@ fn main() -> Result<(), llm::Error> {
         Ok(())
     })?;
     let (qdecode_tps, qdecode_cpu_tps) = (n / w, n / c);
+    // Agreement of the two paths on the decode sequence: worst max|Δ| / max|logit| per
+    // position, and how often the argmax differs.
+    let (mut worst_rel, mut argmax_diff) = (0.0f32, 0usize);
+    s.reset();
+    sq.reset();
+    for p in 0..positions {
+        let a = s.feed((p * 37 + 5) % dv)?.to_vec();
+        let b = sq.feed((p * 37 + 5) % dv)?;
+        let range = a.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+        let d = a
+            .iter()
+            .zip(b)
+            .fold(0.0f32, |m, (x, y)| m.max((x - y).abs()));
+        worst_rel = worst_rel.max(d / range);
+        let am = |v: &[f32]| (0..v.len()).max_by(|&i, &j| v[i].total_cmp(&v[j]));
+        argmax_diff += usize::from(am(&a) != am(b));
+    }
 
     // Full-sequence forward and train step on batches of 8 × 64 tokens.
     let batch = examples(8, 64, 16, 3, cfg.vocab_size);
@@ -212,7 +229,7 @@ fn main() -> Result<(), llm::Error> {
 
     if json {
         println!(
-            "{{\"params\":{params},\"decode_tokens_per_s\":{decode_tps:.0},\"forward_tokens_per_s\":{fwd_tps:.0},\"train_tokens_per_s\":{train_tps:.0},\"lora_prepare_s\":{prep_s:.3},\"lora_epoch_s\":{:.3},\"lora_10_epochs_s\":{train_s:.3},\"lora_10_epochs_cpu_s\":{train_cpu_s:.3},\"decode_cpu_tokens_per_s\":{decode_cpu_tps:.0},\"quant_decode_tokens_per_s\":{qdecode_tps:.0},\"quant_decode_cpu_tokens_per_s\":{qdecode_cpu_tps:.0},\"forward_cpu_tokens_per_s\":{fwd_cpu_tps:.0},\"train_cpu_tokens_per_s\":{train_cpu_tps:.0},\"lora_peak_extra_bytes\":{peak_extra},\"lora_cache_bytes\":{cache_bytes},\"adapter_bytes\":{adapter_bytes},\"adapter_file_bytes\":{}}}",
+            "{{\"params\":{params},\"decode_tokens_per_s\":{decode_tps:.0},\"forward_tokens_per_s\":{fwd_tps:.0},\"train_tokens_per_s\":{train_tps:.0},\"lora_prepare_s\":{prep_s:.3},\"lora_epoch_s\":{:.3},\"lora_10_epochs_s\":{train_s:.3},\"lora_10_epochs_cpu_s\":{train_cpu_s:.3},\"decode_cpu_tokens_per_s\":{decode_cpu_tps:.0},\"quant_decode_tokens_per_s\":{qdecode_tps:.0},\"quant_decode_cpu_tokens_per_s\":{qdecode_cpu_tps:.0},\"quant_worst_rel_logit_diff\":{worst_rel:.5},\"quant_argmax_differs\":{argmax_diff},\"forward_cpu_tokens_per_s\":{fwd_cpu_tps:.0},\"train_cpu_tokens_per_s\":{train_cpu_tps:.0},\"lora_peak_extra_bytes\":{peak_extra},\"lora_cache_bytes\":{cache_bytes},\"adapter_bytes\":{adapter_bytes},\"adapter_file_bytes\":{}}}",
             train_s / epochs as f64,
             peft.adapter_model_safetensors.len()
         );
@@ -229,6 +246,10 @@ fn main() -> Result<(), llm::Error> {
         println!("                               wall tokens/s   cpu-time tokens/s");
         println!("decode (KV cache, batch 1):   {decode_tps:>9.0}       {decode_cpu_tps:>9.0}");
         println!("decode, quantized (i16):      {qdecode_tps:>9.0}       {qdecode_cpu_tps:>9.0}");
+        println!(
+            "  quantized vs f32 logits: worst max|Δ|/max|logit| {:.4}, argmax differs at {argmax_diff}/{positions} positions",
+            worst_rel
+        );
         println!("forward (full sequence, 64):  {fwd_tps:>9.0}       {fwd_cpu_tps:>9.0}");
         println!("train step (backprop+AdamW):  {train_tps:>9.0}       {train_cpu_tps:>9.0}");
         println!("LoRA r=8 q,v top 2 layers, 100 examples × 48 tokens:");
