@@ -546,6 +546,47 @@ mod tests {
         assert!(guest.has_exited());
     }
 
+    /// Runs only inside the child process started by `panic_hook_kills_running_guests`: starts a
+    /// sleeper, forgets its guard (so only the hook can kill it), prints its pid and panics.
+    #[test]
+    fn panic_hook_child() {
+        if std::env::var_os("XTASK_PANIC_HOOK_CHILD").is_none() {
+            return;
+        }
+        install_panic_hook();
+        let mut guest = Guest::spawn(script("echo $$; exec sleep 600"), "sleeper").unwrap();
+        let pid = guest.expect(b"\n", Duration::from_secs(30)).unwrap();
+        println!("sleeper-pid {}", String::from_utf8_lossy(&pid));
+        std::mem::forget(guest);
+        panic!("deliberate panic to exercise the hook");
+    }
+
+    #[test]
+    fn panic_hook_kills_running_guests() {
+        let output = Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "qemu::tests::panic_hook_child", "--nocapture"])
+            .env("XTASK_PANIC_HOOK_CHILD", "1")
+            .output()
+            .unwrap();
+        assert!(!output.status.success(), "the child test did not panic");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let pid = stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("sleeper-pid "))
+            .unwrap_or_else(|| panic!("no sleeper pid in {stdout}"))
+            .trim()
+            .to_string();
+        // Killed means gone, or a zombie waiting for whoever inherited it to reap it.
+        let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let alive = state
+            .rsplit_once(") ")
+            .is_some_and(|(_, rest)| !rest.starts_with('Z'));
+        if alive {
+            let _ = Command::new("kill").args(["-9", &pid]).status();
+        }
+        assert!(!alive, "the panic hook left sleeper {pid} running: {state}");
+    }
+
     #[test]
     fn find_locates_needles() {
         assert_eq!(find(b"abcabc", b"ca"), Some(2));
