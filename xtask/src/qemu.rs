@@ -549,6 +549,7 @@ mod tests {
     /// Runs only inside the child process started by `panic_hook_kills_running_guests`: starts a
     /// sleeper, forgets its guard (so only the hook can kill it), prints its pid and panics.
     #[test]
+    #[ignore = "helper: run in a child process by panic_hook_kills_running_guests"]
     fn panic_hook_child() {
         if std::env::var_os("XTASK_PANIC_HOOK_CHILD").is_none() {
             return;
@@ -564,7 +565,12 @@ mod tests {
     #[test]
     fn panic_hook_kills_running_guests() {
         let output = Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", "qemu::tests::panic_hook_child", "--nocapture"])
+            .args([
+                "--exact",
+                "qemu::tests::panic_hook_child",
+                "--ignored",
+                "--nocapture",
+            ])
             .env("XTASK_PANIC_HOOK_CHILD", "1")
             .output()
             .unwrap();
