@@ -275,16 +275,32 @@ fn run(seed: u64, ops: usize, mkfs_opts: &[&str]) {
     }
 }
 
+/// Seeds per block size: 6 by default, `EXT4_MODEL_SEEDS=<n>` for a longer soak.
+fn seed_count() -> u64 {
+    std::env::var("EXT4_MODEL_SEEDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(6)
+}
+
+/// Operations per sequence: 300 by default, `EXT4_MODEL_OPS=<n>` for longer sessions.
+fn op_count() -> usize {
+    std::env::var("EXT4_MODEL_OPS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(300)
+}
+
 #[test]
 fn random_sequences_1k_blocks() {
-    for seed in 1..=6 {
-        run(seed, 300, &[]);
+    for seed in 1..=seed_count() {
+        run(seed, op_count(), &[]);
     }
 }
 
 #[test]
 fn random_sequences_4k_blocks() {
-    for seed in 100..=105 {
-        run(seed, 300, &["-b", "4096"]);
+    for seed in 1000..1000 + seed_count() {
+        run(seed, op_count(), &["-b", "4096"]);
     }
 }
