@@ -637,9 +637,6 @@ pub fn finetune(a: &FinetuneArgs, peak: &PeakAlloc) -> Result<()> {
 
 #[derive(Args)]
 pub struct BenchArgs {
-    /// Model directory.
-    #[arg(long, default_value = "models")]
-    model: PathBuf,
     /// Test examples for the accuracy figure.
     #[arg(long, default_value_t = 500)]
     test_examples: usize,
@@ -649,6 +646,7 @@ pub struct BenchArgs {
     /// Write the figures as JSON here.
     #[arg(long)]
     json: Option<PathBuf>,
+    /// Model directory and LoRA settings (the model is `--model`, default `models`).
     #[command(flatten)]
     finetune: FinetuneArgs,
 }
@@ -744,7 +742,7 @@ fn torch_decode_speed(model_dir: &Path) -> Option<f64> {
 }
 
 pub fn bench(a: &BenchArgs, peak: &PeakAlloc) -> Result<()> {
-    let (model, tok) = load_model_dir(&a.model)?;
+    let (model, tok) = load_model_dir(&a.finetune.model)?;
     let test = pairs(&generate(Split::Test, 1, a.test_examples));
     let t0 = Instant::now();
     let acc_c = accuracy(&model, &tok, &test, true)?;
@@ -752,7 +750,7 @@ pub fn bench(a: &BenchArgs, peak: &PeakAlloc) -> Result<()> {
     let eval_secs = t0.elapsed().as_secs_f64();
     let (decode, decode_cpu) = decode_speed(&model, a.runs)?;
     let ft = run_finetune(&a.finetune, peak)?;
-    let torch_tps = torch_decode_speed(&a.model);
+    let torch_tps = torch_decode_speed(&a.finetune.model);
     let gain = 100.0 * (ft.after - ft.before);
     let pct = |x: f64| format!("{:.1}%", 100.0 * x);
     let none = || String::from("-");
