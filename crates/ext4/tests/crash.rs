@@ -240,7 +240,13 @@ fn committed_but_not_checkpointed_transaction_is_replayed() {
 /// points: files synced and not touched afterwards must survive byte for byte.
 #[test]
 fn random_operations_crash_points() {
-    for (seed, opts) in [(11u64, &[][..]), (12, &["-b", "4096"][..])] {
+    // Two seeds by default; `EXT4_CRASH_SEEDS=<n>` runs n per block size for a soak.
+    let n: u64 = std::env::var("EXT4_CRASH_SEEDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1);
+    let cases = (0..n).flat_map(|k| [(11 + 2 * k, &[][..]), (12 + 2 * k, &["-b", "4096"][..])]);
+    for (seed, opts) in cases {
         let s = Scratch::new("crash-rand");
         let img = s.path("img");
         mkfs(&img, None, "8M", opts);
