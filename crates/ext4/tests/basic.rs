@@ -65,6 +65,7 @@ fn every_write_operation_is_fsck_clean() {
         &[][..],
         &["-b", "4096"][..],
         &["-O", "^metadata_csum,^uninit_bg"][..],
+        &["-O", "metadata_csum_seed,orphan_file"][..],
     ] {
         let s = Scratch::new("write");
         let tree = tree_with_files(&s);
