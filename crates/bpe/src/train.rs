@@ -38,6 +38,9 @@ pub enum TrainError {
     },
     /// A special token is empty or listed twice.
     BadSpecial(String),
+    /// The learned vocabulary failed its own consistency check (a bug in this crate,
+    /// reported instead of panicking).
+    Inconsistent(LoadError),
 }
 
 impl fmt::Display for TrainError {
@@ -47,6 +50,7 @@ impl fmt::Display for TrainError {
                 write!(f, "vocab size {requested} is below the minimum {minimum}")
             }
             TrainError::BadSpecial(s) => write!(f, "special token {s:?} is empty or duplicated"),
+            TrainError::Inconsistent(e) => write!(f, "trained vocabulary is inconsistent: {e}"),
         }
     }
 }
@@ -122,12 +126,7 @@ impl Tokenizer {
             }
             tokens.push(None);
         }
-        Tokenizer::from_parts(tokens, merges, specials).map_err(|e| match e {
-            // Training builds consistent parts by construction; reaching this means a bug,
-            // reported rather than panicking.
-            LoadError::BadSpecial(s) => TrainError::BadSpecial(s),
-            _ => TrainError::BadSpecial(String::from("internal: inconsistent vocabulary")),
-        })
+        Tokenizer::from_parts(tokens, merges, specials).map_err(TrainError::Inconsistent)
     }
 }
 
