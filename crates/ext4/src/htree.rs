@@ -168,7 +168,7 @@ pub fn name_hash(name: &[u8], version: u8, seed: [u32; 4]) -> Option<u32> {
 
 /// Index entries of a dx node: (hash, logical block); entry 0's hash counts as 0.
 /// `at` is where the count/limit header sits (32 in the root, 8 in interior nodes).
-pub fn entries(block: &[u8], at: usize) -> Option<alloc::vec::Vec<(u32, u32)>> {
+pub(crate) fn entries(block: &[u8], at: usize) -> Option<alloc::vec::Vec<(u32, u32)>> {
     let limit = le16(block, at) as usize;
     let count = le16(block, at + 2) as usize;
     if count == 0 || count > limit || at + limit * 8 > block.len() {
@@ -185,7 +185,7 @@ pub fn entries(block: &[u8], at: usize) -> Option<alloc::vec::Vec<(u32, u32)>> {
 }
 
 /// Reads the dx root: (hash version, indirect levels, offset of the entry header).
-pub fn root_info(block: &[u8]) -> Option<(u8, u8, usize)> {
+pub(crate) fn root_info(block: &[u8]) -> Option<(u8, u8, usize)> {
     // "." (12 bytes), ".." header (12 bytes), then dx_root_info.
     if le32(block, 24) != 0 {
         return None;
@@ -200,7 +200,7 @@ pub fn root_info(block: &[u8]) -> Option<(u8, u8, usize)> {
 }
 
 /// The position of the entry covering `hash` (last entry whose hash is <= `hash`).
-pub fn pick(entries: &[(u32, u32)], hash: u32) -> usize {
+pub(crate) fn pick(entries: &[(u32, u32)], hash: u32) -> usize {
     entries
         .partition_point(|&(h, _)| h <= hash)
         .saturating_sub(1)
