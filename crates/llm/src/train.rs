@@ -280,6 +280,46 @@ fn linear_bwd(
     }
 }
 
+/// [`linear_fwd`] for the rows in `rows` only (all rows when `None`): gathers them, runs the
+/// projection compactly and scatters the results back; other rows of `out` (pre-zeroed) and of
+/// `mid` stay zero, which the backward pass treats as "no gradient flows here".
+#[allow(
+    clippy::too_many_arguments,
+    reason = "linear_fwd's signature plus the row set"
+)]
+fn linear_fwd_rows(
+    x: &[f32],
+    w: &[f32],
+    lora: Option<(&LoraPair, f32)>,
+    rows: Option<&[usize]>,
+    t_len: usize,
+    n_in: usize,
+    n_out: usize,
+    out: &mut [f32],
+    mid: &mut Vec<f32>,
+) {
+    let Some(rows) = rows else {
+        return linear_fwd(x, w, lora, t_len, n_in, n_out, out, mid);
+    };
+    let mut xs = Vec::with_capacity(rows.len() * n_in);
+    for &t in rows {
+        xs.extend_from_slice(&x[t * n_in..(t + 1) * n_in]);
+    }
+    let mut os = vec![0.0; rows.len() * n_out];
+    let mut ms = Vec::new();
+    linear_fwd(&xs, w, lora, rows.len(), n_in, n_out, &mut os, &mut ms);
+    for (i, &t) in rows.iter().enumerate() {
+        out[t * n_out..(t + 1) * n_out].copy_from_slice(&os[i * n_out..(i + 1) * n_out]);
+    }
+    if let Some((p, _)) = lora {
+        let r = p.rank;
+        *mid = vec![0.0; t_len * r];
+        for (i, &t) in rows.iter().enumerate() {
+            mid[t * r..(t + 1) * r].copy_from_slice(&ms[i * r..(i + 1) * r]);
+        }
+    }
+}
+
 /// Hidden states `[T, hidden]` after the embedding (layer 0 input).
 pub(crate) fn embed(model: &LlamaModel, tokens: &[u32]) -> Vec<f32> {
     let h = model.config().hidden_size;
@@ -292,11 +332,17 @@ pub(crate) fn embed(model: &LlamaModel, tokens: &[u32]) -> Vec<f32> {
 }
 
 /// Run decoder layer `l` over a sequence; returns its activations and its output.
+///
+/// With `rows: Some(r)`, only the output rows in `r` are computed (the other rows of the output
+/// and of the row-wise activations are zero). Keys and values are still computed for every
+/// position, since the selected queries attend to all earlier ones. Used for the top layer in
+/// training, whose only consumers are the scored positions' logits.
 pub(crate) fn layer_forward(
     model: &LlamaModel,
     lora: Option<&LoraAdapters>,
     l: usize,
     x_in: Vec<f32>,
+    rows: Option<&[usize]>,
 ) -> (LayerActs, Vec<f32>) {
     let c = model.config();
     let lp = &model.params.layers[l];
@@ -305,6 +351,7 @@ pub(crate) fn layer_forward(
     let group = nh / c.kv_heads();
     let t_len = x_in.len() / h;
     let mut mids: [Vec<f32>; NUM_TARGETS] = Default::default();
+    let sel: Vec<usize> = rows.map_or_else(|| (0..t_len).collect(), <[usize]>::to_vec);
 
     let mut inv1 = vec![0.0; t_len];
     let mut xn1 = vec![0.0; t_len * h];
@@ -319,7 +366,17 @@ pub(crate) fn layer_forward(
     let mut k = vec![0.0; t_len * kv];
     let mut v = vec![0.0; t_len * kv];
     let [mq, mk, mv, mo, mg, mu, md] = &mut mids;
-    linear_fwd(&xn1, &lp.q, lora_of(lora, l, 0), t_len, h, h, &mut q, mq);
+    linear_fwd_rows(
+        &xn1,
+        &lp.q,
+        lora_of(lora, l, 0),
+        rows,
+        t_len,
+        h,
+        h,
+        &mut q,
+        mq,
+    );
     linear_fwd(&xn1, &lp.k, lora_of(lora, l, 1), t_len, h, kv, &mut k, mk);
     linear_fwd(&xn1, &lp.v, lora_of(lora, l, 2), t_len, h, kv, &mut v, mv);
     for (t, row) in q.chunks_exact_mut(h).enumerate() {
@@ -337,7 +394,7 @@ pub(crate) fn layer_forward(
     let mut att = vec![0.0; t_len * h];
     for hh in 0..nh {
         let kvh = hh / group;
-        for t in 0..t_len {
+        for &t in &sel {
             let qh = &q[t * h + hh * hd..t * h + (hh + 1) * hd];
             let prow = &mut probs[(hh * t_len + t) * t_len..(hh * t_len + t + 1) * t_len];
             for (s, p) in prow[..=t].iter_mut().enumerate() {
@@ -351,44 +408,47 @@ pub(crate) fn layer_forward(
         }
     }
     let mut x_mid = vec![0.0; t_len * h];
-    linear_fwd(
+    linear_fwd_rows(
         &att,
         &lp.o,
         lora_of(lora, l, 3),
+        rows,
         t_len,
         h,
         h,
         &mut x_mid,
         mo,
     );
-    for (m, x) in x_mid.iter_mut().zip(&x_in) {
-        *m += x;
+    for &t in &sel {
+        let r = t * h..(t + 1) * h;
+        for (m, x) in x_mid[r.clone()].iter_mut().zip(&x_in[r]) {
+            *m += x;
+        }
     }
     let mut inv2 = vec![0.0; t_len];
     let mut xn2 = vec![0.0; t_len * h];
-    for ((xr, on), iv) in x_mid
-        .chunks_exact(h)
-        .zip(xn2.chunks_exact_mut(h))
-        .zip(&mut inv2)
-    {
-        *iv = rmsnorm(xr, &lp.mlp_norm, c.rms_norm_eps, on);
+    for &t in &sel {
+        let r = t * h..(t + 1) * h;
+        inv2[t] = rmsnorm(&x_mid[r.clone()], &lp.mlp_norm, c.rms_norm_eps, &mut xn2[r]);
     }
     let mut gate = vec![0.0; t_len * inter];
     let mut up = vec![0.0; t_len * inter];
-    linear_fwd(
+    linear_fwd_rows(
         &xn2,
         &lp.gate,
         lora_of(lora, l, 4),
+        rows,
         t_len,
         h,
         inter,
         &mut gate,
         mg,
     );
-    linear_fwd(
+    linear_fwd_rows(
         &xn2,
         &lp.up,
         lora_of(lora, l, 5),
+        rows,
         t_len,
         h,
         inter,
@@ -397,10 +457,11 @@ pub(crate) fn layer_forward(
     );
     let act: Vec<f32> = gate.iter().zip(&up).map(|(&g, &u)| silu(g) * u).collect();
     let mut x_out = vec![0.0; t_len * h];
-    linear_fwd(
+    linear_fwd_rows(
         &act,
         &lp.down,
         lora_of(lora, l, 6),
+        rows,
         t_len,
         inter,
         h,
@@ -444,24 +505,33 @@ pub(crate) fn forward_from(
     let c = model.config();
     let h = c.hidden_size;
     let t_len = x.len() / h;
+    let rows = scored_rows(scored, t_len);
+    let top = c.num_hidden_layers.saturating_sub(1);
     let mut layers = Vec::with_capacity(c.num_hidden_layers.saturating_sub(start_layer));
     for l in start_layer..c.num_hidden_layers {
-        let (a, out) = layer_forward(model, lora, l, x);
+        // Only the scored rows of the top layer's output reach the loss.
+        let only = if l == top && scored.is_some() {
+            Some(&rows[..])
+        } else {
+            None
+        };
+        let (a, out) = layer_forward(model, lora, l, x, only);
         layers.push(a);
         x = out;
     }
     let mut inv_f = vec![0.0; t_len];
     let mut xn_f = vec![0.0; t_len * h];
-    for ((xr, on), iv) in x
-        .chunks_exact(h)
-        .zip(xn_f.chunks_exact_mut(h))
-        .zip(&mut inv_f)
-    {
-        *iv = rmsnorm(xr, &model.params.norm, c.rms_norm_eps, on);
+    for &t in &rows {
+        let r = t * h..(t + 1) * h;
+        inv_f[t] = rmsnorm(
+            &x[r.clone()],
+            &model.params.norm,
+            c.rms_norm_eps,
+            &mut xn_f[r],
+        );
     }
     let vocab = c.vocab_size;
     let mut logits = vec![0.0; t_len * vocab];
-    let rows = scored_rows(scored, t_len);
     for &t in &rows {
         matmul_wt(
             &xn_f[t * h..(t + 1) * h],
@@ -502,7 +572,7 @@ pub(crate) fn hidden_before(
 ) -> Vec<f32> {
     let mut x = embed(model, tokens);
     for l in 0..upto.min(model.config().num_hidden_layers) {
-        x = layer_forward(model, lora, l, x).1;
+        x = layer_forward(model, lora, l, x, None).1;
     }
     x
 }
