@@ -191,12 +191,14 @@ pub fn generate<W: DecodeWeights + ?Sized>(
     if prompt.is_empty() {
         return Err(Error::InvalidSampling("prompt is empty".into()));
     }
-    let mut session = Session::new(model);
+    // The cache never needs more than prompt + budget positions.
+    let mut session =
+        Session::with_capacity(model, prompt.len().saturating_add(opts.max_new_tokens));
     let mut logits: Vec<f32> = session.feed_all(prompt)?.to_vec();
     let mut rng = Rng::new(opts.seed);
     let mut out = Vec::new();
     let mut scratch = Vec::new();
-    let max_pos = model.config().max_position_embeddings;
+    let max_pos = session.capacity();
     loop {
         if out.len() >= opts.max_new_tokens {
             return Ok(Generation {
@@ -214,6 +216,13 @@ pub fn generate<W: DecodeWeights + ?Sized>(
             });
         }
         out.push(tok);
+        if out.len() >= opts.max_new_tokens {
+            // Done: do not spend a forward pass on logits nobody reads.
+            return Ok(Generation {
+                tokens: out,
+                stop: StopReason::MaxTokens,
+            });
+        }
         if session.position() >= max_pos {
             return Ok(Generation {
                 tokens: out,

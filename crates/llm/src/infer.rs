@@ -95,6 +95,8 @@ impl DecodeWeights for LlamaModel {
 #[derive(Debug)]
 pub struct Session<'m, W: DecodeWeights + ?Sized = LlamaModel> {
     model: &'m W,
+    /// Positions the cache can hold (≤ max_position_embeddings).
+    capacity: usize,
     qscratch: Vec<i16>,
     pos: usize,
     /// Per layer: `[max_pos, kv_dim]`.
@@ -116,11 +118,19 @@ pub struct Session<'m, W: DecodeWeights + ?Sized = LlamaModel> {
 impl<'m, W: DecodeWeights + ?Sized> Session<'m, W> {
     /// A session with room for the model's whole context.
     pub fn new(model: &'m W) -> Session<'m, W> {
+        Self::with_capacity(model, model.config().max_position_embeddings)
+    }
+
+    /// A session whose KV cache holds at most `positions` tokens (capped at the model's
+    /// context): the kernel sizes it to prompt + answer budget to bound memory
+    /// (`layers × positions × kv_dim × 8` bytes).
+    pub fn with_capacity(model: &'m W, positions: usize) -> Session<'m, W> {
         let c = model.config();
         let (h, kv, i) = (c.hidden_size, c.kv_dim(), c.intermediate_size);
-        let maxp = c.max_position_embeddings;
+        let maxp = positions.min(c.max_position_embeddings);
         Session {
             model,
+            capacity: maxp,
             qscratch: Vec::with_capacity(h.max(i)),
             pos: 0,
             k_cache: vec![vec![0.0; maxp * kv]; c.num_hidden_layers],
@@ -137,6 +147,11 @@ impl<'m, W: DecodeWeights + ?Sized> Session<'m, W> {
             up: vec![0.0; i],
             logits: vec![0.0; c.vocab_size],
         }
+    }
+
+    /// Positions the cache can hold.
+    pub fn capacity(&self) -> usize {
+        self.capacity
     }
 
     /// Number of tokens fed so far (the position the next token will take).
@@ -170,9 +185,9 @@ impl<'m, W: DecodeWeights + ?Sized> Session<'m, W> {
                 vocab_size: vocab,
             });
         }
-        if self.pos + tokens.len() > self.model.config().max_position_embeddings {
+        if self.pos + tokens.len() > self.capacity {
             return Err(Error::ContextFull {
-                max_positions: self.model.config().max_position_embeddings,
+                max_positions: self.capacity,
             });
         }
         for &t in tokens {
@@ -200,9 +215,9 @@ impl<'m, W: DecodeWeights + ?Sized> Session<'m, W> {
             });
         }
         let pos = self.pos;
-        if pos >= c.max_position_embeddings {
+        if pos >= self.capacity {
             return Err(Error::ContextFull {
-                max_positions: c.max_position_embeddings,
+                max_positions: self.capacity,
             });
         }
         let t = token as usize;

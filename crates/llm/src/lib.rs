@@ -33,7 +33,8 @@
 //! // infer.rs — incremental decoding with a KV cache
 //! let mut s = Session::new(&model);   // owns the cache + scratch; also Session::new(&quant_model)
 //! s.feed(token) -> Result<&[f32], Error>                 // logits for the next position
-//! s.feed_all(&[u32]) -> Result<&[f32], Error>;  s.position();  s.reset()
+//! Session::with_capacity(&model, positions)              // smaller KV cache (kernel memory)
+//! s.feed_all(&[u32]) -> Result<&[f32], Error>;  s.position();  s.reset();  s.memory_bytes()
 //!
 //! // quant.rs — int8-weight inference for the kernel under TCG (same Session code)
 //! let q = QuantModel::from_model(&model)?;  let mut s = Session::new(&q);  s.feed(tok)?

@@ -64,6 +64,27 @@ fn errors_not_panics_on_bad_tokens_and_full_context() {
     assert!(matches!(s.feed(3), Err(Error::ContextFull { .. })));
 }
 
+#[test]
+fn bounded_session_reports_context_full_and_matches() {
+    let model = spicy_model(LlamaConfig::tiny(), 3, 0.3);
+    let mut small = Session::with_capacity(&model, 5);
+    let mut full = Session::new(&model);
+    assert_eq!(small.capacity(), 5);
+    assert_eq!(Session::with_capacity(&model, 1000).capacity(), 64);
+    assert!(small.memory_bytes() < full.memory_bytes());
+    for t in 0..5u32 {
+        assert_eq!(
+            small.feed(t).unwrap().to_vec(),
+            full.feed(t).unwrap().to_vec()
+        );
+    }
+    assert_eq!(small.feed(1), Err(Error::ContextFull { max_positions: 5 }));
+    assert!(matches!(
+        small.feed_all(&[1]),
+        Err(Error::ContextFull { .. })
+    ));
+}
+
 fn sampling() -> Sampling {
     Sampling::Random {
         temperature: 1.0,
