@@ -36,7 +36,7 @@
 //! Session::with_capacity(&model, positions)              // smaller KV cache (kernel memory)
 //! s.feed_all(&[u32]) -> Result<&[f32], Error>;  s.position();  s.reset();  s.memory_bytes()
 //!
-//! // quant.rs — int8-weight inference for the kernel under TCG (same Session code)
+//! // quant.rs — i16 (12-bit) weight/activation inference for the kernel under TCG (same Session)
 //! let q = QuantModel::from_model(&model)?;  let mut s = Session::new(&q);  s.feed(tok)?
 //!
 //! // generate.rs
