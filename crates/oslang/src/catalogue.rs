@@ -343,6 +343,26 @@ pub fn is_complete(text: &[u8]) -> bool {
     CATALOGUE.iter().any(|s| match_spec(s, text).complete)
 }
 
+/// Length in bytes of the longest canonical command. A constrained decoder that allows
+/// this many tokens plus `<eos>` always finishes a command (every token adds ≥ 1 byte).
+pub fn max_command_len() -> usize {
+    CATALOGUE
+        .iter()
+        .map(|spec| {
+            let parts: usize = spec
+                .parts
+                .iter()
+                .map(|p| match p {
+                    Word(w) => w.len(),
+                    Int { max, .. } => max.checked_ilog10().map_or(1, |d| d as usize + 1),
+                })
+                .sum();
+            parts + spec.parts.len().saturating_sub(1)
+        })
+        .max()
+        .unwrap_or(0)
+}
+
 /// Every canonical command text, with integer arguments at the given sample values
 /// (those outside a form's range are skipped). Used by tests and documentation.
 pub fn examples(sample_numbers: &[u32]) -> Vec<String> {
@@ -456,6 +476,13 @@ mod tests {
         // Complete and still extendable: "history 6" may become "history 64".
         assert!(is_complete(b"crashctl history 6") && is_valid_prefix(b"crashctl history 6"));
         assert!(!is_complete(b"memctl") && !is_complete(b""));
+    }
+
+    #[test]
+    fn longest_command_length() {
+        let longest = examples(&[64, 99]).iter().map(String::len).max().unwrap();
+        assert_eq!(max_command_len(), longest);
+        assert_eq!(max_command_len(), "schedctl transformer off".len());
     }
 
     #[test]

@@ -11,8 +11,11 @@ use llm::generate::{GenerateOptions, Sampling, generate};
 use llm::model::LlamaModel;
 use llm::train::TrainExample;
 
-/// Longest command in tokens we let the model write (catalogue commands are ≤ 25 bytes).
-pub const MAX_COMMAND_TOKENS: usize = 16;
+/// Most tokens the model may write for a command: every token adds at least one byte, so
+/// constrained decoding always completes a catalogue command within this bound.
+pub fn max_command_tokens() -> usize {
+    oslang::catalogue::max_command_len() + 1
+}
 
 /// Special-token ids the task needs.
 #[derive(Clone, Copy, Debug)]
@@ -55,7 +58,7 @@ pub fn predict(
 ) -> Result<String> {
     let ids = prompt_tokens(tok, sp, prompt);
     let opts = GenerateOptions {
-        max_new_tokens: MAX_COMMAND_TOKENS,
+        max_new_tokens: max_command_tokens(),
         sampling: Sampling::Greedy,
         stop_tokens: vec![sp.eos],
         seed: 0,
@@ -92,4 +95,73 @@ pub fn accuracy(
         right += usize::from(predict(model, tok, sp, prompt, constrained)? == *command);
     }
     Ok(right as f64 / pairs.len().max(1) as f64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use llm::config::LlamaConfig;
+    use oslang::corpus::{Split, generate};
+
+    /// Whatever the weights, constrained greedy decoding yields a catalogue command.
+    #[test]
+    fn constrained_decoding_of_a_random_model_gives_catalogue_commands() {
+        let ex = generate(Split::Train, 3, 300);
+        let texts: Vec<String> = ex
+            .iter()
+            .flat_map(|e| [e.prompt(), e.command.to_text()])
+            .collect();
+        let tok = Tokenizer::train(
+            texts.iter().map(|s| s.as_bytes()),
+            &bpe::TrainConfig {
+                vocab_size: 400,
+                min_frequency: 2,
+                special_tokens: vec![BOS.into(), EOS.into()],
+            },
+        )
+        .unwrap();
+        let sp = specials(&tok).unwrap();
+        let cfg = LlamaConfig {
+            vocab_size: tok.vocab_size(),
+            hidden_size: 16,
+            intermediate_size: 24,
+            num_hidden_layers: 1,
+            num_attention_heads: 2,
+            num_key_value_heads: Some(1),
+            max_position_embeddings: 256,
+            ..LlamaConfig::tiny()
+        };
+        for seed in 0..4 {
+            let model = LlamaModel::new_random(cfg.clone(), seed).unwrap();
+            for e in generate(Split::Test, seed, 5) {
+                let out = predict(&model, &tok, sp, &e.prompt(), true).unwrap();
+                assert!(oslang::is_complete(out.as_bytes()), "{out:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn training_sequences_score_only_the_command_and_eos() {
+        let ex = generate(Split::Train, 1, 50);
+        let texts: Vec<String> = ex
+            .iter()
+            .flat_map(|e| [e.prompt(), e.command.to_text()])
+            .collect();
+        let tok = Tokenizer::train(
+            texts.iter().map(|s| s.as_bytes()),
+            &bpe::TrainConfig {
+                vocab_size: 300,
+                min_frequency: 2,
+                special_tokens: vec![BOS.into(), EOS.into()],
+            },
+        )
+        .unwrap();
+        let sp = specials(&tok).unwrap();
+        let t = train_example(&tok, sp, "m1 | ps >", "memctl stats");
+        let answer = tok.encode(b"memctl stats").len() + 1;
+        assert_eq!(t.tokens.first(), Some(&sp.bos));
+        assert_eq!(t.tokens.last(), Some(&sp.eos));
+        assert_eq!(t.scored(), answer);
+        assert!(t.loss_mask.iter().rev().take(answer).all(|&m| m));
+    }
 }
