@@ -7,6 +7,8 @@
 //! (crashctl, ext4, dashboard, …): write a `fn(&mut Console) -> Result<()>` and add a line to
 //! [`TESTS`] before `shutdown_exits_33`.
 
+use std::time::{Duration, Instant};
+
 use anyhow::{Context, Result, bail, ensure};
 
 use crate::console::{Console, PROMPT};
@@ -148,16 +150,20 @@ fn version_answers(console: &mut Console) -> Result<()> {
 
 fn uptime_advances(console: &mut Console) -> Result<()> {
     let first = parse::parse_uptime(&console.command("uptime")?)?;
-    // Enough work between the two readings that a clock which never moves is caught.
-    for _ in 0..3 {
-        console.command("meminfo")?;
+    // The format allows whole seconds, so poll for a while: a clock that never moves, or
+    // moves backwards, fails; any working clock passes long before the limit.
+    let limit = Instant::now() + Duration::from_secs(10);
+    let mut last = first;
+    while Instant::now() < limit {
+        std::thread::sleep(Duration::from_millis(100));
+        let now = parse::parse_uptime(&console.command("uptime")?)?;
+        ensure!(now >= last, "uptime went backwards: {last} s then {now} s");
+        if now > first {
+            return Ok(());
+        }
+        last = now;
     }
-    let second = parse::parse_uptime(&console.command("uptime")?)?;
-    ensure!(
-        second >= first,
-        "uptime went backwards: {first} s then {second} s"
-    );
-    Ok(())
+    bail!("uptime stayed at {first} s for 10 s of wall-clock time")
 }
 
 fn meminfo(console: &mut Console) -> Result<MemInfo> {
@@ -387,13 +393,12 @@ mod tests {
     use crate::qemu::Guest;
     use crate::suite::{Recorder, run_e2e};
     use std::process::Command;
-    use std::time::Duration;
 
     /// A fake kernel in bash that follows the shell contract; environment variables inject
     /// the defects the end-to-end tests exist to catch.
     const FAKE_KERNEL: &str = r#"
         export LC_ALL=C
-        total=${FAKE_TOTAL:-259760}; free=$((total - 1136)); last=
+        total=${FAKE_TOTAL:-259760}; free=$((total - 1136)); last=; ticks=0
         # Applies ^U, DEL/^H, one left arrow and the up arrow like the real line editor.
         edit() {
             if [ -z "$FAKE_NO_HISTORY" ] && [ "$line" = $'\x1b[A' ]; then line=$last; fi
@@ -429,7 +434,9 @@ mod tests {
                         [ "$c" = "$FAKE_HELP_SKIP" ] || printf '  %-9s %s\r\n' "$c" "does $c"
                     done ;;
                 version) printf 'Nous 0.1.0 (fake)\r\n' ;;
-                uptime) printf 'up %d s\r\n' "$SECONDS" ;;
+                uptime)
+                    [ -z "$FAKE_FROZEN_CLOCK" ] && ticks=$((ticks + 1))
+                    printf 'up %d s\r\n' "$ticks" ;;
                 meminfo)
                     printf 'memory: total %d KiB, free %d KiB, used %d KiB\r\n' \
                         "$total" "$free" "$((total - free))"
@@ -500,8 +507,9 @@ mod tests {
 
     #[test]
     fn each_defect_fails_its_test() {
-        let cases: [(&str, &str, &str); 10] = [
+        let cases: [(&str, &str, &str); 11] = [
             ("FAKE_HELP_SKIP", "ps", "e2e::help_lists_commands"),
+            ("FAKE_FROZEN_CLOCK", "1", "e2e::uptime_advances"),
             ("FAKE_TOTAL", "131072", "e2e::meminfo_matches_qemu_memory"),
             ("FAKE_SHELL_NAME", "sh", "e2e::ps_lists_idle_and_shell"),
             ("FAKE_BAD_ARGS_OK", "1", "e2e::wrong_arguments_error"),
