@@ -654,7 +654,7 @@ impl<C> CommandRegistry<C> {
             .max()
             .unwrap_or(0);
         for command in &self.commands {
-            writeln!(out, "{:width$}  {}", command.name, command.summary)?;
+            writeln!(out, "  {:width$}  {}", command.name, command.summary)?;
         }
         Ok(())
     }

@@ -238,11 +238,11 @@ fn help_lists_every_command_sorted() {
         run("help"),
         (
             DispatchStatus::Success,
-            "add     add two numbers\n\
-             echo    print the arguments\n\
-             fail    always fails\n\
-             help    list the commands, or show how to use one\n\
-             memctl  memory allocator controls\n"
+            "  add     add two numbers\n\
+             \x20 echo    print the arguments\n\
+             \x20 fail    always fails\n\
+             \x20 help    list the commands, or show how to use one\n\
+             \x20 memctl  memory allocator controls\n"
                 .into()
         )
     );
