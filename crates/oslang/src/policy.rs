@@ -22,6 +22,10 @@
 //!   thread ≥ 80 % CPU → `ps`; else `schedctl stats`.
 //! - **Leak** ("something is eating memory"): fastest-growing thread bucket ≥ 5 → `ps`;
 //!   else `memctl stats`.
+//!
+//! [`classify_query`] is a keyword classifier from free text to an intent, and
+//! [`expert_for_query`] chains it with the policy: the rule-based (state, query) → command
+//! baseline that the benchmark compares the model against, and a fallback for the kernel.
 
 use serde::{Deserialize, Serialize};
 
@@ -166,6 +170,135 @@ pub fn expert_command(state: &OsState, intent: Intent) -> Command {
     }
 }
 
+/// Guesses the intent of a query from keywords (first matching rule wins; rules run from
+/// the most specific to the most generic). `None` if no rule matches.
+pub fn classify_query(query: &str) -> Option<Intent> {
+    let norm = crate::state::normalize_query(query);
+    let words: alloc::vec::Vec<&str> = norm.split(' ').collect();
+    let any = |ks: &[&str]| ks.iter().any(|k| words.contains(k));
+    let number = words.iter().find_map(|w| w.parse::<u32>().ok());
+    let crash = any(&["crash", "crashes", "failure", "failures"]);
+    if let Some(n) = number {
+        if any(&["tune", "threshold", "sensitivity", "alarm"]) {
+            return Some(Intent::TuneCrash(n.clamp(1, 99)));
+        }
+        if crash || any(&["history"]) {
+            return Some(Intent::CrashHistory(n.clamp(1, 64)));
+        }
+    }
+    let sched = any(&["scheduler", "scheduling", "schedule", "schedctl"]);
+    let rules: &[(bool, Intent)] = &[
+        (
+            any(&[
+                "lora",
+                "finetune",
+                "fine-tune",
+                "fine-tuning",
+                "adaptation",
+                "adapter",
+            ]) || (any(&["training"]) && any(&["llm", "model"])),
+            Intent::FinetuneStatus,
+        ),
+        (
+            any(&["robin", "classic"]) || (sched && any(&["off", "disable", "deactivate", "stop"])),
+            Intent::LearnedSchedOff,
+        ),
+        (
+            sched && any(&["transformer", "learned", "ai", "neural", "model"]),
+            Intent::LearnedSchedOn,
+        ),
+        (
+            any(&["predictor", "accuracy", "accurate"])
+                || (crash && any(&["performance", "model", "stats", "statistics"])),
+            Intent::PredictorStats,
+        ),
+        (crash, Intent::CrashRisk),
+        (
+            any(&[
+                "unstable",
+                "shaky",
+                "flaky",
+                "stabilise",
+                "stable",
+                "breaking",
+                "stability",
+            ]),
+            Intent::Stabilise,
+        ),
+        (
+            any(&[
+                "leak",
+                "leaking",
+                "growing",
+                "climbs",
+                "allocating",
+                "eating",
+            ]),
+            Intent::Leak,
+        ),
+        (
+            any(&[
+                "slow",
+                "sluggish",
+                "laggy",
+                "faster",
+                "speed",
+                "performance",
+                "crawls",
+            ]),
+            Intent::Sluggish,
+        ),
+        (
+            any(&["hog", "hogging", "cpu", "processor", "busy", "burns"]),
+            Intent::CpuHog,
+        ),
+        (sched || any(&["context", "queue"]), Intent::SchedulerStats),
+        (
+            any(&["allocator", "memctl", "buddy"]),
+            Intent::AllocatorStats,
+        ),
+        (
+            any(&["flush", "sync", "write", "persist", "dirty"]),
+            Intent::Flush,
+        ),
+        (
+            any(&["disk", "df", "filesystem", "storage", "drive", "space"]),
+            Intent::DiskUsage,
+        ),
+        (
+            any(&["uptime", "boot", "reboot"]) || (any(&["how"]) && any(&["long"])),
+            Intent::Uptime,
+        ),
+        (
+            any(&[
+                "processes",
+                "threads",
+                "tasks",
+                "ps",
+                "running",
+                "thread",
+                "task",
+            ]),
+            Intent::ProcessList,
+        ),
+        (
+            any(&["memory", "ram", "meminfo"])
+                && any(&["free", "tight", "low", "pressure", "room", "short", "out"]),
+            Intent::FreeMemory,
+        ),
+        (any(&["memory", "ram", "meminfo"]), Intent::MemoryOverview),
+    ];
+    rules
+        .iter()
+        .find(|(hit, _)| *hit)
+        .map(|(_, intent)| *intent)
+}
+
+/// The rule-based baseline: [`classify_query`] then [`expert_command`].
+pub fn expert_for_query(state: &OsState, query: &str) -> Option<Command> {
+    classify_query(query).map(|i| expert_command(state, i))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -264,6 +397,35 @@ mod tests {
         assert_eq!(
             expert_command(&s, Intent::Sluggish).to_text(),
             "schedctl stats"
+        );
+    }
+
+    #[test]
+    fn keyword_classifier() {
+        let cases = [
+            ("show the last 7 crashes", Intent::CrashHistory(7)),
+            ("set crash threshold to 40", Intent::TuneCrash(40)),
+            ("go back to round robin", Intent::LearnedSchedOff),
+            ("enable the learned scheduler", Intent::LearnedSchedOn),
+            ("is the lora done", Intent::FinetuneStatus),
+            (
+                "how accurate is the crash predictor",
+                Intent::PredictorStats,
+            ),
+            ("will the system crash?", Intent::CrashRisk),
+            ("memory is tight", Intent::FreeMemory),
+            ("how much memory do we have", Intent::MemoryOverview),
+            ("Something is LEAKING memory!", Intent::Leak),
+        ];
+        for (q, want) in cases {
+            assert_eq!(classify_query(q), Some(want), "{q}");
+        }
+        assert_eq!(classify_query("purple elephants"), None);
+        assert_eq!(classify_query(""), None);
+        let s = sample_state();
+        assert_eq!(
+            expert_for_query(&s, "list processes").map(|c| c.to_text()),
+            Some("ps".into())
         );
     }
 

@@ -743,7 +743,14 @@ fn torch_decode_speed(model_dir: &Path) -> Option<f64> {
 
 pub fn bench(a: &BenchArgs, peak: &PeakAlloc) -> Result<()> {
     let (model, tok) = load_model_dir(&a.finetune.model)?;
-    let test = pairs(&generate(Split::Test, 1, a.test_examples));
+    let test_examples = generate(Split::Test, 1, a.test_examples);
+    let test = pairs(&test_examples);
+    // The rule-based baseline on the same examples: keyword classifier + expert policy.
+    let rules_right = test_examples
+        .iter()
+        .filter(|e| oslang::policy::expert_for_query(&e.state, &e.query) == Some(e.command))
+        .count();
+    let rules_acc = rules_right as f64 / test_examples.len().max(1) as f64;
     let t0 = Instant::now();
     let acc_c = accuracy(&model, &tok, &test, true)?;
     let acc_u = accuracy(&model, &tok, &test, false)?;
@@ -764,6 +771,12 @@ pub fn bench(a: &BenchArgs, peak: &PeakAlloc) -> Result<()> {
         [
             "base test accuracy, unconstrained".into(),
             pct(acc_u),
+            none(),
+            none(),
+        ],
+        [
+            "rules baseline test accuracy (keywords+expert)".into(),
+            pct(rules_acc),
             none(),
             none(),
         ],
@@ -854,7 +867,7 @@ pub fn bench(a: &BenchArgs, peak: &PeakAlloc) -> Result<()> {
             path,
             &json!({
                 "command": command_line(),
-                "test_accuracy_constrained": acc_c, "test_accuracy_unconstrained": acc_u,
+                "test_accuracy_constrained": acc_c, "test_accuracy_unconstrained": acc_u, "rules_baseline_test_accuracy": rules_acc,
                 "lora_before": ft.before, "lora_after": ft.after, "lora_gain_points": gain,
                 "lora_seconds": ft.seconds, "lora_cpu_seconds": ft.cpu_seconds, "lora_adapter_bytes": ft.adapter_bytes,
                 "lora_peak_heap_bytes": ft.peak_heap_bytes,
