@@ -280,11 +280,22 @@ fn rejected_then_alive(console: &mut Console, bad: &[u8], what: &str) -> Result<
         "{what} gave {} `error: ` lines, expected 1: {errors:?}",
         errors.len()
     );
-    // The first line is the shell's echo of the bad input; after it only prompts (with the
-    // echo of what follows them), the error, blank lines and the marker may appear.
-    let stray: Vec<&str> = transcript
-        .lines()
-        .skip(1)
+    // The shell's echo of the bad input comes first; the editor wraps a long line over several
+    // 80-column rows, so every leading line that continues a prefix of what was typed is echo.
+    // After it only prompts (with the echo of what follows them), the error, blank lines and the
+    // marker may appear.
+    let typed_text = String::from_utf8_lossy(bad).into_owned();
+    let mut lines = transcript.lines().peekable();
+    let mut echoed = String::from(lines.next().unwrap_or_default());
+    while let Some(next) = lines.peek() {
+        let candidate = format!("{echoed}{next}");
+        if next.is_empty() || !typed_text.starts_with(&candidate) {
+            break;
+        }
+        echoed = candidate;
+        lines.next();
+    }
+    let stray: Vec<&str> = lines
         .filter(|l| {
             !(l.is_empty() || l.starts_with(PROMPT) || l.starts_with("error: ") || *l == marker)
         })

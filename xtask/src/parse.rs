@@ -311,6 +311,39 @@ pub const FAULT_ADDRESS: u64 = 0xdeadbeef000;
 /// Checks the page-fault report of the fault-test image: the exception name, CR2 equal to
 /// [`FAULT_ADDRESS`], a RIP, an error code of a kernel-mode read of a not-present page, and a
 /// backtrace with at least one frame.
+/// Checks the report of a kernel stack overflow: a page fault on a write, in the stack region,
+/// flagged as a guard-page hit, in the thread named `overflow`, with a backtrace.
+pub fn check_stack_overflow_report(log: &str) -> Result<()> {
+    let lines: Vec<&str> = log.lines().collect();
+    let start = lines
+        .iter()
+        .position(|l| l.contains("EXCEPTION: page fault"))
+        .context("no `EXCEPTION: page fault` line")?;
+    let report = lines.get(start..).unwrap_or_default();
+    let cr2 = hex_field(report, "CR2: ")?;
+    ensure!(
+        cr2 >= 0xffff_c000_0000_0000 && cr2 < 0xffff_d000_0000_0000,
+        "CR2 {cr2:#x} is not in the kernel stack region"
+    );
+    ensure!(
+        report
+            .iter()
+            .any(|l| l.contains("stack overflow into the guard pages")),
+        "the report does not name the stack overflow"
+    );
+    ensure!(
+        report.iter().any(|l| l.starts_with("thread: overflow")),
+        "the report does not name the overflowing thread"
+    );
+    ensure!(
+        report
+            .iter()
+            .any(|l| l.trim_start().starts_with("backtrace:")),
+        "no backtrace"
+    );
+    Ok(())
+}
+
 pub fn check_page_fault_report(log: &str) -> Result<()> {
     let lines: Vec<&str> = log.lines().collect();
     let start = lines
@@ -571,6 +604,37 @@ mod tests {
         ];
         for log in cases {
             assert!(check_page_fault_report(&log).is_err(), "accepted:\n{log}");
+        }
+    }
+
+    const OVERFLOW_LOG: &str = "fault-test: recursing until the stack guard page is hit\n\
+        EXCEPTION: page fault (vector 14: page fault (#PF))\n\
+        error code: 0x2\n\
+        RIP: 0x0000000000101807  CS: 0x8  RFLAGS: 0x10006\n\
+        CR2: 0xffffc000001effb8 (non-present page on write access, kernel mode)\n\
+        note: address is in kernel stack slot 0xffffc00000000000: likely a stack overflow into the guard pages\n\
+        thread: overflow (1)\n\
+        backtrace:\n  #0 0x0000000000101807\n";
+
+    #[test]
+    fn stack_overflow_report_accepted() {
+        check_stack_overflow_report(OVERFLOW_LOG).unwrap();
+    }
+
+    #[test]
+    fn stack_overflow_report_defects_rejected() {
+        let cases = [
+            OVERFLOW_LOG.replace("page fault", "general protection"),
+            OVERFLOW_LOG.replace("0xffffc000001effb8", "0x00000deadbeef000"),
+            OVERFLOW_LOG.replace("stack overflow into the guard pages", "something"),
+            OVERFLOW_LOG.replace("thread: overflow", "thread: shell"),
+            OVERFLOW_LOG.replace("backtrace:", "trace:"),
+        ];
+        for log in cases {
+            assert!(
+                check_stack_overflow_report(&log).is_err(),
+                "accepted:\n{log}"
+            );
         }
     }
 }

@@ -105,6 +105,9 @@ pub fn run(selection: &Selection) -> Result<Summary> {
         if selection.wants("fault::page_fault_report") {
             fault_image(&mut recorder);
         }
+        if selection.wants("fault::stack_overflow_report") {
+            stack_overflow_image(&mut recorder);
+        }
         let e2e: Vec<&e2e::E2eTest> = e2e::TESTS
             .iter()
             .filter(|t| selection.wants(&e2e_name(t)))
@@ -189,11 +192,35 @@ fn fault_image(recorder: &mut Recorder) {
     recorder.record(name, &verdict, failed.then_some(log.as_str()));
 }
 
+/// The fault image with `-append fault=stack-overflow`: a thread recursing into its stack's
+/// guard pages must end in a page-fault report that names the overflow and the thread.
+fn stack_overflow_image(recorder: &mut Recorder) {
+    let name = "fault::stack_overflow_report";
+    let Some(elf) = build(recorder, image::Variant::FaultTest) else {
+        return;
+    };
+    let (outcome, log) =
+        run_to_exit_with(&elf, &["-append", "fault=stack-overflow"], FAULT_TIMEOUT);
+    let verdict = outcome.and_then(|exit| {
+        if exit != QemuExit::CpuException {
+            bail!("QEMU {}, expected exit 37 (CPU exception)", exit.describe());
+        }
+        parse::check_stack_overflow_report(&log)
+    });
+    let failed = verdict.is_err();
+    recorder.record(name, &verdict, failed.then_some(log.as_str()));
+}
+
 /// Boots `elf`, waits for QEMU to exit, and returns the exit with the framed log. The serial
 /// log (cleaned) is what parsers see when the run succeeded; on failure the framing adds
 /// stderr.
 fn run_to_exit(elf: &Path, timeout: Duration) -> (Result<QemuExit>, String) {
-    let mut guest = match Guest::boot(elf) {
+    run_to_exit_with(elf, &[], timeout)
+}
+
+/// [`run_to_exit`] with extra QEMU arguments.
+fn run_to_exit_with(elf: &Path, extra: &[&str], timeout: Duration) -> (Result<QemuExit>, String) {
+    let mut guest = match Guest::boot_with(elf, extra) {
         Ok(guest) => guest,
         Err(err) => return (Err(err), String::new()),
     };
