@@ -322,7 +322,7 @@ pub fn check_stack_overflow_report(log: &str) -> Result<()> {
     let report = lines.get(start..).unwrap_or_default();
     let cr2 = hex_field(report, "CR2: ")?;
     ensure!(
-        cr2 >= 0xffff_c000_0000_0000 && cr2 < 0xffff_d000_0000_0000,
+        (0xffff_c000_0000_0000..0xffff_d000_0000_0000).contains(&cr2),
         "CR2 {cr2:#x} is not in the kernel stack region"
     );
     ensure!(
