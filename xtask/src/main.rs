@@ -15,6 +15,7 @@
 //! [`e2e`] holds the table of end-to-end
 //! tests, [`suite`] runs everything behind `cargo xtask test`.
 
+mod bench;
 mod console;
 mod e2e;
 mod image;
@@ -68,6 +69,15 @@ enum Command {
     },
     /// Check for (and, as root on Debian, install) every host tool the tests need.
     Setup,
+    /// Run a committed benchmark (learned path or component next to its baseline, with ratios).
+    Bench {
+        /// llm | ext4 | buddy | sched
+        #[arg(value_enum)]
+        area: bench::Area,
+        /// Extra arguments for the benchmark program.
+        #[arg(last = true)]
+        args: Vec<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -111,6 +121,7 @@ fn dispatch(command: Command) -> Result<ExitCode> {
                 ExitCode::FAILURE
             })
         }
+        Command::Bench { area, args } => bench::run(area, &args),
         Command::Setup => {
             let qemu = setup::ensure_qemu()?;
             println!("qemu: {}", qemu.display());

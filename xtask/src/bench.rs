@@ -1,0 +1,66 @@
+//! `cargo xtask bench <area>`: runs a committed benchmark. Each one puts the component next to
+//! its baseline or reference on the same work, with fixed seeds, and prints a table with ratios;
+//! the figures in docs/BENCHMARKS.md name the command that produced them.
+//!
+//! | area | what runs | baseline |
+//! |---|---|---|
+//! | `llm` | `nous-llm bench`: base-model accuracy on the held-out test split (constrained and not), LoRA held-out accuracy before/after on the task-shift set, fine-tune wall time, adapter size, peak memory, decode tokens/s | the keyword rule baseline; the model before fine-tuning; PyTorch CPU with the same weights when `torch` is importable |
+//! | `ext4` | `ext4-bench`: sequential write and read of a large file through the crate over an image file | a raw copy of the same bytes |
+//! | `buddy` | allocator micro-benchmarks (`cargo bench -p buddy`) | — (figures only) |
+//! | `sched` | scheduler decision cost (`sched_bench` example) | — (figures only) |
+
+use std::process::ExitCode;
+
+use anyhow::{Result, bail};
+
+use crate::{image, setup};
+
+/// Which benchmark to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Area {
+    Llm,
+    Ext4,
+    Buddy,
+    Sched,
+}
+
+/// Runs the benchmark for `area`, passing `extra` arguments through to the benchmark program.
+pub fn run(area: Area, extra: &[String]) -> Result<ExitCode> {
+    let mut command = image::cargo();
+    match area {
+        Area::Llm => {
+            command.args(["run", "--release", "-p", "nous-llm", "--", "bench"]);
+        }
+        Area::Ext4 => {
+            setup::ensure_e2fsprogs()?;
+            command.args(["run", "--release", "-p", "ext4-bench", "--"]);
+            if extra.is_empty() {
+                command.args(["--size-mib", "256", "--runs", "3"]);
+            }
+        }
+        Area::Buddy => {
+            command.args(["bench", "-p", "buddy"]);
+            if !extra.is_empty() {
+                command.arg("--");
+            }
+        }
+        Area::Sched => {
+            command.args([
+                "run",
+                "--release",
+                "-p",
+                "sched",
+                "--example",
+                "sched_bench",
+                "--",
+            ]);
+        }
+    }
+    command.args(extra);
+    println!("xtask: bench {area:?}: {command:?}");
+    let status = command.status()?;
+    if !status.success() {
+        bail!("benchmark {area:?} failed ({status})");
+    }
+    Ok(ExitCode::SUCCESS)
+}
