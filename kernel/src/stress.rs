@@ -13,9 +13,10 @@ pub struct StressReport {
     pub checksum_ok: bool,
 }
 
-/// The worker: a small deterministic computation (floating point, so SSE state crosses
-/// preemptions) interleaved with yields and a short sleep.
-fn worker(seed: u32) -> i64 {
+/// A small deterministic computation (floating point, so SSE state crosses preemptions);
+/// `pause` runs every 50 steps. The result is the worker's exit code, which the caller
+/// recomputes without pauses: a corrupted register or stack shows as a mismatch.
+fn checksum(seed: u32, mut pause: impl FnMut()) -> i64 {
     let mut x = f64::from(seed) + 0.5;
     let mut acc: u64 = u64::from(seed);
     for i in 0..200u32 {
@@ -24,24 +25,21 @@ fn worker(seed: u32) -> i64 {
             .wrapping_mul(6364136223846793005)
             .wrapping_add(u64::from(i));
         if i % 50 == 0 {
-            task::yield_now();
+            pause();
         }
     }
-    task::sleep_ns(1_000_000);
-    // Exit code: a value the caller can recompute, so a corrupted register or stack shows.
     ((acc >> 33) as i64) ^ (x as i64)
 }
 
+/// The worker: the checksum interleaved with yields, then a short sleep.
+fn worker(seed: u32) -> i64 {
+    let code = checksum(seed, task::yield_now);
+    task::sleep_ns(1_000_000);
+    code
+}
+
 fn expected(seed: u32) -> i64 {
-    let mut x = f64::from(seed) + 0.5;
-    let mut acc: u64 = u64::from(seed);
-    for i in 0..200u32 {
-        x = x * 1.000_001 + 0.25;
-        acc = acc
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(u64::from(i));
-    }
-    ((acc >> 33) as i64) ^ (x as i64)
+    checksum(seed, || {})
 }
 
 /// Spawns `n` workers, then joins them all.
