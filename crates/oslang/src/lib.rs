@@ -12,12 +12,15 @@
 //! Modules: [`state`] (OS state and prompt encoding), [`catalogue`] (commands, grammar,
 //! prefix checks), [`mask`] (allowed-token masks over a [`bpe::Tokenizer`]), [`policy`]
 //! (intents and the expert policy), [`corpus`] (seeded examples and splits),
-//! [`finetune`] (the site-policy task shift and the `finetune-data.json` format).
+//! [`finetune`] (the site-policy task shift and the `finetune-data.json` format),
+//! [`baseline`] (a naive Bayes intent classifier fitted on the training split only: the
+//! fair baseline the model is compared with).
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
 
 extern crate alloc;
 
+pub mod baseline;
 pub mod catalogue;
 pub mod corpus;
 pub mod finetune;

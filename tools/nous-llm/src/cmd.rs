@@ -19,6 +19,7 @@ use llm::infer::Session;
 use llm::lora::{LoraAdapters, LoraConfig, LoraTarget, LoraTrainer};
 use llm::model::LlamaModel;
 use llm::train::{TrainConfig, TrainExample, Trainer};
+use oslang::baseline::{NaiveBayes, Ngrams};
 use oslang::corpus::{Example, Split, generate};
 use oslang::finetune;
 use oslang::rng::SplitMix64;
@@ -56,6 +57,87 @@ fn bar(len: u64) -> ProgressBar {
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     pb
+}
+
+/// How the fair baseline is fitted; shared by `eval` and `bench`.
+#[derive(Args, Clone)]
+pub struct BaselineArgs {
+    /// Corpus seed of the training split the fitted baseline learns from (the shipped
+    /// model's `--corpus-seed`).
+    #[arg(long, default_value_t = 1)]
+    baseline_corpus_seed: u64,
+    /// Training examples the fitted baseline learns from (the shipped model's
+    /// `--train-examples`).
+    #[arg(long, default_value_t = 60_000)]
+    baseline_train_examples: usize,
+    /// Fitted-baseline features: 1 = words, 2 = words and adjacent word pairs. The
+    /// default was chosen on the validation split (words 99.4 %, with pairs 90.0 %, corpus
+    /// seed 1, 500 examples), before the test split was measured.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=2))]
+    baseline_ngrams: u8,
+}
+
+impl BaselineArgs {
+    fn ngrams(&self) -> Ngrams {
+        if self.baseline_ngrams == 1 {
+            Ngrams::Unigrams
+        } else {
+            Ngrams::UnigramsAndBigrams
+        }
+    }
+
+    /// Fits the naive Bayes baseline on the training split only.
+    fn fit(&self) -> Result<NaiveBayes> {
+        NaiveBayes::fit_corpus(
+            self.baseline_corpus_seed,
+            self.baseline_train_examples,
+            self.ngrams(),
+        )
+        .map_err(|e| anyhow::anyhow!("fitting the baseline: {e}"))
+    }
+
+    /// What the fitted baseline is, for printing and JSON.
+    fn describe(&self) -> String {
+        format!(
+            "multinomial naive Bayes over query {} (Laplace smoothing), fitted on {} train-split examples (corpus seed {}), then the expert policy",
+            if self.baseline_ngrams == 1 {
+                "words"
+            } else {
+                "words and word pairs"
+            },
+            self.baseline_train_examples,
+            self.baseline_corpus_seed
+        )
+    }
+}
+
+/// Exact-command accuracy of the hand-written keyword rules (`classify_query` + expert).
+/// Optimistic: the keyword lists were written with every template, test ones included, in
+/// view, so this is a reference point, not a held-out result.
+fn keyword_rules_accuracy(examples: &[Example]) -> f64 {
+    let right = examples
+        .iter()
+        .filter(|e| oslang::policy::expert_for_query(&e.state, &e.query) == Some(e.command))
+        .count();
+    right as f64 / examples.len().max(1) as f64
+}
+
+/// Exact-command accuracy of the fitted baseline (naive Bayes intent + expert).
+fn fitted_baseline_accuracy(nb: &NaiveBayes, examples: &[Example]) -> f64 {
+    let right = examples
+        .iter()
+        .filter(|e| nb.command(&e.state, &e.query) == e.command)
+        .count();
+    right as f64 / examples.len().max(1) as f64
+}
+
+/// `a / b`, or NaN-free "-" when `b` is zero.
+fn ratio(a: f64, b: f64) -> String {
+    if b > 0.0 {
+        format!("{:.3}x", a / b)
+    } else {
+        String::from("-")
+    }
 }
 
 // ---------------------------------------------------------------- gen-corpus
@@ -413,12 +495,15 @@ pub struct EvalArgs {
     /// Print each wrong prediction.
     #[arg(long)]
     show_errors: bool,
+    #[command(flatten)]
+    baseline: BaselineArgs,
 }
 
 pub fn eval(a: &EvalArgs) -> Result<()> {
     let (model, tok) = load_model_dir(&a.model)?;
     let sp = specials(&tok)?;
     let ex = generate(parse_split(&a.split)?, a.corpus_seed, a.count);
+    let nb = a.baseline.fit()?;
     let (mut right_c, mut right_u) = (0usize, 0usize);
     for e in &ex {
         let want = e.command.to_text();
@@ -437,6 +522,17 @@ pub fn eval(a: &EvalArgs) -> Result<()> {
         ex.len(),
         100.0 * right_c as f64 / n,
         100.0 * right_u as f64 / n
+    );
+    let fitted = fitted_baseline_accuracy(&nb, &ex);
+    println!(
+        "  fitted bag-of-words baseline (train split only) on the same examples: {:.1}% (model/baseline {})\n    = {}",
+        100.0 * fitted,
+        ratio(right_c as f64 / n, fitted),
+        a.baseline.describe()
+    );
+    println!(
+        "  hand-written keyword rules (written with all templates in view; optimistic): {:.1}%",
+        100.0 * keyword_rules_accuracy(&ex)
     );
     Ok(())
 }
@@ -649,6 +745,8 @@ pub struct BenchArgs {
     /// Model directory and LoRA settings (the model is `--model`, default `models`).
     #[command(flatten)]
     finetune: FinetuneArgs,
+    #[command(flatten)]
+    baseline: BaselineArgs,
 }
 
 /// CPU time of this thread in seconds (`/proc/thread-self/schedstat`, 0 where absent). On
@@ -743,18 +841,22 @@ fn torch_decode_speed(model_dir: &Path) -> Option<f64> {
 
 pub fn bench(a: &BenchArgs, peak: &PeakAlloc) -> Result<()> {
     let (model, tok) = load_model_dir(&a.finetune.model)?;
+    // Same corpus seed (1) and count for the model and both baselines, per split.
     let test_examples = generate(Split::Test, 1, a.test_examples);
+    let val_examples = generate(Split::Validation, 1, a.test_examples);
     let test = pairs(&test_examples);
-    // The rule-based baseline on the same examples: keyword classifier + expert policy.
-    let rules_right = test_examples
-        .iter()
-        .filter(|e| oslang::policy::expert_for_query(&e.state, &e.query) == Some(e.command))
-        .count();
-    let rules_acc = rules_right as f64 / test_examples.len().max(1) as f64;
+    let val = pairs(&val_examples);
+    let rules_acc = keyword_rules_accuracy(&test_examples);
+    let rules_val = keyword_rules_accuracy(&val_examples);
+    let nb = a.baseline.fit()?;
+    let fitted_test = fitted_baseline_accuracy(&nb, &test_examples);
+    let fitted_val = fitted_baseline_accuracy(&nb, &val_examples);
     let t0 = Instant::now();
     let acc_c = accuracy(&model, &tok, &test, true)?;
     let acc_u = accuracy(&model, &tok, &test, false)?;
     let eval_secs = t0.elapsed().as_secs_f64();
+    let val_c = accuracy(&model, &tok, &val, true)?;
+    let val_u = accuracy(&model, &tok, &val, false)?;
     let (decode, decode_cpu) = decode_speed(&model, a.runs)?;
     let ft = run_finetune(&a.finetune, peak)?;
     let torch_tps = torch_decode_speed(&a.finetune.model);
@@ -775,10 +877,40 @@ pub fn bench(a: &BenchArgs, peak: &PeakAlloc) -> Result<()> {
             none(),
         ],
         [
-            "rules baseline test accuracy (keywords+expert)".into(),
+            "base validation accuracy, constrained".into(),
+            pct(val_c),
+            none(),
+            none(),
+        ],
+        [
+            "base validation accuracy, unconstrained".into(),
+            pct(val_u),
+            none(),
+            none(),
+        ],
+        [
+            "fitted bag-of-words baseline (train split only), test".into(),
+            pct(fitted_test),
+            "model/bl".into(),
+            ratio(acc_c, fitted_test),
+        ],
+        [
+            "fitted bag-of-words baseline (train split only), validation".into(),
+            pct(fitted_val),
+            "model/bl".into(),
+            ratio(val_c, fitted_val),
+        ],
+        [
+            "hand-written keyword rules (all templates in view; optimistic), test".into(),
             pct(rules_acc),
-            none(),
-            none(),
+            "model/bl".into(),
+            ratio(acc_c, rules_acc),
+        ],
+        [
+            "hand-written keyword rules (all templates in view; optimistic), validation".into(),
+            pct(rules_val),
+            "model/bl".into(),
+            ratio(val_c, rules_val),
         ],
         [
             "LoRA held-out accuracy before".into(),
@@ -850,24 +982,41 @@ pub fn bench(a: &BenchArgs, peak: &PeakAlloc) -> Result<()> {
         ],
     });
     println!(
-        "\n{:<44} {:>14} {:>12} {:>10}",
+        "\n{:<74} {:>14} {:>12} {:>10}",
         "figure", "measured", "target", "ratio"
     );
     for [name, measured, target, ratio] in &rows {
-        println!("{name:<44} {measured:>14} {target:>12} {ratio:>10}");
+        println!("{name:<74} {measured:>14} {target:>12} {ratio:>10}");
     }
     let (p, n) = decode_workload(model.config().max_position_embeddings);
     println!(
-        "(accuracy: {} test examples in {eval_secs:.1}s; decode: prompt {p} + {n} greedy steps x {} reps)",
+        "(accuracy: {} test examples in {eval_secs:.1}s, {} validation examples, corpus seed 1; decode: prompt {p} + {n} greedy steps x {} reps)",
         test.len(),
+        val.len(),
         a.runs
+    );
+    println!(
+        "(fitted baseline: {}; model/bl = constrained model accuracy / baseline accuracy on the same examples)",
+        a.baseline.describe()
     );
     if let Some(path) = &a.json {
         write_json(
             path,
             &json!({
                 "command": command_line(),
-                "test_accuracy_constrained": acc_c, "test_accuracy_unconstrained": acc_u, "rules_baseline_test_accuracy": rules_acc,
+                "test_examples": test.len(), "validation_examples": val.len(), "eval_corpus_seed": 1,
+                "test_accuracy_constrained": acc_c, "test_accuracy_unconstrained": acc_u,
+                "validation_accuracy_constrained": val_c, "validation_accuracy_unconstrained": val_u,
+                "fitted_baseline": {
+                    "description": a.baseline.describe(),
+                    "fitted_on": "train split only (templates 0-7)",
+                    "corpus_seed": a.baseline.baseline_corpus_seed, "train_examples": nb.examples(),
+                    "ngrams": a.baseline.baseline_ngrams, "vocabulary": nb.vocabulary_len(),
+                    "test_accuracy": fitted_test, "validation_accuracy": fitted_val,
+                    "model_over_baseline_test": acc_c / fitted_test, "model_over_baseline_validation": val_c / fitted_val,
+                },
+                "rules_baseline_note": "hand-written keyword rules (written with all templates in view; optimistic)",
+                "rules_baseline_test_accuracy": rules_acc, "rules_baseline_validation_accuracy": rules_val,
                 "lora_before": ft.before, "lora_after": ft.after, "lora_gain_points": gain,
                 "lora_seconds": ft.seconds, "lora_cpu_seconds": ft.cpu_seconds, "lora_adapter_bytes": ft.adapter_bytes,
                 "lora_peak_heap_bytes": ft.peak_heap_bytes,

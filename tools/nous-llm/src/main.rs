@@ -3,7 +3,7 @@
 //! Subcommands: `gen-corpus` (inspect the corpus), `gen-finetune` (the site-policy data
 //! sets), `encode` (tokenizer check against Hugging Face), `train-tokenizer`, `train` (deterministic from `--seed`; loss CSV + PNG,
 //! safetensors checkpoints + config.json), `eval` (exact-command accuracy, with and
-//! without constrained decoding), `finetune` (LoRA on `finetune-data.json`), `bench`
+//! without constrained decoding, next to the fitted and keyword baselines), `finetune` (LoRA on `finetune-data.json`), `bench`
 //! (issue 4 item 7 in one table). Data comes from `oslang` (prompts, catalogue, corpus),
 //! tokens from `bpe`, the model from `llm`. Modules: [`model_io`] (loading and saving a
 //! model directory), [`task`] (examples → token sequences, decoding, accuracy),
