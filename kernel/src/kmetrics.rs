@@ -16,7 +16,8 @@ pub struct Computed {
 }
 
 impl Computed {
-    const fn gauge(
+    const fn new(
+        kind: MetricKind,
         name: &'static str,
         help: &'static str,
         labels: &'static [Label],
@@ -24,20 +25,7 @@ impl Computed {
     ) -> Self {
         Self {
             descriptor: Descriptor { name, help, labels },
-            kind: MetricKind::Gauge,
-            read,
-        }
-    }
-
-    const fn counter(
-        name: &'static str,
-        help: &'static str,
-        labels: &'static [Label],
-        read: fn() -> Value,
-    ) -> Self {
-        Self {
-            descriptor: Descriptor { name, help, labels },
-            kind: MetricKind::Counter,
+            kind,
             read,
         }
     }
@@ -80,55 +68,64 @@ fn sched_stats() -> Option<sched::SchedStats> {
     hal::task::with_scheduler(|s| s.stats())
 }
 
-static MEMORY_TOTAL: Computed = Computed::gauge(
+static MEMORY_TOTAL: Computed = Computed::new(
+    MetricKind::Gauge,
     "nous_memory_total_bytes",
     "Physical memory managed by the buddy allocator, in bytes.",
     &[],
     || Value::Unsigned(hal::mem::frames::stats().total_pages * PAGE),
 );
-static MEMORY_FREE: Computed = Computed::gauge(
+static MEMORY_FREE: Computed = Computed::new(
+    MetricKind::Gauge,
     "nous_memory_free_bytes",
     "Free physical memory, in bytes.",
     &[],
     || Value::Unsigned(hal::mem::frames::stats().free_pages * PAGE),
 );
-static BUDDY_ALLOCS: Computed = Computed::counter(
+static BUDDY_ALLOCS: Computed = Computed::new(
+    MetricKind::Counter,
     "nous_buddy_allocations_total",
     "Successful buddy allocations since boot.",
     &[],
     || Value::Unsigned(hal::mem::frames::stats().alloc_count),
 );
-static BUDDY_FAILURES: Computed = Computed::counter(
+static BUDDY_FAILURES: Computed = Computed::new(
+    MetricKind::Counter,
     "nous_buddy_allocation_failures_total",
     "Buddy allocations that failed for lack of a large enough free block, all orders.",
     &[],
     || Value::Unsigned(hal::mem::frames::stats().failures_by_order.iter().sum()),
 );
-static HEAP_MAPPED: Computed = Computed::gauge(
+static HEAP_MAPPED: Computed = Computed::new(
+    MetricKind::Gauge,
     "nous_heap_mapped_bytes",
     "Bytes mapped into the kernel heap.",
     &[],
     || Value::Unsigned(hal::mem::heap::stats().mapped_bytes),
 );
-static SWITCHES_VOLUNTARY: Computed = Computed::counter(
+static SWITCHES_VOLUNTARY: Computed = Computed::new(
+    MetricKind::Counter,
     "nous_sched_context_switches_total",
     "Context switches since boot, by cause.",
     &[Label::new("cause", "voluntary")],
     || Value::Unsigned(sched_stats().map(|s| s.voluntary_switches).unwrap_or(0)),
 );
-static SWITCHES_INVOLUNTARY: Computed = Computed::counter(
+static SWITCHES_INVOLUNTARY: Computed = Computed::new(
+    MetricKind::Counter,
     "nous_sched_context_switches_total",
     "Context switches since boot, by cause.",
     &[Label::new("cause", "preempted")],
     || Value::Unsigned(sched_stats().map(|s| s.involuntary_switches).unwrap_or(0)),
 );
-static THREADS: Computed = Computed::gauge(
+static THREADS: Computed = Computed::new(
+    MetricKind::Gauge,
     "nous_sched_threads",
     "Threads in the scheduler's table (idle, live and exited-not-reaped).",
     &[],
     || Value::Unsigned(sched_stats().map(|s| s.threads as u64).unwrap_or(0)),
 );
-static UPTIME: Computed = Computed::gauge(
+static UPTIME: Computed = Computed::new(
+    MetricKind::Gauge,
     "nous_uptime_seconds",
     "Seconds since the timer started.",
     &[],

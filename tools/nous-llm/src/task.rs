@@ -103,23 +103,27 @@ mod tests {
     use llm::config::LlamaConfig;
     use oslang::corpus::{Split, generate};
 
-    /// Whatever the weights, constrained greedy decoding yields a catalogue command.
-    #[test]
-    fn constrained_decoding_of_a_random_model_gives_catalogue_commands() {
-        let ex = generate(Split::Train, 3, 300);
-        let texts: Vec<String> = ex
+    /// A small tokenizer trained on `count` training-split examples (prompts and commands).
+    fn tokenizer_for(seed: u64, count: usize, vocab_size: usize) -> Tokenizer {
+        let texts: Vec<String> = generate(Split::Train, seed, count)
             .iter()
             .flat_map(|e| [e.prompt(), e.command.to_text()])
             .collect();
-        let tok = Tokenizer::train(
+        Tokenizer::train(
             texts.iter().map(|s| s.as_bytes()),
             &bpe::TrainConfig {
-                vocab_size: 400,
+                vocab_size,
                 min_frequency: 2,
                 special_tokens: vec![BOS.into(), EOS.into()],
             },
         )
-        .unwrap();
+        .unwrap()
+    }
+
+    /// Whatever the weights, constrained greedy decoding yields a catalogue command.
+    #[test]
+    fn constrained_decoding_of_a_random_model_gives_catalogue_commands() {
+        let tok = tokenizer_for(3, 300, 400);
         let sp = specials(&tok).unwrap();
         let cfg = LlamaConfig {
             vocab_size: tok.vocab_size(),
@@ -142,20 +146,7 @@ mod tests {
 
     #[test]
     fn training_sequences_score_only_the_command_and_eos() {
-        let ex = generate(Split::Train, 1, 50);
-        let texts: Vec<String> = ex
-            .iter()
-            .flat_map(|e| [e.prompt(), e.command.to_text()])
-            .collect();
-        let tok = Tokenizer::train(
-            texts.iter().map(|s| s.as_bytes()),
-            &bpe::TrainConfig {
-                vocab_size: 300,
-                min_frequency: 2,
-                special_tokens: vec![BOS.into(), EOS.into()],
-            },
-        )
-        .unwrap();
+        let tok = tokenizer_for(1, 50, 300);
         let sp = specials(&tok).unwrap();
         let t = train_example(&tok, sp, "m1 | ps >", "memctl stats");
         let answer = tok.encode(b"memctl stats").len() + 1;
