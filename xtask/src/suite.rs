@@ -94,6 +94,8 @@ impl Recorder {
 pub fn run(selection: &Selection) -> Result<Summary> {
     let mut recorder = Recorder::default();
     if selection.host {
+        // The ext4 tests are judged by mkfs.ext4, e2fsck and debugfs.
+        setup::ensure_e2fsprogs()?;
         let outcome = host_tests();
         recorder.record("host::cargo_test", &outcome, None);
     }
