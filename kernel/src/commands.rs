@@ -263,7 +263,7 @@ fn cmd_ps(_: &mut KernelCtx, _: &[&str], out: Out) -> CmdResult {
     let now = hal::time::now_ns();
     w(writeln!(
         out,
-        "TID  NAME             STATE      PRIO      CPU_MS   WAIT_MS  BLOCK_MS  SLEEP_MS  SCHED   VOL  INVOL   AGE_MS"
+        "TID  NAME             STATE      PRIO      CPU_MS   WAIT_MS  BLOCK_MS  SLEEP_MS  SCHED   VOL  INVOL   AGE_MS  START_MS  END_MS"
     ))?;
     let ms = |ns: u64| ns / 1_000_000;
     for t in threads {
@@ -278,7 +278,7 @@ fn cmd_ps(_: &mut KernelCtx, _: &[&str], out: Out) -> CmdResult {
         let end = a.completed_ns.unwrap_or(now);
         w(writeln!(
             out,
-            "{:<4} {:<16} {:<10} {:<8} {:>7} {:>9} {:>9} {:>9} {:>6} {:>5} {:>6} {:>8}",
+            "{:<4} {:<16} {:<10} {:<8} {:>7} {:>9} {:>9} {:>9} {:>6} {:>5} {:>6} {:>8} {:>9} {:>7}",
             t.id.0,
             t.name,
             state,
@@ -291,6 +291,10 @@ fn cmd_ps(_: &mut KernelCtx, _: &[&str], out: Out) -> CmdResult {
             a.voluntary_switches,
             a.involuntary_switches,
             ms(end.saturating_sub(a.created_ns)),
+            ms(a.created_ns),
+            a.completed_ns
+                .map(|c| alloc::format!("{}", ms(c)))
+                .unwrap_or_else(|| String::from("-")),
         ))?;
     }
     Ok(())
