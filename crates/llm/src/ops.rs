@@ -190,6 +190,16 @@ impl Rope {
     /// Rotate one head vector in place at position `pos` (HF `rotate_half` convention: the
     /// pairs are `(x[i], x[i + d/2])`).
     pub fn apply(&self, x: &mut [f32], pos: usize) {
+        self.rotate(x, pos, 1.0);
+    }
+
+    /// Transpose of [`Rope::apply`] (rotation by −angle): maps output gradients to input ones.
+    pub fn apply_transpose(&self, g: &mut [f32], pos: usize) {
+        self.rotate(g, pos, -1.0);
+    }
+
+    /// Rotates each pair by `direction` × the position's angle (+1 forward, −1 transpose).
+    fn rotate(&self, x: &mut [f32], pos: usize, direction: f32) {
         let h = self.half;
         let (c, s) = match (
             self.cos.get(pos * h..(pos + 1) * h),
@@ -201,26 +211,9 @@ impl Rope {
         let (a, b) = x.split_at_mut(h.min(x.len()));
         for i in 0..h.min(b.len()) {
             let (xa, xb) = (a[i], b[i]);
-            a[i] = xa * c[i] - xb * s[i];
-            b[i] = xb * c[i] + xa * s[i];
-        }
-    }
-
-    /// Transpose of [`Rope::apply`] (rotation by −angle): maps output gradients to input ones.
-    pub fn apply_transpose(&self, g: &mut [f32], pos: usize) {
-        let h = self.half;
-        let (c, s) = match (
-            self.cos.get(pos * h..(pos + 1) * h),
-            self.sin.get(pos * h..(pos + 1) * h),
-        ) {
-            (Some(c), Some(s)) => (c, s),
-            _ => return,
-        };
-        let (a, b) = g.split_at_mut(h.min(g.len()));
-        for i in 0..h.min(b.len()) {
-            let (ga, gb) = (a[i], b[i]);
-            a[i] = ga * c[i] + gb * s[i];
-            b[i] = -ga * s[i] + gb * c[i];
+            let sin = direction * s[i];
+            a[i] = xa * c[i] - xb * sin;
+            b[i] = xb * c[i] + xa * sin;
         }
     }
 }
