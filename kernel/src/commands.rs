@@ -102,6 +102,7 @@ pub fn registry() -> CommandRegistry<KernelCtx> {
             },
         ],
     );
+    crate::oom::register(&mut r);
     r
 }
 

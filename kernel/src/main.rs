@@ -18,6 +18,7 @@ mod commands;
 mod kmetrics;
 #[cfg(feature = "ktest")]
 mod ktest;
+mod oom;
 mod stress;
 
 use hal::arch::exit::ExitCode;
@@ -49,6 +50,8 @@ pub fn nous_kernel_main(boot: &'static hal::BootInfo) -> ! {
         },
         move || ktest::run(boot),
     );
+    #[cfg(not(feature = "ktest"))]
+    oom::start();
     #[cfg(not(feature = "ktest"))]
     let started = task::spawn_with(
         "shell",

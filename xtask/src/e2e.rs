@@ -97,6 +97,20 @@ pub const TESTS: &[E2eTest] = &[
     },
 ];
 
+/// Every end-to-end test in run order: this module's table, then the subsystem tables
+/// ([`crate::e2e_oom`], [`crate::e2e_storage`]), and `shutdown_exits_33` last because it ends
+/// the guest.
+pub fn all() -> Vec<&'static E2eTest> {
+    let (last, base) = TESTS
+        .split_last()
+        .expect("the table ends with shutdown_exits_33");
+    base.iter()
+        .chain(crate::e2e_oom::TESTS)
+        .chain(crate::e2e_storage::TESTS)
+        .chain(core::iter::once(last))
+        .collect()
+}
+
 /// Commands the issue requires in `help`.
 const REQUIRED_COMMANDS: &[&str] = &[
     "help", "version", "uptime", "meminfo", "ps", "memctl", "schedctl", "echo", "shutdown",

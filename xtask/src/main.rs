@@ -18,6 +18,8 @@
 mod bench;
 mod console;
 mod e2e;
+mod e2e_oom;
+mod e2e_storage;
 mod image;
 mod parse;
 mod qemu;

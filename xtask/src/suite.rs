@@ -110,8 +110,8 @@ pub fn run(selection: &Selection) -> Result<Summary> {
         if selection.wants("fault::stack_overflow_report") {
             stack_overflow_image(&mut recorder);
         }
-        let e2e: Vec<&e2e::E2eTest> = e2e::TESTS
-            .iter()
+        let e2e: Vec<&e2e::E2eTest> = e2e::all()
+            .into_iter()
             .filter(|t| selection.wants(&e2e_name(t)))
             .collect();
         if !e2e.is_empty() {

@@ -203,3 +203,83 @@ pub fn check_invariants() -> Result<(), buddy::InvariantError> {
         None => Ok(()),
     }
 }
+
+/// An owned, allocated block of 2^order frames, read and written as bytes through the direct
+/// map and given back to the allocator on drop.
+///
+/// This is how code outside `hal` holds physical memory without `unsafe`: the block cache keeps
+/// its cached blocks in `Reclaimable` frames, and the movable pool keeps workload memory in
+/// `Movable` frames that compaction replaces by copying into a new `OwnedFrame`. Ownership is
+/// what makes the byte views sound: the allocator hands a block to exactly one `OwnedFrame`,
+/// and nothing else in the kernel maps or writes it.
+pub struct OwnedFrame {
+    phys: u64,
+    order: usize,
+    class: MigrateType,
+}
+
+impl OwnedFrame {
+    /// Allocates a zeroed block (zeroed so no stale data from a previous owner leaks).
+    pub fn new(order: usize, class: MigrateType) -> Result<Self, AllocError> {
+        let phys = alloc_zeroed(order, class)?;
+        Ok(Self { phys, order, class })
+    }
+
+    /// Physical address of the first frame.
+    pub fn phys(&self) -> u64 {
+        self.phys
+    }
+
+    /// Frame number of the first frame.
+    pub fn pfn(&self) -> Pfn {
+        Pfn::from_addr(self.phys)
+    }
+
+    pub fn order(&self) -> usize {
+        self.order
+    }
+
+    pub fn class(&self) -> MigrateType {
+        self.class
+    }
+
+    /// Size in bytes (`PAGE_SIZE << order`).
+    pub fn len(&self) -> usize {
+        (PAGE_SIZE << self.order) as usize
+    }
+
+    /// Always false: a block has at least one frame (clippy wants the pair).
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    pub fn bytes(&self) -> &[u8] {
+        // SAFETY: the block [phys, phys + len) was allocated to this OwnedFrame alone (invariant
+        // of the type), every RAM frame is mapped in the direct map, and the shared borrow of
+        // `self` excludes writers through `bytes_mut` for the slice's lifetime.
+        unsafe { core::slice::from_raw_parts(phys_to_virt(self.phys) as *const u8, self.len()) }
+    }
+
+    pub fn bytes_mut(&mut self) -> &mut [u8] {
+        // SAFETY: as in `bytes`; the exclusive borrow of `self` makes this the only view.
+        unsafe { core::slice::from_raw_parts_mut(phys_to_virt(self.phys) as *mut u8, self.len()) }
+    }
+}
+
+impl Drop for OwnedFrame {
+    fn drop(&mut self) {
+        // The block came from `alloc` with this order, so freeing cannot fail; if it ever did,
+        // leaking the frames is the safe outcome.
+        let _ = free(self.phys, self.order);
+    }
+}
+
+impl core::fmt::Debug for OwnedFrame {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(
+            f,
+            "OwnedFrame({:#x}, order {}, {:?})",
+            self.phys, self.order, self.class
+        )
+    }
+}
