@@ -13,7 +13,7 @@
 //! - One CPU, interrupts off in critical sections ([`sync::IrqMutex`]); simple over clever.
 //!
 //! Map: [`arch`] (x86_64 specifics), [`boot`], [`mem`], [`task`], [`time`], [`console`],
-//! [`fault`], [`sync`].
+//! [`fault`], [`sync`], [`pci`] (configuration space), [`virtio`] (block device driver glue).
 #![no_std]
 
 extern crate alloc;
@@ -23,9 +23,11 @@ pub mod boot;
 pub mod console;
 pub mod fault;
 pub mod mem;
+pub mod pci;
 mod rt;
 pub mod sync;
 pub mod task;
 pub mod time;
+pub mod virtio;
 
 pub use boot::BootInfo;

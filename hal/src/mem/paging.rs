@@ -131,6 +131,32 @@ pub fn map_page(virt: u64, phys: u64) -> Result<(), MapError> {
     map_4k_in(*pml4, virt, phys, F::WRITABLE | nx)
 }
 
+/// Makes the device registers at physical `[phys, phys + size)` reachable at their
+/// direct-map address (`DIRECT_MAP_BASE + phys`) and returns that address. Pages already mapped
+/// (the direct map of RAM also covers holes below the highest RAM address) are left as they
+/// are; new ones are mapped uncached (PCD | PWT), no-execute.
+pub fn map_mmio(phys: u64, size: u64) -> Result<u64, MapError> {
+    let pml4 = PML4_PHYS.lock();
+    if *pml4 == 0 {
+        return Err(MapError::NotReady);
+    }
+    let nx = if crate::arch::cpu::features().nx {
+        F::NO_EXECUTE
+    } else {
+        F::empty()
+    };
+    let flags = F::WRITABLE | F::NO_CACHE | F::WRITE_THROUGH | nx;
+    let mut page = phys / PAGE_SIZE * PAGE_SIZE;
+    while page < phys + size {
+        match map_4k_in(*pml4, phys_to_virt(page), page, flags) {
+            Ok(()) | Err(MapError::AlreadyMapped) | Err(MapError::HugePageInTheWay) => {}
+            Err(e) => return Err(e),
+        }
+        page += PAGE_SIZE;
+    }
+    Ok(phys_to_virt(phys))
+}
+
 /// Unmaps the 4 KiB page at `virt`, flushes it from the TLB and returns the physical frame
 /// that was mapped there.
 pub fn unmap_page(virt: u64) -> Option<u64> {
