@@ -13,6 +13,14 @@ use super::layout::{PAGE_SIZE, phys_to_virt};
 use crate::sync::IrqMutex;
 
 static FRAMES: IrqMutex<Option<BuddyAllocator<'static>>> = IrqMutex::new(None);
+/// End of the highest usable RAM region: the direct map covers `[0, MAX_PHYS)`.
+static MAX_PHYS: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+
+/// End of the highest usable RAM region (0 before [`init`]); everything below it is in the
+/// direct map.
+pub fn max_phys() -> u64 {
+    MAX_PHYS.load(core::sync::atomic::Ordering::Relaxed)
+}
 
 /// What [`init`] found, for the boot report.
 #[derive(Clone, Copy, Debug)]
@@ -116,6 +124,7 @@ pub fn init(regions: &[MemRegion], kernel: (u64, u64)) -> Result<FrameInit, Fram
     }
     let managed_pages = buddy.stats().total_pages;
     *FRAMES.lock() = Some(buddy);
+    MAX_PHYS.store(max_phys, core::sync::atomic::Ordering::Relaxed);
     Ok(FrameInit {
         usable_bytes,
         managed_pages,
@@ -271,6 +280,18 @@ impl Drop for OwnedFrame {
         // The block came from `alloc` with this order, so freeing cannot fail; if it ever did,
         // leaking the frames is the safe outcome.
         let _ = free(self.phys, self.order);
+    }
+}
+
+impl AsRef<[u8]> for OwnedFrame {
+    fn as_ref(&self) -> &[u8] {
+        self.bytes()
+    }
+}
+
+impl AsMut<[u8]> for OwnedFrame {
+    fn as_mut(&mut self) -> &mut [u8] {
+        self.bytes_mut()
     }
 }
 
