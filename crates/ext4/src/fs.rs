@@ -416,6 +416,13 @@ impl<D: BlockDevice> Ext4<D> {
         &self.dev
     }
 
+    /// The underlying device, mutably (the kernel reclaims its block cache through this).
+    /// Writing to the device behind the file system's back corrupts it; use it for caches
+    /// and counters only.
+    pub fn device_mut(&mut self) -> &mut D {
+        &mut self.dev
+    }
+
     /// Caps the clean metadata cache at `blocks` blocks (0 disables it). Uncommitted
     /// changes are not part of this cache and stay in memory until [`Ext4::sync`].
     pub fn set_cache_limit(&mut self, blocks: usize) {
