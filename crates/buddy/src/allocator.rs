@@ -8,7 +8,7 @@
 //! when coalescing. The counters behind `stats` (module `stats`) change with every list
 //! push and unlink, so they cannot drift from the lists; `invariants` audits all of it.
 
-use crate::error::{AllocError, FreeError, InitError, RangeError};
+use crate::error::{AllocError, ClaimError, FreeError, InitError, RangeError};
 use crate::frame::{
     FrameMeta, FrameState, MAX_FRAMES, MAX_ORDER, MigrateType, NIL, ORDERS, PFN_LIMIT, Pfn,
 };
@@ -215,6 +215,76 @@ impl<'m> BuddyAllocator<'m> {
         Ok(())
     }
 
+    /// Takes the single free frame `pfn` out of the free lists as a
+    /// [`Movable`](MigrateType::Movable) order-0 block: the destination of a compaction move,
+    /// which must land exactly where the planner put it. See [`claim_free_block`](Self::claim_free_block).
+    pub fn claim_free(&mut self, pfn: Pfn) -> Result<(), ClaimError> {
+        self.claim_free_block(pfn, 0, MigrateType::Movable)
+    }
+
+    /// Allocates exactly the block of 2^`order` frames at `pfn` with class `class`. The frames
+    /// must be free: they lie inside one free block (full coalescing guarantees that for any
+    /// aligned, entirely free range), which is unlinked and split; the parts around the
+    /// claimed block go back to their free lists. Counts as one allocation. Cost: O(MAX_ORDER).
+    ///
+    /// Refuses, changing nothing, an invalid order, a frame outside the allocator, a
+    /// misaligned frame, or a range that is not entirely free.
+    pub fn claim_free_block(
+        &mut self,
+        pfn: Pfn,
+        order: usize,
+        class: MigrateType,
+    ) -> Result<(), ClaimError> {
+        if order > MAX_ORDER {
+            return Err(ClaimError::InvalidOrder { order });
+        }
+        let last = pfn.0.checked_add(block_frames(order) - 1);
+        let (Some(idx), Some(_)) = (self.index_of(pfn.0), last.and_then(|l| self.index_of(l)))
+        else {
+            return Err(ClaimError::NotManaged { pfn });
+        };
+        if !pfn.0.is_multiple_of(block_frames(order)) {
+            return Err(ClaimError::Misaligned { pfn, order });
+        }
+        let (head, head_order) = match self.containing_block(pfn.0) {
+            Some((head, FrameState::Free, head_order)) if head_order >= order => (head, head_order),
+            _ => return Err(ClaimError::NotFree { pfn, order }),
+        };
+        let Some(head_idx) = self.index_of(head) else {
+            return Err(ClaimError::NotFree { pfn, order });
+        };
+        self.unlink(head_idx, head_order);
+        // Halve the block until it is the claimed one; the half without `pfn` goes back.
+        let mut block = head;
+        let mut split = head_order;
+        while split > order {
+            split -= 1;
+            let upper = block + block_frames(split);
+            let (keep, give) = if pfn.0 >= upper {
+                (upper, block)
+            } else {
+                (block, upper)
+            };
+            if let Some(give_idx) = self.index_of(give) {
+                self.push_free(give_idx, split);
+            }
+            if let Some(keep_idx) = self.index_of(keep) {
+                // The kept half's head may have been the old block head; it is a tail now
+                // until the loop ends on it.
+                self.meta[keep_idx] = FrameMeta::TAIL;
+            }
+            block = keep;
+        }
+        self.meta[idx] = FrameMeta {
+            state: FrameState::Allocated(class),
+            order: order as u8,
+            ..FrameMeta::TAIL
+        };
+        self.counters.allocated_pages_by_class[class.index()] += block_frames(order);
+        self.counters.alloc_count = self.counters.alloc_count.saturating_add(1);
+        Ok(())
+    }
+
     /// A snapshot of the counters. Cost: O(orders).
     pub fn stats(&self) -> BuddyStats {
         let mut stats = self.counters;
@@ -260,7 +330,7 @@ impl<'m> BuddyAllocator<'m> {
     /// The block (head frame number, head state, order) containing the frame `pfn`.
     /// A block of order k containing `pfn` starts at `pfn` rounded down to 2^k, so trying
     /// every order finds it in O(MAX_ORDER).
-    fn containing_block(&self, pfn: u64) -> Option<(u64, FrameState, usize)> {
+    pub(crate) fn containing_block(&self, pfn: u64) -> Option<(u64, FrameState, usize)> {
         (0..ORDERS).find_map(|order| {
             let head = pfn & !(block_frames(order) - 1);
             let meta = self.meta[self.index_of(head)?];

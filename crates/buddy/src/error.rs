@@ -1,7 +1,7 @@
 //! Error values of every fallible allocator operation.
 //!
 //! Each operation that takes caller input has its own enum ([`InitError`] for construction,
-//! [`RangeError`] for `add_free_range`, [`AllocError`], [`FreeError`]); an operation that
+//! [`RangeError`] for `add_free_range`, [`AllocError`], [`FreeError`], [`ClaimError`]); an operation that
 //! returns an error has changed nothing. [`InvariantError`] is what `check_invariants`
 //! reports when the metadata contradicts itself, which would be a bug in this crate.
 
@@ -36,6 +36,19 @@ pub enum AllocError {
     InvalidOrder { order: usize },
     /// No free block of this order or larger exists. Counted in `failures_by_order`.
     OutOfMemory { order: usize },
+}
+
+/// Why `claim_free` / `claim_free_block` refused a frame. Nothing was claimed.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum ClaimError {
+    /// `order > MAX_ORDER`.
+    InvalidOrder { order: usize },
+    /// Some frame of the block is outside the frames this allocator covers.
+    NotManaged { pfn: Pfn },
+    /// The frame number is not a multiple of 2^order.
+    Misaligned { pfn: Pfn, order: usize },
+    /// Some frame of the block is allocated or reserved.
+    NotFree { pfn: Pfn, order: usize },
 }
 
 /// Why a free was refused. The allocator is unchanged.
@@ -146,6 +159,25 @@ impl fmt::Display for AllocError {
     }
 }
 
+impl fmt::Display for ClaimError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            ClaimError::InvalidOrder { order } => {
+                write!(f, "order {order} is above the maximum order {MAX_ORDER}")
+            }
+            ClaimError::NotManaged { pfn } => {
+                write!(f, "the block at {pfn} is not managed by this allocator")
+            }
+            ClaimError::Misaligned { pfn, order } => {
+                write!(f, "{pfn} is not aligned to order {order}")
+            }
+            ClaimError::NotFree { pfn, order } => {
+                write!(f, "the order-{order} block at {pfn} is not entirely free")
+            }
+        }
+    }
+}
+
 impl fmt::Display for FreeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
@@ -236,4 +268,5 @@ impl core::error::Error for InitError {}
 impl core::error::Error for RangeError {}
 impl core::error::Error for AllocError {}
 impl core::error::Error for FreeError {}
+impl core::error::Error for ClaimError {}
 impl core::error::Error for InvariantError {}

@@ -13,26 +13,30 @@
 //!   `check_invariants` recomputes them independently.
 //!
 //! Modules: `frame` (frame numbers, metadata, classes), `allocator` (the allocator),
-//! `stats` (counters and the fragmentation index), `invariants` (the audit), `error`.
+//! `stats` (counters and the fragmentation index), `invariants` (the audit), `error`,
+//! `compaction` (the pure planner that migrates movable blocks to rebuild high-order blocks).
 //!
 //! Typical use (a runnable copy is `tests/usage.rs`): size the metadata with `meta_len`,
 //! `BuddyAllocator::new` over it, `add_free_range` for every usable region of the memory
 //! map, then `alloc` / `alloc_typed` / `free`, and read `stats`.
 //!
-//! Not provided yet: allocating a chosen frame range (compaction will need it to assemble
-//! large blocks) and any locking (the kernel wraps the allocator in its own lock).
+//! Compaction: [`compaction::plan`] chooses moves; an executor claims each destination with
+//! [`BuddyAllocator::claim_free_block`] (or [`BuddyAllocator::claim_free`] for one frame),
+//! copies, and frees the source. Not provided: any locking (the kernel wraps the allocator in
+//! its own lock).
 
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
 
 mod allocator;
+pub mod compaction;
 mod error;
 mod frame;
 mod invariants;
 mod stats;
 
 pub use allocator::{AllocatedBlock, BuddyAllocator, FreeBlock};
-pub use error::{AllocError, FreeError, InitError, InvariantError, RangeError};
+pub use error::{AllocError, ClaimError, FreeError, InitError, InvariantError, RangeError};
 pub use frame::{
     FrameMeta, MAX_FRAMES, MAX_ORDER, MigrateType, ORDERS, PAGE_SHIFT, PAGE_SIZE, PFN_LIMIT, Pfn,
     meta_bytes, meta_len,

@@ -35,6 +35,18 @@ impl BuddyStats {
         self.allocated_pages_by_class.iter().sum()
     }
 
+    /// How many order-`order` requests the free memory could serve right now: every free
+    /// block of order k ≥ `order` holds 2^(k − order) of them. Compaction raises this
+    /// figure; it is 0 for an order above `MAX_ORDER`.
+    pub fn free_blocks_at_least(&self, order: usize) -> u64 {
+        self.free_blocks_by_order
+            .iter()
+            .enumerate()
+            .skip(order)
+            .map(|(k, &blocks)| blocks.saturating_mul(1 << (k - order)))
+            .fold(0u64, u64::saturating_add)
+    }
+
     /// The unusable-free-space index of Gorman & Whitcroft (2006) for every requested
     /// order `j`, in permille:
     ///
@@ -120,6 +132,18 @@ mod tests {
         let s = stats_with([(0, 1999), (1, 1), (0, 0)]);
         assert_eq!(s.unusable_free_space_index()[1], 999);
         assert_eq!(s.unusable_free_space_index()[2], 1000);
+    }
+
+    #[test]
+    fn blocks_at_least_an_order_count_larger_blocks_by_their_capacity() {
+        let s = stats_with([(0, 8), (2, 2), (5, 1)]);
+        assert_eq!(s.free_blocks_at_least(0), 48);
+        assert_eq!(s.free_blocks_at_least(1), 2 * 2 + 16);
+        assert_eq!(s.free_blocks_at_least(2), 2 + 8);
+        assert_eq!(s.free_blocks_at_least(3), 4);
+        assert_eq!(s.free_blocks_at_least(5), 1);
+        assert_eq!(s.free_blocks_at_least(6), 0);
+        assert_eq!(s.free_blocks_at_least(ORDERS), 0);
     }
 
     #[test]
