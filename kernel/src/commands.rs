@@ -103,6 +103,7 @@ pub fn registry() -> CommandRegistry<KernelCtx> {
         ],
     );
     crate::oom::register(&mut r);
+    crate::storage::register(&mut r);
     r
 }
 
@@ -116,6 +117,7 @@ pub fn run_shell(boot: &'static hal::BootInfo) -> i64 {
     let mut shell = Shell::new(registry(), "nous> ");
     let mut out = hal::console::Console;
     hal::println!("{}", boot_report(boot));
+    hal::println!("{}", crate::storage::mount_at_boot());
     let _ = shell.start(&mut out);
     loop {
         let byte = hal::console::read_byte();
@@ -154,6 +156,9 @@ fn cmd_echo(_: &mut KernelCtx, args: &[&str], out: Out) -> CmdResult {
 }
 
 fn cmd_shutdown(_: &mut KernelCtx, _: &[&str], out: Out) -> CmdResult {
+    if let Some(problem) = crate::storage::unmount() {
+        w(writeln!(out, "{problem}"))?;
+    }
     w(writeln!(out, "shutting down"))?;
     exit_qemu(ExitCode::Success)
 }

@@ -19,6 +19,7 @@ mod kmetrics;
 #[cfg(feature = "ktest")]
 mod ktest;
 mod oom;
+mod storage;
 mod stress;
 
 use hal::arch::exit::ExitCode;
