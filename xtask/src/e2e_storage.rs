@@ -1,7 +1,341 @@
-//! End-to-end tests of the storage subsystem over the serial shell; [`crate::e2e::all`] runs them
-//! after the foundation's table, in one shared boot while they pass.
+//! End-to-end tests of persistent storage (virtio-blk, block cache, ext4).
+//!
+//! [`TESTS`] run over the shell in the shared e2e boot, whose data disk is a fresh copy of the
+//! test template ([`crate::disk::test_template`]: `/models`, `/hello.txt`, `/docs/readme.txt`).
+//! [`OWN_BOOT_TESTS`] need a disk of their own that they inspect on the host afterwards:
+//! files written from the shell must pass `e2fsck -fn` and read back through `debugfs` after a
+//! clean shutdown; and QEMU killed in the middle of a stream of writes must leave a disk on
+//! which every acknowledged write survives, the file being replaced is entirely old or entirely
+//! new, and both recoveries — `e2fsck -fy` on the host, and the kernel's own journal replay
+//! at the next mount — end in an `e2fsck -fn`-clean file system.
 
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail, ensure};
+
+use crate::console::Console;
+use crate::disk::{self, ScratchImage};
 use crate::e2e::E2eTest;
+use crate::qemu::{Guest, QemuExit};
 
-/// The storage tests, in run order.
-pub const TESTS: &[E2eTest] = &[];
+/// The storage tests that share the e2e boot, in run order.
+pub const TESTS: &[E2eTest] = &[
+    E2eTest {
+        name: "storage_mounted_at_boot",
+        run: storage_mounted_at_boot,
+    },
+    E2eTest {
+        name: "ls_shows_models_and_files",
+        run: ls_shows_models_and_files,
+    },
+    E2eTest {
+        name: "write_cat_mv_rm_roundtrip",
+        run: write_cat_mv_rm_roundtrip,
+    },
+    E2eTest {
+        name: "file_command_errors",
+        run: file_command_errors,
+    },
+    E2eTest {
+        name: "df_reports_space_and_cache",
+        run: df_reports_space_and_cache,
+    },
+];
+
+/// A storage test with a boot (and a disk) of its own; gets the normal kernel image.
+pub struct OwnBootTest {
+    pub name: &'static str,
+    pub run: fn(&Path) -> Result<()>,
+}
+
+/// Tests that check the disk on the host after the guest is gone.
+pub const OWN_BOOT_TESTS: &[OwnBootTest] = &[
+    OwnBootTest {
+        name: "written_files_pass_e2fsck",
+        run: written_files_pass_e2fsck,
+    },
+    OwnBootTest {
+        name: "kill_mid_writes_is_crash_safe",
+        run: kill_mid_writes_is_crash_safe,
+    },
+];
+
+fn storage_mounted_at_boot(console: &mut Console) -> Result<()> {
+    let log = console.guest().serial_log();
+    let line = log
+        .lines()
+        .find(|l| l.starts_with("storage:"))
+        .context("no `storage:` line at boot")?;
+    ensure!(
+        line.contains("virtio-blk") && line.contains("ext4 mounted at /"),
+        "storage line does not report a mounted disk: {line:?}"
+    );
+    Ok(())
+}
+
+fn ls_shows_models_and_files(console: &mut Console) -> Result<()> {
+    let root = console.command("ls /")?;
+    for name in ["models", "hello.txt", "docs"] {
+        ensure!(
+            root.iter().any(|l| l.ends_with(&format!(" {name}"))),
+            "`ls /` does not list {name}: {root:?}"
+        );
+    }
+    ensure!(
+        root.iter()
+            .any(|l| l.starts_with('d') && l.ends_with(" models")),
+        "/models is not shown as a directory: {root:?}"
+    );
+    let models = console.command("ls /models")?;
+    ensure!(
+        models.iter().any(|l| l.ends_with(" finetune-data.json")),
+        "/models lacks the fine-tune data: {models:?}"
+    );
+    console.check_output("cat /hello.txt", &["hello from the host"])?;
+    console.check_output("cat docs/readme.txt", &["nested file"])?;
+    Ok(())
+}
+
+fn write_cat_mv_rm_roundtrip(console: &mut Console) -> Result<()> {
+    console.check_output(
+        "write /e2e.txt \"first version\"",
+        &["wrote 14 bytes to /e2e.txt"],
+    )?;
+    console.check_output("cat /e2e.txt", &["first version"])?;
+    console.check_output("write /e2e.txt second", &["wrote 7 bytes to /e2e.txt"])?;
+    console.check_output("cat /e2e.txt", &["second"])?;
+    console.check_output("mkdir /e2e-dir", &["created directory /e2e-dir"])?;
+    console.check_output(
+        "mv /e2e.txt /e2e-dir/moved.txt",
+        &["moved /e2e.txt to /e2e-dir/moved.txt"],
+    )?;
+    let listing = console.command("ls /e2e-dir")?;
+    ensure!(
+        listing == ["-          7 moved.txt"],
+        "unexpected listing {listing:?}"
+    );
+    console.check_output(
+        "rm /e2e-dir/moved.txt",
+        &["removed file /e2e-dir/moved.txt"],
+    )?;
+    console.check_output("rm /e2e-dir", &["removed directory /e2e-dir"])?;
+    let root = console.command("ls /")?;
+    ensure!(
+        !root.iter().any(|l| l.contains("e2e")),
+        "removed entries still listed: {root:?}"
+    );
+    Ok(())
+}
+
+fn expect_error(console: &mut Console, line: &str, needle: &str) -> Result<()> {
+    let out = console.command(line)?;
+    ensure!(
+        out.first()
+            .is_some_and(|l| l.starts_with("error:") && l.contains(needle)),
+        "`{line}` printed {out:?}, expected an error mentioning {needle:?}"
+    );
+    Ok(())
+}
+
+fn file_command_errors(console: &mut Console) -> Result<()> {
+    expect_error(console, "cat /no/such/file", "no such file")?;
+    expect_error(console, "cat /models", "is a directory")?;
+    expect_error(console, "cat /models/model.safetensors", "binary file")?;
+    expect_error(console, "cat", "path")?;
+    expect_error(console, "write /x.txt", "text")?;
+    expect_error(console, "write /models hello", "is a directory")?;
+    expect_error(console, "mkdir /models", "exists")?;
+    expect_error(console, "rm /models", "not empty")?;
+    expect_error(console, "mv /missing /elsewhere", "no such file")?;
+    expect_error(console, "mv /models /models/inner", "")?;
+    expect_error(console, "ls /hello.txt/x", "not a directory")?;
+    // Nothing already stored was lost on the way.
+    console.check_output("cat /hello.txt", &["hello from the host"])?;
+    Ok(())
+}
+
+fn df_reports_space_and_cache(console: &mut Console) -> Result<()> {
+    let out = console.command("df")?;
+    ensure!(out.len() == 2, "df printed {out:?}");
+    ensure!(
+        out[0].starts_with("ext4 /: 65536 KiB total"),
+        "df does not report the 64 MiB disk: {out:?}"
+    );
+    ensure!(out[1].starts_with("block cache:"), "no cache line: {out:?}");
+    console.check_output("sync", &["synced"])?;
+    Ok(())
+}
+
+/// Boots the normal image on `image`, returning the console at the prompt.
+fn boot_on(elf: &Path, image: &Path) -> Result<Console> {
+    let drive = disk::drive_args(image);
+    let args: Vec<&str> = drive.iter().map(String::as_str).collect();
+    let guest = Guest::boot_with(elf, &args)?;
+    Console::attach(guest).map_err(|failure| {
+        failure
+            .error
+            .context(format!("boot failed; serial log:\n{}", failure.log))
+    })
+}
+
+fn written_files_pass_e2fsck(elf: &Path) -> Result<()> {
+    let template = disk::test_template()?;
+    let scratch = ScratchImage::copy_of(&template)?;
+    let mut console = boot_on(elf, &scratch.path)?;
+    let script = [
+        "mkdir /notes",
+        "write /notes/a.txt alpha",
+        "write /notes/b.txt \"bravo two\"",
+        "write /notes/a.txt \"alpha replaced\"",
+        "mkdir /notes/deeper",
+        "mv /notes/b.txt /notes/deeper/b.txt",
+        "rm /hello.txt",
+        "write /top.txt top",
+    ];
+    for line in script {
+        let out = console.command(line)?;
+        ensure!(
+            !out.iter().any(|l| l.starts_with("error:")),
+            "`{line}` failed: {out:?}"
+        );
+    }
+    let exit = console.command_then_exit("shutdown", "shutting down", Duration::from_secs(30))?;
+    ensure!(exit == QemuExit::Success, "QEMU {}", exit.describe());
+    drop(console);
+
+    let fsck = disk::fsck_check(&scratch.path)?;
+    ensure!(fsck.clean, "e2fsck -fn is not clean:\n{}", fsck.output);
+    let expect = [
+        ("/notes/a.txt", Some("alpha replaced\n")),
+        ("/notes/deeper/b.txt", Some("bravo two\n")),
+        ("/notes/b.txt", None),
+        ("/top.txt", Some("top\n")),
+        ("/hello.txt", None),
+        ("/docs/readme.txt", Some("nested file\n")),
+    ];
+    for (path, want) in expect {
+        let got = disk::debugfs_cat(&scratch.path, path)?;
+        ensure!(
+            got.as_deref() == want.map(str::as_bytes),
+            "debugfs {path}: got {:?}, expected {want:?}",
+            got.map(|g| String::from_utf8_lossy(&g).into_owned())
+        );
+    }
+    // The model files went in through mkfs and must still be intact, byte for byte.
+    let repo_data =
+        std::fs::read(crate::image::workspace_root().join("models/finetune-data.json"))?;
+    let disk_data = disk::debugfs_cat(&scratch.path, "/models/finetune-data.json")?;
+    ensure!(
+        disk_data.as_deref() == Some(repo_data.as_slice()),
+        "/models/finetune-data.json differs from the repository copy"
+    );
+    Ok(())
+}
+
+/// Content of version `v` of the file being rewritten in the crash test.
+fn version_text(v: usize) -> String {
+    format!("version-{v:03}-{}", "x".repeat(40 + v % 7))
+}
+
+fn kill_mid_writes_is_crash_safe(elf: &Path) -> Result<()> {
+    let template = disk::test_template()?;
+    // Kill points: after `acked` acknowledged rewrites, `delay_ms` after typing the next one,
+    // so QEMU dies at different moments of the in-flight write (data, rename, journal commit).
+    for (acked, delay_ms) in [(2usize, 0u64), (4, 4), (6, 12), (8, 30)] {
+        let scratch = ScratchImage::copy_of(&template)?;
+        let mut console = boot_on(elf, &scratch.path)?;
+        console.check_output(
+            "write /keep.txt synced-before",
+            &["wrote 14 bytes to /keep.txt"],
+        )?;
+        for v in 1..=acked {
+            let text = version_text(v);
+            console.check_output(
+                &format!("write /hot.txt {text}"),
+                &[&format!("wrote {} bytes to /hot.txt", text.len() + 1)],
+            )?;
+            console.check_output(
+                &format!("write /log-{v}.txt entry-{v}"),
+                &[&format!(
+                    "wrote {} bytes to /log-{v}.txt",
+                    format!("entry-{v}").len() + 1
+                )],
+            )?;
+        }
+        let next = acked + 1;
+        console
+            .guest()
+            .send(format!("write /hot.txt {}\r", version_text(next)).as_bytes())?;
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        // Dropping the console kills QEMU (SIGKILL) wherever the kernel is.
+        drop(console);
+        let total = next;
+        let kill_after = acked;
+
+        let check = |image: &Path, how: &str| -> Result<()> {
+            let keep = disk::debugfs_cat(image, "/keep.txt")?;
+            ensure!(
+                keep.as_deref() == Some(b"synced-before\n".as_slice()),
+                "{how}: /keep.txt lost or damaged: {keep:?}"
+            );
+            for v in 1..=kill_after {
+                let log = disk::debugfs_cat(image, &format!("/log-{v}.txt"))?;
+                ensure!(
+                    log == Some(format!("entry-{v}\n").into_bytes()),
+                    "{how}: acknowledged /log-{v}.txt is {:?}",
+                    log.map(|l| String::from_utf8_lossy(&l).into_owned())
+                );
+            }
+            let hot = disk::debugfs_cat(image, "/hot.txt")?
+                .with_context(|| format!("{how}: /hot.txt vanished"))?;
+            let text = String::from_utf8_lossy(&hot).into_owned();
+            let version = (kill_after..=total).find(|&v| text == format!("{}\n", version_text(v)));
+            println!(
+                "  kill after {kill_after} writes: /hot.txt {how} is version {version:?} (in flight: {total})"
+            );
+            ensure!(
+                version.is_some(),
+                "{how}: /hot.txt is neither an acknowledged nor a later whole version: {text:?}"
+            );
+            Ok(())
+        };
+
+        // Recovery 1: e2fsck -fy on the host (replays the journal), then it must be clean.
+        let host_copy = ScratchImage::copy_of(&scratch.path)?;
+        let repair = disk::fsck_repair(&host_copy.path)?;
+        ensure!(
+            repair.clean,
+            "kill after {kill_after}: e2fsck -fy could not repair the disk:\n{}",
+            repair.output
+        );
+        let recheck = disk::fsck_check(&host_copy.path)?;
+        ensure!(
+            recheck.clean,
+            "kill after {kill_after}: not clean after e2fsck -fy:\n{}",
+            recheck.output
+        );
+        check(&host_copy.path, "after e2fsck -fy")?;
+
+        // Recovery 2: the kernel replays its own journal at mount; shut down, then judge.
+        let mut console = boot_on(elf, &scratch.path)?;
+        let keep = console.command("cat /keep.txt")?;
+        ensure!(
+            keep == ["synced-before"],
+            "kernel after crash reads /keep.txt as {keep:?}"
+        );
+        let exit =
+            console.command_then_exit("shutdown", "shutting down", Duration::from_secs(30))?;
+        ensure!(exit == QemuExit::Success, "QEMU {}", exit.describe());
+        drop(console);
+        let fsck = disk::fsck_check(&scratch.path)?;
+        if !fsck.clean {
+            bail!(
+                "kill after {kill_after}: after the kernel's journal replay e2fsck -fn is not clean:\n{}",
+                fsck.output
+            );
+        }
+        check(&scratch.path, "after the kernel's replay")?;
+    }
+    Ok(())
+}

@@ -17,6 +17,7 @@
 
 mod bench;
 mod console;
+mod disk;
 mod e2e;
 mod e2e_oom;
 mod e2e_storage;
@@ -104,7 +105,9 @@ fn dispatch(command: Command) -> Result<ExitCode> {
         Command::Run { variant, qemu_args } => {
             setup::ensure_qemu()?;
             let elf = image::build(variant)?;
-            qemu::run_interactive(&elf, &qemu_args)
+            let mut args = disk::drive_args(&disk::ensure_run_image()?);
+            args.extend(qemu_args);
+            qemu::run_interactive(&elf, &args)
         }
         Command::Test {
             host_only,

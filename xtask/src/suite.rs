@@ -13,7 +13,7 @@ use anyhow::{Result, bail};
 
 use crate::console::{COMMAND_TIMEOUT, Console};
 use crate::qemu::{Guest, QemuExit};
-use crate::{e2e, image, parse, setup};
+use crate::{disk, e2e, e2e_storage, image, parse, setup};
 
 /// How long the ktest image may take from start to exit (boot plus every in-kernel test).
 const KTEST_TIMEOUT: Duration = Duration::from_secs(180);
@@ -117,6 +117,14 @@ pub fn run(selection: &Selection) -> Result<Summary> {
         if !e2e.is_empty() {
             e2e_tests(&mut recorder, &e2e);
         }
+        let own: Vec<&e2e_storage::OwnBootTest> = e2e_storage::OWN_BOOT_TESTS
+            .iter()
+            .filter(|t| selection.wants(&format!("storage::{}", t.name)))
+            .collect();
+        if !own.is_empty() {
+            storage_tests(&mut recorder, &own);
+        }
+        disk::remove_test_template();
     }
     Ok(recorder.finish())
 }
@@ -238,7 +246,27 @@ fn e2e_tests(recorder: &mut Recorder, tests: &[&e2e::E2eTest]) {
     let Some(elf) = build(recorder, image::Variant::Normal) else {
         return;
     };
-    run_e2e(recorder, tests, COMMAND_TIMEOUT, || Guest::boot(&elf));
+    // Every boot gets a fresh copy of the data-disk template; copies live until the end.
+    let mut disks: Vec<disk::ScratchImage> = Vec::new();
+    run_e2e(recorder, tests, COMMAND_TIMEOUT, || {
+        let template = disk::test_template()?;
+        let scratch = disk::ScratchImage::copy_of(&template)?;
+        let drive = disk::drive_args(&scratch.path);
+        disks.push(scratch);
+        let args: Vec<&str> = drive.iter().map(String::as_str).collect();
+        Guest::boot_with(&elf, &args)
+    });
+}
+
+/// Storage tests that boot their own guests and judge the disk on the host afterwards.
+fn storage_tests(recorder: &mut Recorder, tests: &[&e2e_storage::OwnBootTest]) {
+    let Some(elf) = build(recorder, image::Variant::Normal) else {
+        return;
+    };
+    for test in tests {
+        let outcome = (test.run)(&elf);
+        recorder.record(&format!("storage::{}", test.name), &outcome, None);
+    }
 }
 
 /// Runs `tests` in order on guests from `boot`: one guest while tests pass, a fresh one after a
