@@ -177,8 +177,8 @@ impl<D: BlockDevice> Ext4<D> {
                     bm[i / 8] &= !(1 << (i % 8));
                     n += 1;
                 }
-                self.cache.remove(&b);
             }
+            self.forget_cached(blk, gend - blk);
             self.store_block_bitmap(g, bm);
             self.edit_desc(g, |sb, d| {
                 let f = gd::free_blocks(sb, d) + n;

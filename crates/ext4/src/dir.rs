@@ -62,10 +62,11 @@ fn set_rec_len(buf: &mut [u8], off: usize, len: usize) {
     set_le16(buf, off + 4, v);
 }
 
-/// All records of a block, including empty (inode 0) ones. Fails on malformed records.
-pub fn records(buf: &[u8], tail: bool) -> Result<Vec<Record>> {
+/// Walks every record of a block, including empty (inode 0) ones, calling
+/// `f(offset, inode, rec_len, file_type, name)`. Fails on malformed records; the whole block
+/// is checked even when `f` has seen what it wanted.
+fn walk(buf: &[u8], tail: bool, mut f: impl FnMut(usize, u32, usize, u8, &[u8])) -> Result<()> {
     let end = end_of_records(buf, tail);
-    let mut out = Vec::new();
     let mut off = 0;
     while off < end {
         if off + 8 > end {
@@ -80,16 +81,43 @@ pub fn records(buf: &[u8], tail: bool) -> Result<Vec<Record>> {
         {
             return Err(Error::Corrupt("bad directory record length"));
         }
-        out.push(Record {
+        f(
             off,
-            inode: le32(buf, off),
+            le32(buf, off),
             rec_len,
-            file_type: buf[off + 7],
-            name: buf[off + 8..off + 8 + name_len].to_vec(),
-        });
+            buf[off + 7],
+            &buf[off + 8..off + 8 + name_len],
+        );
         off += rec_len;
     }
+    Ok(())
+}
+
+/// All records of a block, including empty (inode 0) ones. Fails on malformed records.
+pub fn records(buf: &[u8], tail: bool) -> Result<Vec<Record>> {
+    let mut out = Vec::new();
+    walk(buf, tail, |off, inode, rec_len, file_type, name| {
+        out.push(Record {
+            off,
+            inode,
+            rec_len,
+            file_type,
+            name: name.to_vec(),
+        })
+    })?;
     Ok(out)
+}
+
+/// The (inode, file type) of the live entry called `name`, without copying any record (the
+/// lookup on every path walk). Fails on malformed records like [`records`].
+pub fn find(buf: &[u8], tail: bool, name: &[u8]) -> Result<Option<(u32, u8)>> {
+    let mut hit = None;
+    walk(buf, tail, |_, inode, _, file_type, n| {
+        if hit.is_none() && inode != 0 && n == name {
+            hit = Some((inode, file_type));
+        }
+    })?;
+    Ok(hit)
 }
 
 /// Formats an empty block (one unused record spanning it) with a tail if `tail`.
@@ -197,6 +225,9 @@ mod tests {
         assert_eq!(names, [&b"."[..], b"..", b"hello", b"world"]);
         assert_eq!(remove(&mut b, true, b"hello").unwrap(), Some(13));
         assert_eq!(remove(&mut b, true, b"hello").unwrap(), None);
+        assert_eq!(find(&b, true, b"world").unwrap(), Some((14, FT_REG)));
+        assert_eq!(find(&b, true, b"hello").unwrap(), None);
+        assert_eq!(find(&b, true, b"..").unwrap(), Some((2, FT_DIR)));
         seal(&mut b, 99);
         assert!(has_tail(&b) && verify(&b, 99));
         b[30] ^= 0xFF;
@@ -215,5 +246,6 @@ mod tests {
         assert_eq!(n, 3);
         set_le16(&mut b, 4, 3);
         assert!(records(&b, true).is_err());
+        assert!(find(&b, true, b"x").is_err());
     }
 }

@@ -45,8 +45,11 @@ impl<D: BlockDevice> Ext4<D> {
                             return Err(Error::Corrupt("extent tree too large"));
                         }
                         let b = self.read_meta(child)?;
-                        if self.sb.csum && !extent::verify_block(&b, seed) {
-                            return Err(Error::BadChecksum("extent block"));
+                        if self.sb.csum && !self.is_verified(child, seed) {
+                            if !extent::verify_block(&b, seed) {
+                                return Err(Error::BadChecksum("extent block"));
+                            }
+                            self.mark_verified(child, seed);
                         }
                         let (d, n) = extent::decode(&b)?;
                         if d + 1 != depth {

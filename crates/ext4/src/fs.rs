@@ -82,6 +82,11 @@ pub struct Ext4<D: BlockDevice> {
     pub(crate) sb_dirty: bool,
     pub(crate) cache: BTreeMap<u64, Vec<u8>>,
     pub(crate) dirty: BTreeMap<u64, Vec<u8>>,
+    /// Blocks with their own checksum (directory and extent blocks) whose in-memory copy,
+    /// the one [`Ext4::read_meta`] returns, has been checked, with the seed it was checked
+    /// against. A block is verified once when it arrives from the device, not on every
+    /// path walk; any change to the in-memory copy drops its entry (see `forget_verified`).
+    pub(crate) verified: BTreeMap<u64, u32>,
     /// Block ranges (start -> count) freed by the open transaction: not reusable until commit.
     pub(crate) freed: BTreeMap<u64, u64>,
     pub(crate) journal: Option<Journal>,
@@ -190,6 +195,7 @@ impl<D: BlockDevice> Ext4<D> {
             sb_dirty: false,
             cache: BTreeMap::new(),
             dirty: BTreeMap::new(),
+            verified: BTreeMap::new(),
             freed: BTreeMap::new(),
             journal: None,
             writable,
@@ -281,22 +287,75 @@ impl<D: BlockDevice> Ext4<D> {
 
     /// A metadata block as the open transaction sees it.
     pub(crate) fn read_meta(&mut self, blk: u64) -> Result<Vec<u8>> {
-        if let Some(b) = self.dirty.get(&blk) {
+        if let Some(b) = self.dirty.get(&blk).or_else(|| self.cache.get(&blk)) {
             return Ok(b.clone());
         }
-        if let Some(b) = self.cache.get(&blk) {
-            return Ok(b.clone());
+        let b = self.load_meta(blk)?;
+        Ok(b)
+    }
+
+    /// Runs `f` on a metadata block as the open transaction sees it, without copying it
+    /// when it is already in memory (inode reads and directory lookups on every call).
+    pub(crate) fn with_meta<R>(&mut self, blk: u64, f: impl FnOnce(&[u8]) -> R) -> Result<R> {
+        if let Some(b) = self.dirty.get(&blk).or_else(|| self.cache.get(&blk)) {
+            return Ok(f(b));
         }
+        let b = self.load_meta(blk)?;
+        Ok(f(&b))
+    }
+
+    /// Edits a metadata block in place in the open transaction (no copy when it is
+    /// already dirty).
+    pub(crate) fn edit_meta(&mut self, blk: u64, f: impl FnOnce(&mut [u8])) -> Result<()> {
+        self.forget_verified(blk);
+        if let Some(b) = self.dirty.get_mut(&blk) {
+            f(b);
+            return Ok(());
+        }
+        let mut b = match self.cache.remove(&blk) {
+            Some(b) => b,
+            None => self.load_meta(blk)?,
+        };
+        f(&mut b);
+        self.dirty.insert(blk, b);
+        Ok(())
+    }
+
+    /// Reads a metadata block from the device into the clean cache (evicting the lowest
+    /// numbered block when full) and returns a copy.
+    fn load_meta(&mut self, blk: u64) -> Result<Vec<u8>> {
         let mut b = alloc::vec![0u8; self.sb.block_size];
         self.dev_read(blk, &mut b)?;
+        // Whatever was verified before, these bytes come fresh from the device.
+        self.forget_verified(blk);
         if self.cache_limit == 0 {
             return Ok(b);
         }
-        if self.cache.len() >= self.cache_limit {
-            self.cache.pop_first();
+        if self.cache.len() >= self.cache_limit
+            && let Some((evicted, _)) = self.cache.pop_first()
+            && !self.dirty.contains_key(&evicted)
+        {
+            self.forget_verified(evicted);
         }
         self.cache.insert(blk, b.clone());
         Ok(b)
+    }
+
+    /// Whether the in-memory copy of `blk` was already checked against `seed`.
+    pub(crate) fn is_verified(&self, blk: u64, seed: u32) -> bool {
+        self.verified.get(&blk) == Some(&seed)
+    }
+
+    /// Records that the in-memory copy of `blk` passed its checksum for `seed` (ignored
+    /// when the block is not held in memory, so nothing outlives the checked bytes).
+    pub(crate) fn mark_verified(&mut self, blk: u64, seed: u32) {
+        if self.dirty.contains_key(&blk) || self.cache.contains_key(&blk) {
+            self.verified.insert(blk, seed);
+        }
+    }
+
+    pub(crate) fn forget_verified(&mut self, blk: u64) {
+        self.verified.remove(&blk);
     }
 
     /// Drops cached copies of blocks about to be written as file data: a block freed as
@@ -309,11 +368,15 @@ impl<D: BlockDevice> Ext4<D> {
             .collect();
         for k in stale {
             self.cache.remove(&k);
+            if !self.dirty.contains_key(&k) {
+                self.forget_verified(k);
+            }
         }
     }
 
     pub(crate) fn write_meta(&mut self, blk: u64, data: Vec<u8>) {
         self.cache.remove(&blk);
+        self.forget_verified(blk);
         self.dirty.insert(blk, data);
     }
 
@@ -344,6 +407,7 @@ impl<D: BlockDevice> Ext4<D> {
     pub(crate) fn write_sb_home(&mut self, recover: bool) -> Result<()> {
         let (blk, b) = self.sb_block(recover)?;
         self.dev_write(blk, &b)?;
+        self.forget_verified(blk);
         self.cache.insert(blk, b);
         Ok(())
     }
@@ -382,11 +446,9 @@ impl<D: BlockDevice> Ext4<D> {
 
     pub(crate) fn read_inode(&mut self, ino: u32) -> Result<Inode> {
         let (blk, off) = self.inode_location(ino)?;
-        let b = self.read_meta(blk)?;
-        let inode = Inode {
-            ino,
-            raw: b[off..off + self.sb.inode_size].to_vec(),
-        };
+        let size = self.sb.inode_size;
+        let raw = self.with_meta(blk, |b| b[off..off + size].to_vec())?;
+        let inode = Inode { ino, raw };
         if self.sb.csum && !inode.verify_csum(self.sb.csum_seed) {
             return Err(Error::BadChecksum("inode"));
         }
@@ -398,10 +460,8 @@ impl<D: BlockDevice> Ext4<D> {
             inode.seal(self.sb.csum_seed);
         }
         let (blk, off) = self.inode_location(inode.ino)?;
-        let mut b = self.read_meta(blk)?;
-        b[off..off + self.sb.inode_size].copy_from_slice(&inode.raw);
-        self.write_meta(blk, b);
-        Ok(())
+        let size = self.sb.inode_size;
+        self.edit_meta(blk, |b| b[off..off + size].copy_from_slice(&inode.raw))
     }
 
     // ----- public API: reading ----------------------------------------------------------
@@ -428,8 +488,10 @@ impl<D: BlockDevice> Ext4<D> {
     pub fn set_cache_limit(&mut self, blocks: usize) {
         self.cache_limit = blocks;
         while self.cache.len() > blocks {
-            if self.cache.pop_first().is_none() {
-                break;
+            match self.cache.pop_first() {
+                Some((k, _)) if !self.dirty.contains_key(&k) => self.forget_verified(k),
+                Some(_) => {}
+                None => break,
             }
         }
     }
@@ -439,6 +501,8 @@ impl<D: BlockDevice> Ext4<D> {
     pub fn drop_caches(&mut self) -> usize {
         let bytes = self.cache.len() * self.sb.block_size;
         self.cache.clear();
+        let dirty = &self.dirty;
+        self.verified.retain(|k, _| dirty.contains_key(k));
         bytes
     }
 

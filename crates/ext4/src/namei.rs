@@ -44,11 +44,24 @@ impl<D: BlockDevice> Ext4<D> {
         blk: u64,
     ) -> Result<(Vec<u8>, bool)> {
         let b = self.read_meta(blk)?;
-        let tail = self.sb.csum && dir::has_tail(&b);
-        if tail && !dir::verify(&b, dir_inode.csum_seed(self.sb.csum_seed)) {
-            return Err(Error::BadChecksum("directory block"));
-        }
+        let tail = self.check_dir_block(dir_inode, blk, &b)?;
         Ok((b, tail))
+    }
+
+    /// Whether `b` (the in-memory copy of directory block `blk`) has a checksum tail;
+    /// checks the tail the first time this copy is seen for this directory.
+    fn check_dir_block(&mut self, dir_inode: &Inode, blk: u64, b: &[u8]) -> Result<bool> {
+        let tail = self.sb.csum && dir::has_tail(b);
+        if tail {
+            let seed = dir_inode.csum_seed(self.sb.csum_seed);
+            if !self.is_verified(blk, seed) {
+                if !dir::verify(b, seed) {
+                    return Err(Error::BadChecksum("directory block"));
+                }
+                self.mark_verified(blk, seed);
+            }
+        }
+        Ok(tail)
     }
 
     pub(crate) fn lookup_in(
@@ -78,13 +91,14 @@ impl<D: BlockDevice> Ext4<D> {
         blk: u64,
         name: &[u8],
     ) -> Result<Option<(u32, u8)>> {
-        let (b, tail) = self.read_dir_block(dir_inode, blk)?;
-        for r in dir::records(&b, tail)? {
-            if r.inode != 0 && r.name == name {
-                return Ok(Some((r.inode, r.file_type)));
-            }
+        let csum = self.sb.csum;
+        let seed = dir_inode.csum_seed(self.sb.csum_seed);
+        if !csum || self.is_verified(blk, seed) {
+            // The common case on every path walk: search the cached copy without copying it.
+            return self.with_meta(blk, |b| dir::find(b, csum && dir::has_tail(b), name))?;
         }
-        Ok(None)
+        let (b, tail) = self.read_dir_block(dir_inode, blk)?;
+        dir::find(&b, tail, name)
     }
 
     /// Looks `name` up through the hash index. `Ok(None)` means the index could not be used

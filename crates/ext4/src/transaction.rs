@@ -78,12 +78,14 @@ impl<D: BlockDevice> Ext4<D> {
                 self.dev_write(rb.target, &b)?;
             } else {
                 self.cache.remove(&rb.target);
+                self.forget_verified(rb.target);
                 self.dirty.insert(rb.target, b);
             }
         }
         // The replayed superblock and descriptors supersede what was read at mount, and
         // nothing cached before the replay may be trusted.
         self.cache.clear();
+        self.verified.clear();
         let (sblk, soff) = self.sb_location();
         let sbuf = self.read_meta(sblk)?;
         let mut sb = Superblock::parse(&sbuf[soff..soff + 1024])?;
@@ -160,7 +162,10 @@ impl<D: BlockDevice> Ext4<D> {
         }
         for (blk, data) in blocks {
             if self.cache.len() < self.cache_limit {
+                // Same bytes as the dirty copy, so a verified mark stays true.
                 self.cache.insert(blk, data);
+            } else {
+                self.forget_verified(blk);
             }
         }
         self.freed.clear();
