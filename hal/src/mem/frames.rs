@@ -304,3 +304,33 @@ impl core::fmt::Debug for OwnedFrame {
         )
     }
 }
+
+/// Runs `f` on the allocator under its lock (interrupts off), e.g. to plan compaction from a
+/// consistent view. `f` must be short and must not allocate from the heap or take any lock
+/// that is held around frame allocations: heap growth allocates frames, so either would
+/// deadlock. Returns `None` before [`init`].
+pub fn with_allocator<R>(f: impl FnOnce(&BuddyAllocator<'static>) -> R) -> Option<R> {
+    FRAMES.lock().as_ref().map(f)
+}
+
+impl OwnedFrame {
+    /// Takes exactly the free block of 2^`order` frames at `pfn` (a compaction destination
+    /// chosen by `buddy::compaction::plan`), zeroed like [`OwnedFrame::new`]. Fails, changing
+    /// nothing, if the block is not entirely free any more.
+    pub fn claim(pfn: Pfn, order: usize, class: MigrateType) -> Result<Self, buddy::ClaimError> {
+        {
+            let mut guard = FRAMES.lock();
+            let buddy = guard
+                .as_mut()
+                .ok_or(buddy::ClaimError::NotManaged { pfn })?;
+            buddy.claim_free_block(pfn, order, class)?;
+        }
+        let mut frame = Self {
+            phys: pfn.addr(),
+            order,
+            class,
+        };
+        frame.bytes_mut().fill(0);
+        Ok(frame)
+    }
+}
