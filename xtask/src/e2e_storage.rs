@@ -242,7 +242,7 @@ fn kill_mid_writes_is_crash_safe(elf: &Path) -> Result<()> {
     let template = disk::test_template()?;
     // Kill points: after `acked` acknowledged rewrites, `delay_ms` after typing the next one,
     // so QEMU dies at different moments of the in-flight write (data, rename, journal commit).
-    for (acked, delay_ms) in [(2usize, 0u64), (4, 4), (6, 12), (8, 30)] {
+    for (acked, delay_ms) in [(2usize, 0u64), (3, 4), (4, 8), (5, 12), (6, 18), (7, 30)] {
         let scratch = ScratchImage::copy_of(&template)?;
         let mut console = boot_on(elf, &scratch.path)?;
         console.check_output(
@@ -316,6 +316,14 @@ fn kill_mid_writes_is_crash_safe(elf: &Path) -> Result<()> {
             recheck.output
         );
         check(&host_copy.path, "after e2fsck -fy")?;
+        println!(
+            "  kill after {kill_after} writes: journal {}",
+            if repair.output.contains("recovering journal") {
+                "was dirty and e2fsck replayed it"
+            } else {
+                "was clean"
+            }
+        );
 
         // Recovery 2: the kernel replays its own journal at mount; shut down, then judge.
         let mut console = boot_on(elf, &scratch.path)?;

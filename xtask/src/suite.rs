@@ -158,7 +158,19 @@ fn ktest_image(recorder: &mut Recorder) {
     let Some(elf) = build(recorder, image::Variant::Ktest) else {
         return;
     };
-    let (outcome, log) = run_to_exit(&elf, KTEST_TIMEOUT);
+    // The in-kernel tests get a scratch data disk of their own (the virtio-blk test writes
+    // raw sectors at its end).
+    let scratch = disk::test_template().and_then(|t| disk::ScratchImage::copy_of(&t));
+    let scratch = match scratch {
+        Ok(scratch) => scratch,
+        Err(err) => {
+            recorder.record("ktest::report", &Err(err), None);
+            return;
+        }
+    };
+    let drive = disk::drive_args(&scratch.path);
+    let args: Vec<&str> = drive.iter().map(String::as_str).collect();
+    let (outcome, log) = run_to_exit_with(&elf, &args, KTEST_TIMEOUT);
     let exit = match outcome {
         Ok(exit) => exit,
         Err(err) => {
