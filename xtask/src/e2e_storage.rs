@@ -59,6 +59,14 @@ pub const OWN_BOOT_TESTS: &[OwnBootTest] = &[
         name: "kill_mid_writes_is_crash_safe",
         run: kill_mid_writes_is_crash_safe,
     },
+    OwnBootTest {
+        name: "full_disk_is_a_clear_error",
+        run: full_disk_is_a_clear_error,
+    },
+    OwnBootTest {
+        name: "bad_disk_images_are_refused",
+        run: bad_disk_images_are_refused,
+    },
 ];
 
 fn storage_mounted_at_boot(console: &mut Console) -> Result<()> {
@@ -344,6 +352,149 @@ fn kill_mid_writes_is_crash_safe(elf: &Path) -> Result<()> {
             );
         }
         check(&scratch.path, "after the kernel's replay")?;
+    }
+    Ok(())
+}
+
+/// Free blocks of an ext4 image, from `dumpe2fs -h`.
+fn free_blocks(image: &Path) -> Result<u64> {
+    let out = std::process::Command::new("dumpe2fs")
+        .arg("-h")
+        .arg(image)
+        .output()
+        .context("running dumpe2fs")?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines()
+        .find_map(|l| l.strip_prefix("Free blocks:"))
+        .and_then(|v| v.trim().parse().ok())
+        .context("dumpe2fs printed no free-block count")
+}
+
+fn full_disk_is_a_clear_error(elf: &Path) -> Result<()> {
+    // A disk with only a few free blocks: a filler file takes the rest.
+    let dir = disk::disk_dir();
+    let probe = dir.join(format!("full-probe-{}.img", std::process::id()));
+    disk::make_image(&probe, |_| Ok(()))?;
+    let free = free_blocks(&probe)?;
+    std::fs::remove_file(&probe).ok();
+    let leave = 6;
+    let filler_bytes = (free - leave - 2) * 4096;
+    let image = ScratchImage {
+        path: dir.join(format!("full-{}.img", std::process::id())),
+    };
+    disk::make_image(&image.path, |staging| {
+        std::fs::write(staging.join("keep.txt"), "stored before the disk filled\n")?;
+        let f = std::fs::File::create(staging.join("filler"))?;
+        // mkfs.ext4 -d turns zero blocks into holes, so the filler must not be zeros.
+        use std::io::Write;
+        let mut w = std::io::BufWriter::new(f);
+        let chunk = vec![0x5au8; 1 << 20];
+        let mut left = filler_bytes;
+        while left > 0 {
+            let n = left.min(chunk.len() as u64) as usize;
+            w.write_all(&chunk[..n])?;
+            left -= n as u64;
+        }
+        w.flush()?;
+        Ok(())
+    })?;
+    let mut console = boot_on(elf, &image.path)?;
+    let mut written = Vec::new();
+    let mut refused = None;
+    for i in 0..60 {
+        let line = format!("write /fill-{i}.txt {}", "z".repeat(40));
+        let out = console.command(&line)?;
+        match out.first() {
+            Some(l) if l.starts_with("wrote ") => written.push(i),
+            Some(l) if l.starts_with("error:") => {
+                ensure!(
+                    l.contains("no space"),
+                    "write on a full disk gave an unclear error: {l:?}"
+                );
+                refused = Some(i);
+                break;
+            }
+            other => bail!("unexpected output {other:?} from a write"),
+        }
+    }
+    let refused = refused.context("the disk never filled up")?;
+    // Further writes keep failing cleanly, and what was stored is intact.
+    let again = console.command("write /more.txt x")?;
+    ensure!(
+        again.first().is_some_and(|l| l.contains("no space")),
+        "second write on a full disk: {again:?}"
+    );
+    console.check_output("cat /keep.txt", &["stored before the disk filled"])?;
+    // Freeing space makes writing possible again.
+    console.command("rm /filler")?;
+    console.check_output("write /after.txt ok", &["wrote 3 bytes to /after.txt"])?;
+    let exit = console.command_then_exit("shutdown", "shutting down", Duration::from_secs(30))?;
+    ensure!(exit == QemuExit::Success, "QEMU {}", exit.describe());
+    drop(console);
+    let fsck = disk::fsck_check(&image.path)?;
+    ensure!(
+        fsck.clean,
+        "e2fsck -fn after filling the disk:\n{}",
+        fsck.output
+    );
+    for i in &written {
+        let got = disk::debugfs_cat(&image.path, &format!("/fill-{i}.txt"))?;
+        ensure!(
+            got.is_some_and(|g| g.len() == 41),
+            "/fill-{i}.txt (written before the disk filled) is damaged"
+        );
+    }
+    ensure!(
+        disk::debugfs_cat(&image.path, &format!("/fill-{refused}.txt"))?.is_none(),
+        "the refused write left a file behind"
+    );
+    Ok(())
+}
+
+fn bad_disk_images_are_refused(elf: &Path) -> Result<()> {
+    let dir = disk::disk_dir();
+    // 1: not a file system at all (deterministic noise); 2: the template with a corrupted
+    // superblock checksum.
+    let noise = ScratchImage {
+        path: dir.join(format!("noise-{}.img", std::process::id())),
+    };
+    let bytes: Vec<u8> = (0u32..4 << 20)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    std::fs::write(&noise.path, &bytes)?;
+    let corrupt = ScratchImage::copy_of(&disk::test_template()?)?;
+    let mut img = std::fs::read(&corrupt.path)?;
+    img[1024 + 0x78] ^= 0xff; // inside the volume name: only the checksum notices
+    std::fs::write(&corrupt.path, &img)?;
+    for (image, why) in [(&noise, "superblock"), (&corrupt, "checksum")] {
+        let before = std::fs::read(&image.path)?;
+        let mut console = boot_on(elf, &image.path)?;
+        let log = console.guest().serial_log();
+        let line = log
+            .lines()
+            .find(|l| l.starts_with("storage:"))
+            .context("no storage line")?
+            .to_string();
+        ensure!(
+            line.contains("no file system") && line.to_lowercase().contains(why),
+            "boot line for a bad image: {line:?} (expected it to name the {why})"
+        );
+        let ls = console.command("ls /")?;
+        ensure!(
+            ls.first()
+                .is_some_and(|l| l.starts_with("error:") && l.contains("no file system mounted")),
+            "`ls` without a file system: {ls:?}"
+        );
+        let version = console.command("version")?;
+        ensure!(!version.is_empty(), "the kernel stopped answering");
+        let exit =
+            console.command_then_exit("shutdown", "shutting down", Duration::from_secs(30))?;
+        ensure!(exit == QemuExit::Success, "QEMU {}", exit.describe());
+        drop(console);
+        ensure!(
+            std::fs::read(&image.path)? == before,
+            "the kernel wrote to a disk it could not mount"
+        );
     }
     Ok(())
 }
