@@ -4,6 +4,7 @@
 //! may not be reused before it commits — see `fs`). Part of `impl Ext4`.
 
 use crate::error::{Error, Result};
+use crate::fs::BitmapKind;
 use crate::fs::Ext4;
 use crate::inode::{self, Inode};
 use crate::superblock::gd;
@@ -80,19 +81,19 @@ impl<D: BlockDevice> Ext4<D> {
         Ok(bm)
     }
 
+    /// Puts group `g`'s edited block bitmap into the transaction. Its checksum in the
+    /// descriptor is computed once at commit ([`Self::seal_bitmaps`]), not on every
+    /// allocation: a sequential write allocates once per call.
     pub(crate) fn store_block_bitmap(&mut self, g: u32, bm: Vec<u8>) {
-        let len = self.sb.blocks_per_group as usize / 8;
-        let c = crate::crc32c::crc32c(self.sb.csum_seed, &bm[..len]);
         let blk = gd::block_bitmap(&self.sb, self.desc(g));
-        let csum = self.sb.csum;
-        self.edit_desc(g, |sb, d| {
-            if csum {
-                gd::set_block_bitmap_csum(sb, d, c);
-            }
+        self.edit_desc(g, |_, d| {
             let f = gd::flags(d) & !gd::BG_BLOCK_UNINIT;
             gd::set_flags(d, f);
         });
         self.write_meta(blk, bm);
+        if self.sb.csum {
+            self.stale_bitmap_csums.insert((g, BitmapKind::Block));
+        }
     }
 
     /// Allocates up to `max` contiguous blocks near `goal`; returns (first block, count).
@@ -221,19 +222,46 @@ impl<D: BlockDevice> Ext4<D> {
         Ok(bm)
     }
 
+    /// Puts group `g`'s edited inode bitmap into the transaction (checksum at commit, as
+    /// for block bitmaps).
     pub(crate) fn store_inode_bitmap(&mut self, g: u32, bm: Vec<u8>) {
-        let ipg = self.sb.inodes_per_group as usize;
-        let c = crate::crc32c::crc32c(self.sb.csum_seed, &bm[..ipg / 8]);
         let blk = gd::inode_bitmap(&self.sb, self.desc(g));
-        let csum = self.sb.csum;
-        self.edit_desc(g, |sb, d| {
-            if csum {
-                gd::set_inode_bitmap_csum(sb, d, c);
-            }
+        self.edit_desc(g, |_, d| {
             let f = gd::flags(d) & !gd::BG_INODE_UNINIT;
             gd::set_flags(d, f);
         });
         self.write_meta(blk, bm);
+        if self.sb.csum {
+            self.stale_bitmap_csums.insert((g, BitmapKind::Inode));
+        }
+    }
+
+    /// Writes the checksums of the bitmaps stored since the last commit into their group
+    /// descriptors. Those bitmaps are all in the transaction, so none is read from disk.
+    pub(crate) fn seal_bitmaps(&mut self) -> Result<()> {
+        for (g, kind) in core::mem::take(&mut self.stale_bitmap_csums) {
+            let d = self.desc(g);
+            let (blk, len) = match kind {
+                BitmapKind::Block => (
+                    gd::block_bitmap(&self.sb, d),
+                    self.sb.blocks_per_group as usize / 8,
+                ),
+                BitmapKind::Inode => (
+                    gd::inode_bitmap(&self.sb, d),
+                    self.sb.inodes_per_group as usize / 8,
+                ),
+            };
+            let seed = self.sb.csum_seed;
+            let c = self.with_meta(blk, |bm| {
+                bm.get(..len).map(|b| crate::crc32c::crc32c(seed, b))
+            })?;
+            let c = c.ok_or(Error::Corrupt("bitmap longer than a block"))?;
+            self.edit_desc(g, |sb, d| match kind {
+                BitmapKind::Block => gd::set_block_bitmap_csum(sb, d, c),
+                BitmapKind::Inode => gd::set_inode_bitmap_csum(sb, d, c),
+            });
+        }
+        Ok(())
     }
 
     pub(crate) fn alloc_inode(&mut self, goal_group: u32, is_dir: bool) -> Result<u32> {

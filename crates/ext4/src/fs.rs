@@ -68,6 +68,13 @@ pub struct FsStats {
     pub free_inodes: u32,
 }
 
+/// Which of a group's two bitmaps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum BitmapKind {
+    Block,
+    Inode,
+}
+
 pub(crate) struct Journal {
     pub(crate) sb: JournalSb,
     pub(crate) map: Vec<Extent>,
@@ -79,6 +86,8 @@ pub struct Ext4<D: BlockDevice> {
     pub(crate) sb: Superblock,
     pub(crate) gdt: Vec<u8>,
     pub(crate) gdt_dirty: BTreeSet<u64>,
+    /// Bitmaps in the open transaction whose descriptor checksum is not yet updated.
+    pub(crate) stale_bitmap_csums: BTreeSet<(u32, BitmapKind)>,
     pub(crate) sb_dirty: bool,
     pub(crate) cache: BTreeMap<u64, Vec<u8>>,
     pub(crate) dirty: BTreeMap<u64, Vec<u8>>,
@@ -192,6 +201,7 @@ impl<D: BlockDevice> Ext4<D> {
             sb,
             gdt: Vec::new(),
             gdt_dirty: BTreeSet::new(),
+            stale_bitmap_csums: BTreeSet::new(),
             sb_dirty: false,
             cache: BTreeMap::new(),
             dirty: BTreeMap::new(),

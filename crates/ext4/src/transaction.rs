@@ -141,6 +141,7 @@ impl<D: BlockDevice> Ext4<D> {
             return Ok(());
         }
         let bs = self.sb.block_size;
+        self.seal_bitmaps()?;
         let gdt_start = self.sb.first_data_block + 1;
         for i in core::mem::take(&mut self.gdt_dirty) {
             let blk = gdt_start + i;
