@@ -55,7 +55,7 @@ impl ConfigurationAccess for PortCam {
         }
     }
 
-    // SAFETY (trait obligation): the clone is used by virtio-drivers only for read-only
+    // The trait's obligation is the caller's: the clone is used by virtio-drivers only for read-only
     // enumeration; PortCam holds no state, so clones cannot disagree.
     unsafe fn unsafe_clone(&self) -> Self {
         PortCam

@@ -58,7 +58,7 @@ fn order_for_pages(pages: usize) -> usize {
     pages.max(1).next_power_of_two().trailing_zeros() as usize
 }
 
-// SAFETY (trait obligations):
+// SAFETY: the trait's implementation obligations hold:
 // - `dma_alloc` returns zeroed, page-aligned, exclusively owned frames from the buddy allocator
 //   through the direct map; they stay allocated until `dma_dealloc`.
 // - `mmio_phys_to_virt` maps BAR ranges read from the device's configuration space, which the

@@ -249,12 +249,8 @@ pub struct Guest {
 }
 
 impl Guest {
-    /// Boots `elf` in QEMU with the serial line on piped stdin/stdout and no monitor.
-    pub fn boot(elf: &Path) -> Result<Guest> {
-        Self::boot_with(elf, &[])
-    }
-
-    /// Boots `elf` like [`Guest::boot`], with `extra` QEMU arguments (e.g. `-append …`).
+    /// Boots `elf` in QEMU with the serial line on piped stdin/stdout, no monitor, and `extra`
+    /// QEMU arguments (e.g. `-append …`, a data disk).
     pub fn boot_with(elf: &Path, extra: &[&str]) -> Result<Guest> {
         let mut command = Command::new(QEMU_BINARY);
         command
