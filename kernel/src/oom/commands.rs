@@ -1,0 +1,459 @@
+//! The shell side of the OOM subsystem: `memctl compact|reclaim|stress` (added to the
+//! foundation's `memctl` group) and the `crashctl` group (status, history, tune, stats, auto,
+//! log, eval). Handlers parse and check their arguments — bad ones become `error:` lines
+//! through `CommandError::usage` — and format snapshots taken from `monitor`, `workload`,
+//! `pool`, `compact` and `reclaim`; none of them holds a lock while writing output.
+
+use core::fmt::Write;
+
+use oom::{Outcome, ScenarioKind};
+use shell::{CommandError, Subcommand, expect_arg_count, optional_arg, parse_arg, required_arg};
+
+use super::monitor::{self, LogKind};
+use super::workload::{self, ActorState};
+use super::{compact, eval, pool, reclaim};
+use crate::commands::KernelCtx;
+
+type Out<'a> = &'a mut dyn Write;
+type CmdResult = Result<(), CommandError>;
+
+fn w(r: core::fmt::Result) -> CmdResult {
+    r.map_err(|_| CommandError::Output)
+}
+
+/// Subcommands appended to the foundation's `memctl` group.
+pub const MEMCTL: [Subcommand<KernelCtx>; 3] = [
+    Subcommand {
+        name: "compact",
+        usage: "[ORDER]",
+        summary: "migrate movable pages to rebuild free blocks of ORDER (1-10; default: the watched order, else 3)",
+        handler: memctl_compact,
+    },
+    Subcommand {
+        name: "reclaim",
+        usage: "[PAGES]",
+        summary: "run the shrinkers (workload cache, block cache) for up to PAGES pages (default: all)",
+        handler: memctl_reclaim,
+    },
+    Subcommand {
+        name: "stress",
+        usage: "<leak|bursty|fragment|benign> [SEED] | stop | status",
+        summary: "start an OOM workload scenario, stop it, or show its actors",
+        handler: memctl_stress,
+    },
+];
+
+/// The `crashctl` group.
+pub const CRASHCTL: [Subcommand<KernelCtx>; 7] = [
+    Subcommand {
+        name: "status",
+        usage: "",
+        summary: "risk level, confidence, time to exhaustion and the factors behind them",
+        handler: crashctl_status,
+    },
+    Subcommand {
+        name: "history",
+        usage: "[N]",
+        summary: "the last N crash predictions and their outcomes (1-32, default 10)",
+        handler: crashctl_history,
+    },
+    Subcommand {
+        name: "tune",
+        usage: "<THRESHOLD>",
+        summary: "set the risk at which a crash is predicted (0 < THRESHOLD <= 1)",
+        handler: crashctl_tune,
+    },
+    Subcommand {
+        name: "stats",
+        usage: "",
+        summary: "precision, recall, median lead time and the cost of one update",
+        handler: crashctl_stats,
+    },
+    Subcommand {
+        name: "auto",
+        usage: "<on|off>",
+        summary: "let the response ladder act (compact, reclaim, kill) or only watch",
+        handler: crashctl_auto,
+    },
+    Subcommand {
+        name: "log",
+        usage: "[N]",
+        summary: "the last N ladder actions and OOM kills with their measured effect (default 16)",
+        handler: crashctl_log,
+    },
+    Subcommand {
+        name: "eval",
+        usage: "<RUNS> <SEED>",
+        summary: "in-kernel evaluation: RUNS runs (1-200), OOM-bound and benign, ladder off and on",
+        handler: crashctl_eval,
+    },
+];
+
+fn memctl_compact(_: &mut KernelCtx, args: &[&str], out: Out) -> CmdResult {
+    expect_arg_count(args, 0, 1)?;
+    let order = match optional_arg::<u8>(args, 0, "ORDER")? {
+        Some(o) if (1..=buddy::MAX_ORDER as u8).contains(&o) => usize::from(o),
+        Some(o) => {
+            return Err(CommandError::usage(alloc::format!(
+                "ORDER must be between 1 and {}, got {o}",
+                buddy::MAX_ORDER
+            )));
+        }
+        None => match monitor::watched_order() {
+            0 => 3,
+            o => o,
+        },
+    };
+    let r = compact::compact(order, usize::MAX)
+        .map_err(|e| CommandError::failed(alloc::format!("{e}")))?;
+    w(writeln!(
+        out,
+        "compact: order {}: moved {} pages ({} moves planned for {} blocks, {} skipped), order-{} blocks {} -> {}, {}.{:03} ms",
+        r.order,
+        r.pages_moved,
+        r.moves_planned,
+        r.targets,
+        r.moves_skipped,
+        r.order,
+        r.blocks_before,
+        r.blocks_after,
+        r.elapsed_ns / 1_000_000,
+        (r.elapsed_ns / 1000) % 1000
+    ))
+}
+
+fn memctl_reclaim(_: &mut KernelCtx, args: &[&str], out: Out) -> CmdResult {
+    expect_arg_count(args, 0, 1)?;
+    let pages = optional_arg::<u64>(args, 0, "PAGES")?.unwrap_or(u64::MAX);
+    if pages == 0 {
+        return Err(CommandError::usage("PAGES must be at least 1"));
+    }
+    let r = reclaim::reclaim(pages);
+    for (name, freed) in r.freed.iter().filter_map(|(n, f)| n.map(|n| (n, *f))) {
+        w(writeln!(out, "reclaim: {name}: freed {freed} pages"))?;
+    }
+    w(writeln!(
+        out,
+        "reclaim: freed {} pages in total, {}.{:03} ms",
+        r.total,
+        r.elapsed_ns / 1_000_000,
+        (r.elapsed_ns / 1000) % 1000
+    ))
+}
+
+fn memctl_stress(_: &mut KernelCtx, args: &[&str], out: Out) -> CmdResult {
+    let what = required_arg(args, 0, "SCENARIO")?;
+    match what {
+        "stop" => {
+            expect_arg_count(args, 1, 1)?;
+            workload::stop();
+            if workload::wait_idle(10_000) {
+                w(writeln!(out, "stress: stopped"))
+            } else {
+                Err(CommandError::failed(
+                    "the workload threads did not stop within 10 s",
+                ))
+            }
+        }
+        "status" => {
+            expect_arg_count(args, 1, 1)?;
+            stress_status(out)
+        }
+        kind => {
+            expect_arg_count(args, 1, 2)?;
+            let kind: ScenarioKind = kind.parse().map_err(|e| {
+                CommandError::usage(alloc::format!("{e} (or stop, status), got '{kind}'"))
+            })?;
+            let seed = optional_arg::<u64>(args, 1, "SEED")?.unwrap_or(1);
+            let run = workload::start(kind, seed)
+                .map_err(|e| CommandError::failed(alloc::format!("{e}")))?;
+            w(write!(
+                out,
+                "stress: started {} seed={seed}, actors:",
+                kind.name()
+            ))?;
+            for a in run.actors.iter().flatten() {
+                w(write!(out, " {}", a.role.name()))?;
+            }
+            w(writeln!(out, "; runs {} s", run.duration_ms / 1000))
+        }
+    }
+}
+
+fn stress_status(out: Out) -> CmdResult {
+    let Some(run) = workload::run_info() else {
+        return w(writeln!(out, "stress: no workload has run"));
+    };
+    let elapsed = (hal::time::now_ns() / 1_000_000).saturating_sub(run.started_ms);
+    w(writeln!(
+        out,
+        "stress: {} seed={}{} {} elapsed {} ms of {} ms, oom kills: {}",
+        run.kind.name(),
+        run.seed,
+        if run.high_order > 0 {
+            alloc::format!(" (consumer needs order {})", run.high_order)
+        } else {
+            alloc::string::String::new()
+        },
+        if run.active() { "running" } else { "finished" },
+        elapsed,
+        run.duration_ms,
+        run.actors
+            .iter()
+            .flatten()
+            .filter(|a| matches!(a.state, ActorState::OomKilled { .. }))
+            .count()
+    ))?;
+    for a in run.actors.iter().flatten() {
+        w(write!(out, "actor {} ", a.role.name()))?;
+        match a.state {
+            ActorState::Running => w(write!(out, "running"))?,
+            ActorState::Finished => w(write!(out, "finished"))?,
+            ActorState::OomKilled { t_ms, order } => w(write!(
+                out,
+                "oom-killed at {t_ms} ms (order-{order} request)"
+            ))?,
+            ActorState::LadderKilled { t_ms } => w(write!(out, "ladder-killed at {t_ms} ms"))?,
+        }
+        w(writeln!(out, " pages {}", pool::held_pages(a.owner)))?;
+    }
+    let p = pool::stats();
+    w(writeln!(
+        out,
+        "pool: held {} pages (table of {} blocks), checked {} blocks, corrupted {}, migrated {} pages",
+        p.held_pages, p.capacity, p.verified_blocks, p.corrupted_blocks, p.migrated_pages
+    ))
+}
+
+fn secs(ms: Option<u64>) -> alloc::string::String {
+    match ms {
+        Some(ms) => alloc::format!("{}.{} s", ms / 1000, (ms % 1000) / 100),
+        None => alloc::string::String::from("-"),
+    }
+}
+
+fn crashctl_status(_: &mut KernelCtx, args: &[&str], out: Out) -> CmdResult {
+    expect_arg_count(args, 0, 0)?;
+    let s = monitor::status().ok_or_else(|| CommandError::failed("the sampler is not running"))?;
+    let Some(a) = s.assessment else {
+        return w(writeln!(out, "level: NORMAL (no sample yet)"));
+    };
+    w(writeln!(
+        out,
+        "level: {}  risk {:.2}  confidence {:.2}  threshold {:.2}  predicting a crash: {}  auto: {}",
+        a.level.name(),
+        a.risk,
+        a.confidence,
+        s.threshold,
+        if a.predicts_crash { "yes" } else { "no" },
+        if s.auto { "on" } else { "off" }
+    ))?;
+    w(writeln!(
+        out,
+        "time to exhaustion: {} (free pages: {}, order-{} blocks: {})",
+        secs(a.tte_ms),
+        secs(a.free_tte_ms),
+        a.watched_order,
+        secs(a.frag_tte_ms)
+    ))?;
+    w(writeln!(
+        out,
+        "factors: decline {:.2}  trend {:.2}  fragmentation {:.2}  failures {:.2}",
+        a.factors.decline, a.factors.trend, a.factors.fragmentation, a.factors.failures
+    ))?;
+    if let Some(sample) = s.sample {
+        w(writeln!(
+            out,
+            "memory: free {} of {} pages, reclaimable {}, watched order {} (fragmentation {} permille), free-page slope {:.0} pages/s, alloc rate {:.0}/s, psi avg10 {:.2}",
+            sample.free_pages,
+            sample.total_pages,
+            sample.reclaimable_pages,
+            a.watched_order,
+            a.frag_index,
+            a.free_slope_per_s,
+            a.alloc_rate_per_s,
+            s.psi_avg10
+        ))?;
+    }
+    Ok(())
+}
+
+fn crashctl_history(_: &mut KernelCtx, args: &[&str], out: Out) -> CmdResult {
+    expect_arg_count(args, 0, 1)?;
+    let n = optional_arg::<usize>(args, 0, "N")?.unwrap_or(10);
+    if !(1..=32).contains(&n) {
+        return Err(CommandError::usage(alloc::format!(
+            "N must be between 1 and 32, got {n}"
+        )));
+    }
+    let (records, total) = monitor::history::<32>();
+    if total == 0 {
+        return w(writeln!(out, "history: no predictions yet"));
+    }
+    w(writeln!(
+        out,
+        "history: {} of {total} predictions, newest first",
+        n.min(total)
+    ))?;
+    for r in records.iter().flatten().take(n) {
+        let outcome = match r.outcome {
+            Outcome::Pending => alloc::string::String::from("pending"),
+            Outcome::TruePositive { lead_ms } => {
+                alloc::format!("true positive, OOM {} later", secs(Some(lead_ms)))
+            }
+            Outcome::FalsePositive => alloc::string::String::from("false positive"),
+            Outcome::Averted => alloc::string::String::from("acted on, no OOM"),
+        };
+        w(writeln!(
+            out,
+            "#{} at {} ms: risk {:.2}, time to exhaustion {}, {}{}",
+            r.seq,
+            r.t_ms,
+            r.risk,
+            secs(r.tte_ms),
+            outcome,
+            if r.acted { " (ladder acted)" } else { "" }
+        ))?;
+    }
+    Ok(())
+}
+
+fn crashctl_tune(_: &mut KernelCtx, args: &[&str], out: Out) -> CmdResult {
+    expect_arg_count(args, 1, 1)?;
+    let threshold: f32 = parse_arg("THRESHOLD", required_arg(args, 0, "THRESHOLD")?)?;
+    monitor::tune(threshold).map_err(|e| CommandError::usage(alloc::format!("{e}")))?;
+    w(writeln!(out, "threshold: {threshold:.2}"))
+}
+
+fn ratio(v: Option<f32>) -> alloc::string::String {
+    v.map_or_else(
+        || alloc::string::String::from("-"),
+        |v| alloc::format!("{:.1} %", v * 100.0),
+    )
+}
+
+fn crashctl_stats(_: &mut KernelCtx, args: &[&str], out: Out) -> CmdResult {
+    expect_arg_count(args, 0, 0)?;
+    let (s, cost) =
+        monitor::stats().ok_or_else(|| CommandError::failed("the sampler is not running"))?;
+    w(writeln!(
+        out,
+        "predictions: {}  true positives: {}  false positives: {}  acted on without OOM: {}  pending: {}",
+        s.predictions, s.true_positives, s.false_positives, s.averted, s.pending
+    ))?;
+    w(writeln!(
+        out,
+        "ooms: {}  missed: {}  precision: {}  recall: {}  median lead: {}",
+        s.ooms,
+        s.false_negatives,
+        ratio(s.precision),
+        ratio(s.recall),
+        secs(s.median_lead_ms)
+    ))?;
+    let mean = cost.total_ns.checked_div(cost.updates).unwrap_or(0);
+    w(writeln!(
+        out,
+        "update cost: mean {mean} ns, max {} ns, last {} ns over {} updates (in QEMU; the native figure is measured by oom-sim)",
+        cost.max_ns, cost.last_ns, cost.updates
+    ))
+}
+
+fn crashctl_auto(_: &mut KernelCtx, args: &[&str], out: Out) -> CmdResult {
+    expect_arg_count(args, 1, 1)?;
+    let on = match args.first().copied() {
+        Some("on") => true,
+        Some("off") => false,
+        Some(other) => {
+            return Err(CommandError::usage(alloc::format!(
+                "expected on or off, got '{other}'"
+            )));
+        }
+        None => return Err(CommandError::usage("missing argument on|off")),
+    };
+    monitor::set_auto(on);
+    w(writeln!(
+        out,
+        "auto: {}",
+        if on {
+            "on (the response ladder acts)"
+        } else {
+            "off (watching only)"
+        }
+    ))
+}
+
+fn crashctl_log(_: &mut KernelCtx, args: &[&str], out: Out) -> CmdResult {
+    expect_arg_count(args, 0, 1)?;
+    let n = optional_arg::<usize>(args, 0, "N")?.unwrap_or(16);
+    if !(1..=monitor::LOG_LEN).contains(&n) {
+        return Err(CommandError::usage(alloc::format!(
+            "N must be between 1 and {}, got {n}",
+            monitor::LOG_LEN
+        )));
+    }
+    let log = monitor::log();
+    if log.iter().all(Option::is_none) {
+        return w(writeln!(out, "log: empty"));
+    }
+    for e in log.iter().flatten().take(n) {
+        w(write!(out, "{} ms: ", e.t_ms))?;
+        match e.kind {
+            LogKind::OomKill {
+                role,
+                order,
+                watermark,
+                pages_freed,
+            } => w(writeln!(
+                out,
+                "oom-kill {}: order-{order} request {}, freed {pages_freed} pages",
+                role.name(),
+                if watermark {
+                    "refused by the watermark"
+                } else {
+                    "found no free block"
+                }
+            ))?,
+            LogKind::Action { report, victim } => {
+                let us = report.elapsed_us;
+                match report.action {
+                    oom::Action::Compact { order } => w(writeln!(
+                        out,
+                        "compact order {order}: moved {} pages, +{} order-{order} blocks, {}.{:03} ms",
+                        report.pages_moved,
+                        report.blocks_gained,
+                        us / 1000,
+                        us % 1000
+                    ))?,
+                    oom::Action::Reclaim { pages } => w(writeln!(
+                        out,
+                        "reclaim up to {pages} pages: freed {}, {}.{:03} ms",
+                        report.pages_freed,
+                        us / 1000,
+                        us % 1000
+                    ))?,
+                    oom::Action::Kill { .. } => w(writeln!(
+                        out,
+                        "kill {}: freed {} pages, {}.{:03} ms",
+                        victim.map_or("(already gone)", |r| r.name()),
+                        report.pages_freed,
+                        us / 1000,
+                        us % 1000
+                    ))?,
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn crashctl_eval(_: &mut KernelCtx, args: &[&str], out: Out) -> CmdResult {
+    expect_arg_count(args, 2, 2)?;
+    let runs: u32 = parse_arg("RUNS", required_arg(args, 0, "RUNS")?)?;
+    if !(1..=200).contains(&runs) {
+        return Err(CommandError::usage(alloc::format!(
+            "RUNS must be between 1 and 200, got {runs}"
+        )));
+    }
+    let seed: u64 = parse_arg("SEED", required_arg(args, 1, "SEED")?)?;
+    eval::run(runs, seed, out)
+}
