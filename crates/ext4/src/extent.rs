@@ -174,6 +174,37 @@ pub fn normalize(list: &mut Vec<Extent>) {
     *list = out;
 }
 
+/// Marks `len` blocks from logical block `from` of the unwritten extent `e` (an entry of
+/// `list`) written, splitting `e` into at most three pieces so the rest stays unwritten.
+/// Only the blocks a write covered are converted, so writing into a large preallocated
+/// extent costs the data written, not the whole extent.
+pub fn mark_written(list: &mut Vec<Extent>, e: Extent, from: u32, len: u32) {
+    let Some(i) = list.iter().position(|x| *x == e) else {
+        return;
+    };
+    let from = from.max(e.lblk);
+    let to = (from as u64 + len as u64).min(e.end()) as u32;
+    if to <= from {
+        return;
+    }
+    let piece = |lblk: u32, end: u32, uninit: bool| Extent {
+        lblk,
+        len: end - lblk,
+        pblk: e.pblk + (lblk - e.lblk) as u64,
+        uninit,
+    };
+    let mut pieces = Vec::with_capacity(3);
+    if from > e.lblk {
+        pieces.push(piece(e.lblk, from, true));
+    }
+    pieces.push(piece(from, to, false));
+    if (to as u64) < e.end() {
+        pieces.push(piece(to, e.end() as u32, true));
+    }
+    list.splice(i..=i, pieces);
+    normalize(list);
+}
+
 /// Finds the extent containing logical block `lblk` (list sorted, non-overlapping).
 pub fn find(list: &[Extent], lblk: u32) -> Option<&Extent> {
     let i = list.partition_point(|e| e.end() <= lblk as u64);
@@ -241,6 +272,35 @@ mod tests {
         let freed = cut_from(&mut l, 12);
         assert_eq!(freed, alloc::vec![(202, 4)]);
         assert_eq!(l, alloc::vec![ext(0, 10, 100), ext(10, 2, 200)]);
+    }
+
+    #[test]
+    fn mark_written_splits_only_the_written_part() {
+        let un = |lblk, len, pblk| Extent {
+            lblk,
+            len,
+            pblk,
+            uninit: true,
+        };
+        let mut l = alloc::vec![ext(0, 5, 100), un(5, 100, 105)];
+        mark_written(&mut l, un(5, 100, 105), 50, 10);
+        assert_eq!(
+            l,
+            alloc::vec![
+                ext(0, 5, 100),
+                un(5, 45, 105),
+                ext(50, 10, 150),
+                un(60, 45, 160)
+            ]
+        );
+        // The written head of an unwritten extent merges with the written extent before it.
+        let mut l = alloc::vec![ext(0, 5, 100), un(5, 100, 105)];
+        mark_written(&mut l, un(5, 100, 105), 5, 3);
+        assert_eq!(l, alloc::vec![ext(0, 8, 100), un(8, 97, 108)]);
+        // The whole extent, and a range reaching past its end, leave nothing unwritten.
+        let mut l = alloc::vec![un(5, 10, 105)];
+        mark_written(&mut l, un(5, 10, 105), 5, 50);
+        assert_eq!(l, alloc::vec![ext(5, 10, 105)]);
     }
 
     #[test]

@@ -292,23 +292,15 @@ impl<D: BlockDevice> Ext4<D> {
         let mut lblk = first;
         while lblk <= last {
             let l32 = lblk as u32;
-            let (pblk, run, existing) = match extent::find(list, l32).copied() {
-                Some(e) if e.uninit => {
-                    // Writing into an unwritten extent: zero it on disk, then treat as written.
-                    let zeros = alloc::vec![0u8; bs as usize];
-                    for k in 0..e.len as u64 {
-                        self.dev_write(e.pblk + k, &zeros)?;
-                    }
-                    for x in list.iter_mut() {
-                        if x.lblk == e.lblk {
-                            x.uninit = false;
-                        }
-                    }
-                    continue;
-                }
+            // `unwritten`: the run lies in this unwritten extent and becomes written once the
+            // data is on disk.
+            let (pblk, run, existing, unwritten) = match extent::find(list, l32).copied() {
                 Some(e) => {
                     let run = (e.end().min(last + 1)) - lblk;
-                    (e.pblk + (l32 - e.lblk) as u64, run, true)
+                    // An unwritten extent's blocks hold garbage: partly written blocks are
+                    // zero-filled around the data instead of read back (`existing` false).
+                    let unwritten = e.uninit.then_some(e);
+                    (e.pblk + (l32 - e.lblk) as u64, run, !e.uninit, unwritten)
                 }
                 None => {
                     let i = list.partition_point(|e| e.lblk < l32);
@@ -331,7 +323,7 @@ impl<D: BlockDevice> Ext4<D> {
                         uninit: false,
                     });
                     extent::normalize(list);
-                    (p, got as u64, false)
+                    (p, got as u64, false, None)
                 }
             };
             // Bytes of `data` that fall in blocks [lblk, lblk + run).
@@ -354,6 +346,9 @@ impl<D: BlockDevice> Ext4<D> {
                     self.patch_block(pblk + blk_i, in_block, &data[src..src + take], keep_old)?;
                     pos += take as u64;
                 }
+            }
+            if let Some(e) = unwritten {
+                extent::mark_written(list, e, lblk as u32, run as u32);
             }
             *written_end = we;
             lblk += run;

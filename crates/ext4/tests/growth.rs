@@ -153,3 +153,61 @@ fn uninitialised_groups_are_initialised_correctly() {
         "the test should have spread into formerly uninitialised groups:\n{text}"
     );
 }
+
+/// Writes into an unwritten (preallocated) extent made by `debugfs fallocate`: only the
+/// blocks written become initialized, partly written blocks read as zeros around the data,
+/// and a write running past the extent's end allocates the rest.
+#[test]
+fn writes_into_a_preallocated_extent_convert_only_what_they_cover() {
+    let s = Scratch::new("prealloc");
+    let img = s.path("img");
+    let src = s.path("src");
+    mkfs(&img, None, "64M", &["-b", "4096"]);
+    let head = pattern(20000, 9);
+    std::fs::write(&src, &head).unwrap();
+    let debugfs = |cmd: String| {
+        let out = std::process::Command::new(tool("debugfs"))
+            .args(["-w", "-R"])
+            .arg(cmd)
+            .arg(&img)
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+    };
+    debugfs(format!("write {} /f", src.display()));
+    // Blocks 5..=300 preallocated past the end of the 20000-byte file.
+    debugfs("fallocate /f 5 300".into());
+
+    let mut fs = Ext4::mount(file_dev(&img)).unwrap();
+    let mut model = head.clone();
+    let a = pattern(9000, 10);
+    let a_at = 100 * 4096 + 10;
+    let b = pattern(5 * 4096, 11);
+    let b_at = 299 * 4096;
+    for (at, data) in [(a_at, &a), (b_at, &b)] {
+        fs.write_at("/f", at as u64, data).unwrap();
+        if model.len() < at + data.len() {
+            model.resize(at + data.len(), 0);
+        }
+        model[at..at + data.len()].copy_from_slice(data);
+    }
+    fs.unmount().unwrap();
+    assert_clean(&img);
+    assert_eq!(debugfs_cat(&img, "/f"), model);
+    let fs_read = Ext4::mount_read_only(file_dev(&img))
+        .unwrap()
+        .read_file("/f")
+        .unwrap();
+    assert_eq!(fs_read, model);
+    let out = std::process::Command::new(tool("debugfs"))
+        .args(["-R", "ex /f"])
+        .arg(&img)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let uninit = text.lines().filter(|l| l.contains("Uninit")).count();
+    assert_eq!(
+        uninit, 2,
+        "the unwritten blocks around the first write should stay unwritten:\n{text}"
+    );
+}
