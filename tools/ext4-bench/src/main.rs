@@ -68,6 +68,10 @@ struct Options {
     /// Directory for the image and the raw file (both sides use the same file system).
     #[arg(long)]
     dir: Option<PathBuf>,
+    /// Leave the last run's image and raw file in place (to inspect their layout, e.g. with
+    /// `filefrag`) instead of deleting the work directory.
+    #[arg(long)]
+    keep: bool,
 }
 
 /// Seconds taken by one side in one run.
@@ -345,15 +349,21 @@ fn run() -> Result<(), String> {
                 let w = bench_raw(&raw, &o, &data, &mut out, chunk)?;
                 (bench_crate(&img, &o, &data, &mut out, chunk)?, w)
             };
-            std::fs::remove_file(&img).map_err(|e| e.to_string())?;
-            std::fs::remove_file(&raw).map_err(|e| e.to_string())?;
+            if r + 1 < o.runs || !o.keep {
+                std::fs::remove_file(&img).map_err(|e| e.to_string())?;
+                std::fs::remove_file(&raw).map_err(|e| e.to_string())?;
+            }
             runs.push((c, w));
         }
         println!("load average after:  {}", load_average());
         report(bytes, &runs);
         Ok(())
     })();
-    let _ = std::fs::remove_dir_all(&work);
+    if o.keep {
+        println!("kept {} and {}", img.display(), raw.display());
+    } else {
+        let _ = std::fs::remove_dir_all(&work);
+    }
     result
 }
 
