@@ -1,7 +1,9 @@
 //! File contents: loading and rewriting extent trees, reading (holes and unwritten extents
 //! read as zeros), writing with block allocation in long contiguous runs, truncation and
-//! freeing an inode's blocks. Data blocks go straight to the device (ordered mode); only
-//! the tree and inode go through the transaction. Part of `impl Ext4`.
+//! freeing an inode's blocks. Data blocks go straight to the device (ordered mode), one
+//! transfer per contiguous run; only the tree and inode go through the transaction. Writing
+//! into an unwritten (preallocated) extent converts just the blocks written, splitting the
+//! extent. Part of `impl Ext4`.
 
 use crate::error::{Error, Result};
 use crate::extent::{self, Extent, Node};

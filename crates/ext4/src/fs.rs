@@ -9,6 +9,14 @@
 //! data written for new files never lands on blocks the committed state still uses; that
 //! is what makes write-new-then-rename atomic across a crash.
 //!
+//! What a read or write call costs: file data moves between the caller's buffer and the
+//! device in one transfer per contiguous extent run, never through the metadata cache.
+//! Metadata is read through a clean cache (`cache`) and the transaction (`dirty`); blocks
+//! with their own checksum (directory and extent blocks) are verified once per in-memory
+//! copy (`verified`), not on every path walk, and bitmap checksums in the descriptors are
+//! computed once at commit rather than on every allocation. Inode checksums are checked on
+//! every inode read (256 bytes).
+//!
 //! This module holds the struct, mounting, block and inode access and the public API; the
 //! rest of `impl Ext4` lives in `balloc` (allocation), `filedata` (extent trees and file
 //! contents), `namei` (directories and paths) and `transaction` (journal commit and
