@@ -1,0 +1,223 @@
+//! [`GrowthTracker`]: pages held per owner (a workload thread, an actor of the simulator)
+//! over time, and the slope of each — the response ladder kills the owner whose memory
+//! *grows* fastest, not the largest one. Fixed capacity ([`MAX_OWNERS`] owners, a 10 s
+//! window each), no allocation. Owners that must never be killed (caches, which reclaim
+//! shrinks instead) are tracked with `killable = false`.
+
+use crate::fit::LineFit;
+
+/// Owners tracked at once.
+pub const MAX_OWNERS: usize = 16;
+/// Points kept per owner (10 s at 10 Hz).
+const POINTS: usize = 100;
+
+/// Identifies a memory owner (kernel thread id, simulator actor index).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct OwnerId(pub u32);
+
+/// Why an update was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GrowthError {
+    /// [`MAX_OWNERS`] owners are already tracked.
+    TooManyOwners,
+}
+
+impl core::fmt::Display for GrowthError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "growth tracker full: at most {MAX_OWNERS} owners")
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Track {
+    owner: OwnerId,
+    killable: bool,
+    /// (time relative to `epoch_ms`, pages); oldest at `head`.
+    points: [(u64, u64); POINTS],
+    head: usize,
+    len: usize,
+    fit: LineFit,
+}
+
+/// Per-owner growth slopes.
+#[derive(Clone, Debug)]
+pub struct GrowthTracker {
+    tracks: [Option<Track>; MAX_OWNERS],
+    epoch_ms: Option<u64>,
+}
+
+impl Default for GrowthTracker {
+    fn default() -> Self {
+        GrowthTracker::new()
+    }
+}
+
+impl GrowthTracker {
+    /// An empty tracker.
+    pub fn new() -> GrowthTracker {
+        GrowthTracker {
+            tracks: [None; MAX_OWNERS],
+            epoch_ms: None,
+        }
+    }
+
+    fn find(&self, owner: OwnerId) -> Option<usize> {
+        self.tracks
+            .iter()
+            .position(|t| t.as_ref().is_some_and(|t| t.owner == owner))
+    }
+
+    /// Records that `owner` holds `pages` at `t_ms` (call at the sampling rate for every
+    /// owner). A new owner takes a free slot; `killable` is updated on every call.
+    pub fn record(
+        &mut self,
+        t_ms: u64,
+        owner: OwnerId,
+        pages: u64,
+        killable: bool,
+    ) -> Result<(), GrowthError> {
+        let epoch = *self.epoch_ms.get_or_insert(t_ms);
+        let t = t_ms.saturating_sub(epoch);
+        let index = match self.find(owner) {
+            Some(i) => i,
+            None => {
+                let free = self
+                    .tracks
+                    .iter()
+                    .position(Option::is_none)
+                    .ok_or(GrowthError::TooManyOwners)?;
+                self.tracks[free] = Some(Track {
+                    owner,
+                    killable,
+                    points: [(0, 0); POINTS],
+                    head: 0,
+                    len: 0,
+                    fit: LineFit::EMPTY,
+                });
+                free
+            }
+        };
+        let Some(track) = self.tracks[index].as_mut() else {
+            return Ok(());
+        };
+        track.killable = killable;
+        if track.len == POINTS {
+            let (old_t, old_pages) = track.points[track.head];
+            track.fit.remove(old_t, old_pages);
+            track.head = (track.head + 1) % POINTS;
+            track.len -= 1;
+        }
+        track.points[(track.head + track.len) % POINTS] = (t, pages);
+        track.len += 1;
+        track.fit.add(t, pages);
+        Ok(())
+    }
+
+    /// Stops tracking `owner` (it exited or was killed).
+    pub fn remove(&mut self, owner: OwnerId) {
+        if let Some(i) = self.find(owner) {
+            self.tracks[i] = None;
+        }
+    }
+
+    /// Growth of `owner` in pages per second over the window, `None` if unknown or too few points.
+    pub fn slope_per_s(&self, owner: OwnerId) -> Option<f32> {
+        let track = self.tracks[self.find(owner)?].as_ref()?;
+        track.fit.slope().map(|s| (s * 1000.0) as f32)
+    }
+
+    /// Pages `owner` held at its latest record.
+    pub fn pages(&self, owner: OwnerId) -> Option<u64> {
+        let track = self.tracks[self.find(owner)?].as_ref()?;
+        (track.len > 0).then(|| track.points[(track.head + track.len - 1) % POINTS].1)
+    }
+
+    /// The killable owner growing fastest, with its slope (pages/s), if any slope is known.
+    pub fn fastest(&self) -> Option<(OwnerId, f32)> {
+        self.tracks
+            .iter()
+            .flatten()
+            .filter(|t| t.killable)
+            .filter_map(|t| t.fit.slope().map(|s| (t.owner, (s * 1000.0) as f32)))
+            .fold(None, |best: Option<(OwnerId, f32)>, cand| match best {
+                Some(b) if b.1 >= cand.1 => Some(b),
+                _ => Some(cand),
+            })
+    }
+
+    /// Sum of the positive growth slopes of all killable owners, pages per second.
+    pub fn total_growth_per_s(&self) -> f32 {
+        self.tracks
+            .iter()
+            .flatten()
+            .filter(|t| t.killable)
+            .filter_map(|t| t.fit.slope())
+            .filter(|s| *s > 0.0)
+            .map(|s| (s * 1000.0) as f32)
+            .sum()
+    }
+
+    /// The killable owner holding the most pages now (what earlyoom-style killers choose).
+    pub fn largest(&self) -> Option<(OwnerId, u64)> {
+        self.tracks
+            .iter()
+            .flatten()
+            .filter(|t| t.killable && t.len > 0)
+            .map(|t| (t.owner, t.points[(t.head + t.len - 1) % POINTS].1))
+            .fold(None, |best: Option<(OwnerId, u64)>, cand| match best {
+                Some(b) if b.1 >= cand.1 => Some(b),
+                _ => Some(cand),
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fastest_is_not_largest() {
+        let mut g = GrowthTracker::new();
+        for i in 0..50u64 {
+            let t = 1000 + i * 100;
+            g.record(t, OwnerId(1), 30_000 + (i % 3), true).unwrap();
+            g.record(t, OwnerId(2), 1000 + 40 * i, true).unwrap();
+            g.record(t, OwnerId(3), 500 + 100 * i, false).unwrap();
+        }
+        let (owner, slope) = g.fastest().unwrap();
+        assert_eq!(owner, OwnerId(2));
+        assert!((slope - 400.0).abs() < 1e-3);
+        assert_eq!(g.largest().unwrap().0, OwnerId(1));
+        assert_eq!(g.pages(OwnerId(2)), Some(1000 + 40 * 49));
+        assert!(g.total_growth_per_s() >= 400.0);
+        g.remove(OwnerId(2));
+        assert_eq!(g.slope_per_s(OwnerId(2)), None);
+        assert_ne!(g.fastest().unwrap().0, OwnerId(3));
+    }
+
+    #[test]
+    fn window_forgets_old_growth() {
+        let mut g = GrowthTracker::new();
+        for i in 0..50u64 {
+            g.record(i * 100, OwnerId(7), i * 100, true).unwrap();
+        }
+        for i in 50..200u64 {
+            g.record(i * 100, OwnerId(7), 4900, true).unwrap();
+        }
+        assert_eq!(g.slope_per_s(OwnerId(7)), Some(0.0));
+    }
+
+    #[test]
+    fn capacity_is_an_error() {
+        let mut g = GrowthTracker::new();
+        for i in 0..MAX_OWNERS as u32 {
+            g.record(0, OwnerId(i), 1, true).unwrap();
+        }
+        assert_eq!(
+            g.record(0, OwnerId(99), 1, true),
+            Err(GrowthError::TooManyOwners)
+        );
+        g.remove(OwnerId(0));
+        assert!(g.record(0, OwnerId(99), 1, true).is_ok());
+    }
+}

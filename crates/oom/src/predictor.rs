@@ -1,0 +1,958 @@
+//! The crash predictor: [`CrashPredictor`] turns a 10 Hz stream of [`Sample`]s and failure
+//! events into an [`Assessment`] (risk 0.0..=1.0, [`RiskLevel`], confidence, time to
+//! exhaustion and the [`Factors`] behind them), decides when it *predicts a crash* (risk at or
+//! over the threshold for a few consecutive samples), records every prediction as a
+//! [`PredictionRecord`] and resolves it with its outcome, and keeps running
+//! [`PredictorStats`] (precision, recall, median lead time).
+//!
+//! The model (see docs/OOM.md for the reasoning and the tuning):
+//! - A ring of the last [`WINDOW`] samples. Two least-squares lines over time are kept
+//!   incrementally (`fit::LineFit`): free pages, and pages usable at the watched order (free
+//!   pages in blocks of at least that order). The second one is the fragmentation trend: it
+//!   is linear in time under a steady attack, where the fragmentation index itself is not.
+//! - Each trend is also fitted over the last [`SHORT_WINDOW`] samples. The decline rate used
+//!   is the *slower* of the two, so a burst that has already stopped does not extrapolate to
+//!   a crash, while a steady leak (both windows agree) does.
+//! - Time to exhaustion (TTE) = distance to the line (the watermark for free pages, one block
+//!   for usable pages) / decline rate. Urgency u = 1 / (1 + (TTE / T½)²); a trend factor is
+//!   u × confidence, with confidence = R² of the long fit × how full the ring is.
+//! - Factors combine as a noisy-or: risk = 1 − Π(1 − wᵢ·fᵢ) over trend, fragmentation,
+//!   low free memory (weight 0.25) and recent allocation failures.
+//!
+//! Neighbours: [`crate::sample`] (input), [`crate::ladder`] (acts on the assessment),
+//! `kernel/src/oom` and `crate::sim` (feed it), [`crate::baseline`] (the rules it is compared to).
+
+use buddy::ORDERS;
+
+use crate::fit::LineFit;
+use crate::sample::Sample;
+use crate::watermark::min_free_pages;
+
+/// Samples in the ring (10 s at 10 Hz).
+pub const WINDOW: usize = 100;
+/// Samples in the short window used to check that a decline is still going on (3 s).
+pub const SHORT_WINDOW: usize = 30;
+/// Prediction records kept for `crashctl history`.
+pub const HISTORY: usize = 32;
+/// Lead times kept for the median.
+const LEADS: usize = 64;
+/// Failure events remembered for the failure factor.
+const FAILURES: usize = 16;
+/// The failure factor looks this far back.
+const FAILURE_WINDOW_MS: u64 = 10_000;
+/// Weight of the low-free-memory factor in the noisy-or.
+const DECLINE_WEIGHT: f32 = 0.25;
+/// Free memory above the watermark at which the low-free-memory factor reaches 0, as a share
+/// of total pages.
+const DECLINE_SPAN: f64 = 0.25;
+
+/// The default prediction threshold, tuned on the training seeds of `oom-sim` (docs/OOM.md).
+pub const DEFAULT_THRESHOLD: f32 = 0.5;
+
+/// Tunable parameters of the predictor.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PredictorConfig {
+    /// Risk at or over which the predictor predicts a crash; in (0, 1].
+    pub threshold: f32,
+    /// A prediction not followed by an OOM within this many ms is a false positive.
+    pub horizon_ms: u64,
+    /// Time to exhaustion at which the urgency of a trend is one half.
+    pub half_risk_tte_ms: u64,
+    /// Consecutive samples at or over the threshold before a crash is predicted.
+    pub sustain_samples: u32,
+    /// Samples in the ring before trends count at full confidence.
+    pub full_confidence_samples: u32,
+}
+
+impl Default for PredictorConfig {
+    fn default() -> Self {
+        PredictorConfig {
+            threshold: DEFAULT_THRESHOLD,
+            horizon_ms: 60_000,
+            half_risk_tte_ms: 20_000,
+            sustain_samples: 3,
+            full_confidence_samples: 50,
+        }
+    }
+}
+
+/// Why a threshold was rejected.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum ThresholdError {
+    /// NaN or infinite.
+    NotFinite,
+    /// Not in (0, 1].
+    OutOfRange(f32),
+}
+
+impl core::fmt::Display for ThresholdError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            ThresholdError::NotFinite => write!(f, "threshold must be a finite number"),
+            ThresholdError::OutOfRange(t) => {
+                write!(f, "threshold {t} out of range: it must be > 0.0 and <= 1.0")
+            }
+        }
+    }
+}
+
+/// Checks a threshold: finite, greater than 0, at most 1.
+pub fn check_threshold(threshold: f32) -> Result<f32, ThresholdError> {
+    if !threshold.is_finite() {
+        return Err(ThresholdError::NotFinite);
+    }
+    if threshold <= 0.0 || threshold > 1.0 {
+        return Err(ThresholdError::OutOfRange(threshold));
+    }
+    Ok(threshold)
+}
+
+/// Coarse risk level shown by `crashctl status`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub enum RiskLevel {
+    /// risk < 0.25.
+    #[default]
+    Normal,
+    /// 0.25 ≤ risk < 0.5.
+    Elevated,
+    /// 0.5 ≤ risk < 0.75.
+    Warning,
+    /// risk ≥ 0.75.
+    Critical,
+}
+
+impl RiskLevel {
+    /// The level of a risk value (NaN counts as `Normal`).
+    pub fn from_risk(risk: f32) -> RiskLevel {
+        if risk >= 0.75 {
+            RiskLevel::Critical
+        } else if risk >= 0.5 {
+            RiskLevel::Warning
+        } else if risk >= 0.25 {
+            RiskLevel::Elevated
+        } else {
+            RiskLevel::Normal
+        }
+    }
+
+    /// Upper-case name: `NORMAL`, `ELEVATED`, `WARNING`, `CRITICAL`.
+    pub fn name(self) -> &'static str {
+        match self {
+            RiskLevel::Normal => "NORMAL",
+            RiskLevel::Elevated => "ELEVATED",
+            RiskLevel::Warning => "WARNING",
+            RiskLevel::Critical => "CRITICAL",
+        }
+    }
+}
+
+/// The factors behind a risk value, each in 0.0..=1.0.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Factors {
+    /// Low free memory: 1 at the watermark, 0 at a quarter of RAM above it.
+    pub decline: f32,
+    /// Free-page trend: urgency of its time to exhaustion × fit confidence.
+    pub trend: f32,
+    /// Fragmentation trend of the watched order: urgency × confidence; 1 when no block of
+    /// that order is free now.
+    pub fragmentation: f32,
+    /// Recent workload allocation failures (two or more in 10 s give 1).
+    pub failures: f32,
+}
+
+/// What the predictor concludes from the latest sample.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Assessment {
+    /// Time of the sample.
+    pub t_ms: u64,
+    /// Combined risk, 0.0..=1.0.
+    pub risk: f32,
+    /// Confidence in the dominant factor, 0.0..=1.0 (fit quality for trends, 1 for direct
+    /// observations such as failures).
+    pub confidence: f32,
+    /// Level of `risk`.
+    pub level: RiskLevel,
+    /// Estimated time to exhaustion: the smaller of the two trends' estimates.
+    pub tte_ms: Option<u64>,
+    /// Time until free pages reach the watermark at the current decline.
+    pub free_tte_ms: Option<u64>,
+    /// Time until no block of the watched order is left at the current decline.
+    pub frag_tte_ms: Option<u64>,
+    /// The factors behind `risk`.
+    pub factors: Factors,
+    /// The order whose fragmentation is watched.
+    pub watched_order: u8,
+    /// Fragmentation index of the watched order, permille.
+    pub frag_index: u16,
+    /// Slope of free pages over the long window, pages per second (negative = declining).
+    pub free_slope_per_s: f32,
+    /// Successful allocations per second over the window.
+    pub alloc_rate_per_s: f32,
+    /// Whether the predictor currently predicts a crash (risk ≥ threshold, sustained).
+    pub predicts_crash: bool,
+    /// Whether this sample opened a new prediction record.
+    pub new_prediction: bool,
+}
+
+/// How a prediction turned out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Neither an OOM nor the end of the horizon yet.
+    Pending,
+    /// An OOM followed within the horizon, `lead_ms` after the prediction.
+    TruePositive {
+        /// Time from the prediction to the OOM.
+        lead_ms: u64,
+    },
+    /// The horizon passed without an OOM and nothing was done about it.
+    FalsePositive,
+    /// The horizon passed without an OOM after the response ladder acted on the prediction:
+    /// either a crash averted or a false alarm acted on; not counted in precision.
+    Averted,
+}
+
+/// One prediction and its outcome.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PredictionRecord {
+    /// Sequence number (1 for the first prediction).
+    pub seq: u32,
+    /// When it was made.
+    pub t_ms: u64,
+    /// Risk at that moment.
+    pub risk: f32,
+    /// Estimated time to exhaustion at that moment.
+    pub tte_ms: Option<u64>,
+    /// Whether the response ladder acted while it was pending.
+    pub acted: bool,
+    /// How it turned out.
+    pub outcome: Outcome,
+}
+
+/// Running accuracy of the predictor.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct PredictorStats {
+    /// Predictions made.
+    pub predictions: u32,
+    /// Predictions followed by an OOM within the horizon.
+    pub true_positives: u32,
+    /// Predictions whose horizon passed with no OOM and no action.
+    pub false_positives: u32,
+    /// Predictions acted on and not followed by an OOM.
+    pub averted: u32,
+    /// Predictions still pending.
+    pub pending: u32,
+    /// OOMs recorded.
+    pub ooms: u32,
+    /// OOMs with no pending prediction (missed).
+    pub false_negatives: u32,
+    /// tp / (tp + fp), `None` before any resolved prediction.
+    pub precision: Option<f32>,
+    /// tp / (tp + fn), `None` before any OOM.
+    pub recall: Option<f32>,
+    /// Median lead time of the last 64 true positives.
+    pub median_lead_ms: Option<u64>,
+}
+
+/// One sample as the ring keeps it: only what the fits and the failure factor need.
+#[derive(Clone, Copy, Debug)]
+struct Entry {
+    t_ms: u64,
+    free: u64,
+    /// Pages usable at each order (saturated to u32; the allocator covers < 2^32 frames).
+    usable: [u32; ORDERS],
+    failures: u64,
+    alloc_count: u64,
+}
+
+const EMPTY_ENTRY: Entry = Entry {
+    t_ms: 0,
+    free: 0,
+    usable: [0; ORDERS],
+    failures: 0,
+    alloc_count: 0,
+};
+
+/// A trend over the long and the short window.
+#[derive(Clone, Copy, Debug)]
+struct Trend {
+    long: LineFit,
+    short: LineFit,
+}
+
+impl Trend {
+    const EMPTY: Trend = Trend {
+        long: LineFit::EMPTY,
+        short: LineFit::EMPTY,
+    };
+}
+
+/// What one trend says: time to reach its line and the factor value.
+struct TrendView {
+    tte_ms: Option<u64>,
+    factor: f32,
+    confidence: f32,
+    slope_per_ms: f64,
+}
+
+/// The crash predictor. Fixed size (no allocation after construction).
+#[derive(Clone, Debug)]
+pub struct CrashPredictor {
+    config: PredictorConfig,
+    ring: [Entry; WINDOW],
+    /// Index of the oldest entry.
+    head: usize,
+    len: usize,
+    /// Time of the first sample: fits use times relative to it (keeps sums small).
+    epoch_ms: Option<u64>,
+    free: Trend,
+    usable: Trend,
+    /// Order the `usable` trend is built for.
+    fit_order: usize,
+    failure_times: [u64; FAILURES],
+    failure_count: usize,
+    last_failure: Option<(u64, u8)>,
+    above: u32,
+    pending: Option<usize>,
+    records: [Option<PredictionRecord>; HISTORY],
+    /// Slot the next record goes to.
+    next_record: usize,
+    next_seq: u32,
+    leads: [u64; LEADS],
+    lead_count: usize,
+    counts: PredictorStats,
+    last: Option<Assessment>,
+}
+
+impl CrashPredictor {
+    /// A predictor with `config`; rejects a bad threshold.
+    pub fn new(config: PredictorConfig) -> Result<CrashPredictor, ThresholdError> {
+        check_threshold(config.threshold)?;
+        Ok(CrashPredictor::build(config))
+    }
+
+    /// A predictor with the default configuration (whose threshold is valid).
+    pub fn with_defaults() -> CrashPredictor {
+        CrashPredictor::build(PredictorConfig::default())
+    }
+
+    fn build(config: PredictorConfig) -> CrashPredictor {
+        CrashPredictor {
+            config,
+            ring: [EMPTY_ENTRY; WINDOW],
+            head: 0,
+            len: 0,
+            epoch_ms: None,
+            free: Trend::EMPTY,
+            usable: Trend::EMPTY,
+            fit_order: 0,
+            failure_times: [0; FAILURES],
+            failure_count: 0,
+            last_failure: None,
+            above: 0,
+            pending: None,
+            records: [None; HISTORY],
+            next_record: 0,
+            next_seq: 1,
+            leads: [0; LEADS],
+            lead_count: 0,
+            counts: PredictorStats::default(),
+            last: None,
+        }
+    }
+
+    /// The configuration in use.
+    pub fn config(&self) -> &PredictorConfig {
+        &self.config
+    }
+
+    /// The prediction threshold.
+    pub fn threshold(&self) -> f32 {
+        self.config.threshold
+    }
+
+    /// Sets the prediction threshold (`crashctl tune`): must be finite, > 0 and ≤ 1. Takes
+    /// effect at the next sample.
+    pub fn set_threshold(&mut self, threshold: f32) -> Result<(), ThresholdError> {
+        self.config.threshold = check_threshold(threshold)?;
+        Ok(())
+    }
+
+    /// Number of samples in the ring.
+    pub fn samples(&self) -> usize {
+        self.len
+    }
+
+    /// The assessment of the latest sample.
+    pub fn last(&self) -> Option<&Assessment> {
+        self.last.as_ref()
+    }
+
+    fn rel(&self, t_ms: u64) -> u64 {
+        t_ms.saturating_sub(self.epoch_ms.unwrap_or(t_ms))
+    }
+
+    fn entry(&self, age_from_oldest: usize) -> &Entry {
+        &self.ring[(self.head + age_from_oldest) % WINDOW]
+    }
+
+    /// Rebuilds the usable-pages trend for `order` from the ring (when the watched order changes).
+    fn rebuild_usable(&mut self, order: usize) {
+        self.fit_order = order;
+        self.usable = Trend::EMPTY;
+        let short_start = self.len.saturating_sub(SHORT_WINDOW);
+        for i in 0..self.len {
+            let e = *self.entry(i);
+            let (t, y) = (self.rel(e.t_ms), u64::from(e.usable[order]));
+            self.usable.long.add(t, y);
+            if i >= short_start {
+                self.usable.short.add(t, y);
+            }
+        }
+    }
+
+    /// Feeds one sample (call at a fixed rate, 10 Hz) and returns the assessment. O(orders),
+    /// no allocation. Samples must come in time order; a sample older than the previous one
+    /// is treated as taken at the previous one's time.
+    pub fn observe(&mut self, sample: &Sample) -> Assessment {
+        let epoch = *self.epoch_ms.get_or_insert(sample.t_ms);
+        let newest_t = if self.len > 0 {
+            self.entry(self.len - 1).t_ms
+        } else {
+            epoch
+        };
+        let t_ms = sample.t_ms.max(newest_t);
+        let order = usize::from(sample.watched_order).min(ORDERS - 1);
+        let usable_all = sample.usable_by_order();
+        let mut usable = [0u32; ORDERS];
+        for (dst, src) in usable.iter_mut().zip(usable_all) {
+            *dst = u32::try_from(src).unwrap_or(u32::MAX);
+        }
+        let entry = Entry {
+            t_ms,
+            free: sample.free_pages,
+            usable,
+            failures: sample.failures,
+            alloc_count: sample.alloc_count,
+        };
+
+        // Drop the oldest entry from the long fits when the ring is full.
+        if self.len == WINDOW {
+            let old = *self.entry(0);
+            let t = self.rel(old.t_ms);
+            self.free.long.remove(t, old.free);
+            self.usable
+                .long
+                .remove(t, u64::from(old.usable[self.fit_order]));
+            self.head = (self.head + 1) % WINDOW;
+            self.len -= 1;
+        }
+        // Drop the entry leaving the short window.
+        if self.len >= SHORT_WINDOW {
+            let old = *self.entry(self.len - SHORT_WINDOW);
+            let t = self.rel(old.t_ms);
+            self.free.short.remove(t, old.free);
+            self.usable
+                .short
+                .remove(t, u64::from(old.usable[self.fit_order]));
+        }
+        let slot = (self.head + self.len) % WINDOW;
+        self.ring[slot] = entry;
+        self.len += 1;
+        let t_rel = self.rel(t_ms);
+        self.free.long.add(t_rel, entry.free);
+        self.free.short.add(t_rel, entry.free);
+        if order == self.fit_order {
+            let y = u64::from(entry.usable[order]);
+            self.usable.long.add(t_rel, y);
+            self.usable.short.add(t_rel, y);
+        } else {
+            self.rebuild_usable(order);
+        }
+
+        let assessment = self.assess(sample, t_ms, order);
+        self.expire(t_ms);
+        let assessment = self.decide(assessment);
+        self.last = Some(assessment);
+        assessment
+    }
+
+    fn trend_view(&self, trend: &Trend, head: u64, total: u64) -> TrendView {
+        let full = f64::from(self.config.full_confidence_samples.max(1));
+        let fill = (trend.long.len() as f64 / full).min(1.0);
+        let slope_long = trend.long.slope().unwrap_or(0.0);
+        let slope_short = trend.short.slope().unwrap_or(0.0);
+        let confidence = (trend.long.r_squared() * fill) as f32;
+        // The slower of the two declines; no decline in either window means no trend.
+        let rate = if slope_long < 0.0 && slope_short < 0.0 {
+            (-slope_long).min(-slope_short)
+        } else {
+            0.0
+        };
+        // Ignore declines too slow to matter within a day (also avoids dividing by ~0).
+        let min_rate = (total.max(1) as f64) / 86_400_000.0;
+        let tte_ms = if head == 0 {
+            Some(0)
+        } else if rate > min_rate {
+            Some((head as f64 / rate).min(u64::MAX as f64 / 2.0) as u64)
+        } else {
+            None
+        };
+        let factor = match tte_ms {
+            Some(0) if head == 0 => 1.0,
+            Some(tte) => {
+                let x = tte as f64 / self.config.half_risk_tte_ms.max(1) as f64;
+                (1.0 / (1.0 + x * x)) as f32 * confidence
+            }
+            None => 0.0,
+        };
+        TrendView {
+            tte_ms,
+            factor,
+            confidence: if head == 0 { 1.0 } else { confidence },
+            slope_per_ms: slope_long,
+        }
+    }
+
+    fn assess(&self, sample: &Sample, t_ms: u64, order: usize) -> Assessment {
+        let total = sample.total_pages;
+        let min_free = min_free_pages(total);
+        let free_head = sample.free_pages.saturating_sub(min_free);
+        let free_view = self.trend_view(&self.free, free_head, total);
+
+        let (frag_view, frag_index) = if order > 0 {
+            let usable_now = sample.usable_pages(order);
+            let block = 1u64 << order;
+            // Exhausted when fewer than one block's worth of usable pages is left.
+            let head = (usable_now + 1).saturating_sub(block);
+            (
+                Some(self.trend_view(&self.usable, head, total)),
+                sample.frag_index(order),
+            )
+        } else {
+            (None, sample.frag_index(0))
+        };
+
+        let span = (total as f64 * DECLINE_SPAN).max(1.0);
+        let decline = (1.0 - free_head as f64 / span).clamp(0.0, 1.0) as f32;
+
+        let oldest = self.entry(0);
+        let newest = self.entry(self.len.saturating_sub(1));
+        let sampled_failures = newest.failures.saturating_sub(oldest.failures);
+        let since = t_ms.saturating_sub(FAILURE_WINDOW_MS);
+        let event_failures = self.failure_times[..self.failure_count.min(FAILURES)]
+            .iter()
+            .filter(|&&t| t >= since && t <= t_ms)
+            .count() as u64;
+        let failures = (sampled_failures.max(event_failures) as f32 / 2.0).min(1.0);
+
+        let fragmentation = frag_view.as_ref().map_or(0.0, |v| v.factor);
+        let factors = Factors {
+            decline,
+            trend: free_view.factor,
+            fragmentation,
+            failures,
+        };
+        let risk = 1.0
+            - (1.0 - factors.trend)
+                * (1.0 - factors.fragmentation)
+                * (1.0 - DECLINE_WEIGHT * factors.decline)
+                * (1.0 - factors.failures);
+        let risk = if risk.is_finite() {
+            risk.clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
+        // Confidence of whichever factor dominates.
+        let mut confidence = 1.0f32;
+        let mut dominant = DECLINE_WEIGHT * factors.decline;
+        if factors.failures > dominant {
+            dominant = factors.failures;
+        }
+        if factors.trend > dominant {
+            dominant = factors.trend;
+            confidence = free_view.confidence;
+        }
+        if let Some(v) = &frag_view
+            && v.factor > dominant
+        {
+            confidence = v.confidence;
+        }
+        let frag_tte_ms = frag_view.as_ref().and_then(|v| v.tte_ms);
+        let tte_ms = match (free_view.tte_ms, frag_tte_ms) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let span_ms = newest.t_ms.saturating_sub(oldest.t_ms);
+        let alloc_rate_per_s = if span_ms > 0 {
+            newest.alloc_count.saturating_sub(oldest.alloc_count) as f32 * 1000.0 / span_ms as f32
+        } else {
+            0.0
+        };
+        Assessment {
+            t_ms,
+            risk,
+            confidence: confidence.clamp(0.0, 1.0),
+            level: RiskLevel::from_risk(risk),
+            tte_ms,
+            free_tte_ms: free_view.tte_ms,
+            frag_tte_ms,
+            factors,
+            watched_order: order as u8,
+            frag_index,
+            free_slope_per_s: (free_view.slope_per_ms * 1000.0) as f32,
+            alloc_rate_per_s,
+            predicts_crash: false,
+            new_prediction: false,
+        }
+    }
+
+    /// Applies the threshold and the sustain rule; opens a prediction record when needed.
+    fn decide(&mut self, mut a: Assessment) -> Assessment {
+        if a.risk >= self.config.threshold {
+            self.above = self.above.saturating_add(1);
+        } else {
+            self.above = 0;
+        }
+        a.predicts_crash = self.above >= self.config.sustain_samples.max(1);
+        if a.predicts_crash && self.pending.is_none() {
+            let slot = self.next_record;
+            self.records[slot] = Some(PredictionRecord {
+                seq: self.next_seq,
+                t_ms: a.t_ms,
+                risk: a.risk,
+                tte_ms: a.tte_ms,
+                acted: false,
+                outcome: Outcome::Pending,
+            });
+            self.next_seq = self.next_seq.wrapping_add(1);
+            self.next_record = (slot + 1) % HISTORY;
+            self.pending = Some(slot);
+            self.counts.predictions = self.counts.predictions.saturating_add(1);
+            a.new_prediction = true;
+        }
+        a
+    }
+
+    /// Resolves the pending prediction as a false positive (or averted) once its horizon has passed.
+    fn expire(&mut self, now_ms: u64) {
+        let Some(slot) = self.pending else { return };
+        let Some(record) = self.records[slot].as_mut() else {
+            self.pending = None;
+            return;
+        };
+        if now_ms.saturating_sub(record.t_ms) > self.config.horizon_ms {
+            if record.acted {
+                record.outcome = Outcome::Averted;
+                self.counts.averted = self.counts.averted.saturating_add(1);
+            } else {
+                record.outcome = Outcome::FalsePositive;
+                self.counts.false_positives = self.counts.false_positives.saturating_add(1);
+            }
+            self.pending = None;
+        }
+    }
+
+    /// Reports a failed workload allocation of `order` at `t_ms` (feeds the failure factor).
+    pub fn on_failure(&mut self, t_ms: u64, order: usize) {
+        self.last_failure = Some((t_ms, order.min(ORDERS - 1) as u8));
+        self.failure_times[self.failure_count % FAILURES] = t_ms;
+        self.failure_count = self.failure_count.wrapping_add(1);
+        if self.failure_count >= 2 * FAILURES {
+            // Keep the counter bounded while remembering that the ring is full.
+            self.failure_count = FAILURES + self.failure_count % FAILURES;
+        }
+    }
+
+    /// Reports an OOM kill at `t_ms`: resolves the pending prediction as a true positive
+    /// (returning it) if it is within the horizon, otherwise counts a missed OOM.
+    pub fn record_oom(&mut self, t_ms: u64) -> Option<PredictionRecord> {
+        self.expire(t_ms);
+        self.counts.ooms = self.counts.ooms.saturating_add(1);
+        let Some(slot) = self.pending.take() else {
+            self.counts.false_negatives = self.counts.false_negatives.saturating_add(1);
+            return None;
+        };
+        let record = self.records[slot].as_mut()?;
+        let lead_ms = t_ms.saturating_sub(record.t_ms);
+        record.outcome = Outcome::TruePositive { lead_ms };
+        self.counts.true_positives = self.counts.true_positives.saturating_add(1);
+        self.leads[self.lead_count % LEADS] = lead_ms;
+        self.lead_count = self.lead_count.saturating_add(1);
+        Some(*record)
+    }
+
+    /// Reports that the response ladder acted at `t_ms`: the pending prediction, if any, is
+    /// marked as acted on (if no OOM follows it resolves as [`Outcome::Averted`]).
+    pub fn note_action(&mut self, _t_ms: u64) {
+        if let Some(record) = self.pending.and_then(|slot| self.records[slot].as_mut()) {
+            record.acted = true;
+        }
+    }
+
+    /// Time and order of the latest failure reported through [`CrashPredictor::on_failure`].
+    pub fn last_failure(&self) -> Option<(u64, u8)> {
+        self.last_failure
+    }
+
+    /// The pending prediction, if any.
+    pub fn pending(&self) -> Option<&PredictionRecord> {
+        self.pending.and_then(|slot| self.records[slot].as_ref())
+    }
+
+    /// Prediction records, newest first (at most [`HISTORY`]).
+    pub fn history(&self) -> impl Iterator<Item = &PredictionRecord> + '_ {
+        (1..=HISTORY).filter_map(move |back| {
+            self.records[(self.next_record + HISTORY - back) % HISTORY].as_ref()
+        })
+    }
+
+    /// Running accuracy statistics.
+    pub fn stats(&self) -> PredictorStats {
+        let mut s = self.counts;
+        s.pending = u32::from(self.pending.is_some());
+        let resolved = s.true_positives + s.false_positives;
+        s.precision = (resolved > 0).then(|| s.true_positives as f32 / resolved as f32);
+        s.recall = (s.ooms > 0).then(|| s.true_positives as f32 / s.ooms as f32);
+        let n = self.lead_count.min(LEADS);
+        if n > 0 {
+            let mut leads = self.leads;
+            let leads = &mut leads[..n];
+            leads.sort_unstable();
+            s.median_lead_ms = Some(if n % 2 == 1 {
+                leads[n / 2]
+            } else {
+                (leads[n / 2 - 1] + leads[n / 2]) / 2
+            });
+        }
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TOTAL: u64 = 65_536;
+
+    /// A sample at `t_ms` with `free` pages, all in order-0 blocks except `big` order-`order`
+    /// blocks (which count toward `free`).
+    fn sample(t_ms: u64, free: u64, order: u8, big: u64) -> Sample {
+        let mut blocks = [0u64; ORDERS];
+        let big_pages = big << order;
+        blocks[usize::from(order)] += big;
+        blocks[0] += free.saturating_sub(big_pages);
+        Sample {
+            t_ms,
+            total_pages: TOTAL,
+            free_pages: free.max(big_pages),
+            free_blocks_by_order: blocks,
+            reclaimable_pages: 0,
+            watched_order: order,
+            alloc_count: t_ms,
+            failures: 0,
+        }
+    }
+
+    /// Feeds a linear leak from `start` free pages at `rate` pages/s; returns the first
+    /// prediction time and the assessment then.
+    fn feed_leak(
+        p: &mut CrashPredictor,
+        start: u64,
+        rate: u64,
+        until_ms: u64,
+    ) -> Option<Assessment> {
+        let mut t = 0;
+        while t <= until_ms {
+            let free = start.saturating_sub(rate * t / 1000);
+            let a = p.observe(&sample(t, free, 0, 0));
+            if a.new_prediction {
+                return Some(a);
+            }
+            t += 100;
+        }
+        None
+    }
+
+    #[test]
+    fn linear_leak_is_predicted_with_the_right_tte() {
+        let mut p = CrashPredictor::with_defaults();
+        // 40 000 free pages, 1000 pages/s: the watermark (1310) is reached at ~38.7 s.
+        let exhaustion_ms = (40_000 - min_free_pages(TOTAL)) * 1000 / 1000;
+        let a = feed_leak(&mut p, 40_000, 1000, 60_000).expect("leak predicted");
+        let lead = exhaustion_ms - a.t_ms;
+        assert!(lead >= 5_000, "lead {lead} ms");
+        let tte = a.tte_ms.expect("tte");
+        // The estimate matches the truth within 3 %.
+        assert!(tte.abs_diff(lead) * 100 <= lead * 3, "tte {tte} vs {lead}");
+        assert!((a.free_slope_per_s + 1000.0).abs() < 1.0);
+        assert!(a.confidence > 0.95);
+        assert!(a.level >= RiskLevel::Warning);
+        assert!(a.factors.trend > a.factors.decline);
+        assert_eq!(p.stats().predictions, 1);
+    }
+
+    #[test]
+    fn stable_usage_is_not_predicted() {
+        let mut p = CrashPredictor::with_defaults();
+        // 10 % free with ±300 pages of deterministic noise, for two minutes.
+        for i in 0..1200u64 {
+            let noise = (i * 7919 % 601) as i64 - 300;
+            let free = (6_500i64 + noise) as u64;
+            let a = p.observe(&sample(i * 100, free, 0, 0));
+            assert!(!a.predicts_crash, "predicted at {} ms: {a:?}", i * 100);
+            assert!(a.risk < 0.5);
+        }
+        assert_eq!(p.stats().predictions, 0);
+    }
+
+    #[test]
+    fn a_released_burst_is_not_a_crash() {
+        let mut p = CrashPredictor::with_defaults();
+        for i in 0..600u64 {
+            // 12 % free; a 4 % burst from 20 s held for 2 s.
+            let t = i * 100;
+            let free = if (20_000..22_000).contains(&t) {
+                5_200
+            } else {
+                7_800
+            };
+            let a = p.observe(&sample(t, free, 0, 0));
+            assert!(!a.predicts_crash, "predicted at {t} ms: {a:?}");
+        }
+    }
+
+    #[test]
+    fn fragmentation_ramp_is_predicted() {
+        let mut p = CrashPredictor::with_defaults();
+        // 20 000 free pages throughout, but the order-4 blocks (16 pages each) go from 500 to
+        // 0 over 40 s: free memory never shrinks, high-order memory does.
+        let mut first = None;
+        for i in 0..400u64 {
+            let t = i * 100;
+            let big = 500u64.saturating_sub(500 * t / 40_000);
+            let a = p.observe(&sample(t, 20_000, 4, big));
+            assert_eq!(a.factors.trend, 0.0);
+            if a.new_prediction {
+                first = Some(a);
+                break;
+            }
+        }
+        let a = first.expect("fragmentation predicted");
+        assert!(a.t_ms <= 35_000, "predicted at {} ms", a.t_ms);
+        assert!(a.frag_tte_ms.is_some());
+        assert!(a.factors.fragmentation >= a.risk * 0.9);
+        assert_eq!(a.watched_order, 4);
+    }
+
+    #[test]
+    fn outcomes_resolve() {
+        let mut p = CrashPredictor::with_defaults();
+        let a = feed_leak(&mut p, 40_000, 1000, 60_000).unwrap();
+        assert_eq!(p.pending().unwrap().outcome, Outcome::Pending);
+        let r = p.record_oom(a.t_ms + 12_000).expect("true positive");
+        assert_eq!(r.outcome, Outcome::TruePositive { lead_ms: 12_000 });
+        // An OOM with nothing pending is a miss.
+        assert_eq!(p.record_oom(a.t_ms + 13_000), None);
+        let s = p.stats();
+        assert_eq!((s.true_positives, s.false_negatives, s.ooms), (1, 1, 2));
+        assert_eq!(s.recall, Some(0.5));
+        assert_eq!(s.precision, Some(1.0));
+        assert_eq!(s.median_lead_ms, Some(12_000));
+
+        // A prediction whose horizon passes is a false positive, or averted if acted on.
+        let mut p = CrashPredictor::with_defaults();
+        let a = feed_leak(&mut p, 40_000, 1000, 60_000).unwrap();
+        let stable = sample(a.t_ms + 61_000, 30_000, 0, 0);
+        p.observe(&stable);
+        assert_eq!(p.history().next().unwrap().outcome, Outcome::FalsePositive);
+        assert_eq!(p.stats().precision, Some(0.0));
+
+        let mut p = CrashPredictor::with_defaults();
+        let a = feed_leak(&mut p, 40_000, 1000, 60_000).unwrap();
+        p.note_action(a.t_ms + 100);
+        p.observe(&sample(a.t_ms + 61_000, 30_000, 0, 0));
+        let r = *p.history().next().unwrap();
+        assert!(r.acted);
+        assert_eq!(r.outcome, Outcome::Averted);
+        assert_eq!(p.stats().averted, 1);
+        assert_eq!(p.stats().precision, None);
+    }
+
+    #[test]
+    fn threshold_changes_behaviour_and_bad_ones_are_rejected() {
+        let mut low = CrashPredictor::with_defaults();
+        low.set_threshold(0.2).unwrap();
+        let mut high = CrashPredictor::with_defaults();
+        high.set_threshold(0.95).unwrap();
+        let a_low = feed_leak(&mut low, 40_000, 1000, 60_000).unwrap();
+        let a_high = feed_leak(&mut high, 40_000, 1000, 60_000).unwrap();
+        assert!(
+            a_low.t_ms < a_high.t_ms,
+            "{} vs {}",
+            a_low.t_ms,
+            a_high.t_ms
+        );
+        assert_eq!(high.threshold(), 0.95);
+
+        let mut p = CrashPredictor::with_defaults();
+        assert_eq!(p.set_threshold(f32::NAN), Err(ThresholdError::NotFinite));
+        assert_eq!(
+            p.set_threshold(f32::INFINITY),
+            Err(ThresholdError::NotFinite)
+        );
+        assert_eq!(p.set_threshold(0.0), Err(ThresholdError::OutOfRange(0.0)));
+        assert_eq!(p.set_threshold(1.5), Err(ThresholdError::OutOfRange(1.5)));
+        assert_eq!(p.set_threshold(-0.1), Err(ThresholdError::OutOfRange(-0.1)));
+        assert_eq!(p.threshold(), DEFAULT_THRESHOLD);
+        assert!(p.set_threshold(1.0).is_ok());
+        assert!(
+            CrashPredictor::new(PredictorConfig {
+                threshold: 2.0,
+                ..PredictorConfig::default()
+            })
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn failures_raise_risk_and_history_is_bounded() {
+        let mut p = CrashPredictor::with_defaults();
+        for i in 0..20u64 {
+            p.observe(&sample(i * 100, 30_000, 0, 0));
+        }
+        p.on_failure(2_000, 3);
+        p.on_failure(2_050, 3);
+        let a = p.observe(&sample(2_100, 30_000, 0, 0));
+        assert_eq!(a.factors.failures, 1.0);
+        assert_eq!(a.level, RiskLevel::Critical);
+        assert_eq!(p.last_failure(), Some((2_050, 3)));
+        // Failures older than 10 s no longer count.
+        let a = p.observe(&sample(12_100, 30_000, 0, 0));
+        assert_eq!(a.factors.failures, 0.0);
+
+        let mut p = CrashPredictor::with_defaults();
+        let mut t = 0;
+        for _ in 0..(HISTORY + 5) {
+            while !p.observe(&sample(t, 0, 0, 0)).new_prediction {
+                t += 100;
+            }
+            p.record_oom(t);
+            t += 100;
+        }
+        assert_eq!(p.history().count(), HISTORY);
+        assert_eq!(p.history().next().unwrap().seq, (HISTORY + 5) as u32);
+    }
+
+    #[test]
+    fn out_of_order_and_huge_inputs_do_not_panic() {
+        let mut p = CrashPredictor::with_defaults();
+        p.observe(&sample(u64::MAX - 10, u64::MAX / 2, 10, 0));
+        p.observe(&sample(5, 0, 0, 0));
+        let mut s = sample(u64::MAX, 1, 0, 0);
+        s.total_pages = 0;
+        s.watched_order = 200;
+        let a = p.observe(&s);
+        assert!(a.risk.is_finite() && (0.0..=1.0).contains(&a.risk));
+        assert!(usize::from(a.watched_order) < ORDERS);
+    }
+}

@@ -1,0 +1,900 @@
+//! Workload scenarios: deterministic scripts, from `(kind, seed, total_pages)`, for the actors
+//! of an OOM evaluation run. The kernel runs each actor as a kernel thread
+//! (`memctl stress`, `crashctl eval`); the simulator runs them as simulated actors. Both
+//! execute the same [`Step`]s with the same rules:
+//! - `Alloc { order, count, class }`: allocate `count` blocks of 2^order pages, one by one.
+//!   Each is refused when it would leave fewer than `watermark::min_free_pages(total)` free,
+//!   and fails when the buddy allocator has no block of that order: either is an OOM, and
+//!   the actor is OOM-killed (its memory freed). A `Cache` actor is never killed: its failed
+//!   allocation is simply skipped, as a cache would stay smaller.
+//! - `Free { count, pattern }`: free `count` of the actor's blocks — the oldest, the newest,
+//!   or every other one walking from the oldest ([`FreePattern::Alternate`], which leaves
+//!   isolated free pages behind when the blocks were allocated contiguously).
+//! - `Sleep { ms }`: do not call `next` again before `now + ms`.
+//! - `Exit`: the actor is done; it keeps nothing.
+//!
+//! `total_pages` is the number of pages workloads may use: the free pages when the run
+//! starts. Steps an actor returns before its first `Sleep` are its setup and run at time 0,
+//! before sampling starts. Scripts never look at the predictor; they see only the clock and
+//! the pages they hold.
+//!
+//! The kinds (docs/OOM.md has the numbers):
+//! - `leak`: a culprit growing at a steady seeded rate (OOM after about 20–60 s), a stable
+//!   bystander larger than the culprit will ever be, and a cache.
+//! - `bursty`: the culprit grows in seeded bursts separated by pauses; bystander and cache.
+//! - `fragment`: a fragmenter fills memory with order-0 pages and frees every other one, then
+//!   keeps taking order-1 blocks in waves; a consumer regularly needs an order-N block
+//!   (N = 3..=5). High-order allocations fail while about 30 % of memory is free.
+//! - `benign`: a stable bystander, a bystander with transient bursts that are released, and a
+//!   cache, together at 70–88 % of memory; never OOMs by construction.
+
+use alloc::vec::Vec;
+use core::str::FromStr;
+
+use buddy::MigrateType;
+
+use crate::watermark::min_free_pages;
+
+/// Largest `count` a script puts in one `Alloc` step or `Oldest`/`Newest` `Free` step (keeps
+/// each step short). An `Alternate` free is one step of any size: a second pass would start
+/// from the oldest again and free the neighbours the first pass kept.
+pub const MAX_STEP_BLOCKS: u32 = 256;
+
+/// The scenario kinds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ScenarioKind {
+    /// A steady leak.
+    Leak,
+    /// Growth in bursts.
+    Bursty,
+    /// A fragmentation attack.
+    Fragment,
+    /// High but stable usage.
+    Benign,
+}
+
+/// `ScenarioKind::from_str` failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ParseScenarioError;
+
+impl core::fmt::Display for ParseScenarioError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(
+            f,
+            "unknown scenario: expected leak, bursty, fragment or benign"
+        )
+    }
+}
+
+impl FromStr for ScenarioKind {
+    type Err = ParseScenarioError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "leak" => Ok(ScenarioKind::Leak),
+            "bursty" => Ok(ScenarioKind::Bursty),
+            "fragment" => Ok(ScenarioKind::Fragment),
+            "benign" => Ok(ScenarioKind::Benign),
+            _ => Err(ParseScenarioError),
+        }
+    }
+}
+
+impl ScenarioKind {
+    /// Every kind.
+    pub const ALL: [ScenarioKind; 4] = [
+        ScenarioKind::Leak,
+        ScenarioKind::Bursty,
+        ScenarioKind::Fragment,
+        ScenarioKind::Benign,
+    ];
+    /// The kinds that end in an OOM when nothing intervenes.
+    pub const OOM_BOUND: [ScenarioKind; 3] = [
+        ScenarioKind::Leak,
+        ScenarioKind::Bursty,
+        ScenarioKind::Fragment,
+    ];
+
+    /// Lower-case name, as parsed.
+    pub fn name(self) -> &'static str {
+        match self {
+            ScenarioKind::Leak => "leak",
+            ScenarioKind::Bursty => "bursty",
+            ScenarioKind::Fragment => "fragment",
+            ScenarioKind::Benign => "benign",
+        }
+    }
+
+    /// Whether the scenario ends in an OOM when nothing intervenes.
+    pub fn is_oom_bound(self) -> bool {
+        self != ScenarioKind::Benign
+    }
+}
+
+impl core::fmt::Display for ScenarioKind {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// What an actor is in its scenario.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// The thread whose growth causes the OOM (leak, bursty).
+    Culprit,
+    /// A large, stable (or transiently bursting) user of memory.
+    Bystander,
+    /// Holds reclaimable pages; reclaim shrinks it, nothing kills it.
+    Cache,
+    /// Fragments memory and keeps taking order-1 blocks (the culprit of `fragment`).
+    Fragmenter,
+    /// Regularly needs high-order blocks.
+    Consumer,
+}
+
+impl Role {
+    /// Lower-case name, as printed in `eval` lines.
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Culprit => "culprit",
+            Role::Bystander => "bystander",
+            Role::Cache => "cache",
+            Role::Fragmenter => "fragmenter",
+            Role::Consumer => "consumer",
+        }
+    }
+
+    /// Parses [`Role::name`].
+    pub fn from_name(name: &str) -> Option<Role> {
+        [
+            Role::Culprit,
+            Role::Bystander,
+            Role::Cache,
+            Role::Fragmenter,
+            Role::Consumer,
+        ]
+        .into_iter()
+        .find(|r| r.name() == name)
+    }
+
+    /// Whether killing this actor is the right response (it causes the exhaustion).
+    pub fn is_culprit(self) -> bool {
+        matches!(self, Role::Culprit | Role::Fragmenter)
+    }
+
+    /// Whether the ladder may kill this actor (caches are reclaimed instead).
+    pub fn killable(self) -> bool {
+        self != Role::Cache
+    }
+}
+
+/// Which blocks a `Free` step releases.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FreePattern {
+    /// The blocks held longest.
+    Oldest,
+    /// The blocks allocated last.
+    Newest,
+    /// Every other block, walking from the oldest: the 1st, 3rd, …, (2·count − 1)-th oldest.
+    Alternate,
+}
+
+/// One step of an actor's script.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// Allocate `count` blocks of 2^`order` pages of class `class`.
+    Alloc {
+        /// Block order.
+        order: u8,
+        /// Blocks to allocate (at most [`MAX_STEP_BLOCKS`]).
+        count: u32,
+        /// Allocation class (`Movable` workload memory or `Reclaimable` cache).
+        class: MigrateType,
+    },
+    /// Free `count` of the actor's blocks chosen by `pattern`.
+    Free {
+        /// Blocks to free (at most [`MAX_STEP_BLOCKS`] unless `Alternate`).
+        count: u32,
+        /// Which ones.
+        pattern: FreePattern,
+    },
+    /// Wait `ms` milliseconds.
+    Sleep {
+        /// Milliseconds.
+        ms: u64,
+    },
+    /// The actor is done.
+    Exit,
+}
+
+/// SplitMix64: the scenario streams are part of the contract between the kernel and the
+/// simulator (the same seed must give the same run everywhere, forever), so the generator is
+/// pinned here rather than taken from a crate whose streams may change between versions.
+#[derive(Clone, Copy, Debug)]
+struct Rng(u64);
+
+impl Rng {
+    fn new(kind: ScenarioKind, seed: u64, actor: u64) -> Rng {
+        let mut rng = Rng(seed ^ ((kind as u64 + 1) << 56) ^ actor.wrapping_mul(0x9E37_79B9));
+        rng.next_u64();
+        rng
+    }
+
+    fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `lo..=hi` (returns `lo` when `hi < lo`).
+    fn range(&mut self, lo: u64, hi: u64) -> u64 {
+        if hi <= lo {
+            return lo;
+        }
+        lo + self.next_u64() % (hi - lo + 1)
+    }
+
+    /// `value` scaled by a factor uniform in `lo_pct..=hi_pct` percent.
+    fn jitter(&mut self, value: u64, lo_pct: u64, hi_pct: u64) -> u64 {
+        value.saturating_mul(self.range(lo_pct, hi_pct)) / 100
+    }
+}
+
+/// Per-role program of an actor.
+#[derive(Clone, Copy, Debug)]
+enum Program {
+    /// Allocate to `target` pages at setup, then churn `churn` pages every `period_ms`.
+    Stable {
+        target: u64,
+        churn: u32,
+        period_ms: u64,
+        freed_last: bool,
+    },
+    /// Grow `rate_per_s` pages per second in 100 ms chunks, never free.
+    Leak { rate_per_s: u64 },
+    /// Bursts of `burst` pages over `burst_steps` 100 ms steps, then a pause.
+    Bursty {
+        burst: u64,
+        burst_steps: u64,
+        pause_lo_ms: u64,
+        pause_hi_ms: u64,
+        left_in_burst: u64,
+    },
+    /// A cache: fill to `target` at setup, refill `refill` pages every 500 ms when below.
+    Cache { target: u64, refill: u64 },
+    /// Fill `fill` order-0 pages, free every other one, then order-1 waves to `limit` pages.
+    Fragmenter {
+        fill: u64,
+        freed: bool,
+        wave_blocks: u32,
+        wave_ms: u64,
+        limit: u64,
+        churn_newest: bool,
+    },
+    /// Every `period_ms`, take one order-`order` block; keep at most `keep` of them.
+    Consumer {
+        order: u8,
+        period_ms: u64,
+        keep: u64,
+        /// 0: take a block; 1: free the oldest if over `keep`; 2: sleep.
+        phase: u8,
+    },
+    /// Stable at `base`, with bursts of `burst` pages held `hold` ms, every `gap` ms.
+    Burster {
+        base: u64,
+        burst_lo: u64,
+        burst_hi: u64,
+        hold_lo_ms: u64,
+        hold_hi_ms: u64,
+        gap_lo_ms: u64,
+        gap_hi_ms: u64,
+        phase: BurstPhase,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum BurstPhase {
+    Idle,
+    Growing { left: u64, step: u64 },
+    Holding,
+}
+
+/// One actor's script (see the module documentation for the step semantics).
+#[derive(Clone, Debug)]
+pub struct ActorScript {
+    role: Role,
+    rng: Rng,
+    program: Program,
+    setup_done: bool,
+}
+
+fn alloc_pages(pages: u64, order: u8, class: MigrateType) -> Step {
+    let blocks = (pages >> order).clamp(1, u64::from(MAX_STEP_BLOCKS));
+    Step::Alloc {
+        order,
+        count: blocks as u32,
+        class,
+    }
+}
+
+impl ActorScript {
+    fn new(role: Role, rng: Rng, program: Program) -> ActorScript {
+        ActorScript {
+            role,
+            rng,
+            program,
+            setup_done: false,
+        }
+    }
+
+    /// The actor's role.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// The next step, given the time since the run started and the pages the actor holds.
+    pub fn next(&mut self, now_ms: u64, held_pages: u64) -> Step {
+        // The programs pace themselves with `Sleep`; `now_ms` is part of the contract for
+        // scripts that need absolute time.
+        let _ = now_ms;
+        let movable = MigrateType::Movable;
+        match &mut self.program {
+            Program::Stable {
+                target,
+                churn,
+                period_ms,
+                freed_last,
+            } => {
+                if held_pages < *target {
+                    return alloc_pages(*target - held_pages, 0, movable);
+                }
+                if !self.setup_done {
+                    self.setup_done = true;
+                    return Step::Sleep { ms: *period_ms };
+                }
+                if *freed_last {
+                    *freed_last = false;
+                    let ms = self.rng.jitter(*period_ms, 50, 150);
+                    Step::Sleep { ms }
+                } else {
+                    *freed_last = true;
+                    Step::Free {
+                        count: *churn,
+                        pattern: FreePattern::Oldest,
+                    }
+                }
+            }
+            Program::Leak { rate_per_s } => {
+                if !self.setup_done {
+                    self.setup_done = true;
+                    return Step::Sleep { ms: 100 };
+                }
+                if self.rng.range(0, 1) == 0 {
+                    // One allocation per 100 ms sleep on average (a fair coin decides).
+                    let chunk = self.rng.jitter(*rate_per_s / 10, 60, 140).max(1);
+                    alloc_pages(chunk, 0, movable)
+                } else {
+                    Step::Sleep { ms: 100 }
+                }
+            }
+            Program::Bursty {
+                burst,
+                burst_steps,
+                pause_lo_ms,
+                pause_hi_ms,
+                left_in_burst,
+            } => {
+                if !self.setup_done {
+                    self.setup_done = true;
+                    return Step::Sleep {
+                        ms: self.rng.range(*pause_lo_ms, *pause_hi_ms),
+                    };
+                }
+                if *left_in_burst == 0 {
+                    *left_in_burst = *burst_steps * 2;
+                    return Step::Sleep {
+                        ms: self.rng.range(*pause_lo_ms, *pause_hi_ms),
+                    };
+                }
+                *left_in_burst -= 1;
+                if *left_in_burst % 2 == 1 {
+                    let chunk = self.rng.jitter(*burst / *burst_steps, 70, 130).max(1);
+                    alloc_pages(chunk, 0, movable)
+                } else {
+                    Step::Sleep { ms: 100 }
+                }
+            }
+            Program::Cache { target, refill } => {
+                if !self.setup_done {
+                    if held_pages < *target {
+                        return alloc_pages(*target - held_pages, 0, MigrateType::Reclaimable);
+                    }
+                    self.setup_done = true;
+                    return Step::Sleep { ms: 500 };
+                }
+                if held_pages < *target && self.rng.range(0, 1) == 0 {
+                    let pages = (*target - held_pages).min(*refill);
+                    return alloc_pages(pages, 0, MigrateType::Reclaimable);
+                }
+                Step::Sleep { ms: 500 }
+            }
+            Program::Fragmenter {
+                fill,
+                freed,
+                wave_blocks,
+                wave_ms,
+                limit,
+                churn_newest,
+            } => {
+                if !*freed {
+                    if held_pages < *fill {
+                        return alloc_pages(*fill - held_pages, 0, movable);
+                    }
+                    *freed = true;
+                    self.setup_done = true;
+                    // Sleep before the first wave.
+                    *churn_newest = true;
+                    // One step: a second Alternate pass would free kept neighbours.
+                    let excess = held_pages - *fill / 2;
+                    return Step::Free {
+                        count: u32::try_from(excess).unwrap_or(u32::MAX),
+                        pattern: FreePattern::Alternate,
+                    };
+                }
+                if *churn_newest {
+                    *churn_newest = false;
+                    return Step::Sleep {
+                        ms: self.rng.jitter(*wave_ms, 80, 120),
+                    };
+                }
+                *churn_newest = true;
+                if held_pages < *limit {
+                    Step::Alloc {
+                        order: 1,
+                        count: self.rng.jitter(u64::from(*wave_blocks), 70, 130).max(1) as u32,
+                        class: movable,
+                    }
+                } else {
+                    Step::Free {
+                        count: (*wave_blocks / 4).max(1),
+                        pattern: FreePattern::Newest,
+                    }
+                }
+            }
+            Program::Consumer {
+                order,
+                period_ms,
+                keep,
+                phase,
+            } => {
+                if !self.setup_done {
+                    self.setup_done = true;
+                    return Step::Sleep { ms: *period_ms };
+                }
+                let current = *phase;
+                *phase = (current + 1) % 3;
+                match current {
+                    0 => Step::Alloc {
+                        order: *order,
+                        count: 1,
+                        class: movable,
+                    },
+                    1 if held_pages > *keep << *order => Step::Free {
+                        count: 1,
+                        pattern: FreePattern::Oldest,
+                    },
+                    _ => {
+                        *phase = 0;
+                        Step::Sleep {
+                            ms: self.rng.jitter(*period_ms, 70, 130),
+                        }
+                    }
+                }
+            }
+            Program::Burster {
+                base,
+                burst_lo,
+                burst_hi,
+                hold_lo_ms,
+                hold_hi_ms,
+                gap_lo_ms,
+                gap_hi_ms,
+                phase,
+            } => {
+                if !self.setup_done {
+                    if held_pages < *base {
+                        return alloc_pages(*base - held_pages, 0, movable);
+                    }
+                    self.setup_done = true;
+                    return Step::Sleep {
+                        ms: self.rng.range(*gap_lo_ms, *gap_hi_ms),
+                    };
+                }
+                match *phase {
+                    BurstPhase::Idle => {
+                        let burst = self.rng.range(*burst_lo, *burst_hi);
+                        let steps = self.rng.range(2, 5);
+                        *phase = BurstPhase::Growing {
+                            left: steps,
+                            step: (burst / steps).max(1),
+                        };
+                        Step::Sleep { ms: 1 }
+                    }
+                    BurstPhase::Growing { left, step } => {
+                        if left == 0 {
+                            *phase = BurstPhase::Holding;
+                            return Step::Sleep {
+                                ms: self.rng.range(*hold_lo_ms, *hold_hi_ms),
+                            };
+                        }
+                        *phase = BurstPhase::Growing {
+                            left: left - 1,
+                            step,
+                        };
+                        // Alternate allocations with 100 ms pauses: a burst spans steps × 100 ms.
+                        if left % 2 == 0 {
+                            Step::Sleep { ms: 100 }
+                        } else {
+                            alloc_pages(step * 2, 0, movable)
+                        }
+                    }
+                    BurstPhase::Holding => {
+                        if held_pages > *base {
+                            let excess = held_pages - *base;
+                            return Step::Free {
+                                count: excess.min(u64::from(MAX_STEP_BLOCKS)) as u32,
+                                pattern: FreePattern::Newest,
+                            };
+                        }
+                        *phase = BurstPhase::Idle;
+                        Step::Sleep {
+                            ms: self.rng.range(*gap_lo_ms, *gap_hi_ms),
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A scenario instance: its actors' scripts and how long a run lasts.
+#[derive(Clone, Debug)]
+pub struct Scenario {
+    /// The kind.
+    pub kind: ScenarioKind,
+    /// The seed.
+    pub seed: u64,
+    /// Pages workloads may use (free pages when the run starts).
+    pub total_pages: u64,
+    /// Length of a run in ms (virtual time in the simulator).
+    pub duration_ms: u64,
+    /// For `fragment`: the order the consumer needs; 0 otherwise.
+    pub high_order: u8,
+    /// The actors, in start order.
+    pub actors: Vec<ActorScript>,
+}
+
+/// Percent of `total`.
+fn pct(total: u64, percent: u64) -> u64 {
+    total.saturating_mul(percent) / 100
+}
+
+/// Per-mille of `total`.
+fn permille(total: u64, pm: u64) -> u64 {
+    total.saturating_mul(pm) / 1000
+}
+
+impl Scenario {
+    /// Builds the scenario `kind` for `seed` over `total_pages` usable pages.
+    pub fn new(kind: ScenarioKind, seed: u64, total_pages: u64) -> Scenario {
+        let total = total_pages;
+        let usable = total.saturating_sub(min_free_pages(total));
+        let mut main = Rng::new(kind, seed, 0);
+        let rng = |i: u64| Rng::new(kind, seed, i);
+        let mut actors = Vec::new();
+        let mut high_order = 0;
+        let duration_ms;
+        match kind {
+            ScenarioKind::Leak | ScenarioKind::Bursty => {
+                let bystander = permille(total, main.range(500, 550));
+                let cache = permille(total, main.range(30, 50));
+                let growth = usable.saturating_sub(bystander + cache);
+                let oom_after_ms = main.range(20_000, 60_000);
+                let rate_per_s = growth.saturating_mul(1000) / oom_after_ms;
+                let culprit = if kind == ScenarioKind::Leak {
+                    Program::Leak { rate_per_s }
+                } else {
+                    let pause_lo_ms = main.range(800, 1500);
+                    let pause_hi_ms = pause_lo_ms + main.range(1000, 2500);
+                    let burst_steps = main.range(2, 5);
+                    let cycle_ms = (pause_lo_ms + pause_hi_ms) / 2 + burst_steps * 100;
+                    Program::Bursty {
+                        burst: (rate_per_s * cycle_ms / 1000).max(1),
+                        burst_steps,
+                        pause_lo_ms,
+                        pause_hi_ms,
+                        left_in_burst: burst_steps * 2,
+                    }
+                };
+                actors.push(ActorScript::new(
+                    Role::Bystander,
+                    rng(1),
+                    Program::Stable {
+                        target: bystander,
+                        churn: main.range(8, 32) as u32,
+                        period_ms: main.range(500, 1000),
+                        freed_last: false,
+                    },
+                ));
+                actors.push(ActorScript::new(
+                    Role::Cache,
+                    rng(2),
+                    Program::Cache {
+                        target: cache,
+                        refill: (cache / 40).max(1),
+                    },
+                ));
+                actors.push(ActorScript::new(Role::Culprit, rng(3), culprit));
+                duration_ms = 90_000;
+            }
+            ScenarioKind::Fragment => {
+                let fill = permille(total, main.range(600, 660));
+                let pool = total.saturating_sub(fill);
+                let exhaust_ms = main.range(20_000, 50_000);
+                let wave_ms = main.range(200, 500);
+                // Order-1 blocks per wave so that the big-block pool is gone in `exhaust_ms`.
+                let wave_blocks = (pool * wave_ms / exhaust_ms / 2).clamp(1, 256) as u32;
+                let order = main.range(3, 5) as u8;
+                high_order = order;
+                actors.push(ActorScript::new(
+                    Role::Fragmenter,
+                    rng(1),
+                    Program::Fragmenter {
+                        fill,
+                        freed: false,
+                        wave_blocks,
+                        wave_ms,
+                        limit: fill / 2 + pool + pool / 10,
+                        churn_newest: false,
+                    },
+                ));
+                actors.push(ActorScript::new(
+                    Role::Consumer,
+                    rng(2),
+                    Program::Consumer {
+                        order,
+                        period_ms: main.range(300, 800),
+                        keep: main.range(2, 6),
+                        phase: 0,
+                    },
+                ));
+                duration_ms = 90_000;
+            }
+            ScenarioKind::Benign => {
+                let level = permille(total, main.range(700, 880));
+                let cache = permille(total, main.range(30, 50));
+                let burster = level.saturating_sub(cache) * main.range(30, 50) / 100;
+                let stable = level.saturating_sub(cache + burster);
+                // Peaks stay under 92 % of memory and two watermarks below the top.
+                let room = pct(total, 92)
+                    .min(total.saturating_sub(3 * min_free_pages(total)))
+                    .saturating_sub(level);
+                let burst_hi = room.min(pct(total, 6));
+                actors.push(ActorScript::new(
+                    Role::Bystander,
+                    rng(1),
+                    Program::Stable {
+                        target: stable,
+                        churn: main.range(8, 32) as u32,
+                        period_ms: main.range(500, 1000),
+                        freed_last: false,
+                    },
+                ));
+                actors.push(ActorScript::new(
+                    Role::Bystander,
+                    rng(2),
+                    Program::Burster {
+                        base: burster,
+                        burst_lo: burst_hi / 3,
+                        burst_hi,
+                        hold_lo_ms: 500,
+                        hold_hi_ms: 3000,
+                        gap_lo_ms: 2000,
+                        gap_hi_ms: 8000,
+                        phase: BurstPhase::Idle,
+                    },
+                ));
+                actors.push(ActorScript::new(
+                    Role::Cache,
+                    rng(3),
+                    Program::Cache {
+                        target: cache,
+                        refill: (cache / 40).max(1),
+                    },
+                ));
+                duration_ms = 60_000;
+            }
+        }
+        Scenario {
+            kind,
+            seed,
+            total_pages,
+            duration_ms,
+            high_order,
+            actors,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_parse_and_print() {
+        for kind in ScenarioKind::ALL {
+            assert_eq!(kind.name().parse::<ScenarioKind>(), Ok(kind));
+        }
+        assert_eq!("Leak".parse::<ScenarioKind>(), Err(ParseScenarioError));
+        assert_eq!("".parse::<ScenarioKind>(), Err(ParseScenarioError));
+        assert_eq!(Role::from_name("fragmenter"), Some(Role::Fragmenter));
+        assert_eq!(Role::from_name("x"), None);
+    }
+
+    /// Runs a script against an unlimited memory with exact bookkeeping; returns the pages
+    /// held over time, sampled once per second.
+    fn replay(script: &mut ActorScript, until_ms: u64) -> Vec<u64> {
+        let mut held: Vec<u64> = Vec::new(); // block sizes in pages, oldest first
+        let mut now = 0;
+        let mut trace = Vec::new();
+        let mut next_trace = 0;
+        let mut guard = 0;
+        while now < until_ms {
+            let pages: u64 = held.iter().sum();
+            while now >= next_trace {
+                trace.push(pages);
+                next_trace += 1000;
+            }
+            match script.next(now, pages) {
+                Step::Alloc { order, count, .. } => {
+                    assert!((1..=MAX_STEP_BLOCKS).contains(&count));
+                    held.extend(core::iter::repeat_n(1u64 << order, count as usize));
+                }
+                Step::Free { count, pattern } => {
+                    assert!(count <= MAX_STEP_BLOCKS || pattern == FreePattern::Alternate);
+                    for i in 0..count as usize {
+                        if held.is_empty() {
+                            break;
+                        }
+                        match pattern {
+                            FreePattern::Oldest => {
+                                held.remove(0);
+                            }
+                            FreePattern::Newest => {
+                                held.pop();
+                            }
+                            FreePattern::Alternate => {
+                                if i < held.len() {
+                                    held.remove(i);
+                                }
+                            }
+                        }
+                    }
+                }
+                Step::Sleep { ms } => now += ms.max(1),
+                Step::Exit => break,
+            }
+            guard += 1;
+            assert!(guard < 10_000_000, "script never sleeps");
+        }
+        let pages: u64 = held.iter().sum();
+        while next_trace <= until_ms {
+            trace.push(pages);
+            next_trace += 1000;
+        }
+        trace
+    }
+
+    #[test]
+    fn deterministic_from_seed() {
+        let a = Scenario::new(ScenarioKind::Bursty, 7, 60_000);
+        let b = Scenario::new(ScenarioKind::Bursty, 7, 60_000);
+        let c = Scenario::new(ScenarioKind::Bursty, 8, 60_000);
+        let trace = |s: &Scenario| {
+            s.actors
+                .iter()
+                .map(|a| replay(&mut a.clone(), 30_000))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(trace(&a), trace(&b));
+        assert_ne!(trace(&a), trace(&c));
+    }
+
+    #[test]
+    fn leak_exhausts_within_about_a_minute_and_bystander_is_larger() {
+        let total = 60_000;
+        for seed in 0..20 {
+            let s = Scenario::new(ScenarioKind::Leak, seed, total);
+            let traces: Vec<_> = s
+                .actors
+                .iter()
+                .map(|a| replay(&mut a.clone(), 90_000))
+                .collect();
+            let sum_at = |t: usize| traces.iter().map(|tr| tr[t]).sum::<u64>();
+            let limit = total - min_free_pages(total);
+            let oom_s = (0..90)
+                .find(|&t| sum_at(t) > limit)
+                .expect("leak must exhaust");
+            assert!((15..=70).contains(&oom_s), "seed {seed}: oom at {oom_s} s");
+            let culprit = s
+                .actors
+                .iter()
+                .position(|a| a.role() == Role::Culprit)
+                .unwrap();
+            let bystander = s
+                .actors
+                .iter()
+                .position(|a| a.role() == Role::Bystander)
+                .unwrap();
+            assert!(
+                traces[bystander][oom_s] > traces[culprit][oom_s],
+                "seed {seed}"
+            );
+        }
+    }
+
+    #[test]
+    fn benign_stays_under_the_watermark() {
+        let total = 60_000;
+        for seed in 0..50 {
+            let s = Scenario::new(ScenarioKind::Benign, seed, total);
+            let traces: Vec<_> = s
+                .actors
+                .iter()
+                .map(|a| replay(&mut a.clone(), 60_000))
+                .collect();
+            for t in 0..60 {
+                let used: u64 = traces.iter().map(|tr| tr[t]).sum();
+                assert!(used <= total * 93 / 100, "seed {seed} at {t} s: {used}");
+            }
+            let settled: u64 = traces.iter().map(|tr| tr[5]).sum();
+            assert!(settled >= total * 65 / 100, "seed {seed}: {settled}");
+        }
+    }
+
+    #[test]
+    fn fragmenter_frees_every_other_page_then_grows_in_order_one_blocks() {
+        let s = Scenario::new(ScenarioKind::Fragment, 3, 60_000);
+        assert!((3..=5).contains(&s.high_order));
+        let mut fragmenter = s.actors[0].clone();
+        assert_eq!(fragmenter.role(), Role::Fragmenter);
+        let mut held = 0u64;
+        let mut saw_alternate = false;
+        loop {
+            match fragmenter.next(0, held) {
+                Step::Alloc { order, count, .. } => {
+                    assert_eq!(order, 0);
+                    held += u64::from(count);
+                }
+                Step::Free { count, pattern } => {
+                    assert_eq!(pattern, FreePattern::Alternate);
+                    saw_alternate = true;
+                    held -= u64::from(count);
+                }
+                Step::Sleep { .. } => break,
+                Step::Exit => panic!("fragmenter exited"),
+            }
+        }
+        assert!(saw_alternate);
+        assert!((18_000..=20_000).contains(&held), "{held}");
+        let mut orders = Vec::new();
+        for _ in 0..10 {
+            if let Step::Alloc { order, .. } = fragmenter.next(1000, held) {
+                orders.push(order);
+            }
+        }
+        assert!(!orders.is_empty() && orders.iter().all(|&o| o == 1));
+    }
+}
