@@ -1,6 +1,7 @@
 //! Journal use: opening the journal at mount, replaying a dirty one, and committing a
-//! transaction (journal write, commit block, checkpoint, journal marked empty, with a flush
-//! between each step). Part of `impl Ext4`; the on-disk format is in `journal`.
+//! transaction: file data and journal blocks, flush; commit block, journal superblock
+//! pointing at it and the superblock's recovery flag, flush; checkpoint, flush; journal
+//! marked empty, flush. Part of `impl Ext4`; the on-disk format is in `journal`.
 
 use crate::error::{Error, Result};
 use crate::extent;
@@ -180,8 +181,6 @@ impl<D: BlockDevice> Ext4<D> {
         blocks: &BTreeMap<u64, Vec<u8>>,
         sblk: u64,
     ) -> Result<()> {
-        // Ordered mode: file data reaches the disk before the metadata that points at it.
-        self.dev.flush()?;
         if self.journal.is_some() {
             let list: Vec<(u64, &[u8])> = blocks.iter().map(|(k, v)| (*k, v.as_slice())).collect();
             let (tid, first, jblocks, commit) = {
@@ -194,11 +193,16 @@ impl<D: BlockDevice> Ext4<D> {
                 let p = self.jblock(first + k as u32)?;
                 self.dev_write(p, b)?;
             }
+            // One flush makes both the file data (ordered mode: data before the metadata
+            // that points at it) and the journaled metadata durable before the commit block.
             self.dev.flush()?;
             let p = self.jblock(first + jblocks.len() as u32)?;
             self.dev_write(p, &commit)?;
-            self.dev.flush()?;
-            // The transaction is durable; point the journal at it and flag recovery.
+            // Point the journal at the transaction and flag recovery in the same epoch as
+            // the commit block: if these land without the commit block, a replay finds a
+            // descriptor of this transaction but no commit (the block after it holds an
+            // older sequence number or garbage) and replays nothing. Checkpointing starts
+            // only after all three are durable.
             let jsb = self
                 .journal
                 .as_mut()
@@ -228,6 +232,8 @@ impl<D: BlockDevice> Ext4<D> {
             }
             self.dev.flush()?;
         } else {
+            // Without a journal only the order is kept: file data before the metadata.
+            self.dev.flush()?;
             for (blk, data) in blocks {
                 self.dev_write(*blk, data)?;
             }
