@@ -23,8 +23,12 @@
 //!   bystander larger than the culprit will ever be, and a cache.
 //! - `bursty`: the culprit grows in seeded bursts separated by pauses; bystander and cache.
 //! - `fragment`: a fragmenter fills memory with order-0 pages and frees every other one, then
-//!   keeps taking order-1 blocks in waves; a consumer regularly needs an order-N block
-//!   (N = 3..=5). High-order allocations fail while about 30 % of memory is free.
+//!   keeps taking order-N blocks in waves (N = 3..=5) until the untouched high-order memory is
+//!   gone and a tenth more; a consumer regularly needs an order-N block. High-order
+//!   allocations fail while about 30 % of memory is free, in isolated pages. (The waves use
+//!   order N, not smaller orders, so that they use up high-order memory without eating the
+//!   isolated pages; blocks of order < N in the way would also block compaction, which
+//!   migrates only into free blocks smaller than N.)
 //! - `benign`: a stable bystander, a bystander with transient bursts that are released, and a
 //!   cache, together at 70–88 % of memory; never OOMs by construction.
 
@@ -126,7 +130,7 @@ pub enum Role {
     Bystander,
     /// Holds reclaimable pages; reclaim shrinks it, nothing kills it.
     Cache,
-    /// Fragments memory and keeps taking order-1 blocks (the culprit of `fragment`).
+    /// Fragments memory and keeps taking high-order blocks (the culprit of `fragment`).
     Fragmenter,
     /// Regularly needs high-order blocks.
     Consumer,
@@ -264,9 +268,11 @@ enum Program {
     },
     /// A cache: fill to `target` at setup, refill `refill` pages every 500 ms when below.
     Cache { target: u64, refill: u64 },
-    /// Fill `fill` order-0 pages, free every other one, then order-1 waves to `limit` pages.
+    /// Fill `fill` order-0 pages, free every other one, then waves of order-`order` blocks
+    /// up to `limit` pages.
     Fragmenter {
         fill: u64,
+        order: u8,
         freed: bool,
         wave_blocks: u32,
         wave_ms: u64,
@@ -297,7 +303,12 @@ enum Program {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum BurstPhase {
     Idle,
-    Growing { left: u64, step: u64 },
+    /// `left` allocations of `step` pages to go, each followed by a 100 ms pause.
+    Growing {
+        left: u64,
+        step: u64,
+        pause: bool,
+    },
     Holding,
 }
 
@@ -308,6 +319,9 @@ pub struct ActorScript {
     rng: Rng,
     program: Program,
     setup_done: bool,
+    /// Order-0 pages a program asked for that are still to be allocated: requests larger than
+    /// [`MAX_STEP_BLOCKS`] are split over several `Alloc` steps.
+    owed: u64,
 }
 
 fn alloc_pages(pages: u64, order: u8, class: MigrateType) -> Step {
@@ -326,6 +340,7 @@ impl ActorScript {
             rng,
             program,
             setup_done: false,
+            owed: 0,
         }
     }
 
@@ -340,6 +355,15 @@ impl ActorScript {
         // scripts that need absolute time.
         let _ = now_ms;
         let movable = MigrateType::Movable;
+        if self.owed > 0 {
+            let step = self.owed.min(u64::from(MAX_STEP_BLOCKS));
+            self.owed -= step;
+            return Step::Alloc {
+                order: 0,
+                count: step as u32,
+                class: movable,
+            };
+        }
         match &mut self.program {
             Program::Stable {
                 target,
@@ -373,8 +397,8 @@ impl ActorScript {
                 }
                 if self.rng.range(0, 1) == 0 {
                     // One allocation per 100 ms sleep on average (a fair coin decides).
-                    let chunk = self.rng.jitter(*rate_per_s / 10, 60, 140).max(1);
-                    alloc_pages(chunk, 0, movable)
+                    self.owed = self.rng.jitter(*rate_per_s / 10, 60, 140).max(1);
+                    self.next(now_ms, held_pages)
                 } else {
                     Step::Sleep { ms: 100 }
                 }
@@ -400,8 +424,8 @@ impl ActorScript {
                 }
                 *left_in_burst -= 1;
                 if *left_in_burst % 2 == 1 {
-                    let chunk = self.rng.jitter(*burst / *burst_steps, 70, 130).max(1);
-                    alloc_pages(chunk, 0, movable)
+                    self.owed = self.rng.jitter(*burst / *burst_steps, 70, 130).max(1);
+                    self.next(now_ms, held_pages)
                 } else {
                     Step::Sleep { ms: 100 }
                 }
@@ -422,6 +446,7 @@ impl ActorScript {
             }
             Program::Fragmenter {
                 fill,
+                order,
                 freed,
                 wave_blocks,
                 wave_ms,
@@ -452,7 +477,7 @@ impl ActorScript {
                 *churn_newest = true;
                 if held_pages < *limit {
                     Step::Alloc {
-                        order: 1,
+                        order: *order,
                         count: self.rng.jitter(u64::from(*wave_blocks), 70, 130).max(1) as u32,
                         class: movable,
                     }
@@ -519,10 +544,19 @@ impl ActorScript {
                         *phase = BurstPhase::Growing {
                             left: steps,
                             step: (burst / steps).max(1),
+                            pause: false,
                         };
                         Step::Sleep { ms: 1 }
                     }
-                    BurstPhase::Growing { left, step } => {
+                    BurstPhase::Growing { left, step, pause } => {
+                        if pause {
+                            *phase = BurstPhase::Growing {
+                                left,
+                                step,
+                                pause: false,
+                            };
+                            return Step::Sleep { ms: 100 };
+                        }
                         if left == 0 {
                             *phase = BurstPhase::Holding;
                             return Step::Sleep {
@@ -532,13 +566,10 @@ impl ActorScript {
                         *phase = BurstPhase::Growing {
                             left: left - 1,
                             step,
+                            pause: true,
                         };
-                        // Alternate allocations with 100 ms pauses: a burst spans steps × 100 ms.
-                        if left % 2 == 0 {
-                            Step::Sleep { ms: 100 }
-                        } else {
-                            alloc_pages(step * 2, 0, movable)
-                        }
+                        self.owed = step;
+                        self.next(now_ms, held_pages)
                     }
                     BurstPhase::Holding => {
                         if held_pages > *base {
@@ -644,15 +675,16 @@ impl Scenario {
                 let pool = total.saturating_sub(fill);
                 let exhaust_ms = main.range(20_000, 50_000);
                 let wave_ms = main.range(200, 500);
-                // Order-1 blocks per wave so that the big-block pool is gone in `exhaust_ms`.
-                let wave_blocks = (pool * wave_ms / exhaust_ms / 2).clamp(1, 256) as u32;
                 let order = main.range(3, 5) as u8;
                 high_order = order;
+                // Blocks per wave so that the high-order pool is gone in `exhaust_ms`.
+                let wave_blocks = ((pool * wave_ms / exhaust_ms) >> order).clamp(1, 256) as u32;
                 actors.push(ActorScript::new(
                     Role::Fragmenter,
                     rng(1),
                     Program::Fragmenter {
                         fill,
+                        order,
                         freed: false,
                         wave_blocks,
                         wave_ms,
@@ -865,7 +897,7 @@ mod tests {
     }
 
     #[test]
-    fn fragmenter_frees_every_other_page_then_grows_in_order_one_blocks() {
+    fn fragmenter_frees_every_other_page_then_grows_in_high_order_blocks() {
         let s = Scenario::new(ScenarioKind::Fragment, 3, 60_000);
         assert!((3..=5).contains(&s.high_order));
         let mut fragmenter = s.actors[0].clone();
@@ -895,6 +927,6 @@ mod tests {
                 orders.push(order);
             }
         }
-        assert!(!orders.is_empty() && orders.iter().all(|&o| o == 1));
+        assert!(!orders.is_empty() && orders.iter().all(|&o| o == s.high_order));
     }
 }
