@@ -47,7 +47,7 @@ const DECLINE_WEIGHT: f32 = 0.25;
 const DECLINE_SPAN: f64 = 0.25;
 
 /// The default prediction threshold, tuned on the training seeds of `oom-sim` (docs/OOM.md).
-pub const DEFAULT_THRESHOLD: f32 = 0.5;
+pub const DEFAULT_THRESHOLD: f32 = 0.6;
 
 /// Tunable parameters of the predictor.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -71,7 +71,7 @@ impl Default for PredictorConfig {
             horizon_ms: 60_000,
             half_risk_tte_ms: 20_000,
             sustain_samples: 3,
-            full_confidence_samples: 50,
+            full_confidence_samples: 100,
         }
     }
 }
@@ -481,7 +481,8 @@ impl CrashPredictor {
         let fill = (trend.long.len() as f64 / full).min(1.0);
         let slope_long = trend.long.slope().unwrap_or(0.0);
         let slope_short = trend.short.slope().unwrap_or(0.0);
-        let confidence = (trend.long.r_squared() * fill) as f32;
+        let r2 = trend.long.r_squared();
+        let confidence = (r2 * r2 * fill) as f32;
         // The slower of the two declines; no decline in either window means no trend.
         let rate = if slope_long < 0.0 && slope_short < 0.0 {
             (-slope_long).min(-slope_short)
