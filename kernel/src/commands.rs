@@ -74,16 +74,14 @@ pub fn registry() -> CommandRegistry<KernelCtx> {
         // lose that command, which the e2e `help` test would catch.
         let _ = r.register(name, summary, usage, handler);
     }
-    let _ = r.register_group(
-        "memctl",
-        "memory manager control",
-        &[Subcommand {
-            name: "stats",
-            usage: "",
-            summary: "buddy allocator counters",
-            handler: memctl_stats,
-        }],
-    );
+    let mut memctl = alloc::vec![Subcommand {
+        name: "stats",
+        usage: "",
+        summary: "buddy allocator counters",
+        handler: memctl_stats,
+    }];
+    memctl.extend_from_slice(&crate::oom::MEMCTL_SUBCOMMANDS);
+    let _ = r.register_group("memctl", "memory manager control", &memctl);
     let _ = r.register_group(
         "schedctl",
         "scheduler control",

@@ -170,6 +170,7 @@ pub fn registry() -> &'static MetricsRegistry {
         for f in FRAGMENTATION.iter() {
             let _ = r.register(f);
         }
+        let _ = r.register_all(&crate::oom::monitor::METRICS);
         r
     })
 }

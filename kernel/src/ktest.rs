@@ -78,6 +78,14 @@ pub const TESTS: &[(&str, fn() -> TestResult)] = &[
         "virtio_blk_round_trips_sectors",
         virtio_blk_round_trips_sectors,
     ),
+    (
+        "oom_movable_pool_compaction_keeps_contents",
+        crate::oom::ktests::movable_pool_compaction_keeps_contents,
+    ),
+    (
+        "oom_reclaim_count_and_watermark_refusal",
+        crate::oom::ktests::reclaim_count_and_watermark_refusal,
+    ),
 ];
 
 pub fn run(boot: &'static hal::BootInfo) -> i64 {
@@ -348,9 +356,10 @@ fn shell_registry_answers() -> TestResult {
 fn metrics_registry_exports_every_series() -> TestResult {
     let registry = crate::kmetrics::registry();
     ensure!(
-        registry.len() == 20,
-        "registry holds {} series, expected 20",
-        registry.len()
+        registry.len() == 20 + crate::oom::monitor::METRICS.len(),
+        "registry holds {} series, expected {}",
+        registry.len(),
+        20 + crate::oom::monitor::METRICS.len()
     );
     let mut text = String::new();
     registry

@@ -18,7 +18,7 @@ use super::{monitor, workload};
 /// The scenario and ladder mode of run `i`.
 pub fn plan(i: u32, seed: u64) -> (ScenarioKind, u64, bool) {
     let pair = i / 2;
-    let kind = if pair % 2 == 0 {
+    let kind = if pair.is_multiple_of(2) {
         ScenarioKind::OOM_BOUND[(pair / 2) as usize % ScenarioKind::OOM_BOUND.len()]
     } else {
         ScenarioKind::Benign
