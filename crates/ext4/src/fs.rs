@@ -359,9 +359,12 @@ impl<D: BlockDevice> Ext4<D> {
         Ok(b)
     }
 
-    /// Whether the in-memory copy of `blk` was already checked against `seed`.
+    /// Whether the in-memory copy of `blk` was already checked against `seed`. False when
+    /// the block is not in memory, so a caller that then reads it gets checked bytes: the
+    /// device copy is verified again whatever `verified` says.
     pub(crate) fn is_verified(&self, blk: u64, seed: u32) -> bool {
         self.verified.get(&blk) == Some(&seed)
+            && (self.dirty.contains_key(&blk) || self.cache.contains_key(&blk))
     }
 
     /// Records that the in-memory copy of `blk` passed its checksum for `seed` (ignored

@@ -261,3 +261,76 @@ fn inode_checksum_mismatch_is_an_error() {
     let mut fs = Ext4::mount_read_only(MemDevice::new(bytes, 512).unwrap()).unwrap();
     assert_eq!(fs.read_dir("/"), Err(Error::BadChecksum("inode")));
 }
+
+/// A device whose bytes the test can change while a filesystem is mounted on it.
+struct SharedDevice(std::rc::Rc<std::cell::RefCell<MemDevice>>);
+
+impl blockdev::BlockDevice for SharedDevice {
+    fn block_size(&self) -> usize {
+        self.0.borrow().block_size()
+    }
+    fn num_blocks(&self) -> u64 {
+        self.0.borrow().num_blocks()
+    }
+    fn read_blocks(&mut self, lba: u64, buf: &mut [u8]) -> Result<(), blockdev::IoError> {
+        self.0.borrow_mut().read_blocks(lba, buf)
+    }
+    fn write_blocks(&mut self, lba: u64, buf: &[u8]) -> Result<(), blockdev::IoError> {
+        self.0.borrow_mut().write_blocks(lba, buf)
+    }
+    fn flush(&mut self) -> Result<(), blockdev::IoError> {
+        Ok(())
+    }
+}
+
+/// Directory blocks are checksum-verified once per in-memory copy, not on every lookup: a
+/// block damaged on the device behind a cached, verified copy is caught as soon as the copy
+/// is dropped (`drop_caches`, or a cache too small to keep it) and read again.
+#[test]
+fn damage_behind_a_verified_cached_block_is_caught_on_reload() {
+    let s = Scratch::new("reverify");
+    let t = s.path("tree");
+    std::fs::create_dir_all(t.join("d")).unwrap();
+    std::fs::write(t.join("d/f"), b"hello").unwrap();
+    let img = s.path("img");
+    mkfs(&img, Some(&t), "4M", &["-b", "4096"]);
+    let out = std::process::Command::new(tool("debugfs"))
+        .args(["-R", "blocks /d"])
+        .arg(&img)
+        .output()
+        .unwrap();
+    let dir_block: usize = String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .and_then(|w| w.parse().ok())
+        .expect("debugfs lists the block of /d");
+    let shared = std::rc::Rc::new(std::cell::RefCell::new(
+        MemDevice::new(std::fs::read(&img).unwrap(), 512).unwrap(),
+    ));
+    let mut fs = Ext4::mount_read_only(SharedDevice(shared.clone())).unwrap();
+    assert_eq!(fs.read_file("/d/f").unwrap(), b"hello");
+    // Flip a byte of the "." entry's record on the device (the checksum no longer matches).
+    let mut sector = [0u8; 512];
+    let lba = (dir_block * 4096 / 512) as u64;
+    {
+        let mut dev = shared.borrow_mut();
+        use blockdev::BlockDevice;
+        dev.read_blocks(lba, &mut sector).unwrap();
+        sector[1] ^= 0x40;
+        dev.write_blocks(lba, &sector).unwrap();
+    }
+    // The verified copy in memory still serves lookups.
+    assert_eq!(fs.read_file("/d/f").unwrap(), b"hello");
+    fs.drop_caches();
+    assert_eq!(
+        fs.read_file("/d/f"),
+        Err(Error::BadChecksum("directory block"))
+    );
+    // Same through the cache limit: with no clean cache every lookup checks the device copy.
+    let mut fs = Ext4::mount_read_only(SharedDevice(shared)).unwrap();
+    fs.set_cache_limit(0);
+    assert_eq!(
+        fs.read_file("/d/f"),
+        Err(Error::BadChecksum("directory block"))
+    );
+}
