@@ -8,6 +8,7 @@
 //! | `ext4` | `ext4-bench`: sequential write and read of a large file through the crate over an image file | a raw copy of the same bytes |
 //! | `buddy` | allocator micro-benchmarks (`cargo bench -p buddy`) | — (figures only) |
 //! | `sched` | scheduler decision cost (`sched_bench` example) | — (figures only) |
+//! | `oom` | [`crate::bench_oom`]: `oom-sim eval` (host simulator), then `crashctl eval` in QEMU | earlyoom- and PSI/oomd-style rules on the same runs; the ladder off |
 
 use std::process::ExitCode;
 
@@ -22,6 +23,8 @@ pub enum Area {
     Ext4,
     Buddy,
     Sched,
+    /// Predictive OOM handling (issue 3): host simulator and in-kernel runs.
+    Oom,
 }
 
 /// Runs the benchmark for `area`, passing `extra` arguments through to the benchmark program.
@@ -55,6 +58,8 @@ pub fn run(area: Area, extra: &[String]) -> Result<ExitCode> {
                 "--",
             ]);
         }
+        // Two parts (host simulator, then QEMU): not one command.
+        Area::Oom => return crate::bench_oom::run(extra),
     }
     command.args(extra);
     println!("xtask: bench {area:?}: {command:?}");
