@@ -182,24 +182,26 @@ pub fn mark_written(list: &mut Vec<Extent>, e: Extent, from: u32, len: u32) {
     let Some(i) = list.iter().position(|x| *x == e) else {
         return;
     };
-    let from = from.max(e.lblk);
-    let to = (from as u64 + len as u64).min(e.end()) as u32;
+    // In u64: an extent may end exactly at logical block 2^32.
+    let (start, end) = (e.lblk as u64, e.end());
+    let from = (from as u64).max(start);
+    let to = (from + len as u64).min(end);
     if to <= from {
         return;
     }
-    let piece = |lblk: u32, end: u32, uninit: bool| Extent {
-        lblk,
-        len: end - lblk,
-        pblk: e.pblk + (lblk - e.lblk) as u64,
+    let piece = |lo: u64, hi: u64, uninit: bool| Extent {
+        lblk: lo as u32,
+        len: (hi - lo) as u32,
+        pblk: e.pblk + (lo - start),
         uninit,
     };
     let mut pieces = Vec::with_capacity(3);
-    if from > e.lblk {
-        pieces.push(piece(e.lblk, from, true));
+    if from > start {
+        pieces.push(piece(start, from, true));
     }
     pieces.push(piece(from, to, false));
-    if (to as u64) < e.end() {
-        pieces.push(piece(to, e.end() as u32, true));
+    if to < end {
+        pieces.push(piece(to, end, true));
     }
     list.splice(i..=i, pieces);
     normalize(list);
@@ -301,6 +303,14 @@ mod tests {
         let mut l = alloc::vec![un(5, 10, 105)];
         mark_written(&mut l, un(5, 10, 105), 5, 50);
         assert_eq!(l, alloc::vec![ext(5, 10, 105)]);
+        // An extent that ends at the last logical block the format can address.
+        let top = un(u32::MAX - 9, 10, 500);
+        let mut l = alloc::vec![top];
+        mark_written(&mut l, top, u32::MAX - 1, 2);
+        assert_eq!(
+            l,
+            alloc::vec![un(u32::MAX - 9, 8, 500), ext(u32::MAX - 1, 2, 508)]
+        );
     }
 
     #[test]
