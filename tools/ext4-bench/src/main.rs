@@ -377,13 +377,19 @@ fn run() -> Result<(), String> {
     if o.size_mib == 0 || o.chunk_kib == 0 || o.runs == 0 {
         return Err("--size-mib, --chunk-kib and --runs must be positive".into());
     }
+    let bytes = o
+        .size_mib
+        .checked_mul(1 << 20)
+        .ok_or("--size-mib is too large")?;
+    let chunk = o
+        .chunk_kib
+        .checked_mul(1 << 10)
+        .ok_or("--chunk-kib is too large")?;
     let dir = o.dir.clone().unwrap_or_else(std::env::temp_dir);
     let work = dir.join(format!("ext4-bench-{}", std::process::id()));
     std::fs::create_dir_all(&work).map_err(|e| e.to_string())?;
     let img = work.join("bench.img");
     let raw = work.join("raw.bin");
-    let bytes = o.size_mib << 20;
-    let chunk = o.chunk_kib << 10;
     let data = payload(bytes);
     // Touched once here so that page faults on the destination are not timed on either side.
     let mut out = vec![1u8; bytes];
