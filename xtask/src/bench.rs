@@ -38,7 +38,7 @@ pub fn run(area: Area, extra: &[String]) -> Result<ExitCode> {
             setup::ensure_e2fsprogs()?;
             command.args(["run", "--release", "-p", "ext4-bench", "--"]);
             if extra.is_empty() {
-                command.args(["--size-mib", "256", "--runs", "3"]);
+                command.args(["--size-mib", "256", "--runs", "9"]);
             }
         }
         Area::Buddy => {
