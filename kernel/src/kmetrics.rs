@@ -147,6 +147,46 @@ macro_rules! fragmentation {
 
 static FRAGMENTATION: [Fragmentation; 11] = fragmentation!(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10);
 
+fn cache_stat(read: fn(&blockcache::CacheStats) -> u64) -> Value {
+    // -1 while the file system is busy or not mounted (the cache cannot be read without
+    // waiting, and an export must never wait on a disk request).
+    crate::storage::cache_stats()
+        .map(|c| Value::Signed(read(&c) as i64))
+        .unwrap_or(Value::Signed(-1))
+}
+
+/// The storage series: block-cache size and traffic (reclaim shows up in `reclaimed`).
+static STORAGE: [Computed; 4] = [
+    Computed::new(
+        MetricKind::Gauge,
+        "nous_block_cache_bytes",
+        "Disk data held by the block cache in reclaimable frames, in bytes (-1: not mounted or busy).",
+        &[],
+        || cache_stat(|c| c.cached_chunks * blockcache::CHUNK_SIZE as u64),
+    ),
+    Computed::new(
+        MetricKind::Counter,
+        "nous_block_cache_lookups_total",
+        "Block-cache chunk lookups by result: hit (served from memory) or miss (read from the disk); -1: not mounted or busy.",
+        &[Label::new("result", "hit")],
+        || cache_stat(|c| c.hits),
+    ),
+    Computed::new(
+        MetricKind::Counter,
+        "nous_block_cache_lookups_total",
+        "Block-cache chunk lookups by result: hit (served from memory) or miss (read from the disk); -1: not mounted or busy.",
+        &[Label::new("result", "miss")],
+        || cache_stat(|c| c.misses),
+    ),
+    Computed::new(
+        MetricKind::Counter,
+        "nous_block_cache_reclaimed_chunks_total",
+        "Block-cache chunks given back to the allocator by memory-pressure reclaim (-1: not mounted or busy).",
+        &[],
+        || cache_stat(|c| c.reclaimed),
+    ),
+];
+
 static REGISTRY: spin::Once<MetricsRegistry> = spin::Once::new();
 
 /// The kernel's registry, built on first use.
@@ -171,6 +211,9 @@ pub fn registry() -> &'static MetricsRegistry {
             let _ = r.register(f);
         }
         let _ = r.register_all(&crate::oom::monitor::METRICS);
+        for m in STORAGE.iter() {
+            let _ = r.register(m);
+        }
         r
     })
 }
