@@ -116,25 +116,31 @@ fn print_ratio(ours: &PolicySummary, other: &PolicySummary) {
 
 fn print_targets(ours: &PolicySummary, all: &[PolicySummary]) {
     let verdict = |ok: bool| if ok { "met" } else { "MISSED" };
-    let recall = ours.recall_5s.value().unwrap_or(0.0);
-    let fp = ours.false_positives.value().unwrap_or(1.0);
-    let averted = ours.predicted_averted.value().unwrap_or(0.0);
-    println!(
-        "target recall ≥95 % at ≥5 s lead: {:.1} % — {}",
-        recall * 100.0,
-        verdict(recall >= 0.95)
-    );
-    println!(
-        "target false positives ≤2 % of benign runs: {:.1} % — {}",
-        fp * 100.0,
-        verdict(fp <= 0.02)
-    );
-    if ours.predicted_averted.den > 0 {
-        println!(
+    match ours.recall_5s.value() {
+        Some(recall) => println!(
+            "target recall ≥95 % at ≥5 s lead: {:.1} % — {}",
+            recall * 100.0,
+            verdict(recall >= 0.95)
+        ),
+        None => println!("target recall ≥95 % at ≥5 s lead: no OOM runs"),
+    }
+    match ours.false_positives.value() {
+        Some(fp) => println!(
+            "target false positives ≤2 % of benign runs: {:.1} % — {}",
+            fp * 100.0,
+            verdict(fp <= 0.02)
+        ),
+        None => println!("target false positives ≤2 % of benign runs: no benign runs"),
+    }
+    match ours.predicted_averted.value() {
+        Some(averted) => println!(
             "target ≥80 % of predicted OOMs averted: {:.1} % — {}",
             averted * 100.0,
             verdict(averted >= 0.80)
-        );
+        ),
+        None => println!(
+            "target ≥80 % of predicted OOMs averted: no predicted OOM with a ladder-on twin"
+        ),
     }
     let lead_ok = all
         .iter()
