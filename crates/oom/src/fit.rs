@@ -11,6 +11,16 @@ const T_MAX: u64 = 1 << 40;
 /// overflow an `i128`.
 const Y_MAX: u64 = 1 << 32;
 
+/// `x` as `f64`. The centred sums below are small even when the raw sums are not, so the value
+/// nearly always fits an `i64`, whose conversion is one instruction; a general `i128`
+/// conversion is a library call that was a fifth of a predictor update.
+fn to_f64(x: i128) -> f64 {
+    match i64::try_from(x) {
+        Ok(v) => v as f64,
+        Err(_) => x as f64,
+    }
+}
+
 /// Running sums of the points `(t, y)` currently in a window (at most 10 000 points).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct LineFit {
@@ -81,19 +91,36 @@ impl LineFit {
         if self.n < 2 || var_t <= 0 {
             return None;
         }
-        Some(self.cov() as f64 / var_t as f64)
+        Some(to_f64(self.cov()) / to_f64(var_t))
     }
 
-    /// Coefficient of determination R² in 0..=1: the share of the variance of y the line
-    /// explains. 0 when y is constant (a flat line explains nothing new) or too few points.
-    pub(crate) fn r_squared(&self) -> f64 {
-        let (var_t, var_y) = (self.var_t(), self.var_y());
-        if self.n < 3 || var_t <= 0 || var_y <= 0 {
-            return 0.0;
+    /// Slope (as [`LineFit::slope`]) and coefficient of determination R² in 0..=1 — the
+    /// share of the variance of y the line explains; 0 when y is constant (a flat line
+    /// explains nothing new) or with fewer than three points. One pass over the sums: the
+    /// 128-bit products and their conversions are the cost of a predictor update.
+    pub(crate) fn slope_and_r_squared(&self) -> (Option<f64>, f64) {
+        let var_t = self.var_t();
+        if self.n < 2 || var_t <= 0 {
+            return (None, 0.0);
         }
-        let cov = self.cov() as f64;
-        let r2 = (cov / var_t as f64) * (cov / var_y as f64);
-        r2.clamp(0.0, 1.0)
+        let cov = to_f64(self.cov());
+        let var_t = to_f64(var_t);
+        let slope = cov / var_t;
+        if self.n < 3 {
+            return (Some(slope), 0.0);
+        }
+        let var_y = self.var_y();
+        if var_y <= 0 {
+            return (Some(slope), 0.0);
+        }
+        let r2 = slope * (cov / to_f64(var_y));
+        (Some(slope), r2.clamp(0.0, 1.0))
+    }
+
+    /// R² alone (see [`LineFit::slope_and_r_squared`]).
+    #[cfg(test)]
+    pub(crate) fn r_squared(&self) -> f64 {
+        self.slope_and_r_squared().1
     }
 }
 
@@ -135,6 +162,12 @@ mod tests {
         same_time.add(3, 1);
         same_time.add(3, 2);
         assert_eq!(same_time.slope(), None);
+    }
+
+    #[test]
+    fn conversion_is_exact_on_both_paths() {
+        assert_eq!(to_f64(-5), -5.0);
+        assert_eq!(to_f64(1i128 << 100), 2f64.powi(100));
     }
 
     #[test]

@@ -15,7 +15,9 @@
 //!   a crash, while a steady leak (both windows agree) does.
 //! - Time to exhaustion (TTE) = distance to the line (the watermark for free pages, one block
 //!   for usable pages) / decline rate. Urgency u = 1 / (1 + (TTE / T½)²); a trend factor is
-//!   u × confidence, with confidence = R² of the long fit × how full the ring is.
+//!   u × confidence, with confidence = (R² of the long fit)² × how full the ring is (squaring
+//!   R² separates a steady decline, R² ≈ 1, from a single step, R² ≈ 0.75; chosen on the
+//!   training seeds, docs/OOM.md).
 //! - Factors combine as a noisy-or: risk = 1 − Π(1 − wᵢ·fᵢ) over trend, fragmentation,
 //!   low free memory (weight 0.25) and recent allocation failures.
 //!
@@ -479,13 +481,17 @@ impl CrashPredictor {
     fn trend_view(&self, trend: &Trend, head: u64, total: u64) -> TrendView {
         let full = f64::from(self.config.full_confidence_samples.max(1));
         let fill = (trend.long.len() as f64 / full).min(1.0);
-        let slope_long = trend.long.slope().unwrap_or(0.0);
-        let slope_short = trend.short.slope().unwrap_or(0.0);
-        let r2 = trend.long.r_squared();
+        let (slope_long, r2) = trend.long.slope_and_r_squared();
+        let slope_long = slope_long.unwrap_or(0.0);
+
         let confidence = (r2 * r2 * fill) as f32;
         // The slower of the two declines; no decline in either window means no trend.
-        let rate = if slope_long < 0.0 && slope_short < 0.0 {
-            (-slope_long).min(-slope_short)
+        // (The short fit is only consulted when the long one declines.)
+        let rate = if slope_long < 0.0 {
+            match trend.short.slope() {
+                Some(slope_short) if slope_short < 0.0 => (-slope_long).min(-slope_short),
+                _ => 0.0,
+            }
         } else {
             0.0
         };
