@@ -1,7 +1,391 @@
 //! End-to-end tests of the oom subsystem over the serial shell; [`crate::e2e::all`] runs them
 //! after the foundation's table, in one shared boot while they pass.
+//!
+//! They check what the issue asks to see from outside: `crashctl`/`memctl` reject bad
+//! arguments with one `error:` line; `memctl compact` really moves pages and gains blocks after
+//! a fragmenting workload; the `fragment` scenario ends in an OOM kill with `crashctl auto off`
+//! and survives (no OOM kill, a compaction in `crashctl log`) with `crashctl auto on`; the
+//! pool's content check never finds a corrupted block; and the kernel answers throughout. Every
+//! test stops its workload and switches `auto` off again, so the next test (and the storage
+//! tests after these) find an idle machine. Every name starts with `oom_`, so
+//! `cargo xtask test --qemu-only e2e::oom_` runs exactly these.
 
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail, ensure};
+
+use crate::console::Console;
 use crate::e2e::E2eTest;
+use crate::parse;
 
 /// The oom tests, in run order.
-pub const TESTS: &[E2eTest] = &[];
+pub const TESTS: &[E2eTest] = &[
+    E2eTest {
+        name: "oom_commands_reject_bad_arguments",
+        run: oom_commands_reject_bad_arguments,
+    },
+    E2eTest {
+        name: "oom_crashctl_reports_status_and_stats",
+        run: crashctl_reports_status_and_stats,
+    },
+    E2eTest {
+        name: "oom_compact_moves_pages_after_fragmenting",
+        run: compact_moves_pages_after_fragmenting,
+    },
+    E2eTest {
+        name: "oom_fragment_without_response_ends_in_oom_kill",
+        run: fragment_without_response_ends_in_oom_kill,
+    },
+    E2eTest {
+        name: "oom_fragment_with_response_survives",
+        run: fragment_with_response_survives,
+    },
+];
+
+/// Seed of the `fragment` runs (its OOM comes about 40 s into the run with the response off).
+const FRAGMENT_SEED: u64 = 1;
+/// Longest a `fragment` run may take to reach its OOM with the response off (it lasts 90 s).
+const OOM_DEADLINE: Duration = Duration::from_secs(100);
+/// How long the run with the response on must go without an OOM kill (run time, ms).
+const SURVIVE_MS: u64 = 60_000;
+
+fn oom_commands_reject_bad_arguments(console: &mut Console) -> Result<()> {
+    let bad = [
+        "crashctl",
+        "crashctl frobnicate",
+        "crashctl status extra",
+        "crashctl tune",
+        "crashctl tune 0",
+        "crashctl tune 1.5",
+        "crashctl tune nan",
+        "crashctl tune high",
+        "crashctl history 0",
+        "crashctl history 33",
+        "crashctl history many",
+        "crashctl auto",
+        "crashctl auto maybe",
+        "crashctl log 0",
+        "crashctl eval",
+        "crashctl eval 0 1",
+        "crashctl eval 201 1",
+        "crashctl eval 2 -1",
+        "memctl compact 0",
+        "memctl compact 11",
+        "memctl compact big",
+        "memctl compact 3 4",
+        "memctl reclaim 0",
+        "memctl reclaim lots",
+        "memctl stress",
+        "memctl stress nope",
+        "memctl stress leak seed",
+        "memctl stress leak 1 2",
+        "memctl stress stop now",
+        "memctl stress status all",
+    ];
+    for command in bad {
+        let output = console.command(command)?;
+        let errors = parse::error_lines(&output.join("\n")).len();
+        ensure!(
+            errors == 1 && output.first().is_some_and(|l| l.starts_with("error: ")),
+            "`{command}` printed {output:?}, expected one `error: ` line first"
+        );
+    }
+    // Nothing was started by the refused commands.
+    let status = console.command("memctl stress status")?;
+    ensure!(
+        !status.iter().any(|l| l.contains(" running ")),
+        "a refused command started a workload: {status:?}"
+    );
+    Ok(())
+}
+
+/// Runs `command` and fails on an `error:` line.
+fn command_ok(console: &mut Console, command: &str) -> Result<Vec<String>> {
+    let output = console.command(command)?;
+    let text = output.join("\n");
+    ensure!(
+        parse::error_lines(&text).is_empty(),
+        "`{command}` failed: {output:?}"
+    );
+    Ok(output)
+}
+
+fn crashctl_reports_status_and_stats(console: &mut Console) -> Result<()> {
+    let status = command_ok(console, "crashctl status")?;
+    let level = status
+        .iter()
+        .find_map(|l| l.strip_prefix("level: "))
+        .context("`crashctl status` has no `level:` line")?;
+    ensure!(
+        ["NORMAL", "ELEVATED", "WARNING", "CRITICAL"]
+            .iter()
+            .any(|name| level.starts_with(name)),
+        "unknown level in {level:?}"
+    );
+    ensure!(
+        status.iter().any(|l| l.starts_with("factors: ")),
+        "`crashctl status` shows no factors: {status:?}"
+    );
+    let stats = command_ok(console, "crashctl stats")?;
+    ensure!(
+        stats.iter().any(|l| l.starts_with("update cost: ")),
+        "`crashctl stats` shows no update cost: {stats:?}"
+    );
+    command_ok(console, "crashctl history 5")?;
+    command_ok(console, "crashctl log")?;
+    let tuned = command_ok(console, "crashctl tune 0.55")?;
+    ensure!(tuned == ["threshold: 0.55"], "tune printed {tuned:?}");
+    let status = command_ok(console, "crashctl status")?;
+    ensure!(
+        status.iter().any(|l| l.contains("threshold 0.55")),
+        "the tuned threshold is not in use: {status:?}"
+    );
+    Ok(())
+}
+
+/// One actor line of `memctl stress status`.
+#[derive(Debug, PartialEq, Eq)]
+struct ActorLine {
+    role: String,
+    state: String,
+    pages: u64,
+}
+
+/// What `memctl stress status` says.
+#[derive(Debug, PartialEq, Eq)]
+struct StressStatus {
+    running: bool,
+    elapsed_ms: u64,
+    high_order: Option<u64>,
+    actors: Vec<ActorLine>,
+    corrupted: u64,
+    held: u64,
+}
+
+fn number_after(line: &str, key: &str) -> Option<u64> {
+    let rest = &line[line.find(key)? + key.len()..];
+    let digits: String = rest
+        .trim_start()
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits.parse().ok()
+}
+
+fn parse_stress_status(lines: &[String]) -> Result<StressStatus> {
+    let head = lines
+        .iter()
+        .find(|l| l.starts_with("stress: "))
+        .context("no `stress:` line")?;
+    let pool = lines
+        .iter()
+        .find(|l| l.starts_with("pool: "))
+        .with_context(|| format!("no `pool:` line in {lines:?}"))?;
+    let mut actors = Vec::new();
+    for line in lines.iter().filter_map(|l| l.strip_prefix("actor ")) {
+        let (role, rest) = line.split_once(' ').context("actor line without a state")?;
+        let (state, pages) = rest
+            .rsplit_once(" pages ")
+            .with_context(|| format!("actor line without pages: {line:?}"))?;
+        actors.push(ActorLine {
+            role: role.to_string(),
+            state: state.to_string(),
+            pages: pages.trim().parse().context("actor pages")?,
+        });
+    }
+    Ok(StressStatus {
+        running: head.contains(" running "),
+        elapsed_ms: number_after(head, "elapsed").context("no elapsed time")?,
+        high_order: number_after(head, "needs order"),
+        actors,
+        corrupted: number_after(pool, "corrupted").context("no corrupted count")?,
+        held: number_after(pool, "held").context("no held count")?,
+    })
+}
+
+fn stress_status(console: &mut Console) -> Result<StressStatus> {
+    parse_stress_status(&command_ok(console, "memctl stress status")?)
+}
+
+/// `compact: order N: moved P pages (…), order-N blocks B -> A, T ms` → (P, B, A).
+fn parse_compact(lines: &[String]) -> Result<(u64, u64, u64)> {
+    let line = lines
+        .iter()
+        .find(|l| l.starts_with("compact: "))
+        .with_context(|| format!("no `compact:` line in {lines:?}"))?;
+    let moved = number_after(line, "moved").context("no pages moved")?;
+    let blocks = &line[line.find(" blocks ").context("no block counts")? + 8..];
+    let (before, after) = blocks
+        .split_once(" -> ")
+        .context("no `->` in block counts")?;
+    let after = after.split(',').next().unwrap_or_default();
+    Ok((
+        moved,
+        before.trim().parse().context("blocks before")?,
+        after.trim().parse().context("blocks after")?,
+    ))
+}
+
+/// Stops the workload, switches the response off and checks that the machine is idle and no
+/// block lost its contents.
+fn stop_and_check(console: &mut Console) -> Result<()> {
+    let stopped = command_ok(console, "memctl stress stop")?;
+    ensure!(stopped == ["stress: stopped"], "stop printed {stopped:?}");
+    command_ok(console, "crashctl auto off")?;
+    let status = stress_status(console)?;
+    ensure!(
+        !status.running && status.held == 0,
+        "the workload did not stop: {status:?}"
+    );
+    ensure!(
+        status.corrupted == 0,
+        "{} blocks lost their contents",
+        status.corrupted
+    );
+    console.check_output("echo alive", &["alive"])
+}
+
+fn compact_moves_pages_after_fragmenting(console: &mut Console) -> Result<()> {
+    command_ok(console, "crashctl auto off")?;
+    command_ok(console, &format!("memctl stress fragment {FRAGMENT_SEED}"))?;
+    let status = stress_status(console)?;
+    let order = status
+        .high_order
+        .context("fragment shows no consumer order")?;
+    let (moved, before, after) =
+        parse_compact(&command_ok(console, &format!("memctl compact {order}"))?)?;
+    ensure!(moved > 0, "compaction moved no pages");
+    ensure!(
+        after > before,
+        "order-{order} blocks did not rise: {before} -> {after}"
+    );
+    stop_and_check(console)
+}
+
+/// Polls `memctl stress status` every second until `done` says so or `limit` passes.
+fn watch(
+    console: &mut Console,
+    limit: Duration,
+    mut done: impl FnMut(&StressStatus) -> Result<bool>,
+) -> Result<StressStatus> {
+    let deadline = Instant::now() + limit;
+    loop {
+        let status = stress_status(console)?;
+        if done(&status)? {
+            return Ok(status);
+        }
+        if Instant::now() >= deadline {
+            bail!("gave up after {limit:?}: {status:?}");
+        }
+        std::thread::sleep(Duration::from_secs(1));
+    }
+}
+
+fn oom_killed(status: &StressStatus) -> Option<&ActorLine> {
+    status
+        .actors
+        .iter()
+        .find(|a| a.state.starts_with("oom-killed"))
+}
+
+fn fragment_without_response_ends_in_oom_kill(console: &mut Console) -> Result<()> {
+    command_ok(console, "crashctl auto off")?;
+    command_ok(console, &format!("memctl stress fragment {FRAGMENT_SEED}"))?;
+    let status = watch(console, OOM_DEADLINE, |s| {
+        Ok(oom_killed(s).is_some() || !s.running)
+    })?;
+    let victim = oom_killed(&status)
+        .with_context(|| format!("the run ended without an OOM kill: {status:?}"))?;
+    ensure!(
+        victim.pages == 0,
+        "the OOM-killed {} still holds {} pages",
+        victim.role,
+        victim.pages
+    );
+    let log = command_ok(console, "crashctl log")?;
+    ensure!(
+        log.iter().any(|l| l.contains("oom-kill ")),
+        "`crashctl log` does not show the OOM kill: {log:?}"
+    );
+    ensure!(
+        !log.iter()
+            .any(|l| l.contains("compact order") || l.contains(": kill ")),
+        "the ladder acted with auto off: {log:?}"
+    );
+    stop_and_check(console)
+}
+
+fn fragment_with_response_survives(console: &mut Console) -> Result<()> {
+    command_ok(console, "crashctl auto on")?;
+    command_ok(console, &format!("memctl stress fragment {FRAGMENT_SEED}"))?;
+    let limit = Duration::from_millis(SURVIVE_MS) + Duration::from_secs(30);
+    let status = watch(console, limit, |s| {
+        if let Some(victim) = oom_killed(s) {
+            bail!(
+                "the {} was OOM-killed with the response on: {s:?}",
+                victim.role
+            );
+        }
+        Ok(s.elapsed_ms >= SURVIVE_MS || !s.running)
+    })?;
+    ensure!(oom_killed(&status).is_none(), "OOM kill: {status:?}");
+    let log = command_ok(console, "crashctl log")?;
+    ensure!(
+        log.iter().any(|l| l.contains("compact order")),
+        "`crashctl log` shows no compaction: {log:?}"
+    );
+    ensure!(
+        !log.iter().any(|l| l.contains("oom-kill ")),
+        "`crashctl log` shows an OOM kill: {log:?}"
+    );
+    stop_and_check(console)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines(text: &str) -> Vec<String> {
+        text.lines().map(String::from).collect()
+    }
+
+    #[test]
+    fn stress_status_is_parsed() {
+        let status = parse_stress_status(&lines(
+            "stress: fragment seed=1 (consumer needs order 4) running elapsed 29773 ms of 90000 ms, oom kills: 0\n\
+             actor fragmenter oom-killed at 38898 ms (order-1 request) pages 0\n\
+             actor consumer running pages 64\n\
+             pool: held 64 pages (table of 64836 blocks), checked 20855 blocks, corrupted 0, migrated 8187 pages",
+        ))
+        .unwrap();
+        assert!(status.running);
+        assert_eq!(status.elapsed_ms, 29773);
+        assert_eq!(status.high_order, Some(4));
+        assert_eq!((status.held, status.corrupted), (64, 0));
+        assert_eq!(status.actors.len(), 2);
+        assert_eq!(
+            oom_killed(&status).map(|a| a.role.as_str()),
+            Some("fragmenter")
+        );
+        assert_eq!(status.actors[1].pages, 64);
+
+        let finished = parse_stress_status(&lines(
+            "stress: leak seed=3 finished elapsed 5 ms of 90000 ms, oom kills: 0\n\
+             pool: held 0 pages (table of 10 blocks), checked 0 blocks, corrupted 2, migrated 0 pages",
+        ))
+        .unwrap();
+        assert!(!finished.running);
+        assert_eq!(finished.high_order, None);
+        assert_eq!(finished.corrupted, 2);
+        assert!(parse_stress_status(&lines("stress: no workload has run")).is_err());
+    }
+
+    #[test]
+    fn compact_line_is_parsed() {
+        let out = lines(
+            "compact: order 4: moved 1157 pages (1157 moves planned for 73 blocks, 0 skipped), order-4 blocks 1387 -> 1460, 101.928 ms",
+        );
+        assert_eq!(parse_compact(&out).unwrap(), (1157, 1387, 1460));
+        assert!(parse_compact(&lines("error: busy")).is_err());
+    }
+}

@@ -66,7 +66,7 @@ pub const CRASHCTL: [Subcommand<KernelCtx>; 7] = [
     Subcommand {
         name: "stats",
         usage: "",
-        summary: "precision, recall, median lead time and the cost of one update",
+        summary: "precision, recall and median lead time (since the last workload run started), cost of one update",
         handler: crashctl_stats,
     },
     Subcommand {
@@ -78,7 +78,7 @@ pub const CRASHCTL: [Subcommand<KernelCtx>; 7] = [
     Subcommand {
         name: "log",
         usage: "[N]",
-        summary: "the last N ladder actions and OOM kills with their measured effect (default 16)",
+        summary: "the last N ladder actions and OOM kills of the current run, with their measured effect (default 16)",
         handler: crashctl_log,
     },
     Subcommand {
@@ -396,7 +396,7 @@ fn crashctl_log(_: &mut KernelCtx, args: &[&str], out: Out) -> CmdResult {
         return w(writeln!(out, "log: empty"));
     }
     for e in log.iter().flatten().take(n) {
-        w(write!(out, "{} ms: ", e.t_ms))?;
+        w(write!(out, "uptime {} ms: ", e.t_ms))?;
         match e.kind {
             LogKind::OomKill {
                 role,

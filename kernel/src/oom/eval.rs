@@ -4,8 +4,9 @@
 //! (leak, bursty, fragment in turn) and a benign one; pair k uses seed `SEED + k`. A run ends at
 //! its first OOM kill or when its scenario's time is up. Each run prints one `eval …` line in
 //! the format of `oom::eval` (the simulator prints the same, so one parser reads both), and
-//! the command ends with `eval done`. The predictor starts empty for every run; the user's
-//! `crashctl auto` setting is restored at the end.
+//! the command ends with `eval done`. The predictor starts empty for every run (the workload
+//! start resets it after the actors' setup); the user's `crashctl auto` setting is restored at
+//! the end.
 
 use core::fmt::Write;
 
@@ -47,7 +48,6 @@ pub fn run(runs: u32, seed: u64, out: &mut dyn Write) -> Result<(), CommandError
 fn one_run(i: u32, seed: u64, out: &mut dyn Write) -> Result<(), CommandError> {
     let (kind, run_seed, ladder) = plan(i, seed);
     monitor::set_auto(ladder);
-    monitor::reset_predictor();
     let info = workload::start(kind, run_seed)
         .map_err(|e| CommandError::failed(alloc::format!("run {i}: {e}")))?;
     let deadline = info.started_ms + info.duration_ms + 5_000;

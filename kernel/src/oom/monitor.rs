@@ -108,6 +108,8 @@ impl Monitor {
 static MONITOR: IrqMutex<Option<Box<Monitor>>> = IrqMutex::new(None);
 static AUTO: AtomicBool = AtomicBool::new(false);
 static STARTED: AtomicBool = AtomicBool::new(false);
+/// A run's actors are doing their setup: nothing is sampled (the contract's time 0).
+static PAUSED: AtomicBool = AtomicBool::new(false);
 
 // Failure events, written by the hook (atomics only).
 static FAIL_EVENTS: AtomicU64 = AtomicU64::new(0);
@@ -266,6 +268,9 @@ fn with_monitor<R>(f: impl FnOnce(&mut Monitor) -> R) -> Option<R> {
 
 /// One sampling period.
 fn tick() {
+    if PAUSED.load(Ordering::SeqCst) {
+        return;
+    }
     let t = now_ms();
     let stats = hal::mem::frames::stats();
     let reclaimable = reclaim::reclaimable_pages();
@@ -450,9 +455,18 @@ pub fn actor_gone(id: ActorId) {
     with_monitor(|m| m.growth.remove(OwnerId(id.0)));
 }
 
-/// A workload run starts at `origin_ms`: fresh baselines, growth tracker and probe.
+/// A workload run's actors start their setup: sampling pauses until [`run_started`].
+pub fn run_setup() {
+    PAUSED.store(true, Ordering::SeqCst);
+}
+
+/// A workload run's clock starts at `origin_ms`, after the setup: a fresh predictor (same
+/// threshold), baselines, growth tracker, ladder and probe, as every simulated run starts;
+/// sampling resumes. The action log starts empty too: `crashctl log` shows the current run.
 pub fn run_started(origin_ms: u64) {
     with_monitor(|m| {
+        let threshold = m.predictor.threshold();
+        m.predictor = new_monitor(Some(threshold)).predictor;
         m.earlyoom = EarlyOom::new();
         m.psi = Psi::new();
         m.growth = GrowthTracker::new();
@@ -461,17 +475,11 @@ pub fn run_started(origin_ms: u64) {
             origin_ms,
             ..RunProbe::default()
         };
+        m.failures_seen = FAIL_EVENTS.load(Ordering::Relaxed);
+        m.log = [None; LOG_LEN];
+        m.next_log = 0;
     });
-}
-
-/// Replaces the predictor by a fresh one with the same threshold (each `crashctl eval` run
-/// starts from an empty ring, as in the simulator).
-pub fn reset_predictor() {
-    with_monitor(|m| {
-        let threshold = m.predictor.threshold();
-        let fresh = new_monitor(Some(threshold));
-        m.predictor = fresh.predictor;
-    });
+    PAUSED.store(false, Ordering::SeqCst);
 }
 
 /// The current run's probe.

@@ -79,6 +79,12 @@ impl RunInfo {
 
 static RUN: IrqMutex<Option<RunInfo>> = IrqMutex::new(None);
 static STOP: AtomicBool = AtomicBool::new(false);
+/// Start of the current run's clock (ms since boot), 0 while the actors do their setup.
+static ORIGIN_MS: AtomicU64 = AtomicU64::new(0);
+/// Actors of the current run that finished their setup (or exited during it).
+static READY: AtomicU64 = AtomicU64::new(0);
+/// Longest wait for the actors' setup.
+const SETUP_TIMEOUT_MS: u64 = 60_000;
 static NEXT_ACTOR: AtomicU64 = AtomicU64::new(1);
 /// Kill flags, by actor slot in the run.
 static KILLED: [AtomicBool; MAX_ACTORS] = [const { AtomicBool::new(false) }; MAX_ACTORS];
@@ -118,11 +124,12 @@ pub fn active() -> bool {
     RUN.lock().as_ref().is_some_and(RunInfo::active)
 }
 
-/// Starts the scenario `kind` with `seed` over the pages free now. Returns the run's info.
+/// Starts the scenario `kind` with `seed` over the pages free now and returns once every
+/// actor has done its setup (the steps before its first `Sleep`): the contract puts setup at
+/// time 0, before sampling starts, so the run's clock and a fresh predictor start only then.
 pub fn start(kind: ScenarioKind, seed: u64) -> Result<RunInfo, StartError> {
     let total = hal::mem::frames::stats().free_pages;
     let scenario = Scenario::new(kind, seed, total);
-    let started_ms = now_ms();
     {
         let mut run = RUN.lock();
         if run.as_ref().is_some_and(RunInfo::active) {
@@ -131,7 +138,7 @@ pub fn start(kind: ScenarioKind, seed: u64) -> Result<RunInfo, StartError> {
         *run = Some(RunInfo {
             kind,
             seed,
-            started_ms,
+            started_ms: now_ms(),
             duration_ms: scenario.duration_ms,
             high_order: scenario.high_order,
             actors: [None; MAX_ACTORS],
@@ -139,13 +146,17 @@ pub fn start(kind: ScenarioKind, seed: u64) -> Result<RunInfo, StartError> {
         });
     }
     STOP.store(false, Ordering::SeqCst);
-    monitor::run_started(started_ms);
+    ORIGIN_MS.store(0, Ordering::SeqCst);
+    READY.store(0, Ordering::SeqCst);
+    monitor::run_setup();
+    let mut spawned = 0;
+    let mut failure = None;
     for (slot, script) in scenario.actors.into_iter().take(MAX_ACTORS).enumerate() {
         let owner = match pool::register_owner() {
             Ok(o) => o,
             Err(e) => {
-                stop();
-                return Err(StartError::Pool(e));
+                failure = Some(StartError::Pool(e));
+                break;
             }
         };
         let actor = Actor {
@@ -160,26 +171,46 @@ pub fn start(kind: ScenarioKind, seed: u64) -> Result<RunInfo, StartError> {
             run.actors[slot] = Some(actor);
         }
         let duration_ms = scenario.duration_ms;
-        let spawned = task::spawn_with(
+        let thread = task::spawn_with(
             actor_name(actor.role),
             SpawnOptions {
                 detached: true,
                 ..SpawnOptions::default()
             },
             move || {
-                run_actor(slot, actor, script, started_ms, duration_ms);
+                run_actor(slot, actor, script, duration_ms);
                 0
             },
         );
-        if spawned.is_err() {
-            pool::release(owner);
+        if thread.is_err() {
             pool::retire(owner);
-            mark(slot, |a| a.exited = true);
-            stop();
-            return Err(StartError::Spawn);
+            mark(slot, |a| {
+                a.state = ActorState::Finished;
+                a.exited = true;
+            });
+            failure = Some(StartError::Spawn);
+            break;
         }
+        spawned += 1;
     }
-    run_info().ok_or(StartError::Spawn)
+    if failure.is_some() {
+        stop();
+    }
+    // Wait for every actor's setup (bounded: a stuck setup must not hang the shell).
+    let deadline = now_ms() + SETUP_TIMEOUT_MS;
+    while READY.load(Ordering::SeqCst) < spawned && now_ms() < deadline {
+        task::sleep_ns(10_000_000);
+    }
+    let origin = now_ms().max(1);
+    if let Some(run) = RUN.lock().as_mut() {
+        run.started_ms = origin;
+    }
+    monitor::run_started(origin);
+    ORIGIN_MS.store(origin, Ordering::SeqCst);
+    match failure {
+        Some(e) => Err(e),
+        None => run_info().ok_or(StartError::Spawn),
+    }
 }
 
 fn actor_name(role: Role) -> &'static str {
@@ -219,17 +250,20 @@ fn stopping(slot: usize) -> bool {
     STOP.load(Ordering::SeqCst) || KILLED[slot].load(Ordering::SeqCst)
 }
 
-fn run_actor(
-    slot: usize,
-    actor: Actor,
-    mut script: oom::scenario::ActorScript,
-    started_ms: u64,
-    duration_ms: u64,
-) {
+/// Time on the run's clock: 0 during setup.
+fn run_ms() -> u64 {
+    match ORIGIN_MS.load(Ordering::SeqCst) {
+        0 => 0,
+        origin => now_ms().saturating_sub(origin),
+    }
+}
+
+fn run_actor(slot: usize, actor: Actor, mut script: oom::scenario::ActorScript, duration_ms: u64) {
     let owner = actor.owner;
+    let mut in_setup = true;
     'script: loop {
-        let elapsed = now_ms().saturating_sub(started_ms);
-        if stopping(slot) || elapsed >= duration_ms {
+        let elapsed = run_ms();
+        if stopping(slot) || (!in_setup && elapsed >= duration_ms) {
             break;
         }
         match script.next(elapsed, pool::held_pages(owner)) {
@@ -246,7 +280,7 @@ fn run_actor(
                         Ok(()) => {}
                         Err(e) if e.is_oom() && actor.role == Role::Cache => break,
                         Err(e) if e.is_oom() => {
-                            oom_kill(slot, actor, started_ms, order, e);
+                            oom_kill(slot, actor, order, e);
                             break 'script;
                         }
                         // Killed meanwhile (the ladder released the owner) or no table room.
@@ -263,7 +297,20 @@ fn run_actor(
                 pool::free(owner, u64::from(count), order);
             }
             Step::Sleep { ms } => {
-                let until = now_ms().saturating_add(ms);
+                let until = if in_setup {
+                    // Setup done: wait for the others, then sleep from the run's time 0.
+                    in_setup = false;
+                    READY.fetch_add(1, Ordering::SeqCst);
+                    while ORIGIN_MS.load(Ordering::SeqCst) == 0 {
+                        if stopping(slot) {
+                            break 'script;
+                        }
+                        task::sleep_ns(5_000_000);
+                    }
+                    ORIGIN_MS.load(Ordering::SeqCst).saturating_add(ms)
+                } else {
+                    now_ms().saturating_add(ms)
+                };
                 while now_ms() < until {
                     if stopping(slot) {
                         break 'script;
@@ -275,7 +322,9 @@ fn run_actor(
             Step::Exit => break,
         }
     }
-    pool::release(owner);
+    if in_setup {
+        READY.fetch_add(1, Ordering::SeqCst);
+    }
     pool::retire(owner);
     mark(slot, |a| {
         if a.state == ActorState::Running {
@@ -286,9 +335,9 @@ fn run_actor(
     monitor::actor_gone(actor.id);
 }
 
-fn oom_kill(slot: usize, actor: Actor, started_ms: u64, order: u8, cause: PoolError) {
+fn oom_kill(slot: usize, actor: Actor, order: u8, cause: PoolError) {
     let now = now_ms();
-    let t_ms = now.saturating_sub(started_ms);
+    let t_ms = run_ms();
     mark(slot, |a| {
         a.state = ActorState::OomKilled { t_ms, order };
     });
