@@ -159,7 +159,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             );
             report::print_summary(&records);
             report::print_actions(&records, &details);
-            let ns = report::observe_cost(observe_calls);
+            let (ns, observe_calls) = report::observe_cost(observe_calls);
             println!(
                 "predictor update: {ns:.1} ns per observe() over {observe_calls} calls (native, release)"
             );
@@ -194,7 +194,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::ObserveCost { calls } => {
-            let ns = report::observe_cost(calls);
+            let (ns, calls) = report::observe_cost(calls);
             println!("predictor update: {ns:.1} ns per observe() over {calls} calls");
             Ok(ExitCode::SUCCESS)
         }

@@ -160,12 +160,13 @@ fn print_targets(ours: &PolicySummary, all: &[PolicySummary]) {
 pub fn print_actions(records: &[EvalRecord], details: &[RunDetail]) {
     println!();
     println!(
-        "| ladder on | runs | OOMs | compactions | pages moved | reclaims | kills | right kills |"
+        "| ladder on | runs | OOMs | runs without a kill | compactions | pages moved | reclaims | kills | right kills |"
     );
-    println!("|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|");
     for kind in ScenarioKind::ALL {
         let mut runs = 0;
         let mut ooms = 0;
+        let mut no_kill = 0;
         let (mut c, mut moved, mut rc, mut k, mut right) = (0, 0, 0, 0, 0);
         for (r, d) in records.iter().zip(details) {
             if r.ladder != LadderMode::On || r.scenario != kind {
@@ -173,13 +174,14 @@ pub fn print_actions(records: &[EvalRecord], details: &[RunDetail]) {
             }
             runs += 1;
             ooms += u32::from(r.oom_ms.is_some());
+            no_kill += u32::from(r.oom_ms.is_none() && r.killed.is_none());
             c += d.actions.0;
             moved += d.pages_moved;
             rc += d.actions.1;
             k += d.actions.2;
             right += u32::from(r.right == Some(true));
         }
-        println!("| {kind} | {runs} | {ooms} | {c} | {moved} | {rc} | {k} | {right} |");
+        println!("| {kind} | {runs} | {ooms} | {no_kill} | {c} | {moved} | {rc} | {k} | {right} |");
     }
     let mut free_share: Vec<f64> = records
         .iter()
@@ -226,8 +228,8 @@ fn stream() -> Vec<Sample> {
     samples
 }
 
-/// Mean ns per `observe` over `calls` calls (at least 1e6).
-pub fn observe_cost(calls: u64) -> f64 {
+/// Mean ns per `observe` over `calls` calls (at least 1e6); returns (ns, calls made).
+pub fn observe_cost(calls: u64) -> (f64, u64) {
     let calls = calls.max(1_000_000);
     let samples = stream();
     let mut predictor = CrashPredictor::with_defaults();
@@ -247,7 +249,7 @@ pub fn observe_cost(calls: u64) -> f64 {
     }
     let elapsed = started.elapsed();
     black_box(sink);
-    elapsed.as_nanos() as f64 / calls as f64
+    (elapsed.as_nanos() as f64 / calls as f64, calls)
 }
 
 /// Threshold sweep over the training runs (ladder off): recall at ≥5 s lead, median lead and
