@@ -179,4 +179,44 @@ mod tests {
         }
         assert!((fit.slope().unwrap() + 0.01).abs() < 1e-9);
     }
+
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The running sums, after any sequence of adds and removals of a sliding window,
+        /// give the slope a direct two-pass computation gives.
+        #[test]
+        fn sliding_sums_match_direct_fit(
+            points in proptest::collection::vec((0u64..1_000_000, 0u64..5_000_000), 3..300),
+            window in 3usize..120,
+        ) {
+            let mut sorted = points.clone();
+            sorted.sort_by_key(|p| p.0);
+            let mut fit = LineFit::EMPTY;
+            for (i, &(t, y)) in sorted.iter().enumerate() {
+                fit.add(t, y);
+                if i >= window {
+                    let (old_t, old_y) = sorted[i - window];
+                    fit.remove(old_t, old_y);
+                }
+            }
+            let live = &sorted[sorted.len().saturating_sub(window)..];
+            prop_assert_eq!(fit.len(), live.len());
+            let n = live.len() as f64;
+            let mt = live.iter().map(|p| p.0 as f64).sum::<f64>() / n;
+            let my = live.iter().map(|p| p.1 as f64).sum::<f64>() / n;
+            let stt: f64 = live.iter().map(|p| (p.0 as f64 - mt).powi(2)).sum();
+            let sty: f64 = live.iter().map(|p| (p.0 as f64 - mt) * (p.1 as f64 - my)).sum();
+            match fit.slope() {
+                None => prop_assert!(stt == 0.0),
+                Some(slope) => {
+                    let direct = sty / stt;
+                    prop_assert!((slope - direct).abs() <= 1e-6 * direct.abs().max(1.0),
+                        "{} vs {}", slope, direct);
+                }
+            }
+            let r2 = fit.r_squared();
+            prop_assert!((0.0..=1.0).contains(&r2));
+        }
+    }
 }

@@ -962,4 +962,44 @@ mod tests {
         assert!(a.risk.is_finite() && (0.0..=1.0).contains(&a.risk));
         assert!(usize::from(a.watched_order) < ORDERS);
     }
+
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Any stream of samples, failures and OOMs keeps the predictor's outputs in range
+        /// and its bookkeeping consistent.
+        #[test]
+        fn arbitrary_streams_stay_in_range(
+            steps in proptest::collection::vec(
+                (0u64..5_000, 0u64..100_000, 0u64..2_000, 0u8..12, 0u8..20),
+                1..400,
+            ),
+            threshold in 0.01f32..=1.0,
+        ) {
+            let mut p = CrashPredictor::with_defaults();
+            p.set_threshold(threshold).unwrap();
+            let mut t = 0u64;
+            for (dt, free, big, order, event) in steps {
+                t += dt;
+                let a = p.observe(&sample(t, free, order.min(10), big));
+                prop_assert!((0.0..=1.0).contains(&a.risk));
+                prop_assert!((0.0..=1.0).contains(&a.confidence));
+                prop_assert_eq!(a.level, RiskLevel::from_risk(a.risk));
+                prop_assert!(!a.predicts_crash || a.risk >= threshold);
+                match event {
+                    0 => p.on_failure(t, usize::from(order)),
+                    1 => { p.record_oom(t); }
+                    2 => p.note_action(t),
+                    _ => {}
+                }
+            }
+            let s = p.stats();
+            prop_assert_eq!(
+                s.predictions,
+                s.true_positives + s.false_positives + s.averted + s.pending
+            );
+            prop_assert_eq!(s.ooms, s.true_positives + s.false_negatives);
+            prop_assert!(p.history().count() <= HISTORY);
+        }
+    }
 }
