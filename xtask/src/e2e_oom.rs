@@ -133,6 +133,23 @@ fn crashctl_reports_status_and_stats(console: &mut Console) -> Result<()> {
     );
     command_ok(console, "crashctl history 5")?;
     command_ok(console, "crashctl log")?;
+    let reclaimed = command_ok(console, "memctl reclaim")?;
+    ensure!(
+        reclaimed
+            .iter()
+            .any(|l| l.starts_with("reclaim: workload-cache: freed "))
+            && reclaimed
+                .last()
+                .is_some_and(|l| l.starts_with("reclaim: freed ")),
+        "`memctl reclaim` printed {reclaimed:?}"
+    );
+    let metrics = command_ok(console, "metrics")?;
+    for series in ["nous_oom_risk ", "nous_oom_predictor_update_ns "] {
+        ensure!(
+            metrics.iter().any(|l| l.starts_with(series)),
+            "`metrics` does not export {series}"
+        );
+    }
     let tuned = command_ok(console, "crashctl tune 0.55")?;
     ensure!(tuned == ["threshold: 0.55"], "tune printed {tuned:?}");
     let status = command_ok(console, "crashctl status")?;
@@ -140,6 +157,8 @@ fn crashctl_reports_status_and_stats(console: &mut Console) -> Result<()> {
         status.iter().any(|l| l.contains("threshold 0.55")),
         "the tuned threshold is not in use: {status:?}"
     );
+    // Later tests run with the shipped threshold.
+    command_ok(console, "crashctl tune default")?;
     Ok(())
 }
 

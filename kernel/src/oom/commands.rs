@@ -59,8 +59,8 @@ pub const CRASHCTL: [Subcommand<KernelCtx>; 7] = [
     },
     Subcommand {
         name: "tune",
-        usage: "<THRESHOLD>",
-        summary: "set the risk at which a crash is predicted (0 < THRESHOLD <= 1)",
+        usage: "<THRESHOLD|default>",
+        summary: "set the risk at which a crash is predicted (0 < THRESHOLD <= 1), or restore the default",
         handler: crashctl_tune,
     },
     Subcommand {
@@ -320,7 +320,10 @@ fn crashctl_history(_: &mut KernelCtx, args: &[&str], out: Out) -> CmdResult {
 
 fn crashctl_tune(_: &mut KernelCtx, args: &[&str], out: Out) -> CmdResult {
     expect_arg_count(args, 1, 1)?;
-    let threshold: f32 = parse_arg("THRESHOLD", required_arg(args, 0, "THRESHOLD")?)?;
+    let threshold: f32 = match required_arg(args, 0, "THRESHOLD")? {
+        "default" => oom::predictor::DEFAULT_THRESHOLD,
+        text => parse_arg("THRESHOLD", text)?,
+    };
     monitor::tune(threshold).map_err(|e| CommandError::usage(alloc::format!("{e}")))?;
     w(writeln!(out, "threshold: {threshold:.2}"))
 }
