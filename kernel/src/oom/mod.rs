@@ -6,8 +6,14 @@
 //! (the compaction executor over `buddy::compaction`), `reclaim` (the shrinker registry),
 //! `workload` (scenario actors as kernel threads, the OOM-kill rule), `monitor` (the 10 Hz
 //! sampler, predictor, baselines, ladder and action log), `eval` (`crashctl eval`), `commands`
-//! (the shell commands). The rules themselves — watermark, scenarios, predictor, ladder, the eval
-//! line format — live in the `oom` crate, shared with the host simulator.
+//! (the shell commands), `ktests` (in-kernel tests of the pool, compaction and the watermark).
+//! The rules themselves — watermark, scenarios, predictor, ladder, the eval line format — live
+//! in the `oom` crate, shared with the host simulator.
+//!
+//! Locks: the run table (`workload`), the `monitor` and the pool are never held together; the
+//! only nesting is pool → frame allocator (a migration claims its destination and frees its
+//! source under the pool lock). The failure hook touches atomics only. No lock is held while
+//! printing.
 
 mod commands;
 pub mod compact;
