@@ -3,7 +3,7 @@
 //! caches hold pages, and, when the trend still points at exhaustion after those, a kill of
 //! the owner whose memory *grows* fastest (from [`crate::growth::GrowthTracker`]). Each rung
 //! has a cooldown so the executor's effect can show before the ladder climbs further. The
-//! executor (the kernel's `oom` module or `crate::sim`) performs the action and reports its
+//! executor (the kernel's `oom` module or `tools/oom-sim`) performs the action and reports its
 //! measured effect with [`ResponseLadder::report`]; the ladder keeps the last reports for
 //! `crashctl` and backs off compaction that gained nothing.
 //!

@@ -22,7 +22,7 @@
 //!   low free memory (weight 0.25) and recent allocation failures.
 //!
 //! Neighbours: [`crate::sample`] (input), [`crate::ladder`] (acts on the assessment),
-//! `kernel/src/oom` and `crate::sim` (feed it), [`crate::baseline`] (the rules it is compared to).
+//! `kernel/src/oom` and `tools/oom-sim` (feed it), [`crate::baseline`] (the rules it is compared to).
 
 use buddy::ORDERS;
 
