@@ -16,7 +16,9 @@
 //! order-≥N block, no existing order-≥N free block was touched, and
 //! [`BuddyStats::free_blocks_at_least`](crate::BuddyStats::free_blocks_at_least)`(N)` rises by
 //! exactly [`CompactionPlan::targets`]. A target whose blocks cannot all get a destination is
-//! dropped whole, so a plan never leaves a half-evacuated range behind.
+//! dropped whole, so a plan never leaves a half-evacuated range behind, and the scan goes on
+//! with the next target: a low range holding, say, an order-1 block that no hole can take does
+//! not stop the compaction of order-0 pages above it.
 //!
 //! The executor (the kernel's movable pool; the host simulator's handle table) performs each
 //! move with [`BuddyAllocator::claim_free_block`] on the destination, copies the contents,
@@ -79,6 +81,8 @@ impl core::error::Error for PlanError {}
 /// The contents of one candidate target range.
 struct Census {
     movable_blocks: usize,
+    /// Order of the largest movable block in the range.
+    largest_movable_order: usize,
 }
 
 /// Plans up to `max_targets` order-`order` blocks' worth of compaction into `moves`, stopping
@@ -103,7 +107,15 @@ pub fn plan(
     // frame at or above `free_cursor` is either handed out as a destination or skipped.
     let mut next_target = start.0.next_multiple_of(size);
     let mut free_cursor = end.0;
+    // Smallest block order for which the free scanner found no destination left (`order`:
+    // none yet). A free block of order j contains an aligned run of every order k ≤ j, so
+    // "nothing for k" also means "nothing for any order above k"; and since targets only rise
+    // and the cursor only falls, it stays true for every later target. Targets holding a
+    // movable block of such an order are skipped without searching again, which bounds the
+    // failed searches to `order` over the whole plan.
+    let mut exhausted_from = order;
     while result.targets < max_targets
+        && exhausted_from > 0
         && next_target
             .checked_add(size)
             .is_some_and(|e| e <= free_cursor)
@@ -113,10 +125,13 @@ pub fn plan(
         let Some(census) = census(alloc, target, order) else {
             continue;
         };
+        if census.largest_movable_order >= exhausted_from {
+            continue;
+        }
         if census.movable_blocks > moves.len() - result.moves {
             break;
         }
-        let (saved_moves, saved_pages) = (result.moves, result.pages);
+        let (saved_moves, saved_pages, saved_cursor) = (result.moves, result.pages, free_cursor);
         let mut complete = true;
         let mut at = target;
         while at < target + size {
@@ -136,6 +151,7 @@ pub fn plan(
                         result.pages += 1 << block_order;
                     }
                     None => {
+                        exhausted_from = exhausted_from.min(block_order);
                         complete = false;
                         break;
                     }
@@ -144,11 +160,12 @@ pub fn plan(
             at += 1 << block_order;
         }
         if !complete {
-            // Not enough free frames above this target: drop its moves and stop, the
-            // scanners met.
+            // This target cannot be evacuated whole: give back its destinations and go on
+            // with the next one (it may hold only blocks that still have destinations).
             result.moves = saved_moves;
             result.pages = saved_pages;
-            break;
+            free_cursor = saved_cursor;
+            continue;
         }
         result.targets += 1;
     }
@@ -172,12 +189,18 @@ fn census(alloc: &BuddyAllocator<'_>, target: u64, order: usize) -> Option<Censu
     if first_order >= order {
         return None;
     }
-    let mut census = Census { movable_blocks: 0 };
+    let mut census = Census {
+        movable_blocks: 0,
+        largest_movable_order: 0,
+    };
     let mut at = target;
     while at < target + (1 << order) {
         let (state, block_order) = head(alloc, at)?;
         match state {
-            FrameState::Allocated(MigrateType::Movable) => census.movable_blocks += 1,
+            FrameState::Allocated(MigrateType::Movable) => {
+                census.movable_blocks += 1;
+                census.largest_movable_order = census.largest_movable_order.max(block_order);
+            }
             FrameState::Free => {}
             _ => return None,
         }
@@ -346,6 +369,37 @@ mod tests {
             assert_eq!(m.order, 1);
             assert_eq!(m.to.0 % 2, 0);
         }
+        execute(&mut a, &moves[..p.moves]);
+        assert_eq!(a.stats().free_blocks_at_least(3), before + p.targets as u64);
+    }
+
+    #[test]
+    fn a_target_without_destinations_is_skipped_not_the_end() {
+        // 0..8: an order-1 movable pair at 0 plus order-0 pages; 8..64: a checkerboard of
+        // movable order-0 pages. The only holes are order-0, so the pair can never move, but
+        // the ranges above it can still be evacuated into holes near the top.
+        let mut meta = vec![FrameMeta::EMPTY; 64];
+        let mut a = BuddyAllocator::new(&mut meta, Pfn(0)).unwrap();
+        a.add_free_range(Pfn(0), Pfn(64)).unwrap();
+        assert_eq!(a.alloc_typed(1, MigrateType::Movable).unwrap(), Pfn(0));
+        let pages: Vec<Pfn> = (2..64)
+            .map(|_| a.alloc_typed(0, MigrateType::Movable).unwrap())
+            .collect();
+        for p in pages.iter().filter(|p| p.0 >= 8 && p.0 % 2 == 1) {
+            a.free(*p, 0).unwrap();
+        }
+        let mut moves = [Move::EMPTY; 64];
+        let p = plan(&a, 3, usize::MAX, &mut moves).unwrap();
+        assert!(
+            p.targets >= 2,
+            "planner stopped at the pinned first range: {p:?}"
+        );
+        assert!(
+            moves[..p.moves]
+                .iter()
+                .all(|m| m.from.0 >= 8 && m.order == 0)
+        );
+        let before = a.stats().free_blocks_at_least(3);
         execute(&mut a, &moves[..p.moves]);
         assert_eq!(a.stats().free_blocks_at_least(3), before + p.targets as u64);
     }
