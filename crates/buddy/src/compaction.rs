@@ -37,7 +37,7 @@ pub struct Move {
 }
 
 impl Move {
-    /// A placeholder for move buffers (`[Move::EMPTY; N]`); never produced by [`plan`].
+    /// The initial value of move buffers (`[Move::EMPTY; N]`); never produced by [`plan`].
     pub const EMPTY: Move = Move {
         from: Pfn(0),
         to: Pfn(0),
