@@ -117,17 +117,22 @@ pub fn init(max_phys: u64, nx: bool) -> Result<(), MapError> {
     Ok(())
 }
 
+/// The no-execute bit when the CPU supports it (EFER.NXE is set at boot exactly then).
+fn no_execute() -> F {
+    if crate::arch::cpu::features().nx {
+        F::NO_EXECUTE
+    } else {
+        F::empty()
+    }
+}
+
 /// Maps one 4 KiB page `virt` → `phys` (read/write, no-execute when supported).
 pub fn map_page(virt: u64, phys: u64) -> Result<(), MapError> {
     let pml4 = PML4_PHYS.lock();
     if *pml4 == 0 {
         return Err(MapError::NotReady);
     }
-    let nx = if crate::arch::cpu::features().nx {
-        F::NO_EXECUTE
-    } else {
-        F::empty()
-    };
+    let nx = no_execute();
     map_4k_in(*pml4, virt, phys, F::WRITABLE | nx)
 }
 
@@ -140,11 +145,7 @@ pub fn map_mmio(phys: u64, size: u64) -> Result<u64, MapError> {
     if *pml4 == 0 {
         return Err(MapError::NotReady);
     }
-    let nx = if crate::arch::cpu::features().nx {
-        F::NO_EXECUTE
-    } else {
-        F::empty()
-    };
+    let nx = no_execute();
     let flags = F::WRITABLE | F::NO_CACHE | F::WRITE_THROUGH | nx;
     let mut page = phys / PAGE_SIZE * PAGE_SIZE;
     while page < phys + size {
