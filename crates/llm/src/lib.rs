@@ -3,7 +3,9 @@
 //! Design principles:
 //! - **Bytes in, values out.** Weights arrive as `&[u8]` (safetensors + config.json, Hugging Face
 //!   names); the crate never touches a file system or hardware. `no_std + alloc`; no `unsafe`
-//!   except one audited SSE2 call in `simd` (quantized dot product, scalar fallback, tests).
+//!   except one audited block in `simd`: the call of the SSE2 `pmaddwd` dot product of the
+//!   quantized path, compiled only when the build targets SSE2 (scalar fallback otherwise; a
+//!   test checks the two agree bit for bit).
 //! - **One f32 reference path, written plainly.** Row-major tensors, one matmul kernel family in
 //!   [`ops`] that every layer shares, so correctness is checked once (finite differences, KV cache
 //!   against full sequence, Hugging Face logits) and speed is tuned once.
@@ -29,6 +31,7 @@
 //! model.to_safetensors() -> Result<Vec<u8>, Error>       // f32, HF names
 //! model.config() -> &LlamaConfig
 //! model.forward_sequence(&[u32]) -> Result<Vec<f32>, Error>  // logits [T * vocab], no cache
+//!   // (defined in train/forward.rs: it is the training forward pass without saved state)
 //!
 //! // infer.rs — incremental decoding with a KV cache
 //! let mut s = Session::new(&model);   // owns the cache + scratch; also Session::new(&quant_model)
@@ -49,7 +52,8 @@
 //! generate_unconstrained(&model, prompt, &opts) -> Result<Generation, Error>
 //! Generation { tokens: Vec<u32> /*new tokens, stop token excluded*/, stop: StopReason }
 //!
-//! // train.rs — full backprop, AdamW, clipping, warmup + cosine
+//! // train/ — full backprop, AdamW, clipping, warmup + cosine
+//! //   forward.rs (saved activations), loss.rs, backward.rs, optim.rs, trainer.rs
 //! TrainExample { tokens: Vec<u32>, loss_mask: Vec<bool> }
 //!   // loss_mask.len() == tokens.len(); loss_mask[t] = "tokens[t] is an answer token": the
 //!   // prediction of tokens[t] from position t-1 enters the loss. loss_mask[0] must be false.
@@ -61,7 +65,7 @@
 //! eval_loss(&model, Option<&LoraAdapters>, &[TrainExample]) -> Result<f32, Error>
 //! loss_and_grads(&model, &[TrainExample]) -> Result<(f32, Params), Error>   // raw gradients
 //!
-//! // lora.rs — adapters, PEFT files, cheap training
+//! // lora/ — adapters.rs (tensors, merge, hooks), peft.rs (files), trainer.rs (cheap training)
 //! LoraConfig { rank, alpha, targets: Vec<LoraTarget>, layers: Option<Vec<usize>> }
 //! LoraTarget::{Q, K, V, O, Gate, Up, Down}
 //! LoraAdapters::new(&LlamaConfig, LoraConfig, seed) -> Result<LoraAdapters, Error>
@@ -80,8 +84,12 @@
 //!
 //! Module map: [`config`] → [`model`] (weights, init) + [`weights`] (safetensors) → [`ops`]
 //! (kernels) → [`infer`] (KV cache) → [`mod@generate`] (sampling, masking); [`quant`] (i16 path,
-//! SSE2 in `simd`); [`train`] (backprop, AdamW) and [`lora`] (adapters) share the training
-//! forward/backward in [`train`].
+//! SSE2 in `simd`). [`train`] is a folder: `forward` (activations kept; also
+//! `LlamaModel::forward_sequence`), `loss` (examples, masked cross-entropy), `backward`,
+//! `optim` (AdamW, clipping, schedule) and `trainer` ([`Trainer`]). [`lora`] is a folder too:
+//! `adapters` (tensors, merge/unmerge, the hooks the training forward/backward call), `peft`
+//! (PEFT files) and `trainer` ([`LoraTrainer`], which reuses the forward/backward and AdamW of
+//! [`train`]). [`model`] depends on neither.
 #![cfg_attr(not(test), no_std)]
 #![deny(unsafe_code)] // the single exception is the audited `simd` module
 

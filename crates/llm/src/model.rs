@@ -4,7 +4,9 @@
 //! row-major). The same type holds gradients and AdamW moments in [`crate::train`], and
 //! [`Params::tensors`] / [`Params::tensors_mut`] walk the tensors in the fixed order of
 //! [`LlamaConfig::tensor_shapes`], which is also the order of the HF names used by the
-//! safetensors code in [`crate::weights`]. Inference lives in [`crate::infer`].
+//! safetensors code in [`crate::weights`]. Inference lives in [`crate::infer`]; the
+//! whole-sequence [`LlamaModel::forward_sequence`] is defined next to the training forward pass
+//! it runs (`train/forward.rs`), so this module depends on nothing from training.
 
 use alloc::string::String;
 use alloc::vec;
@@ -230,12 +232,6 @@ impl LlamaModel {
             }
         }
         Ok(())
-    }
-
-    /// Logits for every position of `tokens` (`[T * vocab]`), computed over the whole sequence
-    /// at once with the training forward pass (no KV cache).
-    pub fn forward_sequence(&self, tokens: &[u32]) -> Result<Vec<f32>, Error> {
-        crate::train::forward_logits(self, None, tokens)
     }
 }
 

@@ -1,13 +1,28 @@
-//! The crate's only `unsafe`: one SSE2 `pmaddwd` dot product for the quantized path
+//! The library's only `unsafe`: one SSE2 `pmaddwd` dot product for the quantized path
 //! ([`crate::quant`]), with a scalar fallback and a bit-exact agreement test.
 //!
-//! Audit summary: [`dot_i16_sse2`] is a *safe* `#[target_feature(enable = "sse2")]` function
-//! that takes slices, indexes them with bounds checks, and builds vectors with `_mm_set_epi16`
-//! (no raw pointers; LLVM merges the eight element reads into one unaligned load). The single
-//! `unsafe` block is the call into it from [`dot_i16`], which Rust requires because the caller
-//! does not itself carry the `target_feature` attribute. It is compiled only when the build
-//! enables SSE2 (`cfg(target_feature = "sse2")`, part of the x86_64 baseline for both the host
-//! and the kernel), so every CPU that runs the binary has the instructions.
+//! Audit summary:
+//! - What is unsafe: exactly one `unsafe` block, the call `dot_i16_sse2(a, b)` inside
+//!   [`dot_i16`]. Rust requires it because `dot_i16_sse2` carries
+//!   `#[target_feature(enable = "sse2")]` and the caller does not.
+//! - What is not: `dot_i16_sse2` itself is a *safe* function. It takes slices, reads them with
+//!   bounds-checked indexing (constant indices into `chunks_exact(16)` chunks, so the checks
+//!   compile away) and builds vectors with `_mm_set_epi16`; the intrinsics it calls are safe
+//!   inside a function with the feature enabled. No raw pointers: LLVM merges the eight element
+//!   reads into one unaligned load (`movdqu` + `pmaddwd` + `paddd` in the release build).
+//! - Why the call is sound: the function's only precondition is that the executing CPU has
+//!   SSE2. The block and the function are compiled only under
+//!   `cfg(all(target_arch = "x86_64", target_feature = "sse2"))`, i.e. when the whole build
+//!   already assumes SSE2. Both the host and the kernel are built for
+//!   `x86_64-unknown-linux-gnu`, whose baseline includes SSE2 (its f32 code uses SSE registers
+//!   too), and the kernel (which does not link this crate yet) turns SSE on at boot
+//!   (`hal/src/arch/boot.rs`: CR4.OSFXSR set, CR0.EM and CR0.TS cleared) before any Rust code
+//!   runs.
+//! - Fallback: builds without SSE2 compile [`dot_i16`] to [`dot_i16_scalar`], which is also the
+//!   reference the test below compares the SSE2 path with, bit for bit.
+//!
+//! (The crate's `examples/bench.rs` has its own `unsafe`, a counting `GlobalAlloc` that
+//! forwards to `System`; it is a separate host-only binary, not part of the library.)
 #![allow(
     unsafe_code,
     reason = "the one audited SIMD call described in the module doc"
