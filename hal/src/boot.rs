@@ -68,8 +68,35 @@ struct HvmMemmapEntry {
 static BOOT_INFO: spin::Once<BootInfo> = spin::Once::new();
 
 unsafe extern "Rust" {
-    /// The kernel binary's entry point (defined with `#[unsafe(no_mangle)]` in `kernel/`).
+    /// The kernel binary's entry point.
+    ///
+    /// Declared `safe` because its signature is fixed on both sides: the only definition is
+    /// the one [`crate::entry!`] generates, which exports exactly
+    /// `extern "Rust" fn(&'static BootInfo) -> !` under this name and type-checks the kernel's
+    /// function against that signature. Defining the symbol any other way needs an
+    /// `#[unsafe(no_mangle)]`/`export_name` attribute in the kernel, which denies unsafe code.
     safe fn nous_kernel_main(info: &'static BootInfo) -> !;
+}
+
+/// Declares the kernel's entry function: `hal::entry!(main)` exports `main`, which must be a
+/// `fn(&'static hal::BootInfo) -> !`, as the symbol hal's boot code calls once the machine is
+/// up. The signature is checked by the compiler here, which is what makes hal's declaration of
+/// the symbol sound (see `boot.rs`).
+#[macro_export]
+macro_rules! entry {
+    ($main:path) => {
+        #[doc(hidden)]
+        #[unsafe(export_name = "nous_kernel_main")]
+        pub extern "Rust" fn __hal_kernel_entry(info: &'static $crate::BootInfo) -> ! {
+            let main: fn(&'static $crate::BootInfo) -> ! = $main;
+            main(info)
+        }
+    };
+}
+
+/// What the boot sequence found (None only before the kernel's entry runs).
+pub fn boot_info() -> Option<&'static BootInfo> {
+    BOOT_INFO.get()
 }
 
 fn fail(what: &str) -> ! {
@@ -130,10 +157,23 @@ extern "C" fn hal_boot_entry(start_info: u64) -> ! {
     arch::gdt::init();
     arch::interrupts::init();
     let img = mem::layout::image();
-    let frames = mem::frames::init(&regions[..region_count], (img.start, img.end))
+    let memory_map = &regions[..region_count];
+    // SAFETY: first and only call, on the boot CPU with the boot map active; the memory map is
+    // the firmware's, and the image range is the linker's.
+    let frames = unsafe { mem::frames::init(memory_map, (img.start, img.end)) }
         .unwrap_or_else(|_| fail("frame allocator"));
-    mem::paging::init(frames.max_phys, features.nx).unwrap_or_else(|_| fail("page tables"));
+    let mut usable = [(0u64, 0u64); MAX_REGIONS];
+    let mut usable_count = 0;
+    for r in memory_map.iter().filter(|r| r.is_usable()) {
+        usable[usable_count] = (r.start, r.end);
+        usable_count += 1;
+    }
+    // SAFETY: first and only call, after the frame allocator, boot map active; the start info
+    // was copied above, so nothing outside the image and RAM is referenced after the switch.
+    unsafe { mem::paging::init(&usable[..usable_count], features.nx) }
+        .unwrap_or_else(|_| fail("page tables"));
     mem::heap::init(1024 * 1024).unwrap_or_else(|_| fail("heap"));
+    crate::pci::enumerate_at_boot();
     arch::pic::init();
     arch::pic::init_pit();
     x86_64::instructions::interrupts::enable();

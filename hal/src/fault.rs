@@ -12,7 +12,7 @@ use crate::arch::cpu;
 use crate::arch::exit::{ExitCode, exit_qemu};
 use crate::arch::interrupts::InterruptFrame;
 use crate::console::RawWriter;
-use crate::mem::paging;
+use crate::mem::{layout, paging};
 
 const NAMES: [&str; 32] = [
     "divide error (#DE)",
@@ -49,20 +49,27 @@ const NAMES: [&str; 32] = [
     "reserved (31)",
 ];
 
+/// Whether the backtrace walker may read the word at `addr`: mapped, and in memory that holds
+/// stacks (the kernel image's .bss holds the boot and IST stacks; thread stacks have their own
+/// region) — never the MMIO window, where a read could have a device side effect.
+fn readable_stack_word(addr: u64) -> bool {
+    let img = layout::image();
+    let in_image = (img.start..img.end.saturating_sub(8)).contains(&addr);
+    let in_stacks = crate::task::stack_slot_of(addr).is_some();
+    addr.is_multiple_of(8) && (in_image || in_stacks) && paging::is_mapped(addr)
+}
+
 /// Prints the frame-pointer backtrace starting at `rip`/`rbp`.
-pub fn print_backtrace(w: &mut impl Write, rip: u64, mut rbp: u64) {
+pub(crate) fn print_backtrace(w: &mut impl Write, rip: u64, mut rbp: u64) {
     let _ = writeln!(w, "backtrace:");
     let _ = writeln!(w, "  #0 {rip:#018x}");
     for depth in 1..32 {
-        if rbp == 0
-            || !rbp.is_multiple_of(8)
-            || !paging::is_mapped(rbp)
-            || !paging::is_mapped(rbp + 8)
-        {
+        if !readable_stack_word(rbp) || !readable_stack_word(rbp + 8) {
             break;
         }
-        // SAFETY: rbp is 8-aligned and both words of the frame record are mapped (checked
-        // just above); a stale chain may yield garbage values, which are only printed.
+        // SAFETY: both words of the frame record are 8-aligned, mapped, and in stack memory
+        // (checked just above), so reading them has no effect; a stale chain may yield garbage
+        // values, which are only printed.
         let (next, ret) = unsafe { ((rbp as *const u64).read(), ((rbp + 8) as *const u64).read()) };
         if ret == 0 {
             break;
@@ -81,8 +88,8 @@ fn current_thread_name(w: &mut impl Write) {
     let _ = writeln!(w);
 }
 
-/// Prints an exception report and stops the machine.
-pub fn report_and_stop(frame: &InterruptFrame) -> ! {
+/// Prints an exception report and stops the machine (called by the interrupt dispatcher).
+pub(crate) fn report_and_stop(frame: &InterruptFrame) -> ! {
     let mut w = RawWriter;
     let v = frame.vector as usize;
     let name = NAMES.get(v).copied().unwrap_or("unknown");
@@ -162,6 +169,20 @@ pub fn report_panic(info: &core::panic::PanicInfo<'_>) {
     // SAFETY: reads the frame pointer register; no memory effects.
     unsafe { core::arch::asm!("mov {}, rbp", out(reg) rbp, options(nomem, nostack)) };
     print_backtrace(&mut w, report_panic as *const () as u64, rbp);
+}
+
+/// Reports a broken internal invariant of `hal` (a state no input can produce) with a
+/// backtrace, and stops the machine. Recoverable conditions never come here; they are errors.
+pub(crate) fn fatal(what: &str) -> ! {
+    x86_64::instructions::interrupts::disable();
+    let mut w = RawWriter;
+    let _ = writeln!(w, "\nFATAL: {what}");
+    current_thread_name(&mut w);
+    let rbp: u64;
+    // SAFETY: reads the frame pointer register; no memory effects.
+    unsafe { core::arch::asm!("mov {}, rbp", out(reg) rbp, options(nomem, nostack)) };
+    print_backtrace(&mut w, fatal as *const () as u64, rbp);
+    exit_qemu(ExitCode::CpuException)
 }
 
 /// Stops the machine after a panic report.

@@ -70,6 +70,7 @@ static RT: IrqMutex<Option<Runtime>> = IrqMutex::new(None);
 #[derive(Debug)]
 pub enum TaskError {
     NotInitialised,
+    AlreadyInitialised,
     /// No frames or virtual slot for the stack, or no heap for the records.
     OutOfMemory,
     Sched(SchedError),
@@ -79,6 +80,7 @@ impl fmt::Display for TaskError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             TaskError::NotInitialised => write!(f, "threads are not initialised"),
+            TaskError::AlreadyInitialised => write!(f, "threads are already initialised"),
             TaskError::OutOfMemory => write!(f, "out of memory for a thread stack"),
             TaskError::Sched(e) => write!(f, "{e}"),
         }
@@ -127,7 +129,12 @@ pub fn set_policy(policy: Box<dyn SchedPolicy>) -> Result<Box<dyn SchedPolicy>, 
 }
 
 /// Sets up the scheduler with `policy`; the calling (boot) context becomes the idle thread.
+/// Only the first call does anything: a second one is refused with
+/// [`TaskError::AlreadyInitialised`] (replacing the runtime would orphan every live thread).
 pub fn init(policy: Box<dyn SchedPolicy>) -> Result<(), TaskError> {
+    if RT.lock().is_some() {
+        return Err(TaskError::AlreadyInitialised);
+    }
     let now = crate::time::now_ns();
     let mut sched = Scheduler::new(policy, now);
     let console_queue = sched.create_wait_queue()?;
@@ -140,7 +147,11 @@ pub fn init(policy: Box<dyn SchedPolicy>) -> Result<(), TaskError> {
             detached: false,
         }),
     );
-    *RT.lock() = Some(Runtime {
+    let mut rt = RT.lock();
+    if rt.is_some() {
+        return Err(TaskError::AlreadyInitialised);
+    }
+    *rt = Some(Runtime {
         sched,
         threads,
         free_slots: Vec::new(),
@@ -171,7 +182,10 @@ fn alloc_stack(rt: &mut Runtime, size: u64) -> Result<KernelStack, TaskError> {
         let mapped = frames::alloc(0, MigrateType::Unmovable)
             .map_err(|_| TaskError::OutOfMemory)
             .and_then(|f| {
-                paging::map_page(top - i * PAGE_SIZE, f).map_err(|_| {
+                // SAFETY: the slot was taken from the free list or fresh (so no other stack
+                // uses its pages), the runtime lock gives this thread exclusive use of the slot
+                // table, and `f` was just allocated for this stack.
+                unsafe { paging::map_page(top - i * PAGE_SIZE, f) }.map_err(|_| {
                     let _ = frames::free(f, 0);
                     TaskError::OutOfMemory
                 })
@@ -188,7 +202,9 @@ fn alloc_stack(rt: &mut Runtime, size: u64) -> Result<KernelStack, TaskError> {
 fn free_stack(rt: &mut Runtime, stack: KernelStack) {
     let top = stack.top();
     for i in 1..=stack.pages {
-        if let Some(phys) = paging::unmap_page(top - i * PAGE_SIZE) {
+        // SAFETY: the slot belongs to this stack, whose thread has exited (or never ran), so no
+        // reference into its pages remains; the slot goes back to the free list only after.
+        if let Some(phys) = unsafe { paging::unmap_page(top - i * PAGE_SIZE) } {
             let _ = frames::free(phys, 0);
         }
     }

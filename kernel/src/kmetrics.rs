@@ -1,12 +1,15 @@
-//! The kernel's metrics registry: every subsystem's figures under Prometheus names, read by the
-//! `metrics` command now and by the AI dashboard later (JSON and Prometheus text export come from
-//! the `metrics` crate).
+//! The kernel's metrics registry: every subsystem's figures under Prometheus names, read by
+//! the `metrics` command now and by the AI dashboard later (JSON and Prometheus text export
+//! come from the `metrics` crate).
 //!
-//! Foundation figures are *computed* metrics: they read the allocator, scheduler and heap
-//! statistics at export time, so the hot paths pay nothing. Subsystems that count events on
-//! their own (the crash predictor, the learned scheduler) register static `Counter`s here.
+//! `main` fills the registry once, at boot, by walking the subsystem table ([`init`]); each
+//! subsystem registers its own series. [`Computed`] is the shared shape of a metric read by a
+//! plain function at export time; subsystems that count events on their own (the crash
+//! predictor, the learned scheduler) register static `Counter`s instead.
 
 use metrics::{Descriptor, Label, Metric, MetricKind, MetricsRegistry, Value};
+
+use crate::ctx::Subsystem;
 
 /// A metric whose value is computed on demand by a plain function.
 pub struct Computed {
@@ -16,7 +19,7 @@ pub struct Computed {
 }
 
 impl Computed {
-    const fn new(
+    pub const fn new(
         kind: MetricKind,
         name: &'static str,
         help: &'static str,
@@ -43,177 +46,20 @@ impl Metric for Computed {
     }
 }
 
-/// The unusable-free-space index for one order, in permille.
-pub struct Fragmentation {
-    descriptor: Descriptor,
-    order: usize,
-}
-
-impl Metric for Fragmentation {
-    fn descriptor(&self) -> &Descriptor {
-        &self.descriptor
-    }
-    fn kind(&self) -> MetricKind {
-        MetricKind::Gauge
-    }
-    fn value(&self) -> Value {
-        let index = hal::mem::frames::stats().unusable_free_space_index();
-        Value::Signed(index.get(self.order).copied().map(i64::from).unwrap_or(-1))
-    }
-}
-
-const PAGE: u64 = buddy::PAGE_SIZE;
-
-fn sched_stats() -> Option<sched::SchedStats> {
-    hal::task::with_scheduler(|s| s.stats())
-}
-
-static MEMORY_TOTAL: Computed = Computed::new(
-    MetricKind::Gauge,
-    "nous_memory_total_bytes",
-    "Physical memory managed by the buddy allocator, in bytes.",
-    &[],
-    || Value::Unsigned(hal::mem::frames::stats().total_pages * PAGE),
-);
-static MEMORY_FREE: Computed = Computed::new(
-    MetricKind::Gauge,
-    "nous_memory_free_bytes",
-    "Free physical memory, in bytes.",
-    &[],
-    || Value::Unsigned(hal::mem::frames::stats().free_pages * PAGE),
-);
-static BUDDY_ALLOCS: Computed = Computed::new(
-    MetricKind::Counter,
-    "nous_buddy_allocations_total",
-    "Successful buddy allocations since boot.",
-    &[],
-    || Value::Unsigned(hal::mem::frames::stats().alloc_count),
-);
-static BUDDY_FAILURES: Computed = Computed::new(
-    MetricKind::Counter,
-    "nous_buddy_allocation_failures_total",
-    "Buddy allocations that failed for lack of a large enough free block, all orders.",
-    &[],
-    || Value::Unsigned(hal::mem::frames::stats().failures_by_order.iter().sum()),
-);
-static HEAP_MAPPED: Computed = Computed::new(
-    MetricKind::Gauge,
-    "nous_heap_mapped_bytes",
-    "Bytes mapped into the kernel heap.",
-    &[],
-    || Value::Unsigned(hal::mem::heap::stats().mapped_bytes),
-);
-static SWITCHES_VOLUNTARY: Computed = Computed::new(
-    MetricKind::Counter,
-    "nous_sched_context_switches_total",
-    "Context switches since boot, by cause.",
-    &[Label::new("cause", "voluntary")],
-    || Value::Unsigned(sched_stats().map(|s| s.voluntary_switches).unwrap_or(0)),
-);
-static SWITCHES_INVOLUNTARY: Computed = Computed::new(
-    MetricKind::Counter,
-    "nous_sched_context_switches_total",
-    "Context switches since boot, by cause.",
-    &[Label::new("cause", "preempted")],
-    || Value::Unsigned(sched_stats().map(|s| s.involuntary_switches).unwrap_or(0)),
-);
-static THREADS: Computed = Computed::new(
-    MetricKind::Gauge,
-    "nous_sched_threads",
-    "Threads in the scheduler's table (idle, live and exited-not-reaped).",
-    &[],
-    || Value::Unsigned(sched_stats().map(|s| s.threads as u64).unwrap_or(0)),
-);
-static UPTIME: Computed = Computed::new(
-    MetricKind::Gauge,
-    "nous_uptime_seconds",
-    "Seconds since the timer started.",
-    &[],
-    || Value::Float(hal::time::now_ns() as f64 / 1e9),
-);
-
-macro_rules! fragmentation {
-    ($($order:literal),*) => {
-        [$(Fragmentation {
-            descriptor: Descriptor {
-                name: "nous_buddy_fragmentation_permille",
-                help: "Unusable free space index (Gorman & Whitcroft) for a request of the given order, in permille.",
-                labels: &[Label::new("order", stringify!($order))],
-            },
-            order: $order,
-        }),*]
-    };
-}
-
-static FRAGMENTATION: [Fragmentation; 11] = fragmentation!(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10);
-
-fn cache_stat(read: fn(&blockcache::CacheStats) -> u64) -> Value {
-    // -1 while the file system is busy or not mounted (the cache cannot be read without
-    // waiting, and an export must never wait on a disk request).
-    crate::storage::cache_stats()
-        .map(|c| Value::Signed(read(&c) as i64))
-        .unwrap_or(Value::Signed(-1))
-}
-
-/// The storage series: block-cache size and traffic (reclaim shows up in `reclaimed`).
-static STORAGE: [Computed; 4] = [
-    Computed::new(
-        MetricKind::Gauge,
-        "nous_block_cache_bytes",
-        "Disk data held by the block cache in reclaimable frames, in bytes (-1: not mounted or busy).",
-        &[],
-        || cache_stat(|c| c.cached_chunks * blockcache::CHUNK_SIZE as u64),
-    ),
-    Computed::new(
-        MetricKind::Counter,
-        "nous_block_cache_lookups_total",
-        "Block-cache chunk lookups by result: hit (served from memory) or miss (read from the disk); -1: not mounted or busy.",
-        &[Label::new("result", "hit")],
-        || cache_stat(|c| c.hits),
-    ),
-    Computed::new(
-        MetricKind::Counter,
-        "nous_block_cache_lookups_total",
-        "Block-cache chunk lookups by result: hit (served from memory) or miss (read from the disk); -1: not mounted or busy.",
-        &[Label::new("result", "miss")],
-        || cache_stat(|c| c.misses),
-    ),
-    Computed::new(
-        MetricKind::Counter,
-        "nous_block_cache_reclaimed_chunks_total",
-        "Block-cache chunks given back to the allocator by memory-pressure reclaim (-1: not mounted or busy).",
-        &[],
-        || cache_stat(|c| c.reclaimed),
-    ),
-];
-
 static REGISTRY: spin::Once<MetricsRegistry> = spin::Once::new();
 
-/// The kernel's registry, built on first use.
-pub fn registry() -> &'static MetricsRegistry {
+/// Builds the registry from every subsystem's series (the first call wins).
+pub fn init(subsystems: &[&Subsystem]) -> &'static MetricsRegistry {
     REGISTRY.call_once(|| {
         let mut r = MetricsRegistry::new();
-        let fixed: [&'static dyn Metric; 9] = [
-            &MEMORY_TOTAL,
-            &MEMORY_FREE,
-            &BUDDY_ALLOCS,
-            &BUDDY_FAILURES,
-            &HEAP_MAPPED,
-            &SWITCHES_VOLUNTARY,
-            &SWITCHES_INVOLUNTARY,
-            &THREADS,
-            &UPTIME,
-        ];
-        // Names and label sets are distinct literals; a refusal would only drop that series,
-        // which the in-kernel test of the registry catches.
-        let _ = r.register_all(&fixed);
-        for f in FRAGMENTATION.iter() {
-            let _ = r.register(f);
-        }
-        let _ = r.register_all(&crate::oom::monitor::METRICS);
-        for m in STORAGE.iter() {
-            let _ = r.register(m);
+        for subsystem in subsystems {
+            (subsystem.metrics)(&mut r);
         }
         r
     })
+}
+
+/// The kernel's registry (empty until [`init`] ran).
+pub fn registry() -> &'static MetricsRegistry {
+    init(&[])
 }

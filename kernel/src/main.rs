@@ -1,42 +1,61 @@
 //! # The Nous kernel binary
 //!
 //! Wires the logic crates (`buddy`, `sched`, `shell`, …) to the hardware layer (`hal`) and
-//! contains no `unsafe` beyond the one exported entry symbol. `hal` boots the machine (CPU
-//! tables, memory, interrupts, time, threads) and calls [`nous_kernel_main`] on the boot stack,
-//! which becomes the idle thread once the kernel's own threads are started.
+//! contains no `unsafe` at all. `hal` boots the machine (CPU tables, memory, interrupts, time,
+//! threads) and calls [`kernel_main`] (declared with `hal::entry!`) on the boot stack, which
+//! becomes the idle thread once the kernel's own threads are started.
+//!
+//! The kernel is a table of subsystems ([`SUBSYSTEMS`]): each is a logic crate under `crates/`
+//! plus its glue in `kernel/src/<name>/`, described by one [`ctx::Subsystem`] entry (start at
+//! boot, shell commands, metrics, stop at shutdown). `main` walks the table; the subsystems
+//! import only the shared context below them (`ctx`, `kmetrics`, `reclaim`), never `main`
+//! and never each other. docs/ARCHITECTURE.md has the recipe for adding one.
 //!
 //! Variants (cargo features, built by `cargo xtask build --variant …`): the normal image starts
-//! the serial shell; `ktest` runs the in-kernel tests ([`ktest`]) and exits QEMU with the result;
-//! `fault-test` touches an unmapped address to exercise the page-fault report.
+//! the subsystems and the serial shell; `ktest` runs the in-kernel tests ([`ktest`]) and exits
+//! QEMU with the result; `fault-test` touches an unmapped address to exercise the page-fault
+//! report.
 #![no_std]
 #![no_main]
-#![deny(unsafe_code)]
+#![forbid(unsafe_code)]
 
 extern crate alloc;
 
-mod commands;
+mod ctx;
+mod foundation;
 mod kmetrics;
 #[cfg(feature = "ktest")]
 mod ktest;
 mod oom;
+mod reclaim;
 mod storage;
-mod stress;
+
+use alloc::string::String;
 
 use hal::arch::exit::ExitCode;
 use hal::task::{self, SpawnOptions};
 use sched::{Priority, RoundRobinPolicy};
+use shell::Shell;
+
+use crate::ctx::{KernelCtx, Subsystem};
+
+/// Every subsystem, in start order (`shutdown` stops them in reverse). Adding a subsystem is
+/// adding its entry here (docs/ARCHITECTURE.md).
+pub static SUBSYSTEMS: &[&Subsystem] = &[
+    &foundation::SUBSYSTEM,
+    &storage::SUBSYSTEM,
+    &oom::SUBSYSTEM,
+];
+
+hal::entry!(kernel_main);
 
 /// Called by `hal` once the machine is up; never returns.
-#[allow(
-    unsafe_code,
-    reason = "the one symbol hal's boot code calls: it must not be mangled"
-)]
-#[unsafe(no_mangle)]
-pub fn nous_kernel_main(boot: &'static hal::BootInfo) -> ! {
+fn kernel_main(boot: &'static hal::BootInfo) -> ! {
     if let Err(e) = task::init(alloc::boxed::Box::new(RoundRobinPolicy::new())) {
         hal::println!("boot failed: scheduler: {e}");
         hal::fault::stop(ExitCode::CpuException);
     }
+    kmetrics::init(SUBSYSTEMS);
 
     #[cfg(feature = "fault-test")]
     fault_test(boot);
@@ -49,20 +68,24 @@ pub fn nous_kernel_main(boot: &'static hal::BootInfo) -> ! {
             detached: true,
             ..SpawnOptions::default()
         },
-        move || ktest::run(boot),
+        move || ktest::run(boot, SUBSYSTEMS),
     );
     #[cfg(not(feature = "ktest"))]
-    oom::start();
-    #[cfg(not(feature = "ktest"))]
-    let started = task::spawn_with(
-        "shell",
-        SpawnOptions {
-            priority: Priority::High,
-            detached: true,
-            ..SpawnOptions::default()
-        },
-        move || commands::run_shell(boot),
-    );
+    let started = {
+        let boot_lines: alloc::vec::Vec<String> = SUBSYSTEMS
+            .iter()
+            .filter_map(|subsystem| (subsystem.start)(boot))
+            .collect();
+        task::spawn_with(
+            "shell",
+            SpawnOptions {
+                priority: Priority::High,
+                detached: true,
+                ..SpawnOptions::default()
+            },
+            move || run_shell(boot, &boot_lines),
+        )
+    };
     if let Err(e) = started {
         hal::println!("boot failed: cannot start the first thread: {e}");
         hal::fault::stop(ExitCode::CpuException);
@@ -70,35 +93,73 @@ pub fn nous_kernel_main(boot: &'static hal::BootInfo) -> ! {
     task::idle_loop()
 }
 
+/// The shell thread: prints the boot report and the subsystems' boot lines, then serves COM1
+/// forever.
+#[cfg_attr(
+    feature = "ktest",
+    allow(dead_code, reason = "the test image runs ktest instead")
+)]
+fn run_shell(boot: &'static hal::BootInfo, boot_lines: &[String]) -> i64 {
+    let mut ctx = KernelCtx {
+        boot,
+        subsystems: SUBSYSTEMS,
+    };
+    let mut shell = Shell::new(ctx::command_registry(SUBSYSTEMS), "nous> ");
+    let mut out = hal::console::Console;
+    hal::println!("{}", foundation::boot_report(boot));
+    for line in boot_lines {
+        hal::println!("{line}");
+    }
+    let _ = shell.start(&mut out);
+    loop {
+        let byte = hal::console::read_byte();
+        let _ = shell.feed(&mut ctx, byte, &mut out);
+    }
+}
+
 /// Provokes a fault so the report can be checked from outside: with `-append
 /// fault=stack-overflow` a thread recurses into its stack's guard pages; otherwise the boot
 /// thread reads an address nothing maps.
 #[cfg(feature = "fault-test")]
 fn fault_test(boot: &hal::BootInfo) {
-    hal::println!("{}", commands::boot_report(boot));
+    hal::println!("{}", foundation::boot_report(boot));
     if boot.cmdline().contains("fault=stack-overflow") {
         hal::println!("fault-test: recursing until the stack guard page is hit");
-        let spawned = task::spawn("overflow", || {
-            fn recurse(depth: u64, buf: &mut [u8; 512]) -> u64 {
-                let mut local = [0u8; 512];
-                local[(depth % 512) as usize] = buf[0].wrapping_add(1);
-                core::hint::black_box(&mut local);
-                recurse(depth + 1, &mut local) + u64::from(local[0])
-            }
-            recurse(0, &mut [0; 512]) as i64
-        });
+        let spawned = task::spawn("overflow", || overflow_stack(0, &mut [0; 512]) as i64);
         if spawned.is_ok() {
             task::sleep_ns(5_000_000_000);
         }
         hal::println!("fault-test: FAILED, the overflow was not caught");
         hal::fault::stop(ExitCode::Failure);
     }
-    hal::println!("fault-test: reading unmapped address 0xdeadbeef000");
-    let value = hal::mem::probe_read_u64(0xdead_beef_000);
-    hal::println!("fault-test: FAILED, read {value:#x} without a fault");
+    hal::println!(
+        "fault-test: reading unmapped address {:#x}",
+        hal::mem::FAULT_TEST_ADDRESS
+    );
+    match hal::mem::read_unmapped_for_fault_test() {
+        Some(value) => hal::println!("fault-test: FAILED, read {value:#x} without a fault"),
+        None => hal::println!("fault-test: FAILED, the test address is mapped"),
+    }
     hal::fault::stop(ExitCode::Failure);
 }
 
+/// Recurses with 1 KiB of stack per level until the guard page stops it. The depth limit
+/// (far beyond any stack: 2^32 KiB) is there so the function visibly can return — without it
+/// the compiler warns that it cannot — while in practice the guard page is hit first.
+#[cfg(feature = "fault-test")]
+fn overflow_stack(depth: u64, buf: &mut [u8; 512]) -> u64 {
+    if depth == u64::from(u32::MAX) {
+        return 0;
+    }
+    let mut local = [0u8; 512];
+    local[(depth % 512) as usize] = buf[0].wrapping_add(1);
+    core::hint::black_box(&mut local);
+    overflow_stack(depth + 1, &mut local) + u64::from(local[0])
+}
+
+/// Reports the panic with a backtrace and stops the machine. Only in an image (feature
+/// `image`, which xtask always sets): see kernel/Cargo.toml.
+#[cfg(feature = "image")]
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
     hal::fault::report_panic(info);

@@ -41,12 +41,13 @@ impl Variant {
         }
     }
 
-    /// The cargo feature that selects this variant, if any.
-    pub fn feature(self) -> Option<&'static str> {
+    /// The cargo feature that selects this variant (each implies `image`, the bootable
+    /// kernel's panic handler; see kernel/Cargo.toml).
+    pub fn feature(self) -> &'static str {
         match self {
-            Variant::Normal => None,
-            Variant::Ktest => Some("ktest"),
-            Variant::FaultTest => Some("fault-test"),
+            Variant::Normal => "image",
+            Variant::Ktest => "ktest",
+            Variant::FaultTest => "fault-test",
         }
     }
 }
@@ -99,10 +100,8 @@ fn build_args(variant: Variant, target_dir: &Path) -> Vec<String> {
     .iter()
     .map(|s| s.to_string())
     .collect();
-    if let Some(feature) = variant.feature() {
-        args.push("--features".into());
-        args.push(feature.into());
-    }
+    args.push("--features".into());
+    args.push(variant.feature().into());
     args.push("--target-dir".into());
     args.push(target_dir.display().to_string());
     args
@@ -149,8 +148,11 @@ mod tests {
     #[test]
     fn variants_select_their_feature() {
         let dir = Path::new("/t");
+        // The normal image has no test feature: only `image`, which every variant implies.
         let normal = build_args(Variant::Normal, dir);
-        assert!(!normal.iter().any(|a| a == "--features"));
+        let at = normal.iter().position(|a| a == "--features").unwrap();
+        assert_eq!(normal[at + 1], "image");
+        assert_eq!(normal.iter().filter(|a| *a == "--features").count(), 1);
         let ktest = build_args(Variant::Ktest, dir);
         let at = ktest.iter().position(|a| a == "--features").unwrap();
         assert_eq!(ktest[at + 1], "ktest");

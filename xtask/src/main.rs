@@ -23,6 +23,8 @@ mod e2e;
 mod e2e_oom;
 mod e2e_storage;
 mod image;
+#[cfg(test)]
+mod modgraph;
 mod parse;
 mod qemu;
 mod setup;

@@ -14,7 +14,9 @@
 //!
 //! Modules: `frame` (frame numbers, metadata, classes), `allocator` (the allocator),
 //! `stats` (counters and the fragmentation index), `invariants` (the audit), `error`,
-//! `compaction` (the pure planner that migrates movable blocks to rebuild high-order blocks).
+//! `compaction` (the pure planner that migrates movable blocks to rebuild high-order blocks),
+//! `memmap` (boot-time planning over the firmware memory map: metadata placement, free ranges,
+//! direct-map chunks, request orders).
 //!
 //! Typical use (a runnable copy is `tests/usage.rs`): size the metadata with `meta_len`,
 //! `BuddyAllocator::new` over it, `add_free_range` for every usable region of the memory
@@ -33,6 +35,7 @@ pub mod compaction;
 mod error;
 mod frame;
 mod invariants;
+pub mod memmap;
 mod stats;
 
 pub use allocator::{AllocatedBlock, BuddyAllocator, FreeBlock};

@@ -81,6 +81,16 @@ pub struct Subcommand<C> {
     pub handler: Handler<C>,
 }
 
+impl<C> Subcommand<C> {
+    fn info(&self) -> SubcommandInfo {
+        SubcommandInfo {
+            name: self.name,
+            usage: self.usage,
+            summary: self.summary,
+        }
+    }
+}
+
 // Manual impls: derives would demand `C: Clone`, but only a function pointer to `C` is held.
 impl<C> Clone for Subcommand<C> {
     fn clone(&self) -> Self {
@@ -148,6 +158,8 @@ pub enum RegisterError {
         /// The rejected subcommand name.
         subcommand: &'static str,
     },
+    /// [`CommandRegistry::extend_group`] named no registered group.
+    NoSuchGroup(&'static str),
 }
 
 impl fmt::Display for RegisterError {
@@ -173,6 +185,9 @@ impl fmt::Display for RegisterError {
                 "command '{command}' has an invalid subcommand name {}",
                 quoted(subcommand)
             ),
+            RegisterError::NoSuchGroup(name) => {
+                write!(f, "there is no command group '{name}' to extend")
+            }
         }
     }
 }
@@ -354,6 +369,48 @@ fn write_one_line(out: &mut dyn Write, text: &str) -> fmt::Result {
     Ok(())
 }
 
+/// Checks that `added` subcommands have valid names, distinct from each other and from the
+/// group's `existing` ones.
+fn check_subcommands<C>(
+    command: &'static str,
+    existing: &[SubcommandInfo],
+    added: &[Subcommand<C>],
+) -> Result<(), RegisterError> {
+    // Subcommands keep their author's order (most used first, say) in help and in errors.
+    if let Some(bad) = added.iter().find(|sub| !valid_name(sub.name)) {
+        return Err(RegisterError::InvalidSubcommandName {
+            command,
+            subcommand: bad.name,
+        });
+    }
+    for (index, sub) in added.iter().enumerate() {
+        let earlier = added.get(..index).unwrap_or_default();
+        if earlier.iter().any(|other| other.name == sub.name)
+            || existing.iter().any(|other| other.name == sub.name)
+        {
+            return Err(RegisterError::DuplicateSubcommand {
+                command,
+                subcommand: sub.name,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// A group's synopsis: its subcommand names, and ` ...` when any takes arguments.
+fn group_usage(infos: &[SubcommandInfo]) -> String {
+    let takes_args = infos.iter().any(|info| !info.usage.is_empty());
+    format!(
+        "{}{}",
+        infos
+            .iter()
+            .map(|info| info.name)
+            .collect::<Vec<_>>()
+            .join("|"),
+        if takes_args { " ..." } else { "" }
+    )
+}
+
 fn join_names(infos: &[SubcommandInfo]) -> String {
     infos
         .iter()
@@ -417,53 +474,41 @@ impl<C> CommandRegistry<C> {
         if !valid_name(name) {
             return Err(RegisterError::InvalidName(name));
         }
-        // Subcommands keep their author's order (most used first, say) in help and in errors.
-        if let Some(bad) = subcommands.iter().find(|sub| !valid_name(sub.name)) {
-            return Err(RegisterError::InvalidSubcommandName {
-                command: name,
-                subcommand: bad.name,
-            });
-        }
-        let repeated = subcommands.iter().enumerate().find(|(index, sub)| {
-            let earlier = subcommands.get(..*index).unwrap_or_default();
-            earlier.iter().any(|other| other.name == sub.name)
-        });
-        if let Some((_, sub)) = repeated {
-            return Err(RegisterError::DuplicateSubcommand {
-                command: name,
-                subcommand: sub.name,
-            });
-        }
         if subcommands.is_empty() {
             return Err(RegisterError::EmptyGroup(name));
         }
-        let infos: Vec<SubcommandInfo> = subcommands
-            .iter()
-            .map(|sub| SubcommandInfo {
-                name: sub.name,
-                usage: sub.usage,
-                summary: sub.summary,
-            })
-            .collect();
-        let takes_args = subcommands.iter().any(|sub| !sub.usage.is_empty());
-        let usage = format!(
-            "{}{}",
-            infos
-                .iter()
-                .map(|info| info.name)
-                .collect::<Vec<_>>()
-                .join("|"),
-            if takes_args { " ..." } else { "" }
-        );
+        check_subcommands(name, &[], subcommands)?;
+        let infos: Vec<SubcommandInfo> = subcommands.iter().map(Subcommand::info).collect();
         self.insert(Command {
             name,
             summary,
-            usage,
+            usage: group_usage(&infos),
             action: Action::Group {
                 infos,
                 handlers: subcommands.iter().map(|sub| sub.handler).collect(),
             },
         })
+    }
+
+    /// Appends `subcommands` to the group `name` registered earlier — how one subsystem adds
+    /// to another's group (the memory manager's `memctl compact` beside the foundation's
+    /// `memctl stats`). Nothing changes on an error.
+    pub fn extend_group(
+        &mut self,
+        name: &'static str,
+        subcommands: &[Subcommand<C>],
+    ) -> Result<(), RegisterError> {
+        let Some(command) = self.commands.iter_mut().find(|c| c.name == name) else {
+            return Err(RegisterError::NoSuchGroup(name));
+        };
+        let Action::Group { infos, handlers } = &mut command.action else {
+            return Err(RegisterError::NoSuchGroup(name));
+        };
+        check_subcommands(name, infos, subcommands)?;
+        infos.extend(subcommands.iter().map(Subcommand::info));
+        handlers.extend(subcommands.iter().map(|sub| sub.handler));
+        command.usage = group_usage(infos);
+        Ok(())
     }
 
     /// Every command, `help` included, sorted by name.

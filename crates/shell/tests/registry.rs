@@ -656,3 +656,51 @@ fn a_prompt_with_a_line_break_gets_terminal_line_ends_and_the_right_width() {
     let (_, out) = feed_all(&mut shell, &mut kernel, b"echo xy");
     assert_eq!(out, "echo x\r\ny");
 }
+
+#[test]
+fn a_group_can_be_extended_by_another_subsystem() {
+    let mut registry = CommandRegistry::new();
+    registry
+        .register_group("memctl", "memory allocator controls", &MEMCTL[..1])
+        .unwrap();
+    registry.register("echo", "", "", echo).unwrap();
+    registry.extend_group("memctl", &MEMCTL[1..]).unwrap();
+    let mut kernel = Kernel::default();
+    let (status, _) = dispatch(&registry, &mut kernel, "memctl compact 5");
+    assert_eq!(status, DispatchStatus::Success);
+    assert_eq!(kernel.compacted_pages, 5);
+    let info = registry.command("memctl").unwrap();
+    let names: Vec<&str> = info.subcommands.iter().map(|s| s.name).collect();
+    assert_eq!(names, ["stats", "compact"]);
+    assert_eq!(info.usage, "stats|compact ...", "the synopsis follows the new table");
+
+    // Errors change nothing.
+    assert_eq!(
+        registry.extend_group("memctl", &MEMCTL[..1]),
+        Err(RegisterError::DuplicateSubcommand {
+            command: "memctl",
+            subcommand: "stats"
+        })
+    );
+    assert_eq!(
+        registry.extend_group("nosuch", MEMCTL),
+        Err(RegisterError::NoSuchGroup("nosuch"))
+    );
+    assert_eq!(
+        registry.extend_group("echo", MEMCTL),
+        Err(RegisterError::NoSuchGroup("echo")),
+        "a plain command is not a group"
+    );
+    let bad = [Subcommand {
+        name: "-x",
+        ..MEMCTL[0]
+    }];
+    assert_eq!(
+        registry.extend_group("memctl", &bad),
+        Err(RegisterError::InvalidSubcommandName {
+            command: "memctl",
+            subcommand: "-x"
+        })
+    );
+    assert_eq!(registry.command("memctl").unwrap().subcommands.len(), 2);
+}

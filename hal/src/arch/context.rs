@@ -64,7 +64,7 @@ const INITIAL_FRAME: u64 = 88;
 /// # Safety
 /// 1. `stack_top` is 16-byte aligned and the 88 bytes below it are mapped, writable and owned
 ///    by the new thread (nothing else uses them).
-pub unsafe fn prepare_stack(stack_top: u64, entry: u64, arg: u64) -> u64 {
+pub(crate) unsafe fn prepare_stack(stack_top: u64, entry: u64, arg: u64) -> u64 {
     let rsp = stack_top - INITIAL_FRAME;
     let words: [u64; 9] = [
         0x1f80 | (0x037f << 32), // MXCSR default, x87 control word default
@@ -94,7 +94,7 @@ pub unsafe fn prepare_stack(stack_top: u64, entry: u64, arg: u64) -> u64 {
 ///    that thread is resumed.
 /// 3. `resume_rsp` was produced by [`prepare_stack`] or stored by an earlier call, and that
 ///    thread's stack is still mapped and not running.
-pub unsafe fn switch(save_rsp: *mut u64, resume_rsp: u64) {
+pub(crate) unsafe fn switch(save_rsp: *mut u64, resume_rsp: u64) {
     // SAFETY: forwarded obligations (1)–(3).
     unsafe { hal_switch_context(save_rsp, resume_rsp) }
 }

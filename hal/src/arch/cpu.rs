@@ -49,8 +49,10 @@ impl CpuFeatures {
 static FEATURES: spin::Once<CpuFeatures> = spin::Once::new();
 
 /// True when interrupt stubs and context switches must use `xsave64`/`xrstor64` (AVX state on).
+/// Crate-private: clearing it after AVX is enabled would make the stubs drop the upper halves
+/// of the AVX registers across interrupts.
 #[unsafe(no_mangle)]
-pub static HAL_USE_XSAVE: AtomicBool = AtomicBool::new(false);
+pub(crate) static HAL_USE_XSAVE: AtomicBool = AtomicBool::new(false);
 
 fn detect() -> CpuFeatures {
     let leaf1 = __cpuid(1);
@@ -89,7 +91,7 @@ fn detect() -> CpuFeatures {
 
 /// Detects features and enables NX, CR0.WP and (when available) AVX state. Called once on
 /// the boot CPU before the kernel page tables are installed (they use the NX bit).
-pub fn init() -> CpuFeatures {
+pub(crate) fn init() -> CpuFeatures {
     let mut f = detect();
     if f.nx {
         // SAFETY: EFER.NXE is set only when CPUID reports NX support (otherwise wrmsr faults);

@@ -42,8 +42,8 @@ pub fn kernel_code_selector() -> u16 {
     GDT.get().map(|g| g.1.0).unwrap_or(0x08)
 }
 
-/// Loads the kernel GDT and TSS and reloads every segment register.
-pub fn init() {
+/// Loads the kernel GDT and TSS and reloads every segment register (boot only).
+pub(crate) fn init() {
     let tss = TSS.call_once(|| {
         let mut tss = TaskStateSegment::new();
         let mut table = tss.interrupt_stack_table;

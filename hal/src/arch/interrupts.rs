@@ -170,7 +170,7 @@ fn ist_for(vector: usize) -> u8 {
 }
 
 /// Builds and loads the IDT; every vector gets an interrupt gate (IF cleared on entry) on an IST.
-pub fn init() {
+pub(crate) fn init() {
     let selector = gdt::kernel_code_selector();
     let idt = IDT.call_once(|| {
         let mut gates = [Gate {

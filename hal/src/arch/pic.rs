@@ -2,6 +2,13 @@
 //!
 //! Nous runs on one CPU with the PIT on IRQ 0 and COM1 on IRQ 4; the local APIC is left
 //! disabled, which keeps the interrupt path free of MMIO. Every other line stays masked.
+//!
+//! Why the port accesses here are sound: the ports named (0x20/0x21, 0xa0/0xa1 for the PICs,
+//! 0x40/0x42/0x43 for the PIT, 0x61 for the channel-2 gate) belong to these two chips on every
+//! PC platform QEMU emulates; the chips change only *when interrupts arrive* and *what the
+//! timer counts*, never memory, so no access can break a Rust reference. What could go wrong
+//! is timing (a lost tick, an unacknowledged IRQ), which is why everything here is
+//! crate-private and called only by the boot sequence and the interrupt dispatcher.
 
 use x86_64::instructions::port::Port;
 
@@ -12,9 +19,10 @@ pub const TICK_HZ: u32 = 1000;
 const PIT_HZ: u32 = 1_193_182;
 
 /// Remaps both PICs to vectors 32–47 and unmasks IRQ 0 (PIT), 2 (cascade) and 4 (COM1).
-pub fn init() {
+pub(crate) fn init() {
     // SAFETY: the standard ICW1–ICW4 sequence on the PIC command/data ports (0x20/0x21,
-    // 0xa0/0xa1); interrupts are disabled during boot so no IRQ is delivered half-way.
+    // 0xa0/0xa1), which touch no memory (see the module documentation); interrupts are
+    // disabled during boot so no IRQ is delivered half-way through the sequence.
     unsafe {
         let mut m_cmd = Port::<u8>::new(0x20);
         let mut m_data = Port::<u8>::new(0x21);
@@ -34,9 +42,10 @@ pub fn init() {
 }
 
 /// Programs PIT channel 0 as a rate generator at [`TICK_HZ`].
-pub fn init_pit() {
+pub(crate) fn init_pit() {
     let divisor = (PIT_HZ / TICK_HZ) as u16;
-    // SAFETY: PIT mode/command port 0x43 and channel-0 data port 0x40.
+    // SAFETY: PIT mode/command port 0x43 and channel-0 data port 0x40: they set the tick
+    // rate and touch no memory (module documentation).
     unsafe {
         Port::<u8>::new(0x43).write(0x34); // channel 0, lo/hi byte, mode 2
         Port::<u8>::new(0x40).write((divisor & 0xff) as u8);
@@ -51,8 +60,9 @@ pub fn tick_period_ns() -> u64 {
 }
 
 /// Acknowledges IRQ `irq` (0–15).
-pub fn end_of_interrupt(irq: u8) {
-    // SAFETY: writing the non-specific EOI command to the PIC command ports.
+pub(crate) fn end_of_interrupt(irq: u8) {
+    // SAFETY: the non-specific EOI command on the PIC command ports only re-arms interrupt
+    // delivery and touches no memory (module documentation).
     unsafe {
         if irq >= 8 {
             Port::<u8>::new(0xa0).write(0x20);
@@ -63,8 +73,9 @@ pub fn end_of_interrupt(irq: u8) {
 
 /// True when IRQ 7/15 was spurious (the in-service bit is not set), in which case no EOI
 /// (IRQ 7) or only the master EOI (IRQ 15) must be sent.
-pub fn is_spurious(irq: u8) -> bool {
-    // SAFETY: OCW3 0x0b selects the in-service register for the next read of the command port.
+pub(crate) fn is_spurious(irq: u8) -> bool {
+    // SAFETY: OCW3 0x0b selects the in-service register for the next read of the command
+    // port; reading it changes no state of the PIC and touches no memory.
     unsafe {
         let (cmd, bit) = if irq == 7 { (0x20, 7) } else { (0xa0, 7) };
         let mut port = Port::<u8>::new(cmd);
@@ -76,10 +87,10 @@ pub fn is_spurious(irq: u8) -> bool {
 /// Busy-waits `pit_cycles` cycles of the PIT input clock (1.193182 MHz) using channel 2 in
 /// one-shot mode, polling its output through port 0x61. Independent of interrupt delivery,
 /// which under emulation may drop or delay ticks; used to calibrate the TSC.
-pub fn wait_pit_cycles(pit_cycles: u16) {
+pub(crate) fn wait_pit_cycles(pit_cycles: u16) {
     // SAFETY: port 0x61 (speaker/gate control; only the channel-2 gate bit is set and the
     // speaker-enable bit cleared), 0x43 (PIT mode) and 0x42 (channel 2 data). Channel 2 is
-    // unused otherwise.
+    // unused otherwise, and none of these ports touches memory (module documentation).
     unsafe {
         let mut ctrl = Port::<u8>::new(0x61);
         let v = ctrl.read();

@@ -9,7 +9,7 @@ use x86_64::instructions::port::Port;
 const COM1: u16 = 0x3f8;
 
 /// Programs COM1 for 115200 8N1 with FIFOs and the receive-data interrupt enabled.
-pub fn init() {
+pub(crate) fn init() {
     // SAFETY: 0x3f8..0x3ff are the COM1 registers of the PC platform QEMU emulates; this
     // is the standard 16550 initialisation sequence and touches nothing else.
     unsafe {
@@ -25,7 +25,7 @@ pub fn init() {
 }
 
 /// Writes one byte, waiting for the transmit holding register to empty.
-pub fn write_byte(b: u8) {
+pub(crate) fn write_byte(b: u8) {
     // SAFETY: COM1 line-status and data registers; reading LSR has no side effect on TX.
     unsafe {
         let mut lsr = Port::<u8>::new(COM1 + 5);
@@ -37,7 +37,7 @@ pub fn write_byte(b: u8) {
 }
 
 /// Reads one received byte if the UART holds one.
-pub fn try_read_byte() -> Option<u8> {
+pub(crate) fn try_read_byte() -> Option<u8> {
     // SAFETY: COM1 line-status and receive registers; reading RBR pops the FIFO, which is
     // exactly what the caller consumes.
     unsafe {

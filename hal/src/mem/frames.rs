@@ -6,7 +6,7 @@
 //! image and the metadata itself. The metadata is reached through the direct map; the boot
 //! page tables map the low 4 GiB there, and the region chosen is the lowest that fits.
 
-use buddy::{AllocError, BuddyAllocator, BuddyStats, FrameMeta, MigrateType, Pfn};
+use buddy::{AllocError, BuddyAllocator, BuddyStats, FrameMeta, MigrateType, Pfn, memmap};
 
 use super::MemRegion;
 use super::layout::{PAGE_SIZE, phys_to_virt};
@@ -42,81 +42,67 @@ pub enum FrameInitError {
 const LOW_RESERVED: u64 = 0x10_0000;
 const BOOT_DIRECT_MAP_LIMIT: u64 = 4 << 30;
 
-fn align_up(x: u64, a: u64) -> u64 {
-    x.div_ceil(a) * a
-}
-
 /// Builds the allocator from the firmware memory map. `kernel` is the physical range of the
 /// kernel image (including .bss).
-pub fn init(regions: &[MemRegion], kernel: (u64, u64)) -> Result<FrameInit, FrameInitError> {
-    let usable = || regions.iter().filter(|r| r.is_usable() && r.end > r.start);
-    let max_phys = usable()
-        .map(|r| r.end)
+///
+/// # Safety
+/// 1. Called once, on the boot CPU, before anything else allocates frames.
+/// 2. `regions` is the firmware's memory map: every region marked usable is RAM that nothing
+///    else uses, apart from the low 1 MiB and `kernel`, which the allocator never hands out.
+/// 3. The boot page tables are active, mapping the low 4 GiB at the direct-map base.
+pub(crate) unsafe fn init(
+    regions: &[MemRegion],
+    kernel: (u64, u64),
+) -> Result<FrameInit, FrameInitError> {
+    let mut usable = [(0u64, 0u64); 64];
+    let mut n = 0;
+    for r in regions.iter().filter(|r| r.is_usable() && r.end > r.start) {
+        if n < usable.len() {
+            usable[n] = (r.start, r.end);
+            n += 1;
+        }
+    }
+    let usable = &usable[..n];
+    let max_phys = usable
+        .iter()
+        .map(|r| r.1)
         .max()
         .ok_or(FrameInitError::NoUsableMemory)?;
     let max_pfn = max_phys / PAGE_SIZE;
     let frames = buddy::meta_len(Pfn(0), Pfn(max_pfn));
-    let meta_bytes = align_up(buddy::meta_bytes(frames) as u64, PAGE_SIZE);
-
-    let meta_start = usable()
-        .filter_map(|r| {
-            let start = align_up(r.start.max(LOW_RESERVED).max(kernel.1), PAGE_SIZE);
-            (start + meta_bytes <= r.end && start + meta_bytes <= BOOT_DIRECT_MAP_LIMIT)
-                .then_some(start)
-        })
-        .min()
-        .ok_or(FrameInitError::NoRoomForMetadata { bytes: meta_bytes })?;
+    let meta_bytes = memmap::align_up(buddy::meta_bytes(frames) as u64, PAGE_SIZE);
+    let meta_start = memmap::place_metadata(
+        usable,
+        kernel,
+        LOW_RESERVED,
+        meta_bytes,
+        BOOT_DIRECT_MAP_LIMIT,
+    )
+    .ok_or(FrameInitError::NoRoomForMetadata { bytes: meta_bytes })?;
     let meta_end = meta_start + meta_bytes;
 
     let meta_ptr = phys_to_virt(meta_start) as *mut FrameMeta;
     for i in 0..frames {
-        // SAFETY: meta_start..meta_end is usable RAM (from the memory map), below 4 GiB so the
-        // boot direct map covers it, outside the kernel image and the low 1 MiB, and nothing
-        // else has been placed there yet; each element is written before the slice is formed.
+        // SAFETY: meta_start..meta_end is usable RAM (obligation 2 and `place_metadata`), below
+        // 4 GiB so the boot direct map covers it (obligation 3), outside the kernel image and
+        // the low 1 MiB, and nothing else has been placed there yet (obligation 1); each
+        // element is written before the slice is formed.
         unsafe { meta_ptr.add(i).write(FrameMeta::EMPTY) };
     }
     // SAFETY: all `frames` elements were initialised just above; the region is never handed
-    // to the allocator as free memory (it is excluded below), so this is its only reference
-    // for the rest of the kernel's life.
+    // to the allocator as free memory (`free_ranges` cuts it out below), so this is its only
+    // reference for the rest of the kernel's life.
     let meta: &'static mut [FrameMeta] =
         unsafe { core::slice::from_raw_parts_mut(meta_ptr, frames) };
     let mut buddy =
         BuddyAllocator::new(meta, Pfn(0)).map_err(|_| FrameInitError::Buddy("metadata"))?;
 
     let mut usable_bytes = 0;
-    for r in usable() {
-        usable_bytes += r.end - r.start;
-        let start = align_up(r.start.max(LOW_RESERVED), PAGE_SIZE);
-        let end = r.end / PAGE_SIZE * PAGE_SIZE;
-        // Cut the kernel image and the metadata out of [start, end).
-        let mut pieces = [(start, end), (0, 0), (0, 0)];
-        for hole in [
-            (
-                kernel.0 / PAGE_SIZE * PAGE_SIZE,
-                align_up(kernel.1, PAGE_SIZE),
-            ),
-            (meta_start, meta_end),
-        ] {
-            let mut next = [(0u64, 0u64); 3];
-            let mut n = 0;
-            for &(s, e) in pieces.iter().filter(|(s, e)| e > s) {
-                if hole.1 <= s || hole.0 >= e {
-                    next[n] = (s, e);
-                    n += 1;
-                } else {
-                    if hole.0 > s {
-                        next[n] = (s, hole.0);
-                        n += 1;
-                    }
-                    if hole.1 < e {
-                        next[n] = (hole.1, e);
-                        n += 1;
-                    }
-                }
-            }
-            pieces = next;
-        }
-        for &(s, e) in pieces.iter().filter(|(s, e)| e > s) {
+    for &region in usable {
+        usable_bytes += region.1 - region.0;
+        let (pieces, count) =
+            memmap::free_ranges(region, LOW_RESERVED, kernel, (meta_start, meta_end));
+        for &(s, e) in &pieces[..count] {
             buddy
                 .add_free_range(Pfn(s / PAGE_SIZE), Pfn(e / PAGE_SIZE))
                 .map_err(|_| FrameInitError::Buddy("add_free_range"))?;
@@ -155,7 +141,8 @@ pub fn set_failure_hook(hook: FailureHook) {
 }
 
 /// Allocates 2^order contiguous frames of class `class`; returns the physical address.
-pub fn alloc(order: usize, class: MigrateType) -> Result<u64, AllocError> {
+/// Crate-private: outside `hal`, memory is held as an [`OwnedFrame`], which frees exactly once.
+pub(crate) fn alloc(order: usize, class: MigrateType) -> Result<u64, AllocError> {
     let result = {
         let mut guard = FRAMES.lock();
         let buddy = guard.as_mut().ok_or(AllocError::OutOfMemory { order })?;
@@ -171,8 +158,8 @@ pub fn alloc(order: usize, class: MigrateType) -> Result<u64, AllocError> {
     result
 }
 
-/// Allocates one zeroed frame (page tables, fresh stacks).
-pub fn alloc_zeroed(order: usize, class: MigrateType) -> Result<u64, AllocError> {
+/// Allocates a zeroed block (page tables, DMA memory).
+pub(crate) fn alloc_zeroed(order: usize, class: MigrateType) -> Result<u64, AllocError> {
     let phys = alloc(order, class)?;
     // SAFETY: the frames were just allocated to us (nobody else references them) and every RAM
     // frame is mapped writable in the direct map.
@@ -188,7 +175,11 @@ pub fn alloc_zeroed(order: usize, class: MigrateType) -> Result<u64, AllocError>
 
 /// Returns frames to the allocator. Errors (double free, wrong order) are reported, and the
 /// allocator state is left unchanged.
-pub fn free(phys: u64, order: usize) -> Result<(), buddy::FreeError> {
+///
+/// Crate-private because a safe `free` of a block that an [`OwnedFrame`] (or a page table, a
+/// stack, the heap) still uses would hand the same memory out twice: every caller in `hal`
+/// frees only a block it allocated and no longer references.
+pub(crate) fn free(phys: u64, order: usize) -> Result<(), buddy::FreeError> {
     let mut guard = FRAMES.lock();
     match guard.as_mut() {
         Some(buddy) => buddy.free(Pfn::from_addr(phys), order),
@@ -333,4 +324,26 @@ impl OwnedFrame {
         frame.bytes_mut().fill(0);
         Ok(frame)
     }
+}
+
+/// In-kernel self-test (the `ktest` image): freeing a block twice is refused the second time
+/// and the refusal leaves the allocator unchanged. It lives in `hal` because `free` is
+/// crate-private; both frees happen under one hold of the allocator lock, so no other thread
+/// can be handed the block in between (which would make the second free a real free).
+#[cfg(feature = "ktest")]
+pub fn self_test_double_free() -> Result<(), &'static str> {
+    let mut guard = FRAMES.lock();
+    let buddy = guard.as_mut().ok_or("no allocator")?;
+    let pfn = buddy
+        .alloc_typed(0, MigrateType::Movable)
+        .map_err(|_| "no frame")?;
+    buddy.free(pfn, 0).map_err(|_| "the first free was refused")?;
+    let free_before = buddy.stats().free_pages;
+    if buddy.free(pfn, 0).is_ok() {
+        return Err("double free accepted");
+    }
+    if buddy.stats().free_pages != free_before {
+        return Err("the refused double free changed the free count");
+    }
+    Ok(())
 }

@@ -27,7 +27,7 @@ struct KernelHeap {
 }
 
 /// Allocations the heap could not satisfy, even after trying to grow.
-pub static HEAP_FAILURES: AtomicU64 = AtomicU64::new(0);
+static HEAP_FAILURES: AtomicU64 = AtomicU64::new(0);
 
 #[global_allocator]
 static HEAP: KernelHeap = KernelHeap {
@@ -49,7 +49,10 @@ fn map_more(mapped: u64, bytes: u64) -> u64 {
         let Ok(frame) = frames::alloc(0, MigrateType::Unmovable) else {
             break;
         };
-        if paging::map_page(HEAP_BASE + mapped + done, frame).is_err() {
+        // SAFETY: the heap owns the virtual range [HEAP_BASE, HEAP_BASE + HEAP_MAX_SIZE) and
+        // maps it only here, under the heap lock, directly after what is already mapped;
+        // `frame` was just allocated to the heap.
+        if unsafe { paging::map_page(HEAP_BASE + mapped + done, frame) }.is_err() {
             let _ = frames::free(frame, 0);
             break;
         }
@@ -58,9 +61,13 @@ fn map_more(mapped: u64, bytes: u64) -> u64 {
     done
 }
 
-/// Maps the first heap pages. Called once, after paging is up.
-pub fn init(initial: u64) -> Result<(), paging::MapError> {
+/// Maps the first heap pages. Called once by the boot sequence, after paging is up (a second
+/// call finds the heap initialised and changes nothing).
+pub(crate) fn init(initial: u64) -> Result<(), paging::MapError> {
     let mut guard = HEAP.heap.lock();
+    if guard.1 != 0 {
+        return Ok(());
+    }
     let mapped = map_more(0, initial);
     if mapped == 0 {
         return Err(paging::MapError::OutOfFrames);

@@ -6,6 +6,8 @@
 //! | [`DIRECT_MAP_BASE`] `..` | all physical RAM, 2 MiB pages, RW, no-execute |
 //! | [`KERNEL_STACKS_BASE`] `..` | kernel thread stacks, one [`STACK_SLOT_SIZE`] slot each, lowest page unmapped (guard) |
 //! | [`HEAP_BASE`] `..` | the kernel heap, grown on demand page by page |
+//! | [`MMIO_BASE`] `..` | device registers (PCI BARs), 4 KiB pages, uncached, handed out once each |
+//! | [`SELF_TEST_PAGE`] | one page the `ktest` image maps and unmaps to test paging |
 //!
 //! Page 0 and everything else in the low half is unmapped, so null and wild pointers fault.
 
@@ -16,6 +18,10 @@ pub const STACK_SLOT_SIZE: u64 = 2 * 1024 * 1024;
 pub const MAX_KERNEL_STACKS: u64 = 4096;
 pub const HEAP_BASE: u64 = 0xffff_d000_0000_0000;
 pub const HEAP_MAX_SIZE: u64 = 64 * 1024 * 1024 * 1024;
+pub const MMIO_BASE: u64 = 0xffff_e800_0000_0000;
+/// Size of the MMIO window: far more than the BARs of the devices QEMU offers.
+pub const MMIO_SIZE: u64 = 1024 * 1024 * 1024;
+pub const SELF_TEST_PAGE: u64 = 0xffff_e000_0000_0000;
 pub const PAGE_SIZE: u64 = 4096;
 
 /// The direct-map virtual address of physical address `phys`.

@@ -25,12 +25,22 @@ impl MemRegion {
     }
 }
 
-/// Reads a u64 from any virtual address with a volatile load. If the address is unmapped the
-/// CPU raises a page fault, which the kernel reports and stops on; this exists so the fault path
-/// can be tested from outside (the `fault-test` image).
-pub fn probe_read_u64(addr: u64) -> u64 {
-    // SAFETY: a read has no effect on memory safety other than faulting, and a fault stops the
-    // machine with a report (it never returns into this function); a mapped address yields
-    // whatever value is there, which the caller only prints.
-    unsafe { core::ptr::read_volatile(addr as *const u64) }
+/// The address [`read_unmapped_for_fault_test`] reads: in the low half, which the kernel's
+/// page tables never map apart from the image at 1 MiB.
+#[cfg(feature = "fault-test")]
+pub const FAULT_TEST_ADDRESS: u64 = 0x0dea_dbee_f000;
+
+/// Reads a word at [`FAULT_TEST_ADDRESS`] so the page-fault report can be checked from outside
+/// (the `fault-test` image). The address is fixed here, not chosen by the caller, and checked
+/// to be unmapped first, so the read can only fault — which stops the machine with a report —
+/// and never touches memory or device registers. `None` if the address is mapped after all.
+#[cfg(feature = "fault-test")]
+pub fn read_unmapped_for_fault_test() -> Option<u64> {
+    if paging::is_mapped(FAULT_TEST_ADDRESS) {
+        return None;
+    }
+    // SAFETY: the address is unmapped (checked just above, and nothing in the kernel maps pages
+    // in the low half), so the load raises a page fault; the fault handler reports and stops
+    // the machine and never returns here.
+    Some(unsafe { core::ptr::read_volatile(FAULT_TEST_ADDRESS as *const u64) })
 }

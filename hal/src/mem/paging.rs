@@ -4,15 +4,29 @@
 //! Tables are reached through the direct map. While [`init`] builds the new hierarchy, the boot
 //! tables still map the low 4 GiB at [`DIRECT_MAP_BASE`], and the buddy allocator hands out the
 //! lowest free frames first, so new tables are reachable before the switch as well as after.
-//! All edits happen under one lock; lock order is heap → paging → frames.
+//! All edits happen under one lock, the PML4 lock, which every function that reaches a table
+//! holds; lock order is heap → paging → frames.
+//!
+//! The direct map covers only the 2 MiB chunks that hold RAM (`buddy::memmap::chunks_with_ram`),
+//! so device memory in the holes between RAM regions is never mapped cacheable. Device
+//! registers are mapped by [`map_mmio`] into their own window ([`layout::MMIO_BASE`]), uncached.
+//!
+//! Soundness: mapping or unmapping a page can break any reference into it, so [`map_page`] and
+//! [`unmap_page`] are crate-private `unsafe fn`s whose callers (stacks, heap) own the virtual
+//! range they edit; [`map_mmio`] only ever maps fresh addresses of its own window; what is
+//! public and safe ([`is_mapped`], the ktest self-check) cannot change a mapping anyone uses.
 
-use buddy::MigrateType;
+use buddy::{MigrateType, memmap};
 use x86_64::PhysAddr;
 use x86_64::structures::paging::{PageTable, PageTableFlags as F};
 
 use super::frames;
 use super::layout::{self, DIRECT_MAP_BASE, PAGE_SIZE, phys_to_virt};
 use crate::sync::IrqMutex;
+
+const TWO_MIB: u64 = 2 * 1024 * 1024;
+/// The direct map reaches this far (the window below the stack region, 64 TiB).
+const DIRECT_MAP_LIMIT: u64 = layout::KERNEL_STACKS_BASE - DIRECT_MAP_BASE;
 
 static PML4_PHYS: IrqMutex<u64> = IrqMutex::new(0);
 
@@ -27,12 +41,17 @@ pub enum MapError {
     HugePageInTheWay,
     /// Paging has not been initialised.
     NotReady,
+    /// The MMIO window has no room left for the requested registers.
+    WindowFull,
 }
 
-fn table(phys: u64) -> &'static mut PageTable {
-    // SAFETY: every page-table frame is a RAM frame allocated by this module (or the boot
-    // tables in .bss), mapped in the direct map, and only touched under the PML4_PHYS lock,
-    // which every caller holds, so no two mutable references are live at once.
+/// The page table in frame `phys`. The `_lock` argument is the held PML4 lock: requiring it
+/// makes "every caller holds the lock" a fact the compiler checks, not a comment.
+fn table(_lock: &mut u64, phys: u64) -> &mut PageTable {
+    // SAFETY: every page-table frame is a RAM frame allocated by this module, mapped in the
+    // direct map (the boot map while `init` runs, the kernel's own afterwards); the returned
+    // borrow is tied to the exclusive borrow of the PML4 lock's contents, so while it lives no
+    // other table reference can be made (all are made through this function).
     unsafe { &mut *(phys_to_virt(phys) as *mut PageTable) }
 }
 
@@ -45,8 +64,8 @@ fn index(virt: u64, level: u32) -> usize {
 }
 
 /// Returns the next-level table behind entry `idx`, creating it if absent.
-fn next_table(parent: u64, idx: usize) -> Result<u64, MapError> {
-    let entry = &mut table(parent)[idx];
+fn next_table(lock: &mut u64, parent: u64, idx: usize) -> Result<u64, MapError> {
+    let entry = &mut table(lock, parent)[idx];
     if entry.is_unused() {
         let t = new_table()?;
         entry.set_addr(PhysAddr::new(t), F::PRESENT | F::WRITABLE);
@@ -58,11 +77,11 @@ fn next_table(parent: u64, idx: usize) -> Result<u64, MapError> {
     }
 }
 
-fn map_4k_in(pml4: u64, virt: u64, phys: u64, flags: F) -> Result<(), MapError> {
-    let pdpt = next_table(pml4, index(virt, 4))?;
-    let pd = next_table(pdpt, index(virt, 3))?;
-    let pt = next_table(pd, index(virt, 2))?;
-    let entry = &mut table(pt)[index(virt, 1)];
+fn map_4k_in(lock: &mut u64, pml4: u64, virt: u64, phys: u64, flags: F) -> Result<(), MapError> {
+    let pdpt = next_table(lock, pml4, index(virt, 4))?;
+    let pd = next_table(lock, pdpt, index(virt, 3))?;
+    let pt = next_table(lock, pd, index(virt, 2))?;
+    let entry = &mut table(lock, pt)[index(virt, 1)];
     if !entry.is_unused() {
         return Err(MapError::AlreadyMapped);
     }
@@ -70,10 +89,10 @@ fn map_4k_in(pml4: u64, virt: u64, phys: u64, flags: F) -> Result<(), MapError> 
     Ok(())
 }
 
-fn map_2m_in(pml4: u64, virt: u64, phys: u64, flags: F) -> Result<(), MapError> {
-    let pdpt = next_table(pml4, index(virt, 4))?;
-    let pd = next_table(pdpt, index(virt, 3))?;
-    let entry = &mut table(pd)[index(virt, 2)];
+fn map_2m_in(lock: &mut u64, pml4: u64, virt: u64, phys: u64, flags: F) -> Result<(), MapError> {
+    let pdpt = next_table(lock, pml4, index(virt, 4))?;
+    let pd = next_table(lock, pdpt, index(virt, 3))?;
+    let entry = &mut table(lock, pd)[index(virt, 2)];
     if !entry.is_unused() {
         return Err(MapError::AlreadyMapped);
     }
@@ -81,17 +100,27 @@ fn map_2m_in(pml4: u64, virt: u64, phys: u64, flags: F) -> Result<(), MapError> 
     Ok(())
 }
 
-/// Builds the kernel page tables (direct map of `[0, max_phys)`, the kernel image with
-/// per-section rights) and switches CR3 to them. `nx` says whether EFER.NXE is on.
-pub fn init(max_phys: u64, nx: bool) -> Result<(), MapError> {
+/// Builds the kernel page tables (the direct map of every 2 MiB chunk holding RAM, the
+/// kernel image with per-section rights) and switches CR3 to them. `nx` says whether
+/// EFER.NXE is on.
+///
+/// # Safety
+/// 1. Called once, on the boot CPU, after the frame allocator is initialised and while the
+///    boot page tables (low 4 GiB identity + direct map) are active.
+/// 2. `usable` lists the RAM regions of the firmware map; nothing outside the kernel image
+///    and the direct map of those regions is referenced after the switch (the PVH start info
+///    was copied into `BootInfo`).
+pub(crate) unsafe fn init(usable: &[(u64, u64)], nx: bool) -> Result<(), MapError> {
+    let mut lock = PML4_PHYS.lock();
     let no_exec = if nx { F::NO_EXECUTE } else { F::empty() };
     let pml4 = new_table()?;
-    let two_mib = 2 * 1024 * 1024;
-    let mut p = 0;
-    while p < max_phys {
-        map_2m_in(pml4, DIRECT_MAP_BASE + p, p, F::WRITABLE | no_exec)?;
-        p += two_mib;
-    }
+    let mut result = Ok(());
+    memmap::chunks_with_ram(usable, TWO_MIB, DIRECT_MAP_LIMIT, |p| {
+        if result.is_ok() {
+            result = map_2m_in(&mut lock, pml4, DIRECT_MAP_BASE + p, p, F::WRITABLE | no_exec);
+        }
+    });
+    result?;
     let img = layout::image();
     let mut page = img.start / PAGE_SIZE * PAGE_SIZE;
     while page < img.end {
@@ -102,18 +131,17 @@ pub fn init(max_phys: u64, nx: bool) -> Result<(), MapError> {
         } else {
             F::WRITABLE | no_exec
         };
-        map_4k_in(pml4, page, page, flags)?;
+        map_4k_in(&mut lock, pml4, page, page, flags)?;
         page += PAGE_SIZE;
     }
-    let mut current = PML4_PHYS.lock();
     // SAFETY: the new hierarchy maps the kernel image at the same addresses (so the next
-    // instruction, the stack in .bss and all statics stay valid) and the direct map at the same
-    // base as the boot tables; nothing refers to identity-mapped RAM outside the image anymore
-    // (the PVH start info was copied into BootInfo before this call).
+    // instruction, the stack in .bss and all statics stay valid) and the direct map of all RAM
+    // at the same base as the boot tables; nothing refers to identity-mapped RAM outside the
+    // image any more (obligation 2).
     unsafe {
         core::arch::asm!("mov cr3, {}", in(reg) pml4, options(nostack));
     }
-    *current = pml4;
+    *lock = pml4;
     Ok(())
 }
 
@@ -127,53 +155,82 @@ fn no_execute() -> F {
 }
 
 /// Maps one 4 KiB page `virt` → `phys` (read/write, no-execute when supported).
-pub fn map_page(virt: u64, phys: u64) -> Result<(), MapError> {
-    let pml4 = PML4_PHYS.lock();
-    if *pml4 == 0 {
+///
+/// # Safety
+/// 1. `virt` lies in a virtual range the caller owns (a stack slot, the heap's growth range):
+///    nothing else maps or unmaps pages there.
+/// 2. `phys` is a frame the caller owns and hands to this mapping: no other reference to it
+///    (other than through the direct map by its owner) exists.
+pub(crate) unsafe fn map_page(virt: u64, phys: u64) -> Result<(), MapError> {
+    let mut lock = PML4_PHYS.lock();
+    let pml4 = *lock;
+    if pml4 == 0 {
         return Err(MapError::NotReady);
     }
     let nx = no_execute();
-    map_4k_in(*pml4, virt, phys, F::WRITABLE | nx)
+    map_4k_in(&mut lock, pml4, virt, phys, F::WRITABLE | nx)
 }
 
-/// Makes the device registers at physical `[phys, phys + size)` reachable at their
-/// direct-map address (`DIRECT_MAP_BASE + phys`) and returns that address. Pages already mapped
-/// (the direct map of RAM also covers holes below the highest RAM address) are left as they
-/// are; new ones are mapped uncached (PCD | PWT), no-execute.
-pub fn map_mmio(phys: u64, size: u64) -> Result<u64, MapError> {
-    let pml4 = PML4_PHYS.lock();
-    if *pml4 == 0 {
+/// Next free address of the MMIO window.
+static MMIO_NEXT: IrqMutex<u64> = IrqMutex::new(layout::MMIO_BASE);
+
+/// Maps the device registers at physical `[phys, phys + size)` uncached (PCD | PWT),
+/// no-execute, at fresh addresses of the MMIO window, and returns the virtual address of
+/// `phys`. Every call maps new pages: the window only grows (devices are never unplugged), so
+/// no mapping it made is ever changed and no reference into RAM can be affected.
+pub(crate) fn map_mmio(phys: u64, size: u64) -> Result<u64, MapError> {
+    let first = phys / PAGE_SIZE * PAGE_SIZE;
+    let end = phys
+        .checked_add(size.max(1))
+        .map(|e| memmap::align_up(e, PAGE_SIZE))
+        .ok_or(MapError::WindowFull)?;
+    let pages = (end - first) / PAGE_SIZE;
+    let mut next = MMIO_NEXT.lock();
+    let base = *next;
+    let limit = layout::MMIO_BASE + layout::MMIO_SIZE;
+    if pages > (limit - base) / PAGE_SIZE {
+        return Err(MapError::WindowFull);
+    }
+    let mut lock = PML4_PHYS.lock();
+    let pml4 = *lock;
+    if pml4 == 0 {
         return Err(MapError::NotReady);
     }
-    let nx = no_execute();
-    let flags = F::WRITABLE | F::NO_CACHE | F::WRITE_THROUGH | nx;
-    let mut page = phys / PAGE_SIZE * PAGE_SIZE;
-    while page < phys + size {
-        match map_4k_in(*pml4, phys_to_virt(page), page, flags) {
-            Ok(()) | Err(MapError::AlreadyMapped) | Err(MapError::HugePageInTheWay) => {}
-            Err(e) => return Err(e),
+    let flags = F::WRITABLE | F::NO_CACHE | F::WRITE_THROUGH | no_execute();
+    for i in 0..pages {
+        // The window's addresses are used once each, so `AlreadyMapped` cannot happen; an
+        // error (no frame for a table) leaves the pages mapped so far unused but harmless, and
+        // the window pointer still moves past them so they are never handed out twice.
+        if let Err(e) = map_4k_in(&mut lock, pml4, base + i * PAGE_SIZE, first + i * PAGE_SIZE, flags) {
+            *next = base + pages * PAGE_SIZE;
+            return Err(e);
         }
-        page += PAGE_SIZE;
     }
-    Ok(phys_to_virt(phys))
+    *next = base + pages * PAGE_SIZE;
+    Ok(base + (phys - first))
 }
 
 /// Unmaps the 4 KiB page at `virt`, flushes it from the TLB and returns the physical frame
 /// that was mapped there.
-pub fn unmap_page(virt: u64) -> Option<u64> {
-    let pml4 = PML4_PHYS.lock();
-    if *pml4 == 0 {
+///
+/// # Safety
+/// 1. `virt` lies in a virtual range the caller owns (see [`map_page`]), and no reference
+///    into the page is used after this call.
+pub(crate) unsafe fn unmap_page(virt: u64) -> Option<u64> {
+    let mut lock = PML4_PHYS.lock();
+    let pml4 = *lock;
+    if pml4 == 0 {
         return None;
     }
-    let mut t = *pml4;
+    let mut t = pml4;
     for level in [4, 3, 2] {
-        let e = &table(t)[index(virt, level)];
+        let e = &table(&mut lock, t)[index(virt, level)];
         if e.is_unused() || e.flags().contains(F::HUGE_PAGE) {
             return None;
         }
         t = e.addr().as_u64();
     }
-    let entry = &mut table(t)[index(virt, 1)];
+    let entry = &mut table(&mut lock, t)[index(virt, 1)];
     if entry.is_unused() {
         return None;
     }
@@ -185,16 +242,17 @@ pub fn unmap_page(virt: u64) -> Option<u64> {
 
 /// True when `virt` is mapped (used by the backtrace walker before it dereferences a frame).
 pub fn is_mapped(virt: u64) -> bool {
-    let Some(pml4) = PML4_PHYS.try_lock() else {
+    let Some(mut lock) = PML4_PHYS.try_lock() else {
         return false;
     };
-    if *pml4 == 0 {
+    let pml4 = *lock;
+    if pml4 == 0 {
         // Still on the boot tables: the identity map of the low 4 GiB.
         return virt < (4 << 30) || (DIRECT_MAP_BASE..DIRECT_MAP_BASE + (4 << 30)).contains(&virt);
     }
-    let mut t = *pml4;
+    let mut t = pml4;
     for level in [4, 3, 2, 1] {
-        let e = &table(t)[index(virt, level)];
+        let e = &table(&mut lock, t)[index(virt, level)];
         if e.is_unused() {
             return false;
         }
@@ -206,31 +264,33 @@ pub fn is_mapped(virt: u64) -> bool {
     false
 }
 
-/// Self-check used by the in-kernel tests: maps a fresh zeroed frame at `virt`, writes through
-/// that mapping, reads the value back through the direct map, refuses a second mapping, and
-/// unmaps and frees it again. `virt` must be in an otherwise unused part of the kernel half.
-pub fn check_map_write_unmap(virt: u64) -> Result<(), &'static str> {
-    if virt < layout::HEAP_BASE + layout::HEAP_MAX_SIZE || !virt.is_multiple_of(PAGE_SIZE) {
-        return Err("test address must be page-aligned and above the heap region");
-    }
+/// In-kernel self-test (the `ktest` image): maps a fresh zeroed frame at a test address
+/// nothing else uses ([`layout::SELF_TEST_PAGE`]), writes through that mapping, reads the value
+/// back through the direct map, refuses a second mapping, and unmaps and frees it again.
+#[cfg(feature = "ktest")]
+pub fn check_map_write_unmap() -> Result<(), &'static str> {
+    let virt = layout::SELF_TEST_PAGE;
     let phys = frames::alloc_zeroed(0, MigrateType::Unmovable).map_err(|_| "no frame")?;
     let result = (|| {
-        map_page(virt, phys).map_err(|_| "map_page failed")?;
-        if map_page(virt, phys) != Err(MapError::AlreadyMapped) {
+        // SAFETY: SELF_TEST_PAGE is reserved for this test in the layout (nothing else maps
+        // it) and `phys` was just allocated to this function.
+        unsafe { map_page(virt, phys) }.map_err(|_| "map_page failed")?;
+        // SAFETY: as above; a second mapping of the same page must be refused.
+        if unsafe { map_page(virt, phys) } != Err(MapError::AlreadyMapped) {
             return Err("a second mapping of the same page was accepted");
         }
         if !is_mapped(virt) {
             return Err("page not mapped after map_page");
         }
-        // SAFETY: virt is page-aligned, above every region the kernel uses (checked above) and
-        // was mapped just now to a frame only this function owns.
+        // SAFETY: virt was mapped just now to a frame only this function owns.
         unsafe { core::ptr::write_volatile((virt + 8) as *mut u64, 0x1234_5678_9abc_def0) };
         // SAFETY: the same frame seen through the direct map; still owned by this function.
         let seen = unsafe { core::ptr::read_volatile((phys_to_virt(phys) + 8) as *const u64) };
         if seen != 0x1234_5678_9abc_def0 {
             return Err("direct map does not see the write");
         }
-        if unmap_page(virt) != Some(phys) {
+        // SAFETY: the test's own page; no reference into it outlives this call.
+        if unsafe { unmap_page(virt) } != Some(phys) {
             return Err("unmap_page returned the wrong frame");
         }
         if is_mapped(virt) {
@@ -238,7 +298,8 @@ pub fn check_map_write_unmap(virt: u64) -> Result<(), &'static str> {
         }
         Ok(())
     })();
-    let _ = unmap_page(virt);
+    // SAFETY: as above (a no-op when the test already unmapped it).
+    let _ = unsafe { unmap_page(virt) };
     frames::free(phys, 0).map_err(|_| "frame free failed")?;
     result
 }

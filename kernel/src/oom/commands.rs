@@ -11,8 +11,9 @@ use shell::{CommandError, Subcommand, expect_arg_count, optional_arg, parse_arg,
 
 use super::monitor::{self, LogKind};
 use super::workload::{self, ActorState};
-use super::{compact, eval, pool, reclaim};
-use crate::commands::KernelCtx;
+use super::{compact, eval, pool};
+use crate::ctx::KernelCtx;
+use crate::reclaim;
 
 type Out<'a> = &'a mut dyn Write;
 type CmdResult = Result<(), CommandError>;

@@ -9,7 +9,8 @@ use buddy::MigrateType;
 use hal::mem::frames;
 
 use super::pool::{self, FreeOrder};
-use super::{compact, reclaim};
+use super::compact;
+use crate::reclaim;
 
 /// Fills 4096 movable pages, frees every other one, compacts to order 3 and checks: pages
 /// moved, exactly the planned number of order-3 blocks gained, every block's pattern intact

@@ -3,7 +3,8 @@
 //! registry, the response ladder, the stress workloads and the `crashctl`/`memctl` commands.
 //!
 //! Modules: `pool` (workload memory behind relocatable handles, content-checked), `compact`
-//! (the compaction executor over `buddy::compaction`), `reclaim` (the shrinker registry),
+//! (the compaction executor over `buddy::compaction`), `crate::reclaim` (the shrinker registry,
+//! shared with storage),
 //! `workload` (scenario actors as kernel threads, the OOM-kill rule), `monitor` (the 10 Hz
 //! sampler, predictor, baselines, ladder and action log), `eval` (`crashctl eval`), `commands`
 //! (the shell commands), `ktests` (in-kernel tests of the pool, compaction and the watermark).
@@ -22,53 +23,64 @@ pub mod eval;
 pub mod ktests;
 pub mod monitor;
 pub mod pool;
-pub mod reclaim;
 pub mod workload;
 
+use alloc::format;
+use alloc::string::String;
+
+use metrics::MetricsRegistry;
 use shell::CommandRegistry;
 
-use crate::commands::KernelCtx;
+use crate::ctx::{KernelCtx, Subsystem};
+use crate::reclaim;
 
-pub use self::commands::MEMCTL as MEMCTL_SUBCOMMANDS;
+/// The table entry.
+pub const SUBSYSTEM: Subsystem = Subsystem {
+    name: "oom",
+    start: |_| start(),
+    commands: register,
+    metrics: register_metrics,
+    stop: Subsystem::no_stop,
+};
 
-/// Adds this subsystem's commands to the shell registry (its `memctl` subcommands are added
-/// to the foundation's group by `commands::registry` through [`MEMCTL_SUBCOMMANDS`]).
-pub fn register(registry: &mut CommandRegistry<KernelCtx>) {
-    // The name is a distinct literal; a refusal would only lose the group, which the e2e
-    // tests of crashctl would catch.
+/// Adds this subsystem's commands: the `crashctl` group, and `memctl compact|reclaim|stress`
+/// to the foundation's `memctl` group.
+fn register(registry: &mut CommandRegistry<KernelCtx>) {
+    // Distinct literal names; a refusal would only lose the group, which the e2e tests of
+    // crashctl and memctl would catch.
     let _ = registry.register_group("crashctl", "OOM crash predictor", &commands::CRASHCTL);
+    let _ = registry.extend_group("memctl", &commands::MEMCTL);
 }
 
-/// The workload cache actor's shrinker, the first entry of the reclaim registry.
+fn register_metrics(r: &mut MetricsRegistry) {
+    // Distinct names; a refusal only drops the series (the ktest counts them).
+    let _ = r.register_all(&monitor::METRICS);
+}
+
+/// The workload cache actor's shrinker.
 const CACHE_SHRINKER: reclaim::Shrinker = reclaim::Shrinker {
     name: "workload-cache",
     count: workload::cache_pages,
     scan: workload::shrink_cache,
 };
 
-/// The block cache's shrinker (storage issue): cached disk chunks and ext4 metadata.
-const BLOCK_CACHE_SHRINKER: reclaim::Shrinker = reclaim::Shrinker {
-    name: "block-cache",
-    count: || crate::storage::reclaimable_pages() as u64,
-    scan: |pages| crate::storage::reclaim(usize::try_from(pages).unwrap_or(usize::MAX)) as u64,
-};
-
-/// Starts this subsystem's kernel threads (called once, before the shell starts). Failures
-/// are reported on the console; the shell still starts, and the commands say what is missing.
-pub fn start() {
+/// Starts this subsystem's kernel threads (once, before the shell starts). Failures are
+/// reported in the returned boot line; the shell still starts, and the commands say what is
+/// missing.
+pub fn start() -> Option<String> {
+    let mut problems = String::new();
     if let Err(e) = pool::init() {
-        hal::println!("oom: movable pool unavailable: {e}");
+        problems.push_str(&format!("oom: movable pool unavailable: {e}\n"));
     }
     if let Err(e) = compact::init() {
-        hal::println!("oom: compaction unavailable: {e}");
+        problems.push_str(&format!("oom: compaction unavailable: {e}\n"));
     }
-    if reclaim::register(CACHE_SHRINKER)
-        .and_then(|()| reclaim::register(BLOCK_CACHE_SHRINKER))
-        .is_err()
-    {
-        hal::println!("oom: reclaim registry full");
+    if reclaim::register(CACHE_SHRINKER).is_err() {
+        problems.push_str("oom: reclaim registry full\n");
     }
     if let Err(e) = monitor::start() {
-        hal::println!("oom: sampler not started: {e}");
+        problems.push_str(&format!("oom: sampler not started: {e}\n"));
     }
+    let problems = problems.trim_end();
+    (!problems.is_empty()).then(|| String::from(problems))
 }

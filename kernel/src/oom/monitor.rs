@@ -29,7 +29,8 @@ use sched::Priority;
 
 use super::pool::PoolError;
 use super::workload::{self, ActorId, ActorState};
-use super::{compact, reclaim};
+use super::compact;
+use crate::reclaim;
 
 /// Sampling period.
 pub const PERIOD_MS: u64 = 100;

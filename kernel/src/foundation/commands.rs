@@ -1,50 +1,21 @@
-//! The serial shell and the foundation's commands: `version`, `uptime`, `meminfo`, `ps`,
-//! `memctl`, `schedctl`, `echo`, `shutdown` (`help` is built into the registry).
+//! The foundation's shell commands: `version`, `uptime`, `meminfo`, `ps`, `echo`,
+//! `metrics`, `shutdown`, `memctl stats` and `schedctl stats|stress` (`help` is built into the
+//! registry).
 //!
-//! Each subsystem registers its commands here with help text; handlers write to the
-//! `fmt::Write` they are given and report bad arguments through `CommandError`, which the
-//! registry prints as a one-line `error: …`. Later subsystems (crash predictor, language model,
-//! filesystem) add their `register_*` calls to [`registry`].
+//! Handlers write to the `fmt::Write` they are given and report bad arguments through
+//! `CommandError`, which the registry prints as a one-line `error: …`.
 
 use alloc::string::String;
-use core::fmt::Write;
 
 use buddy::{MigrateType, ORDERS, PAGE_SIZE};
 use hal::arch::exit::{ExitCode, exit_qemu};
-use shell::{CommandError, CommandRegistry, Shell, Subcommand, parse_arg, required_arg};
+use shell::{CommandError, CommandRegistry, Subcommand, parse_arg, required_arg};
 
-/// What command handlers can reach.
-pub struct KernelCtx {
-    pub boot: &'static hal::BootInfo,
-}
+use crate::ctx::{CmdResult, KernelCtx, Out, w};
 
-type Out<'a> = &'a mut dyn Write;
-type CmdResult = Result<(), CommandError>;
-
-fn w(r: core::fmt::Result) -> CmdResult {
-    r.map_err(|_| CommandError::Output)
-}
-
-/// The one-line boot report: time from PVH entry to now, memory, CPU features.
-pub fn boot_report(boot: &hal::BootInfo) -> String {
-    let mut s = String::new();
-    let ms = hal::time::since_entry_ns() as f64 / 1e6;
-    let usable_mib = boot.frames.usable_bytes / (1024 * 1024);
-    let managed_mib = boot.frames.managed_pages * PAGE_SIZE / (1024 * 1024);
-    let _ = write!(
-        s,
-        "boot: {ms:.1} ms to shell, memory {usable_mib} MiB usable ({managed_mib} MiB managed by the buddy allocator), tsc {} MHz, cpu features:",
-        boot.tsc_hz / 1_000_000
-    );
-    for f in boot.features.names() {
-        let _ = write!(s, " {f}");
-    }
-    s
-}
-
-/// Builds the command registry with every command of the running kernel.
-pub fn registry() -> CommandRegistry<KernelCtx> {
-    let mut r = CommandRegistry::new();
+/// Adds the foundation's commands. The `memctl` group is created here; the memory manager
+/// (the `oom` subsystem) extends it.
+pub fn register(r: &mut CommandRegistry<KernelCtx>) {
     let simple: [(
         &'static str,
         &'static str,
@@ -74,14 +45,16 @@ pub fn registry() -> CommandRegistry<KernelCtx> {
         // lose that command, which the e2e `help` test would catch.
         let _ = r.register(name, summary, usage, handler);
     }
-    let mut memctl = alloc::vec![Subcommand {
-        name: "stats",
-        usage: "",
-        summary: "buddy allocator counters",
-        handler: memctl_stats,
-    }];
-    memctl.extend_from_slice(&crate::oom::MEMCTL_SUBCOMMANDS);
-    let _ = r.register_group("memctl", "memory manager control", &memctl);
+    let _ = r.register_group(
+        "memctl",
+        "memory manager control",
+        &[Subcommand {
+            name: "stats",
+            usage: "",
+            summary: "buddy allocator counters",
+            handler: memctl_stats,
+        }],
+    );
     let _ = r.register_group(
         "schedctl",
         "scheduler control",
@@ -100,27 +73,6 @@ pub fn registry() -> CommandRegistry<KernelCtx> {
             },
         ],
     );
-    crate::oom::register(&mut r);
-    crate::storage::register(&mut r);
-    r
-}
-
-/// The shell thread: prints the boot report and serves COM1 forever.
-#[cfg_attr(
-    feature = "ktest",
-    allow(dead_code, reason = "the test image runs ktest instead")
-)]
-pub fn run_shell(boot: &'static hal::BootInfo) -> i64 {
-    let mut ctx = KernelCtx { boot };
-    let mut shell = Shell::new(registry(), "nous> ");
-    let mut out = hal::console::Console;
-    hal::println!("{}", boot_report(boot));
-    hal::println!("{}", crate::storage::mount_at_boot());
-    let _ = shell.start(&mut out);
-    loop {
-        let byte = hal::console::read_byte();
-        let _ = shell.feed(&mut ctx, byte, &mut out);
-    }
 }
 
 fn cmd_version(_: &mut KernelCtx, _: &[&str], out: Out) -> CmdResult {
@@ -153,9 +105,11 @@ fn cmd_echo(_: &mut KernelCtx, args: &[&str], out: Out) -> CmdResult {
     w(writeln!(out))
 }
 
-fn cmd_shutdown(_: &mut KernelCtx, _: &[&str], out: Out) -> CmdResult {
-    if let Some(problem) = crate::storage::unmount() {
-        w(writeln!(out, "{problem}"))?;
+fn cmd_shutdown(ctx: &mut KernelCtx, _: &[&str], out: Out) -> CmdResult {
+    for subsystem in ctx.subsystems.iter().rev() {
+        if let Some(problem) = (subsystem.stop)() {
+            w(writeln!(out, "{problem}"))?;
+        }
     }
     w(writeln!(out, "shutting down"))?;
     exit_qemu(ExitCode::Success)
@@ -254,7 +208,7 @@ fn schedctl_stress(_: &mut KernelCtx, args: &[&str], out: Out) -> CmdResult {
     if !(1..=1000).contains(&n) {
         return Err(CommandError::usage("threads must be between 1 and 1000"));
     }
-    let report = crate::stress::run_threads(n).map_err(CommandError::failed)?;
+    let report = super::stress::run_threads(n).map_err(CommandError::failed)?;
     w(writeln!(
         out,
         "stress: spawned {}, joined {}, checksum ok: {}",

@@ -2,8 +2,9 @@
 //! `register_shrinker`. Each [`Shrinker`] says how many pages it could free (`count`) and frees
 //! up to a number of pages (`scan`), returning how many it freed.
 //!
-//! The first shrinker is the workload cache actor's (its `Reclaimable` pages in the movable
-//! pool, registered at start); the block cache registers itself through [`register`] too.
+//! A shared service of the kernel (beside `ctx`), so subsystems offer memory to each other
+//! without importing each other: the OOM subsystem registers the workload cache actor's
+//! shrinker (its `Reclaimable` pages in the movable pool), storage registers the block cache's.
 //! `memctl reclaim` and the response ladder's `Reclaim` step call [`reclaim`]. Shrinkers are
 //! called outside the registry lock, so they may allocate, sleep or take their own locks.
 
