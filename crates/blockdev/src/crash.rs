@@ -8,6 +8,7 @@
 
 use crate::{BlockDevice, IoError, MemDevice};
 use alloc::vec::Vec;
+use rng::SplitMix64;
 
 /// One recorded device operation.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,9 +84,10 @@ impl CrashDevice {
         }
         // `epoch` now holds the issued but unflushed writes; the cut fell among them or after.
         if let Some(seed) = reorder_seed {
-            let mut rng = SplitMix64(seed);
+            // The seed names the reordering for good: the stream is the pinned SplitMix64.
+            let mut rng = SplitMix64::new(seed);
             // Each unflushed write independently made it to the medium or not.
-            epoch.retain(|_| rng.next() & 1 == 1);
+            epoch.retain(|_| rng.next_u64() & 1 == 1);
         }
         for (lba, data) in epoch {
             let _ = image.write_blocks(lba, data);
@@ -115,19 +117,6 @@ impl BlockDevice for CrashDevice {
     fn flush(&mut self) -> Result<(), IoError> {
         self.events.push(CrashEvent::Flush);
         Ok(())
-    }
-}
-
-/// Small deterministic generator for the reordering choice (no_std, no dependency needed).
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
     }
 }
 

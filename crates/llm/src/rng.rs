@@ -1,48 +1,26 @@
-//! A small deterministic PRNG (xoshiro256** seeded through SplitMix64).
+//! The model's random numbers: the workspace's pinned xoshiro256** (seeded through SplitMix64,
+//! from the `rng` crate) with the float and integer helpers that init and sampling need.
 //!
-//! Written here rather than taken from `rand` because results must be bit-identical across
-//! platforms and crate versions (a model trained from seed 7 today must be the same model
-//! tomorrow), and the whole generator is twenty lines. Used by init ([`crate::model`]),
+//! Results must be bit-identical across platforms and crate versions (a model trained from
+//! seed 7 today must be the same model tomorrow), so the bits come from the `rng` crate, whose
+//! known-answer tests pin the stream; the helpers here are fixed arithmetic on it (24-bit
+//! floats, Box–Muller through libm, rejection sampling). Used by init ([`crate::model`]),
 //! sampling ([`mod@crate::generate`]) and LoRA init ([`crate::lora`]).
 
-/// xoshiro256** generator. Not cryptographic.
+/// xoshiro256** generator with the model's helpers. Not cryptographic.
 #[derive(Debug, Clone)]
-pub struct Rng {
-    s: [u64; 4],
-}
-
-fn splitmix64(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
+pub struct Rng(::rng::Xoshiro256StarStar);
 
 impl Rng {
     /// A generator whose whole stream is fixed by `seed`.
     pub fn new(seed: u64) -> Self {
-        let mut st = seed;
-        let s = [
-            splitmix64(&mut st),
-            splitmix64(&mut st),
-            splitmix64(&mut st),
-            splitmix64(&mut st),
-        ];
-        Rng { s }
+        Rng(::rng::Xoshiro256StarStar::new(seed))
     }
 
     /// Next 64 random bits.
+    #[inline]
     pub fn next_u64(&mut self) -> u64 {
-        let result = self.s[1].wrapping_mul(5).rotate_left(7).wrapping_mul(9);
-        let t = self.s[1] << 17;
-        self.s[2] ^= self.s[0];
-        self.s[3] ^= self.s[1];
-        self.s[1] ^= self.s[2];
-        self.s[0] ^= self.s[3];
-        self.s[2] ^= t;
-        self.s[3] = self.s[3].rotate_left(45);
-        result
+        self.0.next_u64()
     }
 
     /// Uniform in [0, 1) with 24 bits of precision (exactly representable in f32).

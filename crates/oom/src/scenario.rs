@@ -36,6 +36,7 @@ use alloc::vec::Vec;
 use core::str::FromStr;
 
 use buddy::MigrateType;
+use rng::SplitMix64;
 
 use crate::watermark::min_free_pages;
 
@@ -211,33 +212,30 @@ pub enum Step {
     Exit,
 }
 
-/// SplitMix64: the scenario streams are part of the contract between the kernel and the
-/// simulator (the same seed must give the same run everywhere, forever), so the generator is
-/// pinned here rather than taken from a crate whose streams may change between versions.
-#[derive(Clone, Copy, Debug)]
-struct Rng(u64);
+/// An actor's stream: the scenario streams are part of the contract between the kernel and the
+/// simulator (the same seed must give the same run everywhere, forever), so they come from the
+/// workspace's pinned SplitMix64 (the `rng` crate, whose known-answer tests fix its outputs).
+/// The seeding and the no-draw [`Rng::range`] below are this module's own and are part of the
+/// contract too.
+#[derive(Clone, Debug)]
+struct Rng(SplitMix64);
 
 impl Rng {
+    /// The stream of actor `actor` (0 = the scenario's own parameters) of `kind` for `seed`:
+    /// a SplitMix64 state mixing all three, with its first output discarded.
     fn new(kind: ScenarioKind, seed: u64, actor: u64) -> Rng {
-        let mut rng = Rng(seed ^ ((kind as u64 + 1) << 56) ^ actor.wrapping_mul(0x9E37_79B9));
+        let mut rng =
+            SplitMix64::new(seed ^ ((kind as u64 + 1) << 56) ^ actor.wrapping_mul(0x9E37_79B9));
         rng.next_u64();
-        rng
+        Rng(rng)
     }
 
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `lo..=hi` (returns `lo` when `hi < lo`).
+    /// Uniform in `lo..=hi`; `lo` without a draw when `hi <= lo`.
     fn range(&mut self, lo: u64, hi: u64) -> u64 {
         if hi <= lo {
             return lo;
         }
-        lo + self.next_u64() % (hi - lo + 1)
+        self.0.range(lo, hi)
     }
 
     /// `value` scaled by a factor uniform in `lo_pct..=hi_pct` percent.
