@@ -384,7 +384,8 @@ pub fn self_test_bounce_pool() -> Result<(), alloc::string::String> {
     trim();
     // Free frames plus frames mapped into the heap: heap growth during the test (the buffers,
     // the helper threads' records) moves frames from one to the other and is not a leak.
-    let accounted = || frames::stats().free_pages + crate::mem::heap::stats().mapped_bytes / PAGE_SIZE;
+    let accounted =
+        || frames::stats().free_pages + crate::mem::heap::stats().mapped_bytes / PAGE_SIZE;
     let free_before = accounted();
     let block = block_bytes(MAX_BOUNCE_ORDER) as usize;
     // Round trip through one reserved 64 KiB share.
@@ -439,7 +440,10 @@ pub fn self_test_bounce_pool() -> Result<(), alloc::string::String> {
         }
     }
     if stats().held_bytes > limit {
-        return Err(format!("the pool holds {} > cap {limit}", stats().held_bytes));
+        return Err(format!(
+            "the pool holds {} > cap {limit}",
+            stats().held_bytes
+        ));
     }
     drop(held);
     if stats().reserved_blocks != 0 {

@@ -83,7 +83,10 @@ pub const TESTS: &[KernelTest] = &[
         "virtio_blk_round_trips_sectors",
         virtio_blk_round_trips_sectors,
     ),
-    ("dma_bounce_pool_shares_and_refuses", dma_bounce_pool_shares_and_refuses),
+    (
+        "dma_bounce_pool_shares_and_refuses",
+        dma_bounce_pool_shares_and_refuses,
+    ),
     (
         "catalogue_commands_run_through_the_registry",
         catalogue_commands_run_through_the_registry,
@@ -276,10 +279,12 @@ fn timer_preempts_a_spinning_thread() -> TestResult {
     let spins = SPINS.load(Ordering::Relaxed);
     // Read the spinner's accounting while it still exists: it never yields, so every time it
     // lost the CPU was a preemption by the timer.
-    let preempted = task::threads()
-        .iter()
-        .find(|t| t.id == id)
-        .map(|t| (t.accounting.involuntary_switches, t.accounting.voluntary_switches));
+    let preempted = task::threads().iter().find(|t| t.id == id).map(|t| {
+        (
+            t.accounting.involuntary_switches,
+            t.accounting.voluntary_switches,
+        )
+    });
     STOP.store(true, Ordering::SeqCst);
     task::join(id).map_err(|e| alloc::format!("join: {e}"))?;
     ensure!(spins > 0, "spinner never ran");

@@ -41,11 +41,8 @@ use crate::ctx::{KernelCtx, Subsystem};
 
 /// Every subsystem, in start order (`shutdown` stops them in reverse). Adding a subsystem is
 /// adding its entry here (docs/ARCHITECTURE.md).
-pub static SUBSYSTEMS: &[&Subsystem] = &[
-    &foundation::SUBSYSTEM,
-    &storage::SUBSYSTEM,
-    &oom::SUBSYSTEM,
-];
+pub static SUBSYSTEMS: &[&Subsystem] =
+    &[&foundation::SUBSYSTEM, &storage::SUBSYSTEM, &oom::SUBSYSTEM];
 
 hal::entry!(kernel_main);
 

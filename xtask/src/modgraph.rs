@@ -50,7 +50,10 @@ pub fn read_tree(src: &Path) -> Result<Sources> {
                 .iter()
                 .map(|p| p.to_string_lossy().trim_end_matches(".rs").to_string())
                 .collect();
-            if matches!(parts.last().map(String::as_str), Some("mod" | "main" | "lib")) {
+            if matches!(
+                parts.last().map(String::as_str),
+                Some("mod" | "main" | "lib")
+            ) {
                 parts.pop();
             }
             let text = std::fs::read_to_string(&path).with_context(|| format!("{path:?}"))?;
@@ -216,8 +219,11 @@ pub fn edges(sources: &Sources) -> BTreeSet<(ModPath, ModPath)> {
         }
         for raw in raw_references(module, text) {
             let target = resolve(&modules, &raw);
-            let is_ancestor = module.starts_with(&target) && target.len() < module.len();
-            if target != *module && !(is_ancestor && !target.is_empty()) {
+            // Upward references (to the folder's own mod.rs) are shared context; the crate
+            // root is everyone's ancestor but is still an edge, for the layer rule.
+            let folder_context =
+                !target.is_empty() && target.len() < module.len() && module.starts_with(&target);
+            if target != *module && !folder_context {
                 out.insert((module.clone(), target));
             }
         }
@@ -285,11 +291,20 @@ pub fn check(sources: &Sources) -> Result<()> {
     }
     for module in sources.keys() {
         if !marks.contains_key(module) {
-            visit(module, &adjacency, &mut marks, &mut Vec::new(), &mut problems);
+            visit(
+                module,
+                &adjacency,
+                &mut marks,
+                &mut Vec::new(),
+                &mut problems,
+            );
         }
     }
     if !problems.is_empty() {
-        bail!("the kernel's module graph breaks its rules:\n  {}", problems.join("\n  "));
+        bail!(
+            "the kernel's module graph breaks its rules:\n  {}",
+            problems.join("\n  ")
+        );
     }
     Ok(())
 }
@@ -330,7 +345,11 @@ mod tests {
         assert!(refs.contains(&p("reclaim::run")));
         assert!(refs.contains(&p("oom::monitor::inner::g")));
         assert!(refs.contains(&p("top::h")));
-        assert!(!refs.iter().any(|r| r.first().is_some_and(|s| s == "storage")));
+        assert!(
+            !refs
+                .iter()
+                .any(|r| r.first().is_some_and(|s| s == "storage"))
+        );
     }
 
     #[test]
@@ -339,7 +358,10 @@ mod tests {
             ("", "mod ctx; mod oom; static T: &[&ctx::S] = &[&oom::S];"),
             ("ctx", "pub struct S;"),
             ("reclaim", "use crate::ctx::S;"),
-            ("oom", "mod pool; use crate::reclaim; pub fn f() { pool::g() }"),
+            (
+                "oom",
+                "mod pool; use crate::reclaim; pub fn f() { pool::g() }",
+            ),
             ("oom::pool", "use super::SHARED_ITEM; use crate::ctx::S;"),
             ("oom::monitor", "use super::pool;"),
             ("ktest", "use crate::oom::pool; use crate::ctx::S;"),
@@ -357,7 +379,10 @@ mod tests {
         ]);
         let err = check(&t).unwrap_err().to_string();
         assert!(err.contains("cycle"), "{err}");
-        assert!(err.contains("oom::pool") && err.contains("oom::monitor"), "{err}");
+        assert!(
+            err.contains("oom::pool") && err.contains("oom::monitor"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -109,12 +109,23 @@ pub fn place_metadata(
 /// The page-aligned ranges of one usable region the allocator may hand out: the region
 /// above `floor`, shrunk to whole pages, minus the kernel image and the metadata (each
 /// widened to whole pages). Writes up to three ranges to `out` and returns the count.
-pub fn free_ranges(region: Range, floor: u64, kernel: Range, metadata: Range) -> ([Range; 3], usize) {
+pub fn free_ranges(
+    region: Range,
+    floor: u64,
+    kernel: Range,
+    metadata: Range,
+) -> ([Range; 3], usize) {
     let start = align_up(region.0.max(floor), PAGE_SIZE);
     let end = align_down(region.1, PAGE_SIZE);
     let holes = [
-        (align_down(kernel.0, PAGE_SIZE), align_up(kernel.1, PAGE_SIZE)),
-        (align_down(metadata.0, PAGE_SIZE), align_up(metadata.1, PAGE_SIZE)),
+        (
+            align_down(kernel.0, PAGE_SIZE),
+            align_up(kernel.1, PAGE_SIZE),
+        ),
+        (
+            align_down(metadata.0, PAGE_SIZE),
+            align_up(metadata.1, PAGE_SIZE),
+        ),
     ];
     let mut out = [(0, 0); 3];
     let n = if start < end {
@@ -214,9 +225,15 @@ mod tests {
         let high = [(4096 * MIB, 8192 * MIB)];
         assert_eq!(place_metadata(&high, kernel, MIB, 4096, 4096 * MIB), None);
         // Too big for any region.
-        assert_eq!(place_metadata(&usable, kernel, MIB, 300 * MIB, u64::MAX), None);
+        assert_eq!(
+            place_metadata(&usable, kernel, MIB, 300 * MIB, u64::MAX),
+            None
+        );
         // Overflow-safe.
-        assert_eq!(place_metadata(&[(0, u64::MAX)], (0, 0), 1, u64::MAX, u64::MAX), None);
+        assert_eq!(
+            place_metadata(&[(0, u64::MAX)], (0, 0), 1, u64::MAX, u64::MAX),
+            None
+        );
     }
 
     #[test]
@@ -239,14 +256,25 @@ mod tests {
     #[test]
     fn direct_map_chunks_skip_holes() {
         let two = 2 * MIB;
-        let usable = [(0, 640 * 1024), (MIB, 3 * 1024 * MIB), (4096 * MIB, 4096 * MIB + two + 1)];
+        let usable = [
+            (0, 640 * 1024),
+            (MIB, 3 * 1024 * MIB),
+            (4096 * MIB, 4096 * MIB + two + 1),
+        ];
         let mut chunks = Vec::new();
         chunks_with_ram(&usable, two, u64::MAX, |c| chunks.push(c));
         // 0..3 GiB: 1536 chunks; the first region shares chunk 0 with the second.
         assert_eq!(chunks.iter().filter(|&&c| c < 3 * 1024 * MIB).count(), 1536);
-        assert!(!chunks.iter().any(|&c| (3 * 1024 * MIB..4096 * MIB).contains(&c)));
+        assert!(
+            !chunks
+                .iter()
+                .any(|&c| (3 * 1024 * MIB..4096 * MIB).contains(&c))
+        );
         assert_eq!(chunks[1536..], [4096 * MIB, 4096 * MIB + two]);
-        assert!(chunks.windows(2).all(|w| w[0] < w[1]), "each chunk once, in order");
+        assert!(
+            chunks.windows(2).all(|w| w[0] < w[1]),
+            "each chunk once, in order"
+        );
         // The limit stops the walk.
         let mut n = 0;
         chunks_with_ram(&usable, two, 4 * MIB, |_| n += 1);

@@ -302,7 +302,14 @@ mod tests {
         let at: Vec<Location> = found.iter().map(|f| f.location).collect();
         assert_eq!(
             at,
-            [loc(0, 0), loc(1, 0), loc(1, 1), loc(1, 3), loc(4, 0), loc(5, 0)]
+            [
+                loc(0, 0),
+                loc(1, 0),
+                loc(1, 1),
+                loc(1, 3),
+                loc(4, 0),
+                loc(5, 0)
+            ]
         );
         let blk = found[4];
         assert_eq!((blk.class, blk.subclass, blk.prog_if), (1, 0, 0));
@@ -324,7 +331,11 @@ mod tests {
         struct Noise(core::cell::Cell<u32>);
         impl ConfigSpace for Noise {
             fn read32(&self, _: Location, _: u8) -> u32 {
-                let x = self.0.get().wrapping_mul(1_103_515_245).wrapping_add(12_345);
+                let x = self
+                    .0
+                    .get()
+                    .wrapping_mul(1_103_515_245)
+                    .wrapping_add(12_345);
                 self.0.set(x);
                 x
             }
@@ -335,12 +346,24 @@ mod tests {
 
     #[test]
     fn virtio_ids() {
-        assert_eq!(virtio_kind(VIRTIO_VENDOR, 0x1000), Some(VirtioKind::Network));
+        assert_eq!(
+            virtio_kind(VIRTIO_VENDOR, 0x1000),
+            Some(VirtioKind::Network)
+        );
         assert_eq!(virtio_kind(VIRTIO_VENDOR, 0x1001), Some(VirtioKind::Block));
-        assert_eq!(virtio_kind(VIRTIO_VENDOR, 0x1041), Some(VirtioKind::Network));
+        assert_eq!(
+            virtio_kind(VIRTIO_VENDOR, 0x1041),
+            Some(VirtioKind::Network)
+        );
         assert_eq!(virtio_kind(VIRTIO_VENDOR, 0x1042), Some(VirtioKind::Block));
-        assert_eq!(virtio_kind(VIRTIO_VENDOR, 0x1044), Some(VirtioKind::Entropy));
-        assert_eq!(virtio_kind(VIRTIO_VENDOR, 0x1050), Some(VirtioKind::Other(16)));
+        assert_eq!(
+            virtio_kind(VIRTIO_VENDOR, 0x1044),
+            Some(VirtioKind::Entropy)
+        );
+        assert_eq!(
+            virtio_kind(VIRTIO_VENDOR, 0x1050),
+            Some(VirtioKind::Other(16))
+        );
         assert_eq!(virtio_kind(VIRTIO_VENDOR, 0x1100), None);
         assert_eq!(virtio_kind(0x8086, 0x1001), None);
     }
@@ -354,14 +377,21 @@ mod tests {
         let mut table = DeviceTable::new(enumerate_bus(&bus, 0));
         let first = table.claim_virtio(VirtioKind::Block).unwrap();
         let second = table.claim_virtio(VirtioKind::Block).unwrap();
-        assert_eq!((first.location(), second.location()), (loc(3, 0), loc(4, 0)));
+        assert_eq!(
+            (first.location(), second.location()),
+            (loc(3, 0), loc(4, 0))
+        );
         assert_eq!(table.claim_virtio(VirtioKind::Block), None);
         assert_eq!(
-            table.claim_virtio(VirtioKind::Network).map(|c| c.location()),
+            table
+                .claim_virtio(VirtioKind::Network)
+                .map(|c| c.location()),
             Some(loc(5, 0))
         );
         assert!(table.functions().all(|(_, claimed)| claimed));
-        drop(first);
+        {
+            let _gone = first; // the token goes out of scope here
+        }
         assert_eq!(
             table.claim_virtio(VirtioKind::Block),
             None,

@@ -672,7 +672,10 @@ fn a_group_can_be_extended_by_another_subsystem() {
     let info = registry.command("memctl").unwrap();
     let names: Vec<&str> = info.subcommands.iter().map(|s| s.name).collect();
     assert_eq!(names, ["stats", "compact"]);
-    assert_eq!(info.usage, "stats|compact ...", "the synopsis follows the new table");
+    assert_eq!(
+        info.usage, "stats|compact ...",
+        "the synopsis follows the new table"
+    );
 
     // Errors change nothing.
     assert_eq!(

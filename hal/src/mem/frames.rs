@@ -337,7 +337,9 @@ pub fn self_test_double_free() -> Result<(), &'static str> {
     let pfn = buddy
         .alloc_typed(0, MigrateType::Movable)
         .map_err(|_| "no frame")?;
-    buddy.free(pfn, 0).map_err(|_| "the first free was refused")?;
+    buddy
+        .free(pfn, 0)
+        .map_err(|_| "the first free was refused")?;
     let free_before = buddy.stats().free_pages;
     if buddy.free(pfn, 0).is_ok() {
         return Err("double free accepted");

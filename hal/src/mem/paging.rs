@@ -117,7 +117,13 @@ pub(crate) unsafe fn init(usable: &[(u64, u64)], nx: bool) -> Result<(), MapErro
     let mut result = Ok(());
     memmap::chunks_with_ram(usable, TWO_MIB, DIRECT_MAP_LIMIT, |p| {
         if result.is_ok() {
-            result = map_2m_in(&mut lock, pml4, DIRECT_MAP_BASE + p, p, F::WRITABLE | no_exec);
+            result = map_2m_in(
+                &mut lock,
+                pml4,
+                DIRECT_MAP_BASE + p,
+                p,
+                F::WRITABLE | no_exec,
+            );
         }
     });
     result?;
@@ -201,7 +207,13 @@ pub(crate) fn map_mmio(phys: u64, size: u64) -> Result<u64, MapError> {
         // The window's addresses are used once each, so `AlreadyMapped` cannot happen; an
         // error (no frame for a table) leaves the pages mapped so far unused but harmless, and
         // the window pointer still moves past them so they are never handed out twice.
-        if let Err(e) = map_4k_in(&mut lock, pml4, base + i * PAGE_SIZE, first + i * PAGE_SIZE, flags) {
+        if let Err(e) = map_4k_in(
+            &mut lock,
+            pml4,
+            base + i * PAGE_SIZE,
+            first + i * PAGE_SIZE,
+            flags,
+        ) {
             *next = base + pages * PAGE_SIZE;
             return Err(e);
         }

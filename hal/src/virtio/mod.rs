@@ -126,8 +126,8 @@ unsafe impl Hal for VirtioHal {
         // against the BAR size first), so the lookup finds it. Should that chain ever break,
         // mapping on demand is the fallback, and only if that fails too is this a broken
         // invariant, which stops the machine with a report rather than return a bad pointer.
-        let virt = lookup_mmio(paddr, size as u64)
-            .or_else(|| paging::map_mmio(paddr, size as u64).ok());
+        let virt =
+            lookup_mmio(paddr, size as u64).or_else(|| paging::map_mmio(paddr, size as u64).ok());
         match virt.and_then(|v| NonNull::new(v as *mut u8)) {
             Some(p) => p,
             None => crate::fault::fatal("virtio: a device register range is not mapped"),
@@ -177,9 +177,7 @@ pub(crate) fn transport(device: &PciDevice) -> Result<PciTransport, VirtioError>
             if lookup_mmio(address, size).is_none() {
                 let virt = paging::map_mmio(address, size).map_err(|_| VirtioError::NoMemory)?;
                 let mut regions = MMIO_REGIONS.lock();
-                regions
-                    .try_reserve(1)
-                    .map_err(|_| VirtioError::NoMemory)?;
+                regions.try_reserve(1).map_err(|_| VirtioError::NoMemory)?;
                 regions.push((address, size, virt));
             }
         }

@@ -130,4 +130,3 @@ pub fn register(r: &mut MetricsRegistry) {
         let _ = r.register(f);
     }
 }
-

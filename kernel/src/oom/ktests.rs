@@ -8,8 +8,8 @@ use alloc::string::String;
 use buddy::MigrateType;
 use hal::mem::frames;
 
-use super::pool::{self, FreeOrder};
 use super::compact;
+use super::pool::{self, FreeOrder};
 use crate::reclaim;
 
 /// Fills 4096 movable pages, frees every other one, compacts to order 3 and checks: pages

@@ -27,9 +27,9 @@ use oom::{
 };
 use sched::Priority;
 
+use super::compact;
 use super::pool::PoolError;
 use super::workload::{self, ActorId, ActorState};
-use super::compact;
 use crate::reclaim;
 
 /// Sampling period.

@@ -47,4 +47,3 @@ impl PageSource for ReclaimableFrames {
         OwnedFrame::new(0, MigrateType::Reclaimable).ok()
     }
 }
-

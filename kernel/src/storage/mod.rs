@@ -169,7 +169,6 @@ static STORAGE: [Computed; 4] = [
     ),
 ];
 
-
 fn register_metrics(r: &mut MetricsRegistry) {
     for m in STORAGE.iter() {
         // Distinct names and labels: a refusal only drops the series (the ktest counts them).

@@ -25,7 +25,8 @@ pub fn mount_at_boot() -> String {
     let result = (|| -> Result<String, String> {
         let device = hal::pci::claim_virtio(VirtioKind::Block)
             .ok_or_else(|| String::from("no virtio-blk disk attached"))?;
-        let block = hal::virtio::VirtioBlock::new(device).map_err(|e| format!("virtio-blk: {e}"))?;
+        let block =
+            hal::virtio::VirtioBlock::new(device).map_err(|e| format!("virtio-blk: {e}"))?;
         let (bus, dev, func) = block.location();
         let mib = block.sectors() / 2048;
         let read_only = block.read_only();
@@ -55,4 +56,3 @@ pub fn mount_at_boot() -> String {
         }
     }
 }
-
