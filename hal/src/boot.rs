@@ -26,6 +26,8 @@ pub struct BootInfo {
     pub features: CpuFeatures,
     pub frames: FrameInit,
     pub tsc_hz: u64,
+    /// Why there is no wall clock (`hal::time::wall_clock_secs` is `None`), if there is none.
+    pub wall_clock_error: Option<rtc::RtcError>,
 }
 
 impl BootInfo {
@@ -178,6 +180,7 @@ extern "C" fn hal_boot_entry(start_info: u64) -> ! {
     arch::pic::init_pit();
     x86_64::instructions::interrupts::enable();
     crate::time::calibrate();
+    let wall_clock = crate::time::read_wall_clock().err();
     let info = BOOT_INFO.call_once(|| BootInfo {
         regions,
         region_count,
@@ -186,6 +189,7 @@ extern "C" fn hal_boot_entry(start_info: u64) -> ! {
         features,
         frames,
         tsc_hz: crate::time::tsc_hz(),
+        wall_clock_error: wall_clock,
     });
     nous_kernel_main(info)
 }

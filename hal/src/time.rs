@@ -4,6 +4,10 @@
 //! Before calibration `now_ns` counts ticks (1 ms resolution); after it, the TSC gives
 //! nanosecond resolution. Under QEMU TCG `rdtsc` reads the host TSC, so intervals are real
 //! elapsed time (inflated by emulation, not distorted).
+//!
+//! The wall clock ([`wall_clock_secs`]) is the CMOS RTC read once at boot plus the monotonic
+//! time since; a clock whose registers do not decode leaves the kernel without a wall clock
+//! (`None`) rather than with a made-up one.
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
@@ -80,4 +84,34 @@ pub fn spin_ns(ns: u64) {
     while now_ns() < end {
         core::hint::spin_loop();
     }
+}
+
+/// Unix seconds the RTC showed at boot, and `now_ns` at that moment (seconds `u64::MAX` =
+/// no valid clock).
+static WALL_AT_BOOT_SECS: AtomicU64 = AtomicU64::new(u64::MAX);
+static NS_AT_WALL_READ: AtomicU64 = AtomicU64::new(0);
+
+/// Reads the RTC once (boot). Returns why the clock is unusable, if it is.
+pub(crate) fn read_wall_clock() -> Result<(), rtc::RtcError> {
+    let regs = crate::arch::cmos::read_time();
+    let at = now_ns();
+    let secs = regs.decode()?.unix_seconds();
+    NS_AT_WALL_READ.store(at, Ordering::Relaxed);
+    WALL_AT_BOOT_SECS.store(secs, Ordering::Release);
+    Ok(())
+}
+
+/// Seconds since the Unix epoch (UTC), or `None` when the RTC did not give a valid time.
+pub fn wall_clock_secs() -> Option<u64> {
+    let base = WALL_AT_BOOT_SECS.load(Ordering::Acquire);
+    if base == u64::MAX {
+        return None;
+    }
+    let since = now_ns().saturating_sub(NS_AT_WALL_READ.load(Ordering::Relaxed));
+    Some(base + since / 1_000_000_000)
+}
+
+/// The wall clock as a date, for display.
+pub fn wall_clock() -> Option<rtc::DateTime> {
+    wall_clock_secs().map(rtc::DateTime::from_unix_seconds)
 }

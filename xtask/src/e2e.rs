@@ -40,6 +40,10 @@ pub const TESTS: &[E2eTest] = &[
         run: uptime_advances,
     },
     E2eTest {
+        name: "uptime_shows_the_wall_clock",
+        run: uptime_shows_the_wall_clock,
+    },
+    E2eTest {
         name: "meminfo_matches_qemu_memory",
         run: meminfo_matches_qemu_memory,
     },
@@ -158,6 +162,22 @@ fn version_answers(console: &mut Console) -> Result<()> {
     ensure!(
         !first.trim().is_empty() && parse::error_lines(&output.join("\n")).is_empty(),
         "version printed {output:?}"
+    );
+    Ok(())
+}
+
+/// The kernel reads the CMOS clock at boot; QEMU's RTC starts at the host's UTC time, so the
+/// wall clock `uptime` shows is within a few minutes of the host's.
+fn uptime_shows_the_wall_clock(console: &mut Console) -> Result<()> {
+    let lines = console.command("uptime")?;
+    let guest = parse::parse_wall_clock(&lines)?;
+    let host = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs();
+    ensure!(
+        guest.abs_diff(host) <= 300,
+        "guest wall clock {guest} is {} s from the host's {host}: {lines:?}",
+        guest.abs_diff(host)
     );
     Ok(())
 }

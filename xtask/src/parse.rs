@@ -161,6 +161,42 @@ pub fn parse_ps(lines: &[String]) -> Result<Vec<PsEntry>> {
 }
 
 /// Parses `uptime` output (`up <seconds> s`) into seconds.
+/// The wall clock `uptime` shows (`…, wall clock YYYY-MM-DD hh:mm:ss UTC`), as Unix seconds.
+pub fn parse_wall_clock(lines: &[String]) -> Result<u64> {
+    let line = lines.first().context("uptime printed nothing")?;
+    let text = line
+        .split_once(", wall clock ")
+        .map(|(_, t)| t)
+        .with_context(|| format!("uptime shows no wall clock: {line:?}"))?;
+    let text = text
+        .strip_suffix(" UTC")
+        .with_context(|| format!("wall clock is not in UTC: {line:?}"))?;
+    let (date, time) = text
+        .split_once(' ')
+        .with_context(|| format!("wall clock is not `date time`: {line:?}"))?;
+    let num = |s: &str| -> Result<u64> {
+        s.parse()
+            .with_context(|| format!("bad number {s:?} in {line:?}"))
+    };
+    let d: Vec<u64> = date.split('-').map(num).collect::<Result<_>>()?;
+    let t: Vec<u64> = time.split(':').map(num).collect::<Result<_>>()?;
+    let ([y, m, day], [hh, mm, ss]) = (d.as_slice(), t.as_slice()) else {
+        bail!("wall clock is not YYYY-MM-DD hh:mm:ss: {line:?}");
+    };
+    ensure!(
+        (1..=12).contains(m) && (1..=31).contains(day) && *hh < 24 && *mm < 60 && *ss < 60,
+        "wall clock out of range: {line:?}"
+    );
+    // Days from civil (Hinnant), the same arithmetic as the kernel's, written independently.
+    let (y, m) = if *m <= 2 { (y - 1, m + 9) } else { (*y, m - 3) };
+    let era = y / 400;
+    let yoe = y - era * 400;
+    let doy = (153 * m + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Ok(days * 86_400 + hh * 3600 + mm * 60 + ss)
+}
+
 pub fn parse_uptime(lines: &[String]) -> Result<f64> {
     let [line] = lines else {
         bail!(
@@ -168,10 +204,11 @@ pub fn parse_uptime(lines: &[String]) -> Result<f64> {
             lines.len()
         );
     };
+    // `up <seconds> s`, then `, wall clock <date>` or `, no wall clock (…)`.
     let seconds = line
         .strip_prefix("up ")
-        .and_then(|r| r.strip_suffix(" s"))
-        .with_context(|| format!("uptime line is not `up <seconds> s`: {line:?}"))?;
+        .and_then(|r| r.split_once(" s").map(|(secs, _)| secs))
+        .with_context(|| format!("uptime line is not `up <seconds> s…`: {line:?}"))?;
     let seconds: f64 = seconds
         .parse()
         .with_context(|| format!("uptime seconds is not a number: {line:?}"))?;
@@ -505,6 +542,16 @@ mod tests {
     fn uptime_seconds() {
         assert_eq!(parse_uptime(&lines("up 3 s")).unwrap(), 3.0);
         assert_eq!(parse_uptime(&lines("up 0.250 s")).unwrap(), 0.25);
+        let with_clock = lines("up 1.500 s, wall clock 2026-12-04 17:40:12 UTC");
+        assert_eq!(parse_uptime(&with_clock).unwrap(), 1.5);
+        assert_eq!(parse_wall_clock(&with_clock).unwrap(), 1_796_406_012);
+        assert!(
+            parse_wall_clock(&lines(
+                "up 1 s, no wall clock (RTC month 13 is out of range)"
+            ))
+            .is_err()
+        );
+        assert!(parse_wall_clock(&lines("up 1 s, wall clock 2026-13-04 17:40:12 UTC")).is_err());
         for bad in ["up 3", "3 s", "up -1 s", "up NaN s", "up 1 s\nup 2 s"] {
             assert!(parse_uptime(&lines(bad)).is_err(), "{bad:?} accepted");
         }

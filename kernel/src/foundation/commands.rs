@@ -83,14 +83,19 @@ fn cmd_version(_: &mut KernelCtx, _: &[&str], out: Out) -> CmdResult {
     ))
 }
 
-fn cmd_uptime(_: &mut KernelCtx, _: &[&str], out: Out) -> CmdResult {
+fn cmd_uptime(ctx: &mut KernelCtx, _: &[&str], out: Out) -> CmdResult {
     let ns = hal::time::now_ns();
-    w(writeln!(
+    w(write!(
         out,
         "up {}.{:03} s",
         ns / 1_000_000_000,
         (ns / 1_000_000) % 1000
-    ))
+    ))?;
+    match (hal::time::wall_clock(), ctx.boot.wall_clock_error) {
+        (Some(now), _) => w(writeln!(out, ", wall clock {now}")),
+        (None, Some(why)) => w(writeln!(out, ", no wall clock ({why})")),
+        (None, None) => w(writeln!(out, ", no wall clock")),
+    }
 }
 
 fn cmd_echo(_: &mut KernelCtx, args: &[&str], out: Out) -> CmdResult {
