@@ -234,21 +234,35 @@ pub(crate) unsafe fn unmap_page(virt: u64) -> Option<u64> {
     if pml4 == 0 {
         return None;
     }
-    let mut t = pml4;
-    for level in [4, 3, 2] {
-        let e = &table(&mut lock, t)[index(virt, level)];
+    // The tables on the way down: [PML4, PDPT, PD, PT].
+    let mut path = [pml4, 0, 0, 0];
+    for (depth, level) in [4, 3, 2].into_iter().enumerate() {
+        let e = &table(&mut lock, path[depth])[index(virt, level)];
         if e.is_unused() || e.flags().contains(F::HUGE_PAGE) {
             return None;
         }
-        t = e.addr().as_u64();
+        path[depth + 1] = e.addr().as_u64();
     }
-    let entry = &mut table(&mut lock, t)[index(virt, 1)];
+    let pt = path[3];
+    let entry = &mut table(&mut lock, pt)[index(virt, 1)];
     if entry.is_unused() {
         return None;
     }
     let phys = entry.addr().as_u64();
     entry.set_unused();
-    x86_64::instructions::tlb::flush(x86_64::VirtAddr::new(virt));
+    // A page table left empty goes back to the allocator, or every 2 MiB of address space
+    // ever used (each kernel stack slot has its own) would keep a frame for good (issue 10).
+    // Only the last level: directories are few and cover 1 GiB each.
+    if table(&mut lock, pt).iter().all(|e| e.is_unused()) {
+        table(&mut lock, path[2])[index(virt, 2)].set_unused();
+        // INVLPG also drops the paging-structure caches' entries, so no stale walk can
+        // reach the freed table after this flush.
+        x86_64::instructions::tlb::flush(x86_64::VirtAddr::new(virt));
+        // The table was allocated by `new_table` and nothing references it any more.
+        let _ = frames::free(pt, 0);
+    } else {
+        x86_64::instructions::tlb::flush(x86_64::VirtAddr::new(virt));
+    }
     Some(phys)
 }
 
