@@ -23,6 +23,7 @@ pub mod ktests;
 pub mod monitor;
 pub mod pool;
 pub mod reclaim;
+pub mod state;
 pub mod workload;
 
 use shell::CommandRegistry;
