@@ -59,8 +59,9 @@ fn oom_commands_reject_bad_arguments(console: &mut Console) -> Result<()> {
         "crashctl tune 1.5",
         "crashctl tune nan",
         "crashctl tune high",
+        "crashctl tune 100",
         "crashctl history 0",
-        "crashctl history 33",
+        "crashctl history 65",
         "crashctl history many",
         "crashctl auto",
         "crashctl auto maybe",
@@ -132,6 +133,8 @@ fn crashctl_reports_status_and_stats(console: &mut Console) -> Result<()> {
         "`crashctl stats` shows no update cost: {stats:?}"
     );
     command_ok(console, "crashctl history 5")?;
+    // The most records the predictor keeps (`oom::predictor::HISTORY`, the catalogue's range).
+    command_ok(console, "crashctl history 64")?;
     command_ok(console, "crashctl log")?;
     let reclaimed = command_ok(console, "memctl reclaim")?;
     ensure!(
@@ -157,6 +160,9 @@ fn crashctl_reports_status_and_stats(console: &mut Console) -> Result<()> {
         status.iter().any(|l| l.contains("threshold 0.55")),
         "the tuned threshold is not in use: {status:?}"
     );
+    // The integer form is a percent, as the model's command catalogue writes it.
+    let tuned = command_ok(console, "crashctl tune 20")?;
+    ensure!(tuned == ["threshold: 0.20"], "tune 20 printed {tuned:?}");
     // Later tests run with the shipped threshold.
     command_ok(console, "crashctl tune default")?;
     Ok(())

@@ -113,6 +113,15 @@ impl GrowthTracker {
         Ok(())
     }
 
+    /// Forgets every owner (a new run starts); in place, so a caller on a small kernel stack
+    /// never builds a second tracker.
+    pub fn clear(&mut self) {
+        for track in &mut self.tracks {
+            *track = None;
+        }
+        self.epoch_ms = None;
+    }
+
     /// Stops tracking `owner` (it exited or was killed).
     pub fn remove(&mut self, owner: OwnerId) {
         if let Some(i) = self.find(owner) {

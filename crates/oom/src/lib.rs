@@ -2,8 +2,9 @@
 //! kernel (`kernel/src/oom`) and the host simulator, so both obey the same definitions.
 //!
 //! Design principles:
-//! - One definition of every rule: the watermark, the scenario scripts, the predictor, the
-//!   baselines, the response ladder and the `eval …` line format live here and nowhere else.
+//! - One definition of every rule: the watermark, the scenario scripts (and which blocks a
+//!   `Free` step releases), the predictor, the baselines, the response ladder, the supervision
+//!   loop around them and the `eval …` line format live here and nowhere else.
 //! - Fixed memory, no allocation on the sampling path: [`CrashPredictor::observe`] updates
 //!   running sums over a fixed 100-sample ring in O(orders) time, so it fits in a timer tick.
 //! - Exact arithmetic where it is cheap: regression sums are kept as integers, so removing
@@ -15,8 +16,9 @@
 //! Modules: [`watermark`] (the allocator's last fallback), [`sample`] (what the predictor
 //! sees), `fit` (windowed least squares), [`predictor`] (the crash predictor), [`baseline`]
 //! (earlyoom- and PSI-style rules), [`growth`] (per-owner growth slopes), [`ladder`] (the
-//! response ladder), [`scenario`] (workload scripts) and [`eval`] (the evaluation line
-//! format and its summary).
+//! response ladder), [`supervisor`] (the loop that drives all of them, shared by the kernel's
+//! sampler and the simulator), [`scenario`] (workload scripts) and [`eval`] (the evaluation
+//! line format and its summary).
 
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
@@ -31,6 +33,7 @@ pub mod ladder;
 pub mod predictor;
 pub mod sample;
 pub mod scenario;
+pub mod supervisor;
 pub mod watermark;
 
 pub use baseline::{EarlyOom, Psi};
@@ -41,4 +44,5 @@ pub use predictor::{
     PredictorStats, RiskLevel, ThresholdError,
 };
 pub use sample::Sample;
-pub use scenario::{FreePattern, Role, Scenario, ScenarioKind, Step};
+pub use scenario::{FreePattern, FreePositions, Role, Scenario, ScenarioKind, Step};
+pub use supervisor::{Holding, Observation, OomKill, RunRecord, Supervisor, SupervisorConfig};

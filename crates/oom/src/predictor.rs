@@ -34,8 +34,9 @@ use crate::watermark::min_free_pages;
 pub const WINDOW: usize = 100;
 /// Samples in the short window used to check that a decline is still going on (3 s).
 pub const SHORT_WINDOW: usize = 30;
-/// Prediction records kept for `crashctl history`.
-pub const HISTORY: usize = 32;
+/// Prediction records kept, and the most `crashctl history N` shows (N is 1..=HISTORY). The
+/// kernel's check and usage text and oslang's command catalogue take the range from here.
+pub const HISTORY: usize = 64;
 /// Lead times kept for the median.
 const LEADS: usize = 64;
 /// Failure events remembered for the failure factor.
@@ -78,6 +79,12 @@ impl Default for PredictorConfig {
     }
 }
 
+/// Smallest threshold `crashctl tune` accepts as an integer percent (`1` = 0.01).
+pub const THRESHOLD_PERCENT_MIN: u32 = 1;
+/// Largest threshold `crashctl tune` accepts as an integer percent (`99` = 0.99). 100 is refused
+/// so that a bare integer is never a fraction in disguise: the fraction 1.0 is written `1.0`.
+pub const THRESHOLD_PERCENT_MAX: u32 = 99;
+
 /// Why a threshold was rejected.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum ThresholdError {
@@ -85,6 +92,13 @@ pub enum ThresholdError {
     NotFinite,
     /// Not in (0, 1].
     OutOfRange(f32),
+    /// An integer percent outside [`THRESHOLD_PERCENT_MIN`]..=[`THRESHOLD_PERCENT_MAX`]
+    /// (saturated to `u64::MAX` when it does not even fit).
+    PercentOutOfRange(u64),
+    /// Empty text.
+    Empty,
+    /// Neither an integer percent nor a fraction with a decimal point.
+    NotANumber,
 }
 
 impl core::fmt::Display for ThresholdError {
@@ -94,6 +108,15 @@ impl core::fmt::Display for ThresholdError {
             ThresholdError::OutOfRange(t) => {
                 write!(f, "threshold {t} out of range: it must be > 0.0 and <= 1.0")
             }
+            ThresholdError::PercentOutOfRange(p) => write!(
+                f,
+                "threshold {p} % out of range: a percent must be {THRESHOLD_PERCENT_MIN} to {THRESHOLD_PERCENT_MAX} (or write a fraction such as 0.55)"
+            ),
+            ThresholdError::Empty => write!(f, "threshold is empty"),
+            ThresholdError::NotANumber => write!(
+                f,
+                "threshold must be an integer percent {THRESHOLD_PERCENT_MIN}-{THRESHOLD_PERCENT_MAX} (20 = 0.20) or a fraction with a decimal point, > 0 and <= 1 (0.55)"
+            ),
         }
     }
 }
@@ -107,6 +130,39 @@ pub fn check_threshold(threshold: f32) -> Result<f32, ThresholdError> {
         return Err(ThresholdError::OutOfRange(threshold));
     }
     Ok(threshold)
+}
+
+/// Parses a threshold as `crashctl tune` and oslang's command catalogue write it. Two forms:
+/// - an integer (ASCII digits only) is a percent in
+///   [`THRESHOLD_PERCENT_MIN`]..=[`THRESHOLD_PERCENT_MAX`]: `20` → 0.20;
+/// - a number with a decimal point is the fraction itself, checked by [`check_threshold`]:
+///   `0.55` → 0.55, `1.0` → 1.0.
+///
+/// Everything else is an error: empty text, `nan`, `inf`, words, signs, exponents without a
+/// point, `0`, `100`, `1.5`. The integer form is what the model proposes (the catalogue's
+/// `crashctl tune 1..=99`); the fraction form is what `crashctl status` prints.
+pub fn parse_threshold(text: &str) -> Result<f32, ThresholdError> {
+    if text.is_empty() {
+        return Err(ThresholdError::Empty);
+    }
+    if text.bytes().all(|b| b.is_ascii_digit()) {
+        // Only digits: cannot fail but by overflow, which is out of range anyway.
+        let percent = text.parse::<u64>().unwrap_or(u64::MAX);
+        if !(u64::from(THRESHOLD_PERCENT_MIN)..=u64::from(THRESHOLD_PERCENT_MAX)).contains(&percent)
+        {
+            return Err(ThresholdError::PercentOutOfRange(percent));
+        }
+        return Ok(percent as f32 / 100.0);
+    }
+    // A fraction must show its point; this also keeps `nan`, `inf` and `1e-1` out, which
+    // `f32::from_str` would accept.
+    if !text.contains('.') {
+        return Err(ThresholdError::NotANumber);
+    }
+    let value = text
+        .parse::<f32>()
+        .map_err(|_| ThresholdError::NotANumber)?;
+    check_threshold(value)
 }
 
 /// Coarse risk level shown by `crashctl status`.
@@ -919,6 +975,61 @@ mod tests {
             })
             .is_err()
         );
+    }
+
+    #[test]
+    fn thresholds_parse_as_percent_or_fraction() {
+        assert_eq!(parse_threshold("20"), Ok(0.20));
+        assert_eq!(parse_threshold("1"), Ok(0.01));
+        assert_eq!(parse_threshold("99"), Ok(0.99));
+        assert_eq!(parse_threshold("0.55"), Ok(0.55));
+        assert_eq!(parse_threshold("1.0"), Ok(1.0));
+        assert_eq!(parse_threshold(".5"), Ok(0.5));
+        assert_eq!(
+            parse_threshold("0"),
+            Err(ThresholdError::PercentOutOfRange(0))
+        );
+        assert_eq!(
+            parse_threshold("100"),
+            Err(ThresholdError::PercentOutOfRange(100))
+        );
+        assert_eq!(
+            parse_threshold("99999999999999999999999"),
+            Err(ThresholdError::PercentOutOfRange(u64::MAX))
+        );
+        assert_eq!(parse_threshold("1.5"), Err(ThresholdError::OutOfRange(1.5)));
+        assert_eq!(parse_threshold("0.0"), Err(ThresholdError::OutOfRange(0.0)));
+        assert_eq!(
+            parse_threshold("-0.5"),
+            Err(ThresholdError::OutOfRange(-0.5))
+        );
+        for bad in [
+            "nan", "NaN", "inf", "-inf", "high", "1e-1", "-5", "+20", " 20", "0.5x",
+        ] {
+            assert_eq!(
+                parse_threshold(bad),
+                Err(ThresholdError::NotANumber),
+                "{bad:?}"
+            );
+        }
+        assert_eq!(parse_threshold("nan."), Err(ThresholdError::NotANumber));
+        assert_eq!(parse_threshold(""), Err(ThresholdError::Empty));
+        // The messages name both accepted forms.
+        let message = ThresholdError::NotANumber.to_string();
+        assert!(
+            message.contains("1-99") && message.contains("0.55"),
+            "{message}"
+        );
+        assert!(
+            ThresholdError::PercentOutOfRange(100)
+                .to_string()
+                .contains("1 to 99")
+        );
+        // Every accepted value is a valid predictor threshold.
+        for percent in THRESHOLD_PERCENT_MIN..=THRESHOLD_PERCENT_MAX {
+            let t = parse_threshold(&percent.to_string()).unwrap();
+            assert_eq!(check_threshold(t), Ok(t));
+        }
     }
 
     #[test]

@@ -9,7 +9,8 @@
 //!   allocation is simply skipped, as a cache would stay smaller.
 //! - `Free { count, pattern }`: free `count` of the actor's blocks — the oldest, the newest,
 //!   or every other one walking from the oldest ([`FreePattern::Alternate`], which leaves
-//!   isolated free pages behind when the blocks were allocated contiguously).
+//!   isolated free pages behind when the blocks were allocated contiguously). Which blocks,
+//!   and in what order, is [`FreePattern::positions`].
 //! - `Sleep { ms }`: do not call `next` again before `now + ms`.
 //! - `Exit`: the actor is done; it keeps nothing.
 //!
@@ -173,7 +174,7 @@ impl Role {
     }
 }
 
-/// Which blocks a `Free` step releases.
+/// Which blocks a `Free` step releases; [`FreePattern::positions`] is the rule itself.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FreePattern {
     /// The blocks held longest.
@@ -183,6 +184,67 @@ pub enum FreePattern {
     /// Every other block, walking from the oldest: the 1st, 3rd, …, (2·count − 1)-th oldest.
     Alternate,
 }
+
+impl FreePattern {
+    /// The blocks a `Free { count, pattern: self }` step releases from an owner holding `len`
+    /// blocks, as positions in allocation order (0 = oldest), ascending; at most `count` of
+    /// them, fewer when the owner holds too few. This is the one definition both executors
+    /// follow — the simulator over its `VecDeque` of handles, the kernel's movable pool over
+    /// its per-owner linked list — and the order in which they free the blocks, which matters
+    /// because the buddy allocator's free lists remember it.
+    pub fn positions(self, len: usize, count: usize) -> FreePositions {
+        let (first, stride, n) = match self {
+            FreePattern::Oldest => (0, 1, count.min(len)),
+            FreePattern::Newest => {
+                let n = count.min(len);
+                (len - n, 1, n)
+            }
+            // Positions 0, 2, 4, …: ⌈len / 2⌉ of them exist.
+            FreePattern::Alternate => (0, 2, count.min(len.div_ceil(2))),
+        };
+        FreePositions {
+            next: first,
+            stride,
+            left: n,
+        }
+    }
+}
+
+/// Positions chosen by [`FreePattern::positions`]: an arithmetic progression, ascending.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FreePositions {
+    next: usize,
+    stride: usize,
+    left: usize,
+}
+
+impl FreePositions {
+    /// The positions left as one contiguous range, when they are contiguous (`Oldest`,
+    /// `Newest`, or at most one position): executors can then free a whole run at once.
+    pub fn as_range(&self) -> Option<core::ops::Range<usize>> {
+        (self.stride == 1 || self.left <= 1).then(|| self.next..self.next + self.left)
+    }
+}
+
+impl Iterator for FreePositions {
+    type Item = usize;
+
+    fn next(&mut self) -> Option<usize> {
+        if self.left == 0 {
+            return None;
+        }
+        let position = self.next;
+        self.next += self.stride;
+        self.left -= 1;
+        Some(position)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.left, Some(self.left))
+    }
+}
+
+impl ExactSizeIterator for FreePositions {}
 
 /// One step of an actor's script.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -761,6 +823,55 @@ impl Scenario {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn picks(pattern: FreePattern, len: usize, count: usize) -> Vec<usize> {
+        pattern.positions(len, count).collect()
+    }
+
+    #[test]
+    fn free_positions_follow_the_pattern() {
+        assert_eq!(picks(FreePattern::Oldest, 7, 2), [0, 1]);
+        assert_eq!(picks(FreePattern::Newest, 7, 2), [5, 6]);
+        assert_eq!(picks(FreePattern::Alternate, 7, 3), [0, 2, 4]);
+        // Asking for more than exists frees what exists.
+        assert_eq!(picks(FreePattern::Oldest, 3, 9), [0, 1, 2]);
+        assert_eq!(picks(FreePattern::Newest, 3, 9), [0, 1, 2]);
+        assert_eq!(picks(FreePattern::Alternate, 7, 9), [0, 2, 4, 6]);
+        assert_eq!(picks(FreePattern::Alternate, 8, 9), [0, 2, 4, 6]);
+        assert!(picks(FreePattern::Alternate, 0, 5).is_empty());
+        assert!(picks(FreePattern::Newest, 4, 0).is_empty());
+        assert_eq!(FreePattern::Newest.positions(7, 2).as_range(), Some(5..7));
+        assert_eq!(
+            FreePattern::Alternate.positions(7, 1).as_range(),
+            Some(0..1)
+        );
+        assert_eq!(FreePattern::Alternate.positions(7, 2).as_range(), None);
+        assert_eq!(FreePattern::Alternate.positions(7, 3).len(), 3);
+    }
+
+    proptest::proptest! {
+        /// Positions are distinct, ascending, in range, as many as the pattern allows; an
+        /// alternate free never takes two neighbours, so it leaves every freed block isolated.
+        #[test]
+        fn free_positions_are_well_formed(len in 0usize..300, count in 0usize..400) {
+            for pattern in [FreePattern::Oldest, FreePattern::Newest, FreePattern::Alternate] {
+                let p = picks(pattern, len, count);
+                let expected = match pattern {
+                    FreePattern::Alternate => count.min(len.div_ceil(2)),
+                    _ => count.min(len),
+                };
+                proptest::prop_assert_eq!(p.len(), expected);
+                proptest::prop_assert!(p.windows(2).all(|w| w[0] < w[1]));
+                proptest::prop_assert!(p.iter().all(|&i| i < len));
+                if pattern == FreePattern::Alternate {
+                    proptest::prop_assert!(p.windows(2).all(|w| w[1] - w[0] == 2));
+                }
+                if pattern == FreePattern::Newest {
+                    proptest::prop_assert!(p.last().is_none_or(|&i| i + 1 == len));
+                }
+            }
+        }
+    }
 
     #[test]
     fn kinds_parse_and_print() {

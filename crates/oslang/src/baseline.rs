@@ -26,6 +26,7 @@ use alloc::vec;
 use alloc::vec::Vec;
 
 use crate::catalogue::Command;
+use crate::catalogue::{HISTORY_RANGE, TUNE_PERCENT_RANGE};
 use crate::corpus::{Example, Split, generate};
 use crate::policy::{Intent, expert_command};
 use crate::state::{OsState, normalize_query};
@@ -107,8 +108,12 @@ fn with_number(kind: Intent, query: &str) -> Intent {
         .split(' ')
         .find_map(|w| w.parse::<u32>().ok());
     match (kind, number) {
-        (Intent::CrashHistory(_), Some(n)) => Intent::CrashHistory(n.clamp(1, 64)),
-        (Intent::TuneCrash(_), Some(n)) => Intent::TuneCrash(n.clamp(1, 99)),
+        (Intent::CrashHistory(_), Some(n)) => {
+            Intent::CrashHistory(n.clamp(HISTORY_RANGE.0, HISTORY_RANGE.1))
+        }
+        (Intent::TuneCrash(_), Some(n)) => {
+            Intent::TuneCrash(n.clamp(TUNE_PERCENT_RANGE.0, TUNE_PERCENT_RANGE.1))
+        }
         _ => kind,
     }
 }

@@ -1,7 +1,10 @@
 //! The command catalogue: every shell command the model may propose, and its grammar.
 //!
 //! [`CATALOGUE`] is the single list the kernel's execution allowlist, the corpus, the
-//! expert policy and the constrained decoder share. Each [`CommandSpec`] is a sequence of
+//! expert policy and the constrained decoder share. Argument ranges come from the crate that
+//! owns the command (`oom` for `crashctl`); the kernel's ktest
+//! `catalogue_commands_run_through_the_registry` runs every entry at both ends of its range
+//! through the real shell registry. Each [`CommandSpec`] is a sequence of
 //! [`Arg`]s: fixed words and bounded decimal integers. The canonical text of a command is
 //! its parts joined by single spaces, integers without leading zeros.
 //!
@@ -38,6 +41,16 @@ pub struct CommandSpec {
 }
 
 use Arg::{Int, Word};
+
+/// `crashctl history N`: the predictor keeps this many records, so N ranges up to it. Defined
+/// by the `oom` crate, whose kernel command checks the same bounds.
+pub const HISTORY_RANGE: (u32, u32) = (1, oom::predictor::HISTORY as u32);
+/// `crashctl tune N`: N is a percent, in the range the `oom` crate's threshold parser accepts
+/// (it also takes a fraction such as `0.55`, which this integer-only grammar never produces).
+pub const TUNE_PERCENT_RANGE: (u32, u32) = (
+    oom::predictor::THRESHOLD_PERCENT_MIN,
+    oom::predictor::THRESHOLD_PERCENT_MAX,
+);
 
 /// Every command the model may propose (and the kernel's allowlist executes).
 pub static CATALOGUE: &[CommandSpec] = &[
@@ -78,7 +91,14 @@ pub static CATALOGUE: &[CommandSpec] = &[
         help: "crash-risk prediction now",
     },
     CommandSpec {
-        parts: &[Word("crashctl"), Word("history"), Int { min: 1, max: 64 }],
+        parts: &[
+            Word("crashctl"),
+            Word("history"),
+            Int {
+                min: HISTORY_RANGE.0,
+                max: HISTORY_RANGE.1,
+            },
+        ],
         help: "the last n crash-risk events",
     },
     CommandSpec {
@@ -86,7 +106,14 @@ pub static CATALOGUE: &[CommandSpec] = &[
         help: "crash-predictor statistics",
     },
     CommandSpec {
-        parts: &[Word("crashctl"), Word("tune"), Int { min: 1, max: 99 }],
+        parts: &[
+            Word("crashctl"),
+            Word("tune"),
+            Int {
+                min: TUNE_PERCENT_RANGE.0,
+                max: TUNE_PERCENT_RANGE.1,
+            },
+        ],
         help: "set the crash-alarm threshold in percent (lower = more sensitive)",
     },
     CommandSpec {

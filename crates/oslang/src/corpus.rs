@@ -13,6 +13,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 
 use crate::catalogue::Command;
+use crate::catalogue::{HISTORY_RANGE, TUNE_PERCENT_RANGE};
 use crate::policy::{Intent, expert_command};
 use crate::rng::SplitMix64;
 use crate::state::{
@@ -447,8 +448,12 @@ pub fn sample_intent(rng: &mut SplitMix64) -> Intent {
         .copied()
         .unwrap_or(Intent::MemoryOverview)
     {
-        Intent::CrashHistory(_) => Intent::CrashHistory(rng.range(1, 64) as u32),
-        Intent::TuneCrash(_) => Intent::TuneCrash(rng.range(1, 99) as u32),
+        Intent::CrashHistory(_) => {
+            Intent::CrashHistory(rng.range(HISTORY_RANGE.0.into(), HISTORY_RANGE.1.into()) as u32)
+        }
+        Intent::TuneCrash(_) => Intent::TuneCrash(
+            rng.range(TUNE_PERCENT_RANGE.0.into(), TUNE_PERCENT_RANGE.1.into()) as u32,
+        ),
         other => other,
     }
 }

@@ -32,6 +32,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::catalogue::{Command, parse_command};
+use crate::catalogue::{HISTORY_RANGE, TUNE_PERCENT_RANGE};
 use crate::state::{
     OsState, RiskLevel, SchedPolicy, frag_decile, free_decile, pending_bucket, runnable_bucket,
     top_cpu_decile, top_growth_bucket,
@@ -126,13 +127,19 @@ pub fn expert_command(state: &OsState, intent: Intent) -> Command {
         Intent::Flush => cmd("sync"),
         Intent::AllocatorStats => cmd("memctl stats"),
         Intent::CrashRisk => cmd("crashctl status"),
-        Intent::CrashHistory(n) => cmd(&alloc::format!("crashctl history {}", n.clamp(1, 64))),
+        Intent::CrashHistory(n) => cmd(&alloc::format!(
+            "crashctl history {}",
+            n.clamp(HISTORY_RANGE.0, HISTORY_RANGE.1)
+        )),
         Intent::PredictorStats => cmd("crashctl stats"),
         Intent::SchedulerStats => cmd("schedctl stats"),
         Intent::LearnedSchedOn => cmd("schedctl transformer on"),
         Intent::LearnedSchedOff => cmd("schedctl transformer off"),
         Intent::FinetuneStatus => cmd("llmctl finetune-status"),
-        Intent::TuneCrash(n) => cmd(&alloc::format!("crashctl tune {}", n.clamp(1, 99))),
+        Intent::TuneCrash(n) => cmd(&alloc::format!(
+            "crashctl tune {}",
+            n.clamp(TUNE_PERCENT_RANGE.0, TUNE_PERCENT_RANGE.1)
+        )),
         Intent::FreeMemory => {
             if free_decile(state) <= 1 {
                 cmd("memctl reclaim")
@@ -182,10 +189,14 @@ pub fn classify_query(query: &str) -> Option<Intent> {
     let crash = any(&["crash", "crashes", "failure", "failures"]);
     if let Some(n) = number {
         if any(&["tune", "threshold", "sensitivity", "alarm"]) {
-            return Some(Intent::TuneCrash(n.clamp(1, 99)));
+            return Some(Intent::TuneCrash(
+                n.clamp(TUNE_PERCENT_RANGE.0, TUNE_PERCENT_RANGE.1),
+            ));
         }
         if crash || any(&["history"]) {
-            return Some(Intent::CrashHistory(n.clamp(1, 64)));
+            return Some(Intent::CrashHistory(
+                n.clamp(HISTORY_RANGE.0, HISTORY_RANGE.1),
+            ));
         }
     }
     let sched = any(&["scheduler", "scheduling", "schedule", "schedctl"]);

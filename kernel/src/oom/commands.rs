@@ -1,17 +1,21 @@
 //! The shell side of the OOM subsystem: `memctl compact|reclaim|stress` (added to the
 //! foundation's `memctl` group) and the `crashctl` group (status, history, tune, stats, auto,
 //! log, eval). Handlers parse and check their arguments — bad ones become `error:` lines
-//! through `CommandError::usage` — and format snapshots taken from `monitor`, `workload`,
-//! `pool`, `compact` and `reclaim`; none of them holds a lock while writing output.
+//! through `CommandError::usage` — and format snapshots taken from `state` (the supervisor),
+//! `workload`, `pool`, `compact` and `reclaim`; none of them holds a lock while writing
+//! output. Argument ranges come from the `oom` crate (`predictor::HISTORY`, the threshold
+//! parser and its percent range), which oslang's command catalogue shares, and the help texts
+//! that quote them are built from the same constants at compile time ([`Text`]).
 
 use core::fmt::Write;
 
-use oom::{Outcome, ScenarioKind};
+use oom::predictor::{HISTORY, THRESHOLD_PERCENT_MAX, THRESHOLD_PERCENT_MIN, parse_threshold};
+use oom::supervisor::{LOG_LEN, LogKind};
+use oom::{OomKill, Outcome, ScenarioKind};
 use shell::{CommandError, Subcommand, expect_arg_count, optional_arg, parse_arg, required_arg};
 
-use super::monitor::{self, LogKind};
 use super::workload::{self, ActorState};
-use super::{compact, eval, pool};
+use super::{compact, eval, pool, state};
 use crate::ctx::KernelCtx;
 use crate::reclaim;
 
@@ -21,6 +25,71 @@ type CmdResult = Result<(), CommandError>;
 fn w(r: core::fmt::Result) -> CmdResult {
     r.map_err(|_| CommandError::Output)
 }
+
+/// A help text assembled at compile time from literals and numbers, so that a text quoting a
+/// limit cannot disagree with the check that enforces it. Overflowing `N` fails the build.
+struct Text<const N: usize> {
+    buf: [u8; N],
+    len: usize,
+}
+
+impl<const N: usize> Text<N> {
+    const fn new() -> Self {
+        Text {
+            buf: [0; N],
+            len: 0,
+        }
+    }
+
+    const fn str(mut self, s: &str) -> Self {
+        let bytes = s.as_bytes();
+        let mut i = 0;
+        while i < bytes.len() {
+            self.buf[self.len] = bytes[i];
+            self.len += 1;
+            i += 1;
+        }
+        self
+    }
+
+    const fn num(mut self, mut n: u64) -> Self {
+        let mut digits = [0u8; 20];
+        let mut count = 0;
+        loop {
+            digits[count] = b'0' + (n % 10) as u8;
+            count += 1;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        while count > 0 {
+            count -= 1;
+            self.buf[self.len] = digits[count];
+            self.len += 1;
+        }
+        self
+    }
+
+    const fn as_str(&'static self) -> &'static str {
+        match core::str::from_utf8(self.buf.split_at(self.len).0) {
+            Ok(s) => s,
+            Err(_) => panic!("help text is not UTF-8"),
+        }
+    }
+}
+
+static HISTORY_SUMMARY: Text<96> = Text::new()
+    .str("the last N crash predictions and their outcomes (1-")
+    .num(HISTORY as u64)
+    .str(", default 10)");
+
+static TUNE_SUMMARY: Text<160> = Text::new()
+    .str("set the risk at which a crash is predicted: a percent ")
+    .num(THRESHOLD_PERCENT_MIN as u64)
+    .str("-")
+    .num(THRESHOLD_PERCENT_MAX as u64)
+    .str(" (20 = 0.20) or a fraction 0 < t <= 1 with a point (0.55), or restore the default");
 
 /// Subcommands appended to the foundation's `memctl` group.
 pub const MEMCTL: [Subcommand<KernelCtx>; 3] = [
@@ -55,13 +124,13 @@ pub const CRASHCTL: [Subcommand<KernelCtx>; 7] = [
     Subcommand {
         name: "history",
         usage: "[N]",
-        summary: "the last N crash predictions and their outcomes (1-32, default 10)",
+        summary: HISTORY_SUMMARY.as_str(),
         handler: crashctl_history,
     },
     Subcommand {
         name: "tune",
-        usage: "<THRESHOLD|default>",
-        summary: "set the risk at which a crash is predicted (0 < THRESHOLD <= 1), or restore the default",
+        usage: "<PERCENT|FRACTION|default>",
+        summary: TUNE_SUMMARY.as_str(),
         handler: crashctl_tune,
     },
     Subcommand {
@@ -100,7 +169,7 @@ fn memctl_compact(_: &mut KernelCtx, args: &[&str], out: Out) -> CmdResult {
                 buddy::MAX_ORDER
             )));
         }
-        None => match monitor::watched_order() {
+        None => match state::watched_order() {
             0 => 3,
             o => o,
         },
@@ -235,7 +304,7 @@ fn secs(ms: Option<u64>) -> alloc::string::String {
 
 fn crashctl_status(_: &mut KernelCtx, args: &[&str], out: Out) -> CmdResult {
     expect_arg_count(args, 0, 0)?;
-    let s = monitor::status().ok_or_else(|| CommandError::failed("the sampler is not running"))?;
+    let s = state::status().ok_or_else(|| CommandError::failed("the sampler is not running"))?;
     let Some(a) = s.assessment else {
         return w(writeln!(out, "level: NORMAL (no sample yet)"));
     };
@@ -282,12 +351,13 @@ fn crashctl_status(_: &mut KernelCtx, args: &[&str], out: Out) -> CmdResult {
 fn crashctl_history(_: &mut KernelCtx, args: &[&str], out: Out) -> CmdResult {
     expect_arg_count(args, 0, 1)?;
     let n = optional_arg::<usize>(args, 0, "N")?.unwrap_or(10);
-    if !(1..=32).contains(&n) {
+    if !(1..=HISTORY).contains(&n) {
         return Err(CommandError::usage(alloc::format!(
-            "N must be between 1 and 32, got {n}"
+            "N must be between 1 and {HISTORY}, got {n}"
         )));
     }
-    let (records, total) = monitor::history::<32>();
+    let records = state::history();
+    let total = records.len();
     if total == 0 {
         return w(writeln!(out, "history: no predictions yet"));
     }
@@ -296,7 +366,7 @@ fn crashctl_history(_: &mut KernelCtx, args: &[&str], out: Out) -> CmdResult {
         "history: {} of {total} predictions, newest first",
         n.min(total)
     ))?;
-    for r in records.iter().flatten().take(n) {
+    for r in records.iter().take(n) {
         let outcome = match r.outcome {
             Outcome::Pending => alloc::string::String::from("pending"),
             Outcome::TruePositive { lead_ms } => {
@@ -323,9 +393,10 @@ fn crashctl_tune(_: &mut KernelCtx, args: &[&str], out: Out) -> CmdResult {
     expect_arg_count(args, 1, 1)?;
     let threshold: f32 = match required_arg(args, 0, "THRESHOLD")? {
         "default" => oom::predictor::DEFAULT_THRESHOLD,
-        text => parse_arg("THRESHOLD", text)?,
+        text => parse_threshold(text)
+            .map_err(|e| CommandError::usage(alloc::format!("{e}, got '{text}'")))?,
     };
-    monitor::tune(threshold).map_err(|e| CommandError::usage(alloc::format!("{e}")))?;
+    state::tune(threshold).map_err(|e| CommandError::usage(alloc::format!("{e}")))?;
     w(writeln!(out, "threshold: {threshold:.2}"))
 }
 
@@ -339,7 +410,7 @@ fn ratio(v: Option<f32>) -> alloc::string::String {
 fn crashctl_stats(_: &mut KernelCtx, args: &[&str], out: Out) -> CmdResult {
     expect_arg_count(args, 0, 0)?;
     let (s, cost) =
-        monitor::stats().ok_or_else(|| CommandError::failed("the sampler is not running"))?;
+        state::stats().ok_or_else(|| CommandError::failed("the sampler is not running"))?;
     w(writeln!(
         out,
         "predictions: {}  true positives: {}  false positives: {}  acted on without OOM: {}  pending: {}",
@@ -374,7 +445,7 @@ fn crashctl_auto(_: &mut KernelCtx, args: &[&str], out: Out) -> CmdResult {
         }
         None => return Err(CommandError::usage("missing argument on|off")),
     };
-    monitor::set_auto(on);
+    state::set_auto(on);
     w(writeln!(
         out,
         "auto: {}",
@@ -389,25 +460,25 @@ fn crashctl_auto(_: &mut KernelCtx, args: &[&str], out: Out) -> CmdResult {
 fn crashctl_log(_: &mut KernelCtx, args: &[&str], out: Out) -> CmdResult {
     expect_arg_count(args, 0, 1)?;
     let n = optional_arg::<usize>(args, 0, "N")?.unwrap_or(16);
-    if !(1..=monitor::LOG_LEN).contains(&n) {
+    if !(1..=LOG_LEN).contains(&n) {
         return Err(CommandError::usage(alloc::format!(
-            "N must be between 1 and {}, got {n}",
-            monitor::LOG_LEN
+            "N must be between 1 and {LOG_LEN}, got {n}"
         )));
     }
-    let log = monitor::log();
-    if log.iter().all(Option::is_none) {
+    let log = state::log();
+    if log.is_empty() {
         return w(writeln!(out, "log: empty"));
     }
-    for e in log.iter().flatten().take(n) {
+    for e in log.iter().take(n) {
         w(write!(out, "uptime {} ms: ", e.t_ms))?;
         match e.kind {
-            LogKind::OomKill {
+            LogKind::OomKill(OomKill {
                 role,
                 order,
                 watermark,
                 pages_freed,
-            } => w(writeln!(
+                ..
+            }) => w(writeln!(
                 out,
                 "oom-kill {}: order-{order} request {}, freed {pages_freed} pages",
                 role.name(),

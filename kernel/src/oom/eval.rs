@@ -4,9 +4,10 @@
 //! (leak, bursty, fragment in turn) and a benign one; pair k uses seed `SEED + k`. A run ends at
 //! its first OOM kill or when its scenario's time is up. Each run prints one `eval …` line in
 //! the format of `oom::eval` (the simulator prints the same, so one parser reads both), and
-//! the command ends with `eval done`. The predictor starts empty for every run (the workload
-//! start resets it after the actors' setup); the user's `crashctl auto` setting is restored at
-//! the end.
+//! the command ends with `eval done`. The line is the supervisor's run record
+//! (`oom::RunRecord::eval_record`), the same the simulator prints; the supervisor starts a
+//! fresh run for every workload (after the actors' setup); the user's `crashctl auto`
+//! setting is restored at the end.
 
 use core::fmt::Write;
 
@@ -14,7 +15,7 @@ use oom::ScenarioKind;
 use oom::eval::{EvalRecord, LadderMode};
 use shell::CommandError;
 
-use super::{monitor, workload};
+use super::{state, workload};
 
 /// The scenario and ladder mode of run `i`.
 pub fn plan(i: u32, seed: u64) -> (ScenarioKind, u64, bool) {
@@ -38,16 +39,16 @@ pub fn run(runs: u32, seed: u64, out: &mut dyn Write) -> Result<(), CommandError
             "a workload is running (memctl stress stop ends it)",
         ));
     }
-    let saved_auto = monitor::auto();
+    let saved_auto = state::auto();
     let result = (0..runs).try_for_each(|i| one_run(i, seed, out));
-    monitor::set_auto(saved_auto);
+    state::set_auto(saved_auto);
     result?;
     writeln!(out, "eval done").map_err(|_| CommandError::Output)
 }
 
 fn one_run(i: u32, seed: u64, out: &mut dyn Write) -> Result<(), CommandError> {
     let (kind, run_seed, ladder) = plan(i, seed);
-    monitor::set_auto(ladder);
+    state::set_auto(ladder);
     let info = workload::start(kind, run_seed)
         .map_err(|e| CommandError::failed(alloc::format!("run {i}: {e}")))?;
     let deadline = info.started_ms + info.duration_ms + 5_000;
@@ -66,24 +67,16 @@ fn one_run(i: u32, seed: u64, out: &mut dyn Write) -> Result<(), CommandError> {
             "run {i}: the workload threads did not stop"
         )));
     }
-    let probe = monitor::probe();
-    let run = workload::run_info();
+    let mode = if ladder {
+        LadderMode::On
+    } else {
+        LadderMode::Off
+    };
     let record = EvalRecord {
-        run: i,
-        scenario: kind,
-        seed: run_seed,
-        ladder: if ladder {
-            LadderMode::On
-        } else {
-            LadderMode::Off
-        },
-        oom_ms: run.and_then(|r| r.first_oom_ms),
-        pred_ms: probe.pred_ms,
-        earlyoom_ms: probe.earlyoom_ms,
-        psi_ms: probe.psi_ms,
-        killed: probe.killed,
-        right: probe.killed.map(|r| r.is_culprit()),
-        largest: probe.largest,
+        // The workload's own clock is the authority on its first OOM kill: it also sees one
+        // during the actors' setup, before the supervisor's run starts.
+        oom_ms: workload::run_info().and_then(|r| r.first_oom_ms),
+        ..state::run_record().eval_record(i, kind, run_seed, mode)
     };
     writeln!(out, "{record}").map_err(|_| CommandError::Output)
 }

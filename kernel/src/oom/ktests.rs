@@ -1,28 +1,72 @@
 //! In-kernel tests of the OOM subsystem (run by the `ktest` image, listed in `crate::ktest`):
 //! the movable pool and compaction on the real frame allocator, where the content check of
-//! every block proves that migration copies pages faithfully.
+//! every block proves that migration copies pages faithfully, and the pool's frees against
+//! the free-order rule the simulator uses (`oom::FreePattern::positions`).
 
 use alloc::format;
 use alloc::string::String;
+use alloc::vec::Vec;
 
 use buddy::MigrateType;
 use hal::mem::frames;
 
-use super::compact;
-use super::pool::{self, FreeOrder};
+use oom::FreePattern;
+
+use super::{compact, pool};
 use crate::reclaim;
 
-/// Fills 4096 movable pages, frees every other one, compacts to order 3 and checks: pages
-/// moved, exactly the planned number of order-3 blocks gained, every block's pattern intact
-/// after the moves, the allocator consistent, and every frame back at the end.
+/// Each `Free { count, pattern }` frees exactly the blocks `oom::FreePattern::positions`
+/// names, as the simulator's executor does (`tools/oom-sim`, `select`): the blocks left
+/// behind are compared by their pattern seeds. The lists are long enough for the pool's walk
+/// to start from the tail (`Newest`) and to skip links (`Alternate`).
+fn frees_follow_the_shared_rule() -> Result<(), String> {
+    for pattern in [
+        FreePattern::Oldest,
+        FreePattern::Newest,
+        FreePattern::Alternate,
+    ] {
+        for (len, count) in [(7, 2), (7, 3), (8, 5), (9, 9), (1, 1), (5, 0), (300, 120)] {
+            let owner = pool::register_owner().map_err(|e| format!("owner: {e}"))?;
+            for i in 0..len {
+                pool::alloc(owner, 0, MigrateType::Movable)
+                    .map_err(|e| format!("alloc {i}: {e}"))?;
+            }
+            let before = pool::block_seeds(owner);
+            let freed = pool::free(owner, count as u64, pattern);
+            let after = pool::block_seeds(owner);
+            pool::retire(owner);
+            let picks: Vec<usize> = pattern.positions(len, count).collect();
+            let expected: Vec<u32> = before
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| !picks.contains(i))
+                .map(|(_, seed)| *seed)
+                .collect();
+            if before.len() != len || after != expected || freed != picks.len() as u64 {
+                return Err(format!(
+                    "{pattern:?} count {count} of {len} blocks: freed {freed} pages, kept {} blocks, expected to keep {}",
+                    after.len(),
+                    expected.len()
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Checks the free-order rule first (above), then fills 4096 movable pages, frees every other
+/// one, compacts to order 3 and checks: pages moved, exactly the planned number of order-3
+/// blocks gained, every block's pattern intact after the moves, the allocator consistent, and
+/// every frame back at the end.
 pub fn movable_pool_compaction_keeps_contents() -> Result<(), String> {
     super::start();
+    frees_follow_the_shared_rule()?;
     let before = frames::stats();
     let owner = pool::register_owner().map_err(|e| format!("owner: {e}"))?;
     for i in 0..4096 {
         pool::alloc(owner, 0, MigrateType::Movable).map_err(|e| format!("alloc {i}: {e}"))?;
     }
-    let freed = pool::free(owner, 2048, FreeOrder::Alternate);
+    let freed = pool::free(owner, 2048, FreePattern::Alternate);
     if freed != 2048 || pool::held_pages(owner) != 2048 {
         return Err(format!(
             "alternate free released {freed} pages, {} held",

@@ -1,20 +1,22 @@
-//! Predictive OOM handling in the running kernel (issue 3): the sampler that feeds the
-//! `oom` crate's crash predictor, the movable-memory pool and its compaction, the reclaim
-//! registry, the response ladder, the stress workloads and the `crashctl`/`memctl` commands.
+//! Predictive OOM handling in the running kernel: the movable-memory pool and its compaction,
+//! the stress workloads, the 10 Hz sampler that drives the `oom` crate's `Supervisor` (the
+//! predictor, both baselines, the growth tracker and the response ladder — the same loop the
+//! host simulator `tools/oom-sim` drives), and the `crashctl`/`memctl` commands.
 //!
-//! Modules: `pool` (workload memory behind relocatable handles, content-checked), `compact`
-//! (the compaction executor over `buddy::compaction`), `crate::reclaim` (the shrinker registry,
-//! shared with storage),
-//! `workload` (scenario actors as kernel threads, the OOM-kill rule), `monitor` (the 10 Hz
-//! sampler, predictor, baselines, ladder and action log), `eval` (`crashctl eval`), `commands`
-//! (the shell commands), `ktests` (in-kernel tests of the pool, compaction and the watermark).
-//! The rules themselves — watermark, scenarios, predictor, ladder, the eval line format — live
-//! in the `oom` crate, shared with the host simulator.
+//! Modules, bottom up (imports only go downwards; `xtask`'s module-graph test checks it):
+//! `state` (the supervisor behind its lock, the failure/request event atomics), `pool`
+//! (workload memory behind relocatable handles, content-checked), `compact` (the compaction
+//! executor over `buddy::compaction`), `workload` (scenario actors as kernel threads, the
+//! OOM-kill rule), `eval` (`crashctl eval`), `monitor` (the sampler thread: samples, asks the
+//! supervisor, performs its actions), `commands` (the shell side), `ktests` (in-kernel tests).
+//! Reclaim goes through the shared `crate::reclaim` registry (storage's block cache is there
+//! too). The rules themselves — watermark, scenarios, predictor, ladder, the eval line format —
+//! live in the `oom` crate.
 //!
-//! Locks: the run table (`workload`), the `monitor` and the pool are never held together; the
-//! only nesting is pool → frame allocator (a migration claims its destination and frees its
-//! source under the pool lock). The failure hook touches atomics only. No lock is held while
-//! printing.
+//! Locks: the run table (`workload`), the supervisor (`state`) and the pool are never held
+//! together; the only nesting is pool → frame allocator (a migration claims its destination
+//! and frees its source under the pool lock). The failure hook touches atomics only. No lock
+//! is held while printing.
 
 mod commands;
 pub mod compact;
@@ -23,6 +25,7 @@ pub mod eval;
 pub mod ktests;
 pub mod monitor;
 pub mod pool;
+pub mod state;
 pub mod workload;
 
 use alloc::format;

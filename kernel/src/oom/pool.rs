@@ -4,11 +4,12 @@
 //! [`MovablePool`] is one fixed-size table of entries, each an [`OwnedFrame`] plus the owner
 //! it belongs to and the seed of the pattern written into it. Every owner's entries form a
 //! doubly-linked list in allocation order, so a script can free its oldest, newest or every
-//! other block. A reverse map from frame number to entry lets the compaction executor find
-//! the handle of a block the planner chose. Every block is filled with a pattern derived from
-//! its seed when allocated and checked when it is freed: a block that migration (or anything
-//! else) corrupted is counted in [`PoolStats::corrupted_blocks`], the proof that moves keep
-//! contents.
+//! other block — exactly the blocks, and in the order, that `oom::FreePattern::positions`
+//! names (the rule the simulator follows too). A reverse map from frame number to entry lets
+//! the compaction executor find the handle of a block the planner chose. Every block is filled
+//! with a pattern derived from its seed when allocated and checked when it is freed: a block
+//! that migration (or anything else) corrupted is counted in [`PoolStats::corrupted_blocks`],
+//! the proof that moves keep contents.
 //!
 //! Rules of the contract: a workload allocation that would leave fewer than
 //! `oom::watermark::min_free_pages` free is refused, and one the buddy allocator cannot serve
@@ -16,7 +17,8 @@
 //! start, for every frame of the machine, so the pool never grows the heap while memory is
 //! short. Locking: the pool's `IrqMutex` is taken before the allocator's (never the other way
 //! round); patterns are written and checked outside it, one block per critical section.
-//! Neighbours: `compact` (the executor), `workload` (the scripts), `reclaim` (the cache shrinker).
+//! Neighbours: `compact` (the executor), `workload` (the scripts), `reclaim` (the cache
+//! shrinker); requests and refusals are reported down to `state` (atomics only).
 
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU64, Ordering};
@@ -24,22 +26,15 @@ use core::sync::atomic::{AtomicU64, Ordering};
 use buddy::{MigrateType, Pfn};
 use hal::mem::frames::{self, OwnedFrame};
 use hal::sync::IrqMutex;
+use oom::FreePattern;
+
+use super::state;
 
 /// Owners (workload threads) the pool tracks at once.
 pub const MAX_OWNERS: usize = 8;
 
 /// End of a list / no entry.
 const NIL: u32 = u32::MAX;
-
-/// Which end of an owner's allocation-ordered list a free takes blocks from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FreeOrder {
-    Oldest,
-    Newest,
-    /// Every other block from the oldest: frees half the blocks and leaves holes between the
-    /// survivors (the fragmentation attack).
-    Alternate,
-}
 
 /// Why a pool operation failed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -199,12 +194,10 @@ fn with_pool<R>(f: impl FnOnce(&mut MovablePool) -> R) -> Result<R, PoolError> {
     POOL.lock().as_mut().map(f).ok_or(PoolError::Unavailable)
 }
 
-/// The pattern word `i` of a block with `seed` (splitmix64: cheap, and every word differs).
+/// The pattern word `i` of a block with `seed`: the project's SplitMix64 as a hash (cheap, and
+/// every word differs).
 fn pattern_word(seed: u32, i: usize) -> u64 {
-    let mut z = (u64::from(seed) << 32 | i as u64).wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
+    rng::mix(u64::from(seed) << 32 | i as u64)
 }
 
 fn fill(frame: &mut OwnedFrame, seed: u32) {
@@ -249,11 +242,11 @@ pub fn register_owner() -> Result<Owner, PoolError> {
 /// Allocates one block of 2^`order` frames for `owner`, fills its pattern and records it.
 /// `class` is `Movable` for workload memory and `Reclaimable` for the cache actor.
 pub fn alloc(owner: Owner, order: usize, class: MigrateType) -> Result<(), PoolError> {
-    crate::oom::monitor::note_request(order);
+    state::note_request(order);
     let s = frames::stats();
     if oom::watermark::refuses(s.total_pages, s.free_pages, 1 << order) {
         FAILED_ALLOCS.fetch_add(1, Ordering::Relaxed);
-        crate::oom::monitor::note_refusal(order);
+        state::note_refusal(order);
         return Err(PoolError::Watermark { order });
     }
     let mut frame = OwnedFrame::new(order, class).map_err(|_| {
@@ -270,15 +263,23 @@ pub fn alloc(owner: Owner, order: usize, class: MigrateType) -> Result<(), PoolE
     Ok(())
 }
 
-/// Frees up to `count` blocks of `owner` in `order`; returns the pages freed.
-pub fn free(owner: Owner, count: u64, order: FreeOrder) -> u64 {
+/// Frees the blocks of `owner` that `Free { count, pattern }` names
+/// (`oom::FreePattern::positions` over its blocks, oldest first), in that order; returns
+/// the pages freed. One block per critical section: its pattern is checked outside the lock.
+pub fn free(owner: Owner, count: u64, pattern: FreePattern) -> u64 {
+    let Ok(Some(len)) = with_pool(|p| p.owners.get(usize::from(owner.0)).map(|o| o.blocks)) else {
+        return 0;
+    };
+    let len = usize::try_from(len).unwrap_or(usize::MAX);
+    let count = usize::try_from(count).unwrap_or(usize::MAX);
     let mut freed = 0;
     let mut cursor = None;
-    for _ in 0..count {
-        let taken = with_pool(|p| p.take(owner, order, &mut cursor))
+    for position in pattern.positions(len, count) {
+        let taken = with_pool(|p| p.take_at(owner, position, len, &mut cursor))
             .ok()
             .flatten();
         let Some((frame, seed)) = taken else {
+            // The owner was killed meanwhile: its blocks are gone already.
             break;
         };
         freed += 1u64 << frame.order();
@@ -340,6 +341,22 @@ pub fn retire(owner: Owner) {
 /// Pages `owner` holds now.
 pub fn held_pages(owner: Owner) -> u64 {
     with_pool(|p| p.owners.get(usize::from(owner.0)).map_or(0, |o| o.pages)).unwrap_or(0)
+}
+
+/// The pattern seeds of `owner`'s blocks, oldest first: which blocks it still holds (for
+/// the in-kernel test of the free-order rule).
+#[cfg(feature = "ktest")]
+pub fn block_seeds(owner: Owner) -> Vec<u32> {
+    with_pool(|p| {
+        let mut seeds = Vec::new();
+        let mut at = p.owners.get(usize::from(owner.0)).map_or(NIL, |o| o.head);
+        while at != NIL {
+            seeds.push(p.entries[at as usize].seed);
+            at = p.entries[at as usize].next;
+        }
+        seeds
+    })
+    .unwrap_or_default()
 }
 
 /// Pages held by every owner's blocks of `class` (the sampler's reclaimable count uses
@@ -483,40 +500,48 @@ impl MovablePool {
         Some((frame, seed))
     }
 
-    /// The next block a free in `order` takes; `cursor` carries the position of an
-    /// `Alternate` walk between calls (entries never move between lists, so it stays valid).
-    fn take(
+    /// Removes the block at `position` (0 = oldest) of `owner`'s list of `len` blocks, as it
+    /// was when the free began. `cursor` carries the entry after the previous removal and its
+    /// position between calls, so a walk over ascending positions costs one link per position
+    /// skipped; the first position is reached from whichever end of the list is nearer.
+    /// Entries never move between lists, but a kill may empty the list between two calls:
+    /// the cursor is checked to still be one of this owner's live entries.
+    fn take_at(
         &mut self,
         owner: Owner,
-        order: FreeOrder,
-        cursor: &mut Option<u32>,
+        position: usize,
+        len: usize,
+        cursor: &mut Option<(u32, usize)>,
     ) -> Option<(OwnedFrame, u32)> {
         let list = *self.owners.get(usize::from(owner.0))?;
-        let idx = match order {
-            FreeOrder::Oldest => list.head,
-            FreeOrder::Newest => list.tail,
-            FreeOrder::Alternate => {
-                let at = cursor.unwrap_or(list.head);
-                // Validate the cursor: it must still be one of this owner's live entries.
-                let valid = self
-                    .entries
-                    .get(at as usize)
-                    .is_some_and(|e| e.frame.is_some() && e.owner == owner.0);
-                if !valid {
-                    return None;
-                }
-                let skip = self.entries[at as usize].next;
-                *cursor = Some(if skip == NIL {
-                    NIL
-                } else {
-                    self.entries[skip as usize].next
-                });
-                at
-            }
+        let live = |pool: &MovablePool, idx: u32| {
+            pool.entries
+                .get(idx as usize)
+                .is_some_and(|e| e.frame.is_some() && e.owner == owner.0)
         };
-        if idx == NIL {
+        let (mut idx, steps, forward) = match *cursor {
+            Some((at, at_position)) if at_position <= position => {
+                (at, position - at_position, true)
+            }
+            _ if position >= len / 2 => (list.tail, len.saturating_sub(1 + position), false),
+            _ => (list.head, position, true),
+        };
+        for _ in 0..steps {
+            idx = match self.entries.get(idx as usize) {
+                Some(e) if live(self, idx) => {
+                    if forward {
+                        e.next
+                    } else {
+                        e.prev
+                    }
+                }
+                _ => NIL,
+            };
+        }
+        if !live(self, idx) {
             return None;
         }
+        *cursor = Some((self.entries[idx as usize].next, position + 1));
         self.remove(idx as usize)
     }
 

@@ -9,17 +9,19 @@
 //! freed, the kill is logged and reported to the predictor as the outcome. The response ladder
 //! kills through [`kill`], which frees the victim's memory at once and raises its kill flag;
 //! the thread notices at its next step. Sleeps are cut into 50 ms slices so flags are seen
-//! promptly. Neighbours: `pool` (memory), `monitor` (the sampler, the log, the predictor).
+//! promptly. Neighbours: `pool` (memory), `state` (where OOM kills, actors gone and the run's
+//! start are reported to the supervisor); the sampler (`monitor`) reads [`run_info`] and
+//! calls [`kill`].
 
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use buddy::MigrateType;
 use hal::sync::IrqMutex;
 use hal::task::{self, SpawnOptions};
-use oom::{Role, Scenario, ScenarioKind, Step};
+use oom::{OomKill, OwnerId, Role, Scenario, ScenarioKind, Step};
 
-use super::monitor;
-use super::pool::{self, FreeOrder, Owner, PoolError};
+use super::pool::{self, Owner, PoolError};
+use super::state;
 
 /// Most actors in one run (every scenario has at most three).
 pub const MAX_ACTORS: usize = 4;
@@ -148,7 +150,7 @@ pub fn start(kind: ScenarioKind, seed: u64) -> Result<RunInfo, StartError> {
     STOP.store(false, Ordering::SeqCst);
     ORIGIN_MS.store(0, Ordering::SeqCst);
     READY.store(0, Ordering::SeqCst);
-    monitor::run_setup();
+    state::run_setup();
     let mut spawned = 0;
     let mut failure = None;
     for (slot, script) in scenario.actors.into_iter().take(MAX_ACTORS).enumerate() {
@@ -205,7 +207,7 @@ pub fn start(kind: ScenarioKind, seed: u64) -> Result<RunInfo, StartError> {
     if let Some(run) = RUN.lock().as_mut() {
         run.started_ms = origin;
     }
-    monitor::run_started(origin);
+    state::run_started(origin);
     ORIGIN_MS.store(origin, Ordering::SeqCst);
     match failure {
         Some(e) => Err(e),
@@ -289,12 +291,7 @@ fn run_actor(slot: usize, actor: Actor, mut script: oom::scenario::ActorScript, 
                 }
             }
             Step::Free { count, pattern } => {
-                let order = match pattern {
-                    oom::FreePattern::Oldest => FreeOrder::Oldest,
-                    oom::FreePattern::Newest => FreeOrder::Newest,
-                    oom::FreePattern::Alternate => FreeOrder::Alternate,
-                };
-                pool::free(owner, u64::from(count), order);
+                pool::free(owner, u64::from(count), pattern);
             }
             Step::Sleep { ms } => {
                 let until = if in_setup {
@@ -332,7 +329,7 @@ fn run_actor(slot: usize, actor: Actor, mut script: oom::scenario::ActorScript, 
         }
         a.exited = true;
     });
-    monitor::actor_gone(actor.id);
+    state::actor_gone(OwnerId(actor.id.0));
 }
 
 fn oom_kill(slot: usize, actor: Actor, order: u8, cause: PoolError) {
@@ -346,7 +343,14 @@ fn oom_kill(slot: usize, actor: Actor, order: u8, cause: PoolError) {
     }
     let held = pool::held_pages(actor.owner);
     let freed = pool::release(actor.owner);
-    monitor::oom_killed(now, actor.role, order, cause, held.max(freed));
+    state::oom_killed(OomKill {
+        t_ms: now,
+        owner: OwnerId(actor.id.0),
+        role: actor.role,
+        order,
+        watermark: matches!(cause, PoolError::Watermark { .. }),
+        pages_freed: held.max(freed),
+    });
 }
 
 /// The response ladder's kill: frees `id`'s memory now and stops its thread. Returns the

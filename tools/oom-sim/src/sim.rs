@@ -1,33 +1,38 @@
 //! The host simulator: one evaluation run of a scenario on a simulated 256 MiB machine with a
 //! virtual clock. It drives the real `buddy` allocator (over a `Vec` of frame metadata), the
-//! real `buddy::compaction` planner and the real `oom` predictor, baselines, growth tracker
-//! and response ladder, with the same rules as the kernel (`kernel/src/oom`):
+//! real `buddy::compaction` planner and the `oom` crate's [`Supervisor`] — the same
+//! supervision loop (predictor, baselines, growth tracker, response ladder, run bookkeeping)
+//! the kernel's sampler drives — with the same rules as the kernel (`kernel/src/oom`):
 //! - workload memory is `Movable` blocks reached through a handle table, so compaction can
-//!   move them (the kernel's `MovablePool`); the cache actor holds `Reclaimable` pages;
+//!   move them (the kernel's `MovablePool`); the cache actor holds `Reclaimable` pages; a
+//!   `Free` step releases the blocks `oom::FreePattern::positions` names, as the pool does;
 //! - a workload allocation is refused when it would cross `oom::watermark::min_free_pages`,
 //!   or fails when the allocator has no block of its order: an OOM, which kills the actor and
 //!   ends the run;
-//! - samples at 10 Hz (after the actors that woke at the same instant ran), each fed to the
-//!   predictor, both baselines and the growth tracker;
-//! - the response: none (`off`), our ladder (`on`), or a baseline's native response — kill
-//!   the largest owner when the rule fires (`earlyoom`, `psi`), with a 5 s cooldown.
+//! - samples at 10 Hz (after the actors that woke at the same instant ran), each observed by
+//!   the supervisor with every live actor's holding;
+//! - the response mode is the supervisor's: none (`off`), our ladder (`on`), or a baseline's
+//!   native response (`earlyoom`, `psi`: kill the largest owner, with a 5 s cooldown). The
+//!   simulator only performs what the supervisor decides, on its own machine, and reports the
+//!   measured effect.
 //!
 //! Virtual time only advances between steps: allocation, free, compaction, reclaim and kill
 //! cost no virtual time (their wall time is measured and reported as the action's cost).
 //!
-//! Neighbours: `main` (command line, tables), `oom::eval` (the line each run produces).
+//! Neighbours: `main` (command line, tables), `oom::supervisor` (the loop), `oom::eval` (the
+//! line each run produces).
 
 use std::collections::{HashMap, VecDeque};
 use std::time::Instant;
 
-use anyhow::{Context, Result, anyhow};
+use anyhow::{Context, Result, anyhow, bail};
 use buddy::compaction::{self, Move};
 use buddy::{BuddyAllocator, FrameMeta, MigrateType, ORDERS, Pfn};
 use oom::eval::{EvalRecord, LadderMode};
-use oom::ladder::{ActionReport, LadderInput};
+use oom::ladder::ActionReport;
 use oom::{
-    Action, CrashPredictor, EarlyOom, GrowthTracker, OwnerId, PredictorConfig, Psi, ResponseLadder,
-    Role, Sample, Scenario, ScenarioKind, Step, watermark,
+    Action, FreePattern, Holding, OomKill, OwnerId, PredictorConfig, Role, Sample, Scenario,
+    ScenarioKind, Step, Supervisor, SupervisorConfig, watermark,
 };
 
 /// Frames of the simulated machine: 256 MiB, like the QEMU guest.
@@ -38,8 +43,6 @@ const SAMPLE_MS: u64 = 100;
 const MAX_STEPS_PER_INSTANT: u32 = 100_000;
 /// The watched order follows requests seen within this long.
 const WATCH_MS: u64 = 10_000;
-/// Cooldown between two kills of a baseline's native response.
-const BASELINE_KILL_COOLDOWN_MS: u64 = 5_000;
 /// Compaction targets per ladder action.
 const COMPACT_TARGETS: usize = 256;
 
@@ -95,7 +98,13 @@ struct Machine<'m> {
 /// Result of running one actor's steps.
 enum Ran {
     Slept,
-    Oom { order: u8 },
+    /// Its script ended (it freed everything).
+    Exited,
+    /// Its request of `order` was refused by the watermark (`watermark`) or found no block.
+    Oom {
+        order: u8,
+        watermark: bool,
+    },
 }
 
 impl Machine<'_> {
@@ -174,7 +183,8 @@ impl Machine<'_> {
                     }
                     for _ in 0..count {
                         let free = self.buddy.stats().free_pages;
-                        let got = if watermark::refuses(total, free, 1 << o) {
+                        let refused = watermark::refuses(total, free, 1 << o);
+                        let got = if refused {
                             None
                         } else {
                             self.buddy.alloc_typed(o, class).ok()
@@ -190,7 +200,10 @@ impl Machine<'_> {
                             None if self.actors[a].role == Role::Cache => break,
                             None => {
                                 self.failures += 1;
-                                return Ok(Ran::Oom { order: o as u8 });
+                                return Ok(Ran::Oom {
+                                    order: o as u8,
+                                    watermark: refused,
+                                });
                             }
                         }
                     }
@@ -210,7 +223,7 @@ impl Machine<'_> {
                 }
                 Step::Exit => {
                     self.kill(a)?;
-                    return Ok(Ran::Slept);
+                    return Ok(Ran::Exited);
                 }
             }
         }
@@ -261,33 +274,29 @@ impl Machine<'_> {
     }
 }
 
-/// Splits `blocks` into (to free, to keep) per the pattern.
+/// Splits `blocks` (oldest first) into (to free, in freeing order; to keep) by the shared
+/// rule, [`FreePattern::positions`].
 fn select(
     mut blocks: VecDeque<usize>,
     count: usize,
-    pattern: oom::FreePattern,
+    pattern: FreePattern,
 ) -> (Vec<usize>, VecDeque<usize>) {
-    let count = count.min(blocks.len());
-    match pattern {
-        oom::FreePattern::Oldest => (blocks.drain(..count).collect(), blocks),
-        oom::FreePattern::Newest => {
-            let at = blocks.len() - count;
-            let freeing = blocks.split_off(at).into_iter().collect();
-            (freeing, blocks)
-        }
-        oom::FreePattern::Alternate => {
-            let mut freeing = Vec::with_capacity(count);
-            let mut keep = VecDeque::with_capacity(blocks.len() - count);
-            for (i, id) in blocks.into_iter().enumerate() {
-                if i % 2 == 0 && freeing.len() < count {
-                    freeing.push(id);
-                } else {
-                    keep.push_back(id);
-                }
-            }
-            (freeing, keep)
+    let positions = pattern.positions(blocks.len(), count);
+    if let Some(run) = positions.as_range() {
+        // Oldest, Newest: one contiguous run, taken without walking the rest.
+        return (blocks.drain(run).collect(), blocks);
+    }
+    let mut positions = positions.peekable();
+    let mut freeing = Vec::with_capacity(positions.len());
+    let mut keep = VecDeque::with_capacity(blocks.len() - positions.len());
+    for (i, id) in blocks.into_iter().enumerate() {
+        if positions.next_if_eq(&i).is_some() {
+            freeing.push(id);
+        } else {
+            keep.push_back(id);
         }
     }
+    (freeing, keep)
 }
 
 /// Takes the kernel's share of the machine before any run: unmovable blocks of mixed small
@@ -358,31 +367,19 @@ pub fn run(
         failures: 0,
         last_request: [None; ORDERS],
     };
-    let mut predictor =
-        CrashPredictor::new(options.predictor).map_err(|e| anyhow!("predictor: {e}"))?;
-    let mut earlyoom = EarlyOom::new();
-    let mut psi = Psi::new();
-    let mut growth = GrowthTracker::new();
-    let mut ladder = ResponseLadder::default();
+    let mut supervisor = Supervisor::new(SupervisorConfig {
+        predictor: options.predictor,
+        mode: options.mode,
+        ..SupervisorConfig::default()
+    })
+    .map_err(|e| anyhow!("predictor: {e}"))?;
+    supervisor.start_run(0);
     let mut moves = vec![Move::EMPTY; COMPACT_TARGETS << buddy::MAX_ORDER.min(5)];
     let mut detail = RunDetail {
         budget,
         ..RunDetail::default()
     };
-    let mut record = EvalRecord {
-        run,
-        scenario: kind,
-        seed,
-        ladder: options.mode,
-        oom_ms: None,
-        pred_ms: None,
-        earlyoom_ms: None,
-        psi_ms: None,
-        killed: None,
-        right: None,
-        largest: None,
-    };
-    let mut last_baseline_kill: Option<u64> = None;
+    let mut holdings = Vec::with_capacity(m.actors.len());
     let mut next_sample = 0u64;
     let mut now = 0u64;
     'run: loop {
@@ -391,111 +388,52 @@ pub fn run(
             if !m.actors[a].alive || m.actors[a].wake_ms > now {
                 continue;
             }
-            if let Ran::Oom { order } = m.run_actor(a, now)? {
-                predictor.on_failure(now, usize::from(order));
-                predictor.record_oom(now);
-                record.oom_ms = Some(now);
-                detail.free_at_oom = Some(m.buddy.stats().free_pages);
-                if record.largest.is_none() {
-                    record.largest = growth
-                        .largest()
-                        .and_then(|(o, _)| m.actors.get(o.0 as usize))
-                        .map(|a| a.role);
+            match m.run_actor(a, now)? {
+                Ran::Slept => {}
+                // As the kernel's actor threads do when they end.
+                Ran::Exited => supervisor.forget_owner(m.actors[a].owner),
+                Ran::Oom { order, watermark } => {
+                    detail.free_at_oom = Some(m.buddy.stats().free_pages);
+                    let (owner, role) = (m.actors[a].owner, m.actors[a].role);
+                    let pages_freed = m.kill(a)?;
+                    supervisor.on_failure(now, usize::from(order));
+                    supervisor.record_oom(OomKill {
+                        t_ms: now,
+                        owner,
+                        role,
+                        order,
+                        watermark,
+                        pages_freed,
+                    });
+                    break 'run;
                 }
-                m.kill(a)?;
-                break 'run;
             }
         }
         if now >= next_sample {
             next_sample += SAMPLE_MS;
-            let stats = m.buddy.stats();
             let sample = Sample::from_stats(
                 now,
-                &stats,
+                &m.buddy.stats(),
                 m.reclaimable(),
                 m.watched_order(now),
                 m.failures,
             );
-            for actor in m.actors.iter().filter(|a| a.alive) {
-                growth
-                    .record(now, actor.owner, actor.held, actor.role.killable())
-                    .map_err(|e| anyhow!("{e}"))?;
+            holdings.clear();
+            holdings.extend(m.actors.iter().filter(|a| a.alive).map(|a| Holding {
+                owner: a.owner,
+                role: a.role,
+                pages: a.held,
+            }));
+            let observation = supervisor.observe(&sample, &holdings);
+            if observation.untracked_owners > 0 {
+                bail!(
+                    "growth tracker full: {} owners untracked",
+                    observation.untracked_owners
+                );
             }
-            let assessment = predictor.observe(&sample);
-            let early_fires = earlyoom.observe(&sample);
-            let psi_fires = psi.observe(&sample);
-            if assessment.new_prediction && record.pred_ms.is_none() {
-                record.pred_ms = Some(now);
-            }
-            record.earlyoom_ms = earlyoom.first_fire_ms();
-            record.psi_ms = psi.first_fire_ms();
-            let any_fired =
-                record.pred_ms.is_some() || record.earlyoom_ms.is_some() || record.psi_ms.is_some();
-            if any_fired && record.largest.is_none() {
-                record.largest = growth
-                    .largest()
-                    .and_then(|(o, _)| m.actors.get(o.0 as usize))
-                    .map(|a| a.role);
-            }
-            let baseline_fires = match options.mode {
-                LadderMode::EarlyOom => early_fires,
-                LadderMode::Psi => psi_fires,
-                _ => false,
-            };
-            if baseline_fires
-                && last_baseline_kill
-                    .is_none_or(|t| now.saturating_sub(t) >= BASELINE_KILL_COOLDOWN_MS)
-                && let Some((owner, _)) = growth.largest()
-            {
-                last_baseline_kill = Some(now);
-                kill(&mut m, &mut growth, &mut record, &mut detail, owner)?;
-            }
-            if options.mode == LadderMode::On {
-                let input = LadderInput {
-                    free_head_pages: stats
-                        .free_pages
-                        .saturating_sub(watermark::min_free_pages(stats.total_pages)),
-                    reclaimable_pages: sample.reclaimable_pages,
-                    fastest: growth.fastest(),
-                    total_growth_per_s: growth.total_growth_per_s(),
-                };
-                if let Some(action) = ladder.decide(&assessment, &input) {
-                    let started = Instant::now();
-                    let mut report = ActionReport {
-                        t_ms: now,
-                        action,
-                        pages_moved: 0,
-                        pages_freed: 0,
-                        blocks_gained: 0,
-                        elapsed_us: 0,
-                    };
-                    match action {
-                        Action::Compact { order } => {
-                            let (moved, gained) = m.compact(usize::from(order), &mut moves)?;
-                            report.pages_moved = moved;
-                            report.blocks_gained = gained;
-                            detail.actions.0 += 1;
-                            detail.pages_moved += moved;
-                        }
-                        Action::Reclaim { pages } => {
-                            let mut freed = 0;
-                            for a in 0..m.actors.len() {
-                                if m.actors[a].alive && m.actors[a].role == Role::Cache {
-                                    freed += m.shrink(a, pages.saturating_sub(freed))?;
-                                }
-                            }
-                            report.pages_freed = freed;
-                            detail.actions.1 += 1;
-                        }
-                        Action::Kill { owner } => {
-                            report.pages_freed =
-                                kill(&mut m, &mut growth, &mut record, &mut detail, owner)?;
-                        }
-                    }
-                    report.elapsed_us = started.elapsed().as_micros() as u64;
-                    ladder.report(report);
-                    predictor.note_action(now);
-                }
+            if let Some(action) = supervisor.decide() {
+                let (report, victim) = perform(&mut m, &mut detail, &mut moves, now, action)?;
+                supervisor.report(report, victim);
             }
         }
         let next_wake = m
@@ -510,31 +448,61 @@ pub fn run(
             break;
         }
     }
+    let record = supervisor.run().eval_record(run, kind, seed, options.mode);
     Ok((record, detail))
 }
 
-/// Kills `owner` as a response (not an OOM); records the first victim.
-fn kill(
+/// Performs a decided action on the machine and measures it; returns the report and, for a
+/// kill, the victim's role.
+fn perform(
     m: &mut Machine<'_>,
-    growth: &mut GrowthTracker,
-    record: &mut EvalRecord,
     detail: &mut RunDetail,
-    owner: OwnerId,
-) -> Result<u64> {
-    let a = owner.0 as usize;
-    let role = m
-        .actors
-        .get(a)
-        .map(|a| a.role)
-        .context("kill of an unknown owner")?;
-    let freed = m.kill(a)?;
-    growth.remove(owner);
-    detail.actions.2 += 1;
-    if record.killed.is_none() {
-        record.killed = Some(role);
-        record.right = Some(role.is_culprit());
+    moves: &mut [Move],
+    now: u64,
+    action: Action,
+) -> Result<(ActionReport, Option<Role>)> {
+    let started = Instant::now();
+    let mut report = ActionReport {
+        t_ms: now,
+        action,
+        pages_moved: 0,
+        pages_freed: 0,
+        blocks_gained: 0,
+        elapsed_us: 0,
+    };
+    let mut victim = None;
+    match action {
+        Action::Compact { order } => {
+            let (moved, gained) = m.compact(usize::from(order), moves)?;
+            report.pages_moved = moved;
+            report.blocks_gained = gained;
+            detail.actions.0 += 1;
+            detail.pages_moved += moved;
+        }
+        Action::Reclaim { pages } => {
+            let mut freed = 0;
+            for a in 0..m.actors.len() {
+                if m.actors[a].alive && m.actors[a].role == Role::Cache {
+                    freed += m.shrink(a, pages.saturating_sub(freed))?;
+                }
+            }
+            report.pages_freed = freed;
+            detail.actions.1 += 1;
+        }
+        Action::Kill { owner } => {
+            let a = owner.0 as usize;
+            let role = m
+                .actors
+                .get(a)
+                .map(|a| a.role)
+                .context("kill of an unknown owner")?;
+            report.pages_freed = m.kill(a)?;
+            detail.actions.2 += 1;
+            victim = Some(role);
+        }
     }
-    Ok(freed)
+    report.elapsed_us = started.elapsed().as_micros() as u64;
+    Ok((report, victim))
 }
 
 #[cfg(test)]
@@ -551,20 +519,34 @@ mod tests {
     #[test]
     fn select_patterns() {
         let blocks: VecDeque<usize> = (0..7).collect();
-        let (f, k) = select(blocks.clone(), 2, oom::FreePattern::Oldest);
+        let (f, k) = select(blocks.clone(), 2, FreePattern::Oldest);
         assert_eq!(
             (f, k.into_iter().collect::<Vec<_>>()),
             (vec![0, 1], vec![2, 3, 4, 5, 6])
         );
-        let (f, _) = select(blocks.clone(), 2, oom::FreePattern::Newest);
+        let (f, _) = select(blocks.clone(), 2, FreePattern::Newest);
         assert_eq!(f, vec![5, 6]);
-        let (f, k) = select(blocks.clone(), 3, oom::FreePattern::Alternate);
+        let (f, k) = select(blocks.clone(), 3, FreePattern::Alternate);
         assert_eq!(
             (f, k.into_iter().collect::<Vec<_>>()),
             (vec![0, 2, 4], vec![1, 3, 5, 6])
         );
-        let (f, k) = select(blocks, 99, oom::FreePattern::Alternate);
+        let (f, k) = select(blocks.clone(), 99, FreePattern::Alternate);
         assert_eq!(f.len() + k.len(), 7);
+        // Every pattern frees exactly the shared rule's positions, in its order.
+        for pattern in [
+            FreePattern::Oldest,
+            FreePattern::Newest,
+            FreePattern::Alternate,
+        ] {
+            for count in 0..9 {
+                let (f, k) = select(blocks.clone(), count, pattern);
+                let expected: Vec<usize> = pattern.positions(blocks.len(), count).collect();
+                assert_eq!(f, expected, "{pattern:?} {count}");
+                assert!(k.iter().all(|id| !expected.contains(id)));
+                assert_eq!(f.len() + k.len(), blocks.len());
+            }
+        }
     }
 
     #[test]
