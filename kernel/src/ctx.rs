@@ -21,6 +21,14 @@ pub struct KernelCtx {
     pub subsystems: &'static [&'static Subsystem],
 }
 
+impl KernelCtx {
+    /// Whether Ctrl-C was typed since the running command started: long-running commands
+    /// poll it and stop early (the shell keeps the byte, so the editor also sees it).
+    pub fn interrupted(&self) -> bool {
+        hal::console::interrupt_requested()
+    }
+}
+
 /// One subsystem of the running kernel: a logic crate's glue in `kernel/src/<name>/`, described
 /// to the boot sequence, the shell and the metrics registry by this one entry.
 pub struct Subsystem {

@@ -435,10 +435,10 @@ fn shell_registry_answers() -> TestResult {
 fn metrics_registry_exports_every_series() -> TestResult {
     let registry = crate::kmetrics::registry();
     ensure!(
-        registry.len() == 24 + crate::oom::monitor::METRICS.len(),
+        registry.len() == 26 + crate::oom::monitor::METRICS.len(),
         "registry holds {} series, expected {}",
         registry.len(),
-        24 + crate::oom::monitor::METRICS.len()
+        26 + crate::oom::monitor::METRICS.len()
     );
     let mut text = String::new();
     registry

@@ -109,8 +109,15 @@ fn run_shell(boot: &'static hal::BootInfo, boot_lines: &[String]) -> i64 {
     }
     let _ = shell.start(&mut out);
     loop {
-        let byte = hal::console::read_byte();
-        let _ = shell.feed(&mut ctx, byte, &mut out);
+        match hal::console::read_input() {
+            hal::console::ConsoleInput::Byte(byte) => {
+                // A Ctrl-C typed while the command this byte may start is running stops it
+                // (`KernelCtx::interrupted`); one typed earlier must not.
+                hal::console::clear_interrupt();
+                let _ = shell.feed(&mut ctx, byte, &mut out);
+            }
+            hal::console::ConsoleInput::Lost(bytes) => shell.input_lost(u64::from(bytes)),
+        }
     }
 }
 

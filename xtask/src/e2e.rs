@@ -481,7 +481,8 @@ mod tests {
                 version) printf 'Nous 0.1.0 (fake)\r\n' ;;
                 uptime)
                     [ -z "$FAKE_FROZEN_CLOCK" ] && ticks=$((ticks + 1))
-                    printf 'up %d s\r\n' "$ticks" ;;
+                    printf 'up %d s, wall clock %s\r\n' "$ticks" \
+                        "$(date -u -d "${FAKE_CLOCK_AT:-now}" '+%Y-%m-%d %H:%M:%S UTC')" ;;
                 meminfo)
                     printf 'memory: total %d KiB, free %d KiB, used %d KiB\r\n' \
                         "$total" "$free" "$((total - free))"
@@ -552,9 +553,14 @@ mod tests {
 
     #[test]
     fn each_defect_fails_its_test() {
-        let cases: [(&str, &str, &str); 11] = [
+        let cases: [(&str, &str, &str); 12] = [
             ("FAKE_HELP_SKIP", "ps", "e2e::help_lists_commands"),
             ("FAKE_FROZEN_CLOCK", "1", "e2e::uptime_advances"),
+            (
+                "FAKE_CLOCK_AT",
+                "1999-12-31 23:59:59",
+                "e2e::uptime_shows_the_wall_clock",
+            ),
             ("FAKE_TOTAL", "131072", "e2e::meminfo_matches_qemu_memory"),
             ("FAKE_SHELL_NAME", "sh", "e2e::ps_lists_idle_and_shell"),
             ("FAKE_BAD_ARGS_OK", "1", "e2e::wrong_arguments_error"),

@@ -20,6 +20,7 @@ mod bench_oom;
 mod console;
 mod disk;
 mod e2e;
+mod e2e_hostile;
 mod e2e_oom;
 mod e2e_storage;
 mod image;

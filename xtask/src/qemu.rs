@@ -14,7 +14,9 @@
 
 use std::io::{Read, Write};
 use std::path::Path;
-use std::process::{Child, ChildStdin, Command, ExitCode, ExitStatus, Stdio};
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitCode, ExitStatus, Stdio};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -240,7 +242,10 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 pub struct Guest {
     label: String,
     child: Arc<Mutex<Child>>,
-    stdin: Option<ChildStdin>,
+    /// The serial input: the child's stdin, or the socket QEMU serves the serial line on.
+    stdin: Option<Box<dyn Write + Send>>,
+    /// The socket file of a socket-attached guest, removed when the guest is dropped.
+    socket_path: Option<PathBuf>,
     serial: Arc<Capture>,
     stderr: Arc<Capture>,
     /// Serial bytes before this offset have been consumed by `expect`.
@@ -264,6 +269,73 @@ impl Guest {
         Guest::spawn(command, &format!("QEMU {name}"))
     }
 
+    /// Boots `elf` with the serial line on a Unix socket that QEMU serves and this process
+    /// connects to (QEMU waits for the connection before the guest starts, so nothing is
+    /// missed). Unlike a pipe, the socket is what a terminal program or a network console would
+    /// use: the hostile-input tests drive the guest this way, with bursts that fill QEMU's
+    /// receive side. Stdout is captured but not the serial line.
+    pub fn boot_with_socket(elf: &Path, extra: &[&str]) -> Result<Guest> {
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let path = std::env::temp_dir().join(format!("nous-serial-{}-{n}.sock", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let mut command = Command::new(QEMU_BINARY);
+        command
+            .args(machine_args(elf))
+            .args(extra)
+            .args([
+                "-chardev",
+                &format!("socket,id=serial0,path={},server=on,wait=on", path.display()),
+                "-serial",
+                "chardev:serial0",
+                "-monitor",
+                "none",
+            ]);
+        let name = elf
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| elf.display().to_string());
+        let mut child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .with_context(|| format!("could not start QEMU {name}"))?;
+        let stderr = child.stderr.take().context("child has no stderr pipe")?;
+        let child = Arc::new(Mutex::new(child));
+        lock(&LIVE_CHILDREN).push(Arc::clone(&child));
+        let mut guest = Guest {
+            label: format!("QEMU {name} (serial on {})", path.display()),
+            child,
+            stdin: None,
+            socket_path: Some(path.clone()),
+            serial: Arc::new(Capture::default()),
+            stderr: Capture::start(stderr),
+            cursor: 0,
+            exit: None,
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let stream = loop {
+            match UnixStream::connect(&path) {
+                Ok(stream) => break stream,
+                Err(_) if Instant::now() < deadline && !guest.has_exited() => {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Err(e) => {
+                    return Err(anyhow::anyhow!(
+                        "could not connect to {}: {e}\n{}",
+                        path.display(),
+                        guest.stderr_log()
+                    ));
+                }
+            }
+        };
+        let reader = stream.try_clone().context("cloning the serial socket")?;
+        guest.serial = Capture::start(reader);
+        guest.stdin = Some(Box::new(stream));
+        Ok(guest)
+    }
+
     /// Starts `command` as a guest. `label` names it in error messages.
     pub fn spawn(mut command: Command, label: &str) -> Result<Guest> {
         let mut child = command
@@ -272,7 +344,10 @@ impl Guest {
             .stderr(Stdio::piped())
             .spawn()
             .with_context(|| format!("could not start {label}"))?;
-        let stdin = child.stdin.take();
+        let stdin = child
+            .stdin
+            .take()
+            .map(|s| Box::new(s) as Box<dyn Write + Send>);
         let stdout = child.stdout.take().context("child has no stdout pipe")?;
         let stderr = child.stderr.take().context("child has no stderr pipe")?;
         let child = Arc::new(Mutex::new(child));
@@ -281,6 +356,7 @@ impl Guest {
             label: label.to_string(),
             child,
             stdin,
+            socket_path: None,
             serial: Capture::start(stdout),
             stderr: Capture::start(stderr),
             cursor: 0,
@@ -384,6 +460,16 @@ impl Guest {
         exited && self.wait_exit(Duration::ZERO).is_ok()
     }
 
+    /// Moves the cursor past everything captured so far: later waits see only new output.
+    pub fn skip_pending(&mut self) {
+        self.cursor = self.captured();
+    }
+
+    /// Bytes of serial output captured so far (it grows while the guest prints).
+    pub fn captured(&self) -> usize {
+        lock(&self.serial.state).bytes.len()
+    }
+
     /// Current serial position; pass it to [`Guest::serial_since`] later.
     pub fn mark(&self) -> usize {
         self.cursor
@@ -440,6 +526,9 @@ impl Drop for Guest {
     fn drop(&mut self) {
         self.stdin = None;
         self.kill();
+        if let Some(path) = self.socket_path.take() {
+            let _ = std::fs::remove_file(path);
+        }
         lock(&LIVE_CHILDREN).retain(|c| !Arc::ptr_eq(c, &self.child));
     }
 }

@@ -13,7 +13,7 @@ use anyhow::{Result, bail};
 
 use crate::console::{COMMAND_TIMEOUT, Console};
 use crate::qemu::{Guest, QemuExit};
-use crate::{disk, e2e, e2e_storage, image, parse, setup};
+use crate::{disk, e2e, e2e_hostile, e2e_storage, image, parse, setup};
 
 /// How long the ktest image may take from start to exit (boot plus every in-kernel test).
 const KTEST_TIMEOUT: Duration = Duration::from_secs(180);
@@ -116,6 +116,13 @@ pub fn run(selection: &Selection) -> Result<Summary> {
             .collect();
         if !e2e.is_empty() {
             e2e_tests(&mut recorder, &e2e);
+        }
+        let hostile: Vec<&e2e::E2eTest> = e2e_hostile::TESTS
+            .iter()
+            .filter(|t| selection.wants(&e2e_name(t)))
+            .collect();
+        if !hostile.is_empty() {
+            hostile_tests(&mut recorder, &hostile);
         }
         let own: Vec<&e2e_storage::OwnBootTest> = e2e_storage::OWN_BOOT_TESTS
             .iter()
@@ -267,6 +274,22 @@ fn e2e_tests(recorder: &mut Recorder, tests: &[&e2e::E2eTest]) {
         disks.push(scratch);
         let args: Vec<&str> = drive.iter().map(String::as_str).collect();
         Guest::boot_with(&elf, &args)
+    });
+}
+
+/// The hostile-input tests: the normal image with its serial line on a Unix socket.
+fn hostile_tests(recorder: &mut Recorder, tests: &[&e2e::E2eTest]) {
+    let Some(elf) = build(recorder, image::Variant::Normal) else {
+        return;
+    };
+    let mut disks: Vec<disk::ScratchImage> = Vec::new();
+    run_e2e(recorder, tests, COMMAND_TIMEOUT, || {
+        let template = disk::test_template()?;
+        let scratch = disk::ScratchImage::copy_of(&template)?;
+        let drive = disk::drive_args(&scratch.path);
+        disks.push(scratch);
+        let args: Vec<&str> = drive.iter().map(String::as_str).collect();
+        Guest::boot_with_socket(&elf, &args)
     });
 }
 

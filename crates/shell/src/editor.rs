@@ -65,6 +65,14 @@ pub enum EditEvent {
     /// submitted: running what is left after bytes were dropped could run a different command
     /// than the one typed (a truncated path, a missing argument). Ctrl-U starts afresh.
     LineTooLong,
+    /// Enter ended a line during which input bytes were lost before they reached the editor
+    /// (see [`LineEditor::input_lost`]). The line is discarded, not submitted: a lost byte
+    /// may have been anything — part of a word, a separator, even the Enter that ended the
+    /// previous line — so what is left could be a different command than the one sent.
+    InputLost {
+        /// Bytes known to be lost (at least this many).
+        bytes: u64,
+    },
     /// Enter ended a line that is not valid UTF-8. The line is not submitted, but it is kept in
     /// the history so that it can be recalled and fixed. `valid_up_to` is the byte offset of the
     /// first invalid byte.
@@ -242,6 +250,8 @@ pub struct LineEditor {
     /// The previous byte was CR, so an LF now is the second half of CRLF.
     after_cr: bool,
     too_long_reported: bool,
+    /// Input bytes lost while this line was being typed.
+    lost_bytes: u64,
 }
 
 impl Default for LineEditor {
@@ -273,7 +283,15 @@ impl LineEditor {
             escape: Escape::None,
             after_cr: false,
             too_long_reported: false,
+            lost_bytes: 0,
         }
+    }
+
+    /// Records that `bytes` input bytes were lost at this point of the input (the console's
+    /// buffer overran). The line being typed will be refused at Enter ([`EditEvent::InputLost`]);
+    /// only Enter or Ctrl-C end that, not Ctrl-U (the lost bytes may have held an Enter).
+    pub fn input_lost(&mut self, bytes: u64) {
+        self.lost_bytes = self.lost_bytes.saturating_add(bytes.max(1));
     }
 
     /// The bytes of the line being edited.
@@ -438,6 +456,7 @@ impl LineEditor {
                 let _ = move_cursor(out, self.shown_cursor, self.shown_end);
                 let _ = out.write_str("^C\r\n");
                 self.reset_line();
+                self.lost_bytes = 0;
                 EditEvent::Cancelled
             }
             CTRL_U => {
@@ -563,8 +582,12 @@ impl LineEditor {
             let _ = out.write_str("\r\n");
         }
         let overflowed = self.too_long_reported;
+        let lost = core::mem::take(&mut self.lost_bytes);
         let line = core::mem::take(&mut self.line);
         self.reset_line();
+        if lost > 0 {
+            return EditEvent::InputLost { bytes: lost };
+        }
         if overflowed {
             return EditEvent::LineTooLong;
         }

@@ -125,6 +125,14 @@ impl<C> Shell<C> {
                 let _ = self.write_prompt(out);
                 Some(DispatchStatus::BadArguments)
             }
+            EditEvent::InputLost { bytes } => {
+                let _ = write!(
+                    out,
+                    "error: input was lost while this line was typed ({bytes} bytes dropped); nothing was run\r\n"
+                );
+                let _ = self.write_prompt(out);
+                Some(DispatchStatus::BadArguments)
+            }
             EditEvent::InvalidUtf8 { valid_up_to } => {
                 let _ = write!(
                     out,
@@ -141,6 +149,11 @@ impl<C> Shell<C> {
                 Some(status)
             }
         }
+    }
+
+    /// Records lost input at this point of the stream: the line being typed will be refused.
+    pub fn input_lost(&mut self, bytes: u64) {
+        self.editor.input_lost(bytes);
     }
 
     /// Prints `text` (a log line, say) above the line being edited, then redraws the prompt and

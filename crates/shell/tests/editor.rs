@@ -537,3 +537,29 @@ proptest! {
         prop_assert_eq!(&screen, &fresh);
     }
 }
+
+#[test]
+fn a_line_that_lost_input_is_refused_and_the_next_one_runs() {
+    let mut editor = LineEditor::new();
+    // "echo paste1\r" and "echo paste2\r" with bytes lost in between: what arrives would run
+    // `echo pastpaste2` if it were submitted.
+    run(&mut editor, b"echo past");
+    editor.input_lost(7);
+    let (events, _) = run(&mut editor, b"e2\recho ok\r");
+    assert_eq!(
+        events,
+        vec![EditEvent::InputLost { bytes: 7 }, line("echo ok")]
+    );
+    assert_eq!(
+        editor.history().collect::<Vec<_>>(),
+        vec![b"echo ok".as_slice()],
+        "a damaged line is not remembered"
+    );
+    // Ctrl-U does not clear the mark (the lost bytes might have held an Enter); Ctrl-C does.
+    editor.input_lost(0);
+    let (events, _) = run(&mut editor, b"x\x15y\r");
+    assert_eq!(events, vec![EditEvent::InputLost { bytes: 1 }]);
+    editor.input_lost(3);
+    let (events, _) = run(&mut editor, b"x\x03y\r");
+    assert_eq!(events, vec![EditEvent::Cancelled, line("y")]);
+}

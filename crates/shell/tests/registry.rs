@@ -707,3 +707,20 @@ fn a_group_can_be_extended_by_another_subsystem() {
     );
     assert_eq!(registry.command("memctl").unwrap().subcommands.len(), 2);
 }
+
+#[test]
+fn shell_refuses_a_line_that_lost_input() {
+    let mut shell = Shell::new(registry(), "> ");
+    let mut kernel = Kernel::default();
+    feed_all(&mut shell, &mut kernel, b"memctl comp");
+    shell.input_lost(12);
+    let (statuses, out) = feed_all(&mut shell, &mut kernel, b"act 5\r");
+    assert_eq!(statuses, vec![DispatchStatus::BadArguments]);
+    assert!(
+        out.ends_with(
+            "error: input was lost while this line was typed (12 bytes dropped); nothing was run\r\n> "
+        ),
+        "{out:?}"
+    );
+    assert_eq!(kernel.compacted_pages, 0, "the damaged command did not run");
+}

@@ -36,6 +36,28 @@ pub(crate) fn write_byte(b: u8) {
     }
 }
 
+/// Reads one received byte if the UART holds one, with whether the UART reported an overrun
+/// (bytes lost before this one: LSR bit 1, cleared by the read).
+pub(crate) fn try_read_byte_checked() -> Option<(u8, bool)> {
+    // SAFETY: COM1 line-status and receive registers; reading LSR clears its error bits and
+    // reading RBR pops the FIFO, which is exactly what the caller consumes.
+    unsafe {
+        let lsr = Port::<u8>::new(COM1 + 5).read();
+        if lsr & 0x01 != 0 {
+            Some((Port::<u8>::new(COM1).read(), lsr & 0x02 != 0))
+        } else {
+            None
+        }
+    }
+}
+
+/// Masks or unmasks the receive-data interrupt (flow control of the console).
+pub(crate) fn set_receive_interrupt(on: bool) {
+    // SAFETY: COM1's interrupt-enable register; only the receive-data bit is ever set, and
+    // writing it changes when IRQ 4 fires, nothing in memory.
+    unsafe { Port::<u8>::new(COM1 + 1).write(u8::from(on)) };
+}
+
 /// Reads one received byte if the UART holds one.
 pub(crate) fn try_read_byte() -> Option<u8> {
     // SAFETY: COM1 line-status and receive registers; reading RBR pops the FIFO, which is

@@ -87,6 +87,20 @@ static THREADS: Computed = Computed::new(
     &[],
     || Value::Unsigned(sched_stats().map(|s| s.threads as u64).unwrap_or(0)),
 );
+static CONSOLE_LOST: Computed = Computed::new(
+    MetricKind::Counter,
+    "nous_console_input_lost_bytes_total",
+    "Serial input bytes lost before reaching the shell (the line they belonged to is refused).",
+    &[],
+    || Value::Unsigned(hal::console::input_lost_bytes()),
+);
+static CONSOLE_PAUSES: Computed = Computed::new(
+    MetricKind::Counter,
+    "nous_console_input_pauses_total",
+    "Times serial input was held back (flow control) because the shell was behind.",
+    &[],
+    || Value::Unsigned(hal::console::input_pauses()),
+);
 static UPTIME: Computed = Computed::new(
     MetricKind::Gauge,
     "nous_uptime_seconds",
@@ -112,7 +126,7 @@ static FRAGMENTATION: [Fragmentation; 11] = fragmentation!(0, 1, 2, 3, 4, 5, 6, 
 
 /// Registers the foundation's series.
 pub fn register(r: &mut MetricsRegistry) {
-    let fixed: [&'static dyn Metric; 9] = [
+    let fixed: [&'static dyn Metric; 11] = [
         &MEMORY_TOTAL,
         &MEMORY_FREE,
         &BUDDY_ALLOCS,
@@ -122,6 +136,8 @@ pub fn register(r: &mut MetricsRegistry) {
         &SWITCHES_INVOLUNTARY,
         &THREADS,
         &UPTIME,
+        &CONSOLE_LOST,
+        &CONSOLE_PAUSES,
     ];
     // Names and label sets are distinct literals; a refusal would only drop that series,
     // which the in-kernel test of the registry catches.

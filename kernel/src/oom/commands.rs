@@ -154,7 +154,7 @@ pub const CRASHCTL: [Subcommand<KernelCtx>; 7] = [
     Subcommand {
         name: "eval",
         usage: "<RUNS> <SEED>",
-        summary: "in-kernel evaluation: RUNS runs (1-200), OOM-bound and benign, ladder off and on",
+        summary: "in-kernel evaluation: RUNS runs (1-200), OOM-bound and benign, ladder off and on (Ctrl-C stops it)",
         handler: crashctl_eval,
     },
 ];
@@ -521,7 +521,7 @@ fn crashctl_log(_: &mut KernelCtx, args: &[&str], out: Out) -> CmdResult {
     Ok(())
 }
 
-fn crashctl_eval(_: &mut KernelCtx, args: &[&str], out: Out) -> CmdResult {
+fn crashctl_eval(ctx: &mut KernelCtx, args: &[&str], out: Out) -> CmdResult {
     expect_arg_count(args, 2, 2)?;
     let runs: u32 = parse_arg("RUNS", required_arg(args, 0, "RUNS")?)?;
     if !(1..=200).contains(&runs) {
@@ -530,5 +530,5 @@ fn crashctl_eval(_: &mut KernelCtx, args: &[&str], out: Out) -> CmdResult {
         )));
     }
     let seed: u64 = parse_arg("SEED", required_arg(args, 1, "SEED")?)?;
-    eval::run(runs, seed, out)
+    eval::run(runs, seed, &|| ctx.interrupted(), out)
 }

@@ -7,7 +7,9 @@
 //! the command ends with `eval done`. The line is the supervisor's run record
 //! (`oom::RunRecord::eval_record`), the same the simulator prints; the supervisor starts a
 //! fresh run for every workload (after the actors' setup); the user's `crashctl auto`
-//! setting is restored at the end.
+//! setting is restored at the end. Ctrl-C stops the evaluation between two samples of the
+//! running workload: its actors are stopped, the user's settings restored, and the command
+//! fails with a line saying how many runs were completed.
 
 use core::fmt::Write;
 
@@ -32,28 +34,70 @@ fn now_ms() -> u64 {
     hal::time::now_ns() / 1_000_000
 }
 
-/// Runs the evaluation and prints its lines to `out` as each run ends.
-pub fn run(runs: u32, seed: u64, out: &mut dyn Write) -> Result<(), CommandError> {
+/// Runs the evaluation and prints its lines to `out` as each run ends; `cancelled` is polled
+/// (Ctrl-C) and ends it early.
+pub fn run(
+    runs: u32,
+    seed: u64,
+    cancelled: &dyn Fn() -> bool,
+    out: &mut dyn Write,
+) -> Result<(), CommandError> {
     if workload::active() {
         return Err(CommandError::failed(
             "a workload is running (memctl stress stop ends it)",
         ));
     }
     let saved_auto = state::auto();
-    let result = (0..runs).try_for_each(|i| one_run(i, seed, out));
+    let mut done = 0;
+    let result = (0..runs).try_for_each(|i| {
+        one_run(i, seed, cancelled, out)?;
+        done += 1;
+        Ok(())
+    });
     state::set_auto(saved_auto);
-    result?;
-    writeln!(out, "eval done").map_err(|_| CommandError::Output)
+    match result {
+        Err(Cancelled) => Err(CommandError::failed(alloc::format!(
+            "cancelled by Ctrl-C after {done} of {runs} runs (the workload was stopped)"
+        ))),
+        Err(Failed(e)) => Err(e),
+        Ok(()) => writeln!(out, "eval done").map_err(|_| CommandError::Output),
+    }
 }
 
-fn one_run(i: u32, seed: u64, out: &mut dyn Write) -> Result<(), CommandError> {
+/// Why a run did not complete.
+enum RunError {
+    Cancelled,
+    Failed(CommandError),
+}
+use RunError::{Cancelled, Failed};
+
+impl From<CommandError> for RunError {
+    fn from(e: CommandError) -> Self {
+        Failed(e)
+    }
+}
+
+fn one_run(
+    i: u32,
+    seed: u64,
+    cancelled: &dyn Fn() -> bool,
+    out: &mut dyn Write,
+) -> Result<(), RunError> {
+    if cancelled() {
+        return Err(Cancelled);
+    }
     let (kind, run_seed, ladder) = plan(i, seed);
     state::set_auto(ladder);
     let info = workload::start(kind, run_seed)
         .map_err(|e| CommandError::failed(alloc::format!("run {i}: {e}")))?;
     let deadline = info.started_ms + info.duration_ms + 5_000;
+    let mut interrupted = false;
     loop {
         hal::task::sleep_ns(100_000_000);
+        if cancelled() {
+            interrupted = true;
+            break;
+        }
         let Some(run) = workload::run_info() else {
             break;
         };
@@ -63,9 +107,12 @@ fn one_run(i: u32, seed: u64, out: &mut dyn Write) -> Result<(), CommandError> {
     }
     workload::stop();
     if !workload::wait_idle(30_000) {
-        return Err(CommandError::failed(alloc::format!(
+        return Err(Failed(CommandError::failed(alloc::format!(
             "run {i}: the workload threads did not stop"
-        )));
+        ))));
+    }
+    if interrupted {
+        return Err(Cancelled);
     }
     let mode = if ladder {
         LadderMode::On
@@ -78,5 +125,5 @@ fn one_run(i: u32, seed: u64, out: &mut dyn Write) -> Result<(), CommandError> {
         oom_ms: workload::run_info().and_then(|r| r.first_oom_ms),
         ..state::run_record().eval_record(i, kind, run_seed, mode)
     };
-    writeln!(out, "{record}").map_err(|_| CommandError::Output)
+    writeln!(out, "{record}").map_err(|_| Failed(CommandError::Output))
 }
