@@ -7,7 +7,9 @@
 //! clean shutdown; and QEMU killed in the middle of a stream of writes must leave a disk on
 //! which every acknowledged write survives, the file being replaced is entirely old or entirely
 //! new, and both recoveries — `e2fsck -fy` on the host, and the kernel's own journal replay
-//! at the next mount — end in an `e2fsck -fn`-clean file system.
+//! at the next mount — end in an `e2fsck -fn`-clean file system. A full disk must leave no
+//! temporary file or inode behind, and an image damaged on the host (root directory size 0)
+//! must be reported, refused for writing, and left byte for byte as it was.
 
 use std::path::Path;
 use std::time::Duration;
@@ -41,6 +43,14 @@ pub const TESTS: &[E2eTest] = &[
         name: "df_reports_space_and_cache",
         run: df_reports_space_and_cache,
     },
+    E2eTest {
+        name: "write_takes_names_up_to_255_bytes",
+        run: write_takes_names_up_to_255_bytes,
+    },
+    E2eTest {
+        name: "dot_and_trailing_slash_paths",
+        run: dot_and_trailing_slash_paths,
+    },
 ];
 
 /// A storage test with a boot (and a disk) of its own; gets the normal kernel image.
@@ -66,6 +76,10 @@ pub const OWN_BOOT_TESTS: &[OwnBootTest] = &[
     OwnBootTest {
         name: "bad_disk_images_are_refused",
         run: bad_disk_images_are_refused,
+    },
+    OwnBootTest {
+        name: "detected_corruption_stops_all_writes",
+        run: detected_corruption_stops_all_writes,
     },
 ];
 
@@ -172,6 +186,88 @@ fn df_reports_space_and_cache(console: &mut Console) -> Result<()> {
     );
     ensure!(out[1].starts_with("block cache:"), "no cache line: {out:?}");
     console.check_output("sync", &["synced"])?;
+    Ok(())
+}
+
+/// `write` takes every name `mkdir` takes: its temporary file's name does not grow with the
+/// target's (the shell's 256-byte line limit allows names up to 248 bytes here).
+fn write_takes_names_up_to_255_bytes(console: &mut Console) -> Result<()> {
+    // The line editor wraps the echo of a long line over several lines: the answer is the
+    // last line of the output.
+    let mut answer = |line: &str, want: &str| -> Result<()> {
+        let out = console.command(line)?;
+        ensure!(
+            out.last().is_some_and(|l| l == want),
+            "`{line}` printed {out:?}, expected it to end with {want:?}"
+        );
+        Ok(())
+    };
+    for len in [241usize, 248] {
+        let name = "n".repeat(len);
+        // Relative, so the longest name still fits on one line.
+        answer(
+            &format!("write {name} x"),
+            &format!("wrote 2 bytes to /{name}"),
+        )?;
+        answer(&format!("cat /{name}"), "x")?;
+        answer(
+            &format!("write {name} y"),
+            &format!("wrote 2 bytes to /{name}"),
+        )?;
+        answer(&format!("cat {name}"), "y")?;
+        answer(&format!("rm {name}"), &format!("removed file /{name}"))?;
+    }
+    let root = console.command("ls /")?;
+    ensure!(
+        !root.iter().any(|l| l.contains("nnnn") || l.contains("tmp")),
+        "names left behind: {root:?}"
+    );
+    Ok(())
+}
+
+/// POSIX path edges: a trailing `/` needs a directory; `.` and `..` as the last component
+/// of `rm` and `mv` are errors and change nothing.
+fn dot_and_trailing_slash_paths(console: &mut Console) -> Result<()> {
+    for line in [
+        "mkdir /dots",
+        "mkdir /dots/d",
+        "mkdir /dots/s",
+        "write /dots/d/f kept",
+    ] {
+        let out = console.command(line)?;
+        ensure!(
+            !out.iter().any(|l| l.starts_with("error:")),
+            "`{line}` failed: {out:?}"
+        );
+    }
+    expect_error(console, "mv /dots/d/. /dots/z", "`.` and `..`")?;
+    expect_error(console, "mv /models/. /dots/s/.", "`.` and `..`")?;
+    expect_error(console, "mv /dots/s /dots/s/.", "`.` and `..`")?;
+    expect_error(console, "rm /dots/d/.", "`.` and `..`")?;
+    expect_error(console, "rm /dots/s/..", "`.` and `..`")?;
+    expect_error(console, "cat /dots/d/f/", "not a directory")?;
+    expect_error(console, "ls /models/config.json/", "not a directory")?;
+    expect_error(console, "rm /dots/d/f/", "not a directory")?;
+    expect_error(console, "write /dots/d/f/ x", "not a directory")?;
+    // Nothing moved or went away.
+    let dots = console.command("ls /dots")?;
+    ensure!(
+        dots.len() == 2 && dots[0].ends_with(" d") && dots[1].ends_with(" s"),
+        "/dots changed: {dots:?}"
+    );
+    console.check_output("cat /dots/d/./f", &["kept"])?;
+    let models = console.command("ls /models/")?;
+    ensure!(
+        models.iter().any(|l| l.ends_with(" config.json")),
+        "/models changed: {models:?}"
+    );
+    for line in ["rm /dots/d/f", "rm /dots/d/", "rm /dots/s", "rm /dots"] {
+        let out = console.command(line)?;
+        ensure!(
+            out.first().is_some_and(|l| l.starts_with("removed ")),
+            "`{line}`: {out:?}"
+        );
+    }
     Ok(())
 }
 
@@ -356,8 +452,8 @@ fn kill_mid_writes_is_crash_safe(elf: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Free blocks of an ext4 image, from `dumpe2fs -h`.
-fn free_blocks(image: &Path) -> Result<u64> {
+/// A count from `dumpe2fs -h` (`field` is e.g. "Free blocks:").
+fn dumpe2fs_count(image: &Path, field: &str) -> Result<u64> {
     let out = std::process::Command::new("dumpe2fs")
         .arg("-h")
         .arg(image)
@@ -365,9 +461,19 @@ fn free_blocks(image: &Path) -> Result<u64> {
         .context("running dumpe2fs")?;
     let text = String::from_utf8_lossy(&out.stdout);
     text.lines()
-        .find_map(|l| l.strip_prefix("Free blocks:"))
+        .find_map(|l| l.strip_prefix(field))
         .and_then(|v| v.trim().parse().ok())
-        .context("dumpe2fs printed no free-block count")
+        .with_context(|| format!("dumpe2fs printed no {field:?}"))
+}
+
+/// Free blocks of an ext4 image.
+fn free_blocks(image: &Path) -> Result<u64> {
+    dumpe2fs_count(image, "Free blocks:")
+}
+
+/// Free inodes of an ext4 image.
+fn free_inodes(image: &Path) -> Result<u64> {
+    dumpe2fs_count(image, "Free inodes:")
 }
 
 fn full_disk_is_a_clear_error(elf: &Path) -> Result<()> {
@@ -398,6 +504,7 @@ fn full_disk_is_a_clear_error(elf: &Path) -> Result<()> {
         w.flush()?;
         Ok(())
     })?;
+    let inodes_before = free_inodes(&image.path)?;
     let mut console = boot_on(elf, &image.path)?;
     let mut written = Vec::new();
     let mut refused = None;
@@ -425,6 +532,17 @@ fn full_disk_is_a_clear_error(elf: &Path) -> Result<()> {
         "second write on a full disk: {again:?}"
     );
     console.check_output("cat /keep.txt", &["stored before the disk filled"])?;
+    // The refused writes left nothing behind: no temporary file, no inode.
+    let expect_root = |name: &str| {
+        ["keep.txt", "filler", "lost+found", "models"].contains(&name)
+            || written.iter().any(|i| name == format!("fill-{i}.txt"))
+    };
+    let root = console.command("ls /")?;
+    ensure!(
+        root.iter()
+            .all(|l| l.rsplit(' ').next().is_some_and(expect_root)),
+        "a refused write left something in /: {root:?}"
+    );
     // Freeing space makes writing possible again.
     console.command("rm /filler")?;
     console.check_output("write /after.txt ok", &["wrote 3 bytes to /after.txt"])?;
@@ -447,6 +565,60 @@ fn full_disk_is_a_clear_error(elf: &Path) -> Result<()> {
     ensure!(
         disk::debugfs_cat(&image.path, &format!("/fill-{refused}.txt"))?.is_none(),
         "the refused write left a file behind"
+    );
+    // Every inode is accounted for: one per acknowledged file (after.txt replaced filler).
+    let inodes_after = free_inodes(&image.path)?;
+    ensure!(
+        inodes_after + written.len() as u64 == inodes_before,
+        "free inodes {inodes_before} before, {inodes_after} after {} files: refused writes leaked inodes",
+        written.len()
+    );
+    Ok(())
+}
+
+/// The tester's damaged image: the root directory's size zeroed with debugfs. The kernel must
+/// say what is wrong, refuse every change with a clear error (and say so in `df`), and leave
+/// the image exactly as it found it.
+fn detected_corruption_stops_all_writes(elf: &Path) -> Result<()> {
+    let scratch = ScratchImage::copy_of(&disk::test_template()?)?;
+    let out = std::process::Command::new("debugfs")
+        .args(["-w", "-R", "sif <2> size 0"])
+        .arg(&scratch.path)
+        .output()
+        .context("running debugfs")?;
+    ensure!(out.status.success(), "debugfs sif failed");
+    let before = std::fs::read(&scratch.path)?;
+    let fsck_before = disk::fsck_check(&scratch.path)?;
+    ensure!(!fsck_before.clean, "the damage did not take");
+    let mut console = boot_on(elf, &scratch.path)?;
+    let cause = "directory inode 2: size 0 but it has blocks";
+    expect_error(&mut console, "write /t hello", cause)?;
+    expect_error(&mut console, "mkdir /dd", "read-only")?;
+    expect_error(&mut console, "mkdir /dd", cause)?;
+    expect_error(&mut console, "ls /", cause)?;
+    expect_error(&mut console, "cat /hello.txt", cause)?;
+    expect_error(&mut console, "rm /hello.txt", "read-only")?;
+    expect_error(&mut console, "mv /docs /d2", "read-only")?;
+    expect_error(&mut console, "sync", "read-only")?;
+    let df = console.command("df")?;
+    ensure!(
+        df.iter()
+            .any(|l| l.contains("errors") && l.contains("read-only") && l.contains(cause)),
+        "df does not report the errors: {df:?}"
+    );
+    let exit = console.command_then_exit("shutdown", "shutting down", Duration::from_secs(30))?;
+    ensure!(exit == QemuExit::Success, "QEMU {}", exit.describe());
+    drop(console);
+    let fsck_after = disk::fsck_check(&scratch.path)?;
+    ensure!(
+        fsck_after.output == fsck_before.output,
+        "e2fsck -fn changed:\nbefore:\n{}\nafter:\n{}",
+        fsck_before.output,
+        fsck_after.output
+    );
+    ensure!(
+        std::fs::read(&scratch.path)? == before,
+        "the kernel wrote to an image with detected errors"
     );
     Ok(())
 }

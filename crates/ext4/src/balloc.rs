@@ -329,6 +329,8 @@ impl<D: BlockDevice> Ext4<D> {
             .wrapping_mul(1_103_515_245)
             .wrapping_add(12345);
         let extra = self.sb.want_extra_isize.max(32);
+        // Without the extent feature (ext2, ext3) new files are block-mapped.
+        let extents = self.sb.incompat & crate::superblock::INCOMPAT_EXTENTS != 0;
         Ok(Inode::new(
             ino,
             self.sb.inode_size,
@@ -336,6 +338,7 @@ impl<D: BlockDevice> Ext4<D> {
             self.now,
             extra,
             self.next_generation,
+            extents,
         ))
     }
 }

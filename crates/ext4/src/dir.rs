@@ -1,6 +1,9 @@
 //! Directory blocks: the linear `ext4_dir_entry_2` record format, the metadata_csum tail
 //! (a fake 12-byte entry holding the block checksum), and in-block insert/remove.
 //!
+//! Without the `filetype` feature the byte after the name length is the length's high byte,
+//! not a type: callers pass type 0 then (names never exceed 255 bytes).
+//!
 //! Hashed (htree) directories keep the same leaf format; their index blocks parse here as a
 //! block with a single empty record (that is how ext4 makes them invisible to linear
 //! readers), so a linear scan of every block finds every entry. `fs` relies on that for
@@ -14,6 +17,20 @@ use alloc::vec::Vec;
 pub const FT_REG: u8 = 1;
 pub const FT_DIR: u8 = 2;
 const TAIL_LEN: usize = 12;
+
+/// The directory-entry type for an inode mode (0: unknown).
+pub fn ft_of_mode(mode: u16) -> u8 {
+    match mode & crate::inode::S_IFMT {
+        0x8000 => FT_REG,
+        0x4000 => FT_DIR,
+        0x2000 => 3,
+        0x6000 => 4,
+        0x1000 => 5,
+        0xC000 => 6,
+        0xA000 => 7,
+        _ => 0,
+    }
+}
 const TAIL_FT: u8 = 0xDE;
 
 /// A record inside a block.
@@ -140,12 +157,13 @@ fn write_record(buf: &mut [u8], off: usize, inode: u32, rec_len: usize, ft: u8, 
     buf[off + 8..off + 8 + name.len()].copy_from_slice(name);
 }
 
-/// Writes "." and ".." into an empty block (the first block of a new directory).
-pub fn init_dot_block(buf: &mut [u8], tail: bool, self_ino: u32, parent_ino: u32) {
+/// Writes "." and ".." into an empty block (the first block of a new directory); `ft_dir`
+/// is [`FT_DIR`], or 0 without the filetype feature.
+pub fn init_dot_block(buf: &mut [u8], tail: bool, self_ino: u32, parent_ino: u32, ft_dir: u8) {
     init_block(buf, tail);
     let end = end_of_records(buf, tail);
-    write_record(buf, 0, self_ino, 12, FT_DIR, b".");
-    write_record(buf, 12, parent_ino, end - 12, FT_DIR, b"..");
+    write_record(buf, 0, self_ino, 12, ft_dir, b".");
+    write_record(buf, 12, parent_ino, end - 12, ft_dir, b"..");
 }
 
 /// Adds a record if the block has room; returns whether it did.
@@ -214,7 +232,7 @@ mod tests {
     #[test]
     fn insert_remove_and_checksum() {
         let mut b = alloc::vec![0u8; 1024];
-        init_dot_block(&mut b, true, 12, 2);
+        init_dot_block(&mut b, true, 12, 2, FT_DIR);
         assert!(insert(&mut b, true, 13, b"hello", FT_REG).unwrap());
         assert!(insert(&mut b, true, 14, b"world", FT_REG).unwrap());
         let names: Vec<_> = records(&b, true)

@@ -1,5 +1,7 @@
 //! [`Error`]: every way a filesystem operation can fail. Bad on-disk data always ends here as
 //! a value (never a panic), with a short static description of what was wrong.
+//! [`Error::is_corruption`] tells which errors mean the image itself is damaged: those switch
+//! a mounted filesystem to read-only (see `fs`).
 
 use blockdev::IoError;
 
@@ -19,6 +21,17 @@ pub enum Error {
     BadChecksum(&'static str),
     /// On-disk structures are inconsistent.
     Corrupt(&'static str),
+    /// One inode is inconsistent with what it maps or holds. The message reads
+    /// "corrupt filesystem: directory inode 2: size 0 but it has blocks" for `kind`
+    /// "directory", `ino` 2 and `what` "size 0 but it has blocks".
+    CorruptInode {
+        kind: &'static str,
+        ino: u32,
+        what: &'static str,
+    },
+    /// Corruption was detected earlier in this mount: the filesystem stopped writing (like
+    /// Linux's `errors=remount-ro`); [`crate::Ext4::errors`] says what was found.
+    HasErrors,
     /// The journal cannot be replayed or written.
     Journal(&'static str),
     /// No such file or directory.
@@ -37,6 +50,9 @@ pub enum Error {
     InvalidName,
     /// A path that is not absolute or names something that cannot be operated on (e.g. `/`).
     InvalidPath,
+    /// A path whose last component is `.` or `..`, given to create, remove or rename (POSIX
+    /// `EINVAL`): `rename("/d/.", …)` must not rename `/d`.
+    DotOrDotDot,
     /// Walking `..` or nested directories did not terminate: a directory loop.
     DirectoryLoop,
     /// Moving a directory into its own subtree.
@@ -49,6 +65,20 @@ pub enum Error {
     UnsupportedInode(&'static str),
     /// Too many hard links to one inode.
     TooManyLinks,
+}
+
+impl Error {
+    /// Whether the error means the image is damaged (a failed consistency or checksum
+    /// check), as opposed to a refused request, a full disk or a device failure.
+    pub fn is_corruption(&self) -> bool {
+        matches!(
+            self,
+            Error::Corrupt(_)
+                | Error::CorruptInode { .. }
+                | Error::BadChecksum(_)
+                | Error::DirectoryLoop
+        )
+    }
 }
 
 impl From<IoError> for Error {
@@ -67,6 +97,10 @@ impl core::fmt::Display for Error {
             }
             Error::BadChecksum(w) => write!(f, "checksum mismatch in {w}"),
             Error::Corrupt(w) => write!(f, "corrupt filesystem: {w}"),
+            Error::CorruptInode { kind, ino, what } => {
+                write!(f, "corrupt filesystem: {kind} inode {ino}: {what}")
+            }
+            Error::HasErrors => write!(f, "file system has errors: mounted read-only"),
             Error::Journal(w) => write!(f, "journal error: {w}"),
             Error::NotFound => write!(f, "no such file or directory"),
             Error::NotADirectory => write!(f, "not a directory"),
@@ -76,6 +110,7 @@ impl core::fmt::Display for Error {
             Error::NoSpace => write!(f, "no space left on device"),
             Error::InvalidName => write!(f, "invalid file name"),
             Error::InvalidPath => write!(f, "invalid path"),
+            Error::DotOrDotDot => write!(f, "`.` and `..` cannot be created, removed or renamed"),
             Error::DirectoryLoop => write!(f, "directory loop detected"),
             Error::InvalidMove => write!(f, "cannot move a directory into itself"),
             Error::ReadOnly => write!(f, "filesystem is read-only"),

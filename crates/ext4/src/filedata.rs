@@ -1,9 +1,10 @@
-//! File contents: loading and rewriting extent trees, reading (holes and unwritten extents
-//! read as zeros), writing with block allocation in long contiguous runs, truncation and
-//! freeing an inode's blocks. Data blocks go straight to the device (ordered mode), one
-//! transfer per contiguous run; only the tree and inode go through the transaction. Writing
-//! into an unwritten (preallocated) extent converts just the blocks written, splitting the
-//! extent. Part of `impl Ext4`.
+//! File contents: loading and rewriting extent trees (block maps are read and written into
+//! the same flat extent list by `blockmap`), reading (holes and unwritten extents read as
+//! zeros), writing with block allocation in long contiguous runs, truncation and freeing an
+//! inode's blocks. Data blocks go straight to the device (ordered mode), one transfer per
+//! contiguous run; only the tree and inode go through the transaction. Writing into an
+//! unwritten (preallocated) extent converts just the blocks written, splitting the extent.
+//! Part of `impl Ext4`.
 
 use crate::error::{Error, Result};
 use crate::extent::{self, Extent, Node};
@@ -15,17 +16,18 @@ use blockdev::BlockDevice;
 impl<D: BlockDevice> Ext4<D> {
     // ----- extent trees -----------------------------------------------------------------
 
-    /// The file's extents (sorted) and the tree blocks holding them.
+    /// The file's extents (sorted) and the tree blocks holding them (extent tree blocks,
+    /// or the indirect blocks of a block map).
     pub(crate) fn load_extents(&mut self, inode: &Inode) -> Result<(Vec<Extent>, Vec<u64>)> {
         let flags = inode.flags();
         if flags & inode::EXT4_INLINE_DATA_FL != 0 {
             return Err(Error::UnsupportedInode("inline data"));
         }
         if flags & inode::EXT4_EXTENTS_FL == 0 {
-            if inode.i_block().iter().all(|&b| b == 0) {
+            if !inode.has_block_map() || inode.i_block().iter().all(|&b| b == 0) {
                 return Ok((Vec::new(), Vec::new()));
             }
-            return Err(Error::UnsupportedInode("block-mapped (non-extent) file"));
+            return self.load_blockmap(inode);
         }
         let seed = inode.csum_seed(self.sb.csum_seed);
         let mut list = Vec::new();
@@ -68,12 +70,17 @@ impl<D: BlockDevice> Ext4<D> {
     }
 
     /// Writes `list` back as the inode's tree, reusing `old_tree` blocks, and sets i_blocks.
+    /// A block-mapped inode keeps its layout (its old indirect blocks are found by position,
+    /// not from `old_tree`).
     pub(crate) fn store_extents(
         &mut self,
         inode: &mut Inode,
         list: &[Extent],
         old_tree: Vec<u64>,
     ) -> Result<()> {
+        if inode.flags() & inode::EXT4_EXTENTS_FL == 0 {
+            return self.store_blockmap(inode, list);
+        }
         let bs = self.sb.block_size;
         let seed = inode.csum_seed(self.sb.csum_seed);
         // Count the tree blocks first and allocate them all before writing anything, so a
@@ -144,9 +151,25 @@ impl<D: BlockDevice> Ext4<D> {
         let data: u64 = list.iter().map(|e| e.len as u64).sum();
         let acl = u64::from(inode.file_acl() != 0);
         inode.set_fs_blocks(data + used_tree + acl, bs);
-        let f = inode.flags() | inode::EXT4_EXTENTS_FL;
-        inode.set_flags(f);
         Ok(())
+    }
+
+    /// The most logical blocks `inode`'s layout can address.
+    pub(crate) fn max_blocks(&self, inode: &Inode) -> u64 {
+        if inode.flags() & inode::EXT4_EXTENTS_FL != 0 {
+            1 << 32
+        } else {
+            self.blockmap_limit()
+        }
+    }
+
+    /// Empties the block map or extent root of an inode being freed.
+    pub(crate) fn clear_map(&self, inode: &mut Inode) {
+        if inode.flags() & inode::EXT4_EXTENTS_FL != 0 {
+            extent::init_root(inode.i_block_mut());
+        } else {
+            inode.i_block_mut().fill(0);
+        }
     }
 
     // ----- file data --------------------------------------------------------------------
@@ -227,7 +250,7 @@ impl<D: BlockDevice> Ext4<D> {
         let end = offset
             .checked_add(data.len() as u64)
             .ok_or(Error::FileTooLarge)?;
-        if end > (1u64 << 32) * bs {
+        if end > self.max_blocks(inode) * bs {
             return Err(Error::FileTooLarge);
         }
         let old_size = inode.size();
@@ -379,7 +402,7 @@ impl<D: BlockDevice> Ext4<D> {
     pub(crate) fn truncate_inode(&mut self, inode: &mut Inode, size: u64) -> Result<()> {
         let bs = self.sb.block_size as u64;
         let old = inode.size();
-        if size > (1u64 << 32) * bs {
+        if size > self.max_blocks(inode) * bs {
             return Err(Error::FileTooLarge);
         }
         if size < old {
@@ -392,6 +415,9 @@ impl<D: BlockDevice> Ext4<D> {
             self.store_extents(inode, &list, tree)?;
         } else if size > old {
             self.zero_tail(inode, old)?;
+        } else {
+            // Same size: nothing changes, so the times stay (as in Linux).
+            return Ok(());
         }
         inode.set_size(size);
         inode.touch(self.now);
@@ -405,8 +431,9 @@ impl<D: BlockDevice> Ext4<D> {
         let links = node.links();
         let remaining = if is_dir { 0 } else { links.saturating_sub(1) };
         if remaining > 0 {
+            // A link count change is an inode change: ctime only.
             node.set_links(remaining);
-            node.touch(self.now);
+            node.set_time(inode::Stamp::Change, self.now);
             return self.write_inode(&mut node);
         }
         let (list, tree) = self.load_extents(&node)?;
@@ -420,11 +447,11 @@ impl<D: BlockDevice> Ext4<D> {
         if acl != 0 {
             self.release_xattr_block(acl)?;
         }
-        extent::init_root(node.i_block_mut());
+        self.clear_map(&mut node);
         node.set_size(0);
         node.set_links(0);
         node.set_fs_blocks(0, self.sb.block_size);
-        node.set_dtime(self.now.max(1));
+        node.set_dtime(self.now);
         self.write_inode(&mut node)?;
         self.free_inode(ino, is_dir)
     }

@@ -17,14 +17,29 @@
 //! computed once at commit rather than on every allocation. Inode checksums are checked on
 //! every inode read (256 bytes).
 //!
+//! Detected corruption stops all writing, as Linux's `errors=remount-ro` does: the first
+//! public call that meets a failed consistency or checksum check ([`Error::is_corruption`])
+//! records the error ([`Ext4::errors`], [`FsStats::has_errors`]) and drops the open
+//! transaction, and from then on every change is refused with [`Error::HasErrors`] and
+//! nothing is committed, not even at unmount. Dropping the transaction (as a jbd2 journal
+//! abort does) keeps the image as it was last committed: changes made on top of a damaged
+//! structure are never written home. Reads go on working where they can. Mounting writes
+//! nothing either (the journal superblock is rewritten by the first commit), so an image on
+//! which only corruption was found is left byte for byte as it was.
+//!
+//! Time: inode timestamps come from the clock given to [`Ext4::set_clock`] (Unix seconds),
+//! read once per call; without one, or while it has no answer, they are the fixed time of
+//! [`Ext4::set_time`], which starts as the image's last write time.
+//!
 //! This module holds the struct, mounting, block and inode access and the public API; the
-//! rest of `impl Ext4` lives in `balloc` (allocation), `filedata` (extent trees and file
-//! contents), `namei` (directories and paths) and `transaction` (journal commit and
-//! replay). On-disk formats: `superblock`, `inode`, `extent`, `dir`, `journal`.
+//! rest of `impl Ext4` lives in `balloc` (allocation), `filedata` (file contents over
+//! extent trees or block maps), `blockmap` (indirect-block maps), `namei` (directories and
+//! paths) and `transaction` (journal commit and replay). On-disk formats: `superblock`,
+//! `inode`, `extent`, `dir`, `journal`.
 
 use crate::dir;
 use crate::error::{Error, Result};
-use crate::extent::{self, Extent};
+use crate::extent::Extent;
 use crate::inode::{self, Inode};
 use crate::journal::JournalSb;
 use crate::superblock::{self as sbm, Superblock, gd};
@@ -47,7 +62,7 @@ pub enum FileKind {
     Other,
 }
 
-/// `stat` result.
+/// `stat` result. Times are Unix seconds (a time before 1970 reads as 0).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Metadata {
     pub ino: u32,
@@ -55,7 +70,14 @@ pub struct Metadata {
     pub mode: u16,
     pub size: u64,
     pub links: u16,
-    pub mtime: u32,
+    /// Last access (this crate never updates it on reads).
+    pub atime: u64,
+    /// Last inode change (links, rename, content).
+    pub ctime: u64,
+    /// Last content change.
+    pub mtime: u64,
+    /// Creation, when the inode is large enough to hold it.
+    pub crtime: Option<u64>,
 }
 
 /// One directory entry (without `.` and `..`).
@@ -74,7 +96,12 @@ pub struct FsStats {
     pub free_blocks: u64,
     pub inodes: u32,
     pub free_inodes: u32,
+    /// Corruption was detected in this mount, so it no longer writes ([`Ext4::errors`]).
+    pub has_errors: bool,
 }
+
+/// Where timestamps come from: Unix seconds, or `None` while the time is unknown.
+pub type Clock = fn() -> Option<u64>;
 
 /// Which of a group's two bitmaps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -107,9 +134,17 @@ pub struct Ext4<D: BlockDevice> {
     /// Block ranges (start -> count) freed by the open transaction: not reusable until commit.
     pub(crate) freed: BTreeMap<u64, u64>,
     pub(crate) journal: Option<Journal>,
+    /// Mounted read-write (see `errors` for whether writing is still allowed).
     pub(crate) writable: bool,
-    pub(crate) now: u32,
+    /// The first corruption detected in this mount; once set, nothing is written.
+    pub(crate) errors: Option<Error>,
+    /// The time stamped by the current call (Unix seconds), from `clock` or `fixed_time`.
+    pub(crate) now: u64,
+    pub(crate) clock: Option<Clock>,
+    pub(crate) fixed_time: u64,
     pub(crate) next_generation: u32,
+    /// Next candidate name for [`Ext4::replace_file`]'s temporary file.
+    pub(crate) temp_seq: u32,
     pub(crate) cache_limit: usize,
     pub(crate) dev_per_block: u64,
 }
@@ -145,20 +180,29 @@ pub(crate) fn valid_name(name: &[u8]) -> Result<()> {
     Ok(())
 }
 
-/// Splits an absolute path into components (empty components and `.` are dropped).
-pub(crate) fn components(path: &str) -> Result<Vec<&[u8]>> {
+/// An absolute path split into components. `.` and `..` are kept (`.` must be walked
+/// through a directory, and neither may end a path that names an entry to change), and a
+/// trailing `/` sets `dir_only`: POSIX lets `d/` name only a directory.
+pub(crate) struct Components<'a> {
+    pub(crate) parts: Vec<&'a [u8]>,
+    pub(crate) dir_only: bool,
+}
+
+/// Splits an absolute path (empty components from repeated `/` are dropped).
+pub(crate) fn components(path: &str) -> Result<Components<'_>> {
     if !path.starts_with('/') {
         return Err(Error::InvalidPath);
     }
     let parts: Vec<&[u8]> = path
         .split('/')
-        .filter(|c| !c.is_empty() && *c != ".")
+        .filter(|c| !c.is_empty())
         .map(|c| c.as_bytes())
         .collect();
     if parts.len() > MAX_WALK {
         return Err(Error::InvalidPath);
     }
-    Ok(parts)
+    let dir_only = path.len() > 1 && path.ends_with('/');
+    Ok(Components { parts, dir_only })
 }
 
 impl<D: BlockDevice> Ext4<D> {
@@ -217,13 +261,19 @@ impl<D: BlockDevice> Ext4<D> {
             freed: BTreeMap::new(),
             journal: None,
             writable,
+            errors: None,
             now: 0,
+            clock: None,
+            fixed_time: 0,
             next_generation: 0,
+            temp_seq: 0,
             cache_limit: DEFAULT_CACHE_LIMIT,
             dev_per_block,
         };
-        fs.now = fs.sb.write_time();
-        fs.next_generation = fs.now ^ 0x5EED_0000;
+        fs.fixed_time = fs.sb.write_time() as u64;
+        fs.now = fs.fixed_time;
+        fs.next_generation = fs.sb.write_time() ^ 0x5EED_0000;
+        fs.temp_seq = fs.next_generation.rotate_left(16);
         fs.load_gdt()?;
         if fs.sb.compat & sbm::COMPAT_HAS_JOURNAL != 0 {
             if fs.sb.journal_inum == 0 {
@@ -402,11 +452,70 @@ impl<D: BlockDevice> Ext4<D> {
     }
 
     pub(crate) fn check_writable(&self) -> Result<()> {
-        if self.writable {
-            Ok(())
-        } else {
+        if !self.writable {
             Err(Error::ReadOnly)
+        } else if self.errors.is_some() {
+            Err(Error::HasErrors)
+        } else {
+            Ok(())
         }
+    }
+
+    // ----- detected errors --------------------------------------------------------------
+
+    /// Runs one public change: refused once writing stopped; the time it stamps is read
+    /// once here; corruption it meets stops writing ([`Self::noticed`]).
+    pub(crate) fn change<R>(&mut self, f: impl FnOnce(&mut Self) -> Result<R>) -> Result<R> {
+        self.check_writable()?;
+        self.now = self.clock.and_then(|c| c()).unwrap_or(self.fixed_time);
+        let r = f(self);
+        self.noticed(r)
+    }
+
+    /// Passes `r` through; when it is corruption, records it and stops writing: the open
+    /// transaction, which may rest on the damaged structure, is dropped (as a jbd2 abort
+    /// does) and nothing is committed from now on.
+    pub(crate) fn noticed<R>(&mut self, r: Result<R>) -> Result<R> {
+        if let Err(e) = &r
+            && e.is_corruption()
+        {
+            if self.errors.is_none() {
+                self.errors = Some(e.clone());
+            }
+            if self.writable {
+                self.abort_transaction();
+            }
+        }
+        r
+    }
+
+    /// Forgets every uncommitted change and reloads the superblock and descriptors as
+    /// committed (the device has them: each commit is checkpointed at once). Only for
+    /// read-write mounts: a read-only mount keeps its in-memory journal replay in `dirty`.
+    fn abort_transaction(&mut self) {
+        self.dirty.clear();
+        self.gdt_dirty.clear();
+        self.stale_bitmap_csums.clear();
+        self.freed.clear();
+        self.sb_dirty = false;
+        let cache = &self.cache;
+        self.verified.retain(|k, _| cache.contains_key(k));
+        // Best effort: if the committed superblock cannot be read back, the in-memory one
+        // only serves `stats` now, since nothing will be written.
+        let (blk, off) = self.sb_location();
+        if let Ok(b) = self.read_meta(blk)
+            && let Some(raw) = b.get(off..off + 1024)
+            && let Ok(sb) = Superblock::parse(raw)
+        {
+            self.sb = sb;
+            let _ = self.load_gdt();
+        }
+    }
+
+    /// The first corruption detected in this mount, if any. Once there is one the
+    /// filesystem writes nothing more and every change fails with [`Error::HasErrors`].
+    pub fn errors(&self) -> Option<&Error> {
+        self.errors.as_ref()
     }
 
     // ----- superblock and descriptors ---------------------------------------------------
@@ -487,9 +596,20 @@ impl<D: BlockDevice> Ext4<D> {
 
     // ----- public API: reading ----------------------------------------------------------
 
-    /// Sets the clock used for timestamps (seconds since the Unix epoch).
+    /// Fixes the time stamped on inodes (seconds since the Unix epoch) and drops any clock
+    /// given to [`Ext4::set_clock`]. Until either is called the time is the image's last
+    /// write time.
     pub fn set_time(&mut self, unix_secs: u32) {
-        self.now = unix_secs;
+        self.clock = None;
+        self.fixed_time = unix_secs as u64;
+        self.now = self.fixed_time;
+    }
+
+    /// Takes timestamps from `clock` (Unix seconds), read once per call that changes
+    /// something. While it answers `None` the fixed time is used (see [`Ext4::set_time`]).
+    /// The kernel passes its wall clock: `fs.set_clock(hal::time::wall_clock_secs)`.
+    pub fn set_clock(&mut self, clock: Clock) {
+        self.clock = Some(clock);
     }
 
     /// The underlying device (for example to inspect a test device mid-session).
@@ -527,41 +647,66 @@ impl<D: BlockDevice> Ext4<D> {
         bytes
     }
 
-    /// Whether writes are allowed.
+    /// Whether writes are allowed: mounted read-write and no corruption detected since.
     pub fn is_writable(&self) -> bool {
-        self.writable
+        self.writable && self.errors.is_none()
     }
 
-    /// Size, kind and link count of `path`.
+    /// Size, kind, link count and times of `path`.
     pub fn stat(&mut self, path: &str) -> Result<Metadata> {
+        let r = self.stat_inner(path);
+        self.noticed(r)
+    }
+
+    fn stat_inner(&mut self, path: &str) -> Result<Metadata> {
         let ino = self.resolve(path)?;
         let i = self.read_inode(ino)?;
+        let secs = |t: i64| u64::try_from(t).unwrap_or(0);
         Ok(Metadata {
             ino,
             kind: kind_of(i.mode()),
             mode: i.mode(),
             size: i.size(),
             links: i.links(),
-            mtime: i.mtime(),
+            atime: secs(i.time(inode::Stamp::Access)),
+            ctime: secs(i.time(inode::Stamp::Change)),
+            mtime: secs(i.time(inode::Stamp::Modify)),
+            crtime: i
+                .has_stamp(inode::Stamp::Create)
+                .then(|| secs(i.time(inode::Stamp::Create))),
         })
     }
 
     /// Entries of the directory at `path`, without `.` and `..`, in on-disk order.
     pub fn read_dir(&mut self, path: &str) -> Result<Vec<DirEntry>> {
+        let r = self.read_dir_inner(path);
+        self.noticed(r)
+    }
+
+    fn read_dir_inner(&mut self, path: &str) -> Result<Vec<DirEntry>> {
         let ino = self.resolve(path)?;
         let d = self.read_inode(ino)?;
         if !d.is_dir() {
             return Err(Error::NotADirectory);
         }
+        let typed = self.sb.incompat & sbm::INCOMPAT_FILETYPE != 0;
         let mut out = Vec::new();
         for blk in self.dir_blocks(&d)? {
             let (b, tail) = self.read_dir_block(&d, blk)?;
             for r in dir::records(&b, tail)? {
                 if r.inode != 0 && r.name != b"." && r.name != b".." {
+                    // Without the filetype feature (or for an unknown type) the entry does
+                    // not say what it names: the inode does.
+                    let kind = match kind_of_ft(r.file_type) {
+                        FileKind::Other if !typed || r.file_type == 0 => {
+                            kind_of(self.read_inode(r.inode)?.mode())
+                        }
+                        k => k,
+                    };
                     out.push(DirEntry {
                         name: r.name,
                         ino: r.inode,
-                        kind: kind_of_ft(r.file_type),
+                        kind,
                     });
                 }
             }
@@ -571,31 +716,37 @@ impl<D: BlockDevice> Ext4<D> {
 
     /// Reads up to `buf.len()` bytes at `offset`; returns how many (0 at end of file).
     pub fn read_at(&mut self, path: &str, offset: u64, buf: &mut [u8]) -> Result<usize> {
-        let ino = self.resolve(path)?;
-        let i = self.read_inode(ino)?;
-        if i.is_dir() {
-            return Err(Error::IsADirectory);
-        }
-        self.read_data(&i, offset, buf)
+        let r = (|| {
+            let ino = self.resolve(path)?;
+            let i = self.read_inode(ino)?;
+            if i.is_dir() {
+                return Err(Error::IsADirectory);
+            }
+            self.read_data(&i, offset, buf)
+        })();
+        self.noticed(r)
     }
 
     /// The whole content of the file at `path`.
     pub fn read_file(&mut self, path: &str) -> Result<Vec<u8>> {
-        let ino = self.resolve(path)?;
-        let i = self.read_inode(ino)?;
-        if i.is_dir() {
-            return Err(Error::IsADirectory);
-        }
-        let size = usize::try_from(i.size()).map_err(|_| Error::FileTooLarge)?;
-        let mut v = Vec::new();
-        v.try_reserve_exact(size).map_err(|_| Error::FileTooLarge)?;
-        v.resize(size, 0);
-        let n = self.read_data(&i, 0, &mut v)?;
-        v.truncate(n);
-        Ok(v)
+        let r = (|| {
+            let ino = self.resolve(path)?;
+            let i = self.read_inode(ino)?;
+            if i.is_dir() {
+                return Err(Error::IsADirectory);
+            }
+            let size = usize::try_from(i.size()).map_err(|_| Error::FileTooLarge)?;
+            let mut v = Vec::new();
+            v.try_reserve_exact(size).map_err(|_| Error::FileTooLarge)?;
+            v.resize(size, 0);
+            let n = self.read_data(&i, 0, &mut v)?;
+            v.truncate(n);
+            Ok(v)
+        })();
+        self.noticed(r)
     }
 
-    /// Block size, totals and free counts.
+    /// Block size, totals, free counts, and whether corruption stopped writing.
     pub fn stats(&self) -> FsStats {
         FsStats {
             block_size: self.sb.block_size,
@@ -603,6 +754,7 @@ impl<D: BlockDevice> Ext4<D> {
             free_blocks: self.sb.free_blocks(),
             inodes: self.sb.inodes_count,
             free_inodes: self.sb.free_inodes(),
+            has_errors: self.errors.is_some(),
         }
     }
 
@@ -610,10 +762,17 @@ impl<D: BlockDevice> Ext4<D> {
 
     /// Creates an empty regular file; fails if the name exists.
     pub fn create(&mut self, path: &str) -> Result<()> {
-        self.check_writable()?;
-        let (mut parent, name) = self.resolve_parent(path)?;
+        self.change(|fs| fs.create_inner(path))
+    }
+
+    fn create_inner(&mut self, path: &str) -> Result<()> {
+        let (mut parent, name, dir_only) = self.resolve_parent(path)?;
         if self.lookup_in(&parent, &name)?.is_some() {
             return Err(Error::AlreadyExists);
+        }
+        if dir_only {
+            // `f/` names a directory; a regular file cannot be one.
+            return Err(Error::NotADirectory);
         }
         self.ensure_reusable(4)?;
         let mut node = self.new_inode(parent.ino, inode::S_IFREG | 0o644)?;
@@ -626,20 +785,78 @@ impl<D: BlockDevice> Ext4<D> {
         self.maybe_commit()
     }
 
-    /// Replaces the content of `path` with `data`, creating the file if needed.
+    /// Replaces the content of `path` with `data`, creating the file if needed. Not atomic
+    /// (the file is truncated first): see [`Ext4::replace_file`].
     pub fn write_file(&mut self, path: &str, data: &[u8]) -> Result<()> {
-        self.check_writable()?;
-        match self.resolve(path) {
-            Ok(_) => self.truncate(path, 0)?,
-            Err(Error::NotFound) => self.create(path)?,
-            Err(e) => return Err(e),
+        self.change(|fs| {
+            match fs.resolve(path) {
+                Ok(_) => fs.truncate_inner(path, 0)?,
+                Err(Error::NotFound) => fs.create_inner(path)?,
+                Err(e) => return Err(e),
+            }
+            fs.write_at_inner(path, 0, data)
+        })
+    }
+
+    /// Replaces the file at `path` with one holding `data`, atomically: the data goes to a
+    /// new file in the same directory, which is then renamed over `path`, so after a crash
+    /// the file is wholly old or wholly new once committed ([`Ext4::sync`]). The temporary
+    /// name is short and fixed in length (`.nous-tmp-` and 8 hex digits), so every name
+    /// `mkdir` takes works here too; if any step fails the temporary file is removed again,
+    /// leaving no name and no inode behind.
+    pub fn replace_file(&mut self, path: &str, data: &[u8]) -> Result<()> {
+        self.change(|fs| {
+            let (parent, name, dir_only) = fs.resolve_parent(path)?;
+            match fs.lookup_in(&parent, &name)? {
+                Some((ino, _)) if fs.read_inode(ino)?.is_dir() => {
+                    return Err(Error::IsADirectory);
+                }
+                _ if dir_only => return Err(Error::NotADirectory),
+                _ => {}
+            }
+            let temp = fs.temp_name(&parent)?;
+            // `path` ends with `name` (no trailing `/`, last component not `.`), so the
+            // temporary file's path is the same directory path with the other name.
+            let dir = path
+                .get(..path.len() - name.len())
+                .ok_or(Error::InvalidPath)?;
+            let mut temp_path = alloc::string::String::from(dir);
+            temp_path.push_str(core::str::from_utf8(&temp).map_err(|_| Error::InvalidName)?);
+            fs.create_inner(&temp_path)?;
+            let r = fs
+                .write_at_inner(&temp_path, 0, data)
+                .and_then(|()| fs.rename_inner(&temp_path, path));
+            if let Err(e) = r {
+                // Best effort: after corruption the transaction that created the file has
+                // been dropped already, and nothing may be written.
+                if fs.errors.is_none() {
+                    let _ = fs.unlink_inner(&temp_path);
+                }
+                return Err(e);
+            }
+            Ok(())
+        })
+    }
+
+    /// A name for a temporary file that does not exist in `parent`.
+    fn temp_name(&mut self, parent: &Inode) -> Result<Vec<u8>> {
+        for _ in 0..64 {
+            let n = self.temp_seq;
+            self.temp_seq = self.temp_seq.wrapping_add(0x9E37_79B9);
+            let name = alloc::format!(".nous-tmp-{n:08x}").into_bytes();
+            if self.lookup_in(parent, &name)?.is_none() {
+                return Ok(name);
+            }
         }
-        self.write_at(path, 0, data)
+        Err(Error::AlreadyExists)
     }
 
     /// Writes `data` at `offset`, extending the file (holes read as zeros).
     pub fn write_at(&mut self, path: &str, offset: u64, data: &[u8]) -> Result<()> {
-        self.check_writable()?;
+        self.change(|fs| fs.write_at_inner(path, offset, data))
+    }
+
+    fn write_at_inner(&mut self, path: &str, offset: u64, data: &[u8]) -> Result<()> {
         let ino = self.resolve(path)?;
         let mut node = self.read_inode(ino)?;
         if node.is_dir() {
@@ -673,7 +890,10 @@ impl<D: BlockDevice> Ext4<D> {
 
     /// Sets the file size to `size`, freeing blocks past it or leaving a hole before it.
     pub fn truncate(&mut self, path: &str, size: u64) -> Result<()> {
-        self.check_writable()?;
+        self.change(|fs| fs.truncate_inner(path, size))
+    }
+
+    fn truncate_inner(&mut self, path: &str, size: u64) -> Result<()> {
         let ino = self.resolve(path)?;
         let mut node = self.read_inode(ino)?;
         if node.is_dir() {
@@ -685,11 +905,17 @@ impl<D: BlockDevice> Ext4<D> {
 
     /// Removes a non-directory name (and the file when it was the last link).
     pub fn unlink(&mut self, path: &str) -> Result<()> {
-        self.check_writable()?;
-        let (mut parent, name) = self.resolve_parent(path)?;
+        self.change(|fs| fs.unlink_inner(path))
+    }
+
+    fn unlink_inner(&mut self, path: &str) -> Result<()> {
+        let (mut parent, name, dir_only) = self.resolve_parent(path)?;
         let (ino, _) = self.lookup_in(&parent, &name)?.ok_or(Error::NotFound)?;
         if self.read_inode(ino)?.is_dir() {
             return Err(Error::IsADirectory);
+        }
+        if dir_only {
+            return Err(Error::NotADirectory);
         }
         self.remove_entry(&mut parent, &name)?;
         self.drop_link(ino)?;
@@ -698,8 +924,11 @@ impl<D: BlockDevice> Ext4<D> {
 
     /// Creates an empty directory.
     pub fn mkdir(&mut self, path: &str) -> Result<()> {
-        self.check_writable()?;
-        let (mut parent, name) = self.resolve_parent(path)?;
+        self.change(|fs| fs.mkdir_inner(path))
+    }
+
+    fn mkdir_inner(&mut self, path: &str) -> Result<()> {
+        let (mut parent, name, _) = self.resolve_parent(path)?;
         if self.lookup_in(&parent, &name)?.is_some() {
             return Err(Error::AlreadyExists);
         }
@@ -720,7 +949,8 @@ impl<D: BlockDevice> Ext4<D> {
             }
         };
         let mut b = alloc::vec![0u8; self.sb.block_size];
-        dir::init_dot_block(&mut b, self.sb.csum, node.ino, parent.ino);
+        let ft_dir = self.entry_type(dir::FT_DIR);
+        dir::init_dot_block(&mut b, self.sb.csum, node.ino, parent.ino, ft_dir);
         if self.sb.csum {
             dir::seal(&mut b, node.csum_seed(self.sb.csum_seed));
         }
@@ -751,8 +981,11 @@ impl<D: BlockDevice> Ext4<D> {
 
     /// Removes an empty directory.
     pub fn rmdir(&mut self, path: &str) -> Result<()> {
-        self.check_writable()?;
-        let (mut parent, name) = self.resolve_parent(path)?;
+        self.change(|fs| fs.rmdir_inner(path))
+    }
+
+    fn rmdir_inner(&mut self, path: &str) -> Result<()> {
+        let (mut parent, name, _) = self.resolve_parent(path)?;
         let (ino, _) = self.lookup_in(&parent, &name)?.ok_or(Error::NotFound)?;
         let node = self.read_inode(ino)?;
         if !node.is_dir() {
@@ -772,11 +1005,11 @@ impl<D: BlockDevice> Ext4<D> {
     /// Marks a just-allocated inode deleted again after a failed create or mkdir.
     fn abandon_inode(&mut self, mut node: Inode) -> Result<()> {
         let is_dir = node.is_dir();
-        extent::init_root(node.i_block_mut());
+        self.clear_map(&mut node);
         node.set_links(0);
         node.set_size(0);
         node.set_fs_blocks(0, self.sb.block_size);
-        node.set_dtime(self.now.max(1));
+        node.set_dtime(self.now);
         self.write_inode(&mut node)?;
         self.free_inode(node.ino, is_dir)
     }
@@ -794,15 +1027,28 @@ impl<D: BlockDevice> Ext4<D> {
     /// Renames `from` to `to`, atomically replacing an existing file (or empty directory)
     /// at `to`.
     pub fn rename(&mut self, from: &str, to: &str) -> Result<()> {
-        self.check_writable()?;
+        self.change(|fs| fs.rename_inner(from, to))
+    }
+
+    fn rename_inner(&mut self, from: &str, to: &str) -> Result<()> {
         self.ensure_reusable(4)?;
-        let (src_parent, src_name) = self.resolve_parent(from)?;
+        let (src_parent, src_name, src_dir_only) = self.resolve_parent(from)?;
         let (src_ino, src_ft) = self
             .lookup_in(&src_parent, &src_name)?
             .ok_or(Error::NotFound)?;
-        let (dst_parent, dst_name) = self.resolve_parent(to)?;
+        let (dst_parent, dst_name, dst_dir_only) = self.resolve_parent(to)?;
         let src_node = self.read_inode(src_ino)?;
         let moving_dir = src_node.is_dir();
+        if (src_dir_only || dst_dir_only) && !moving_dir {
+            return Err(Error::NotADirectory);
+        }
+        // Without the filetype feature entries carry no type: take it from the inode (it
+        // is stored only where the feature is on).
+        let src_ft = if src_ft == 0 {
+            dir::ft_of_mode(src_node.mode())
+        } else {
+            src_ft
+        };
         if moving_dir && src_parent.ino != dst_parent.ino {
             // The destination must not lie inside the directory being moved.
             let mut cur = dst_parent.ino;
@@ -865,6 +1111,11 @@ impl<D: BlockDevice> Ext4<D> {
             let l = dst_parent.links() + 1;
             dst_parent.set_links(l);
             self.write_inode(&mut dst_parent)?;
+        } else {
+            // Renaming is a change to the inode renamed (Linux sets its ctime).
+            let mut moved = self.read_inode(src_ino)?;
+            moved.set_time(inode::Stamp::Change, self.now);
+            self.write_inode(&mut moved)?;
         }
         self.maybe_commit()
     }

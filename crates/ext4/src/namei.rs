@@ -3,6 +3,14 @@
 //! index blocks read as empty), adding, removing and retargeting
 //! entries, and turning an htree directory into a linear one before it grows.
 //! Part of `impl Ext4`.
+//!
+//! Paths follow POSIX: `.` is walked through a directory (so `f/.` fails for a file), a
+//! trailing `/` requires a directory, and a path naming an entry to create, remove or
+//! rename may not end in `.` or `..` ([`Error::DotOrDotDot`]).
+//!
+//! Directory times follow Linux: adding or removing an entry sets the directory's mtime and
+//! ctime; repointing `..` (a directory moved to another parent) is an inode change, ctime
+//! only.
 
 use crate::dir;
 use crate::error::{Error, Result};
@@ -10,6 +18,7 @@ use crate::extent::{self, Extent};
 use crate::fs::{Ext4, components, valid_name};
 use crate::htree;
 use crate::inode::{self, Inode};
+use crate::superblock::INCOMPAT_FILETYPE;
 use alloc::vec::Vec;
 use blockdev::BlockDevice;
 
@@ -18,7 +27,26 @@ impl<D: BlockDevice> Ext4<D> {
 
     pub(crate) fn dir_blocks(&mut self, dir_inode: &Inode) -> Result<Vec<u64>> {
         let (list, _) = self.load_extents(dir_inode)?;
-        let nblocks = dir_inode.size() / self.sb.block_size as u64;
+        let bs = self.sb.block_size as u64;
+        let size = dir_inode.size();
+        let bad = |what| Error::CorruptInode {
+            kind: "directory",
+            ino: dir_inode.ino,
+            what,
+        };
+        // A directory's size covers exactly its blocks (e2fsck: "i_size is …, should be …").
+        // Reading past it would hide entries, and growing it would map a block twice.
+        if !size.is_multiple_of(bs) {
+            return Err(bad("size is not a multiple of the block size"));
+        }
+        let nblocks = size / bs;
+        if list.last().is_some_and(|e| e.end() > nblocks) {
+            return Err(bad(if size == 0 {
+                "size 0 but it has blocks"
+            } else {
+                "blocks mapped past its size"
+            }));
+        }
         let mut out = Vec::new();
         for e in &list {
             if e.uninit {
@@ -185,7 +213,7 @@ impl<D: BlockDevice> Ext4<D> {
                     (Some(a), Some(p)) if a.name == b"." && p.name == b".." => (a.inode, p.inode),
                     _ => return Err(Error::Corrupt("htree root without . and ..")),
                 };
-                dir::init_dot_block(&mut nb, tail, dot, dotdot);
+                dir::init_dot_block(&mut nb, tail, dot, dotdot, self.entry_type(dir::FT_DIR));
             } else {
                 let is_index = if tail {
                     !dir::has_tail(&b)
@@ -207,6 +235,16 @@ impl<D: BlockDevice> Ext4<D> {
         self.write_inode(dir_inode)
     }
 
+    /// The type byte to store in a directory entry: `ft`, or 0 when the filesystem has no
+    /// filetype feature (the byte is then the name length's high byte).
+    pub(crate) fn entry_type(&self, ft: u8) -> u8 {
+        if self.sb.incompat & INCOMPAT_FILETYPE != 0 {
+            ft
+        } else {
+            0
+        }
+    }
+
     pub(crate) fn add_entry(
         &mut self,
         dir_inode: &mut Inode,
@@ -214,6 +252,7 @@ impl<D: BlockDevice> Ext4<D> {
         ino: u32,
         ft: u8,
     ) -> Result<()> {
+        let ft = self.entry_type(ft);
         self.drop_htree(dir_inode)?;
         let seed = dir_inode.csum_seed(self.sb.csum_seed);
         let tail = self.sb.csum;
@@ -281,6 +320,7 @@ impl<D: BlockDevice> Ext4<D> {
         ino: u32,
         ft: u8,
     ) -> Result<()> {
+        let ft = self.entry_type(ft);
         let seed = dir_inode.csum_seed(self.sb.csum_seed);
         for blk in self.dir_blocks(dir_inode)? {
             let (mut b, tail) = self.read_dir_block(dir_inode, blk)?;
@@ -289,7 +329,11 @@ impl<D: BlockDevice> Ext4<D> {
                     dir::seal(&mut b, seed);
                 }
                 self.write_meta(blk, b);
-                dir_inode.touch(self.now);
+                if name == b".." {
+                    dir_inode.set_time(inode::Stamp::Change, self.now);
+                } else {
+                    dir_inode.touch(self.now);
+                }
                 return self.write_inode(dir_inode);
             }
         }
@@ -310,28 +354,46 @@ impl<D: BlockDevice> Ext4<D> {
 
     // ----- paths ------------------------------------------------------------------------
 
-    pub(crate) fn resolve(&mut self, path: &str) -> Result<u32> {
+    /// Walks `parts` from the root: `.` stays (but only in a directory), anything else is
+    /// looked up (`..` through the directory's own `..` entry).
+    fn walk(&mut self, parts: &[&[u8]]) -> Result<u32> {
         let mut cur = inode::ROOT_INO;
-        for c in components(path)? {
+        for c in parts {
             let d = self.read_inode(cur)?;
+            if *c == b"." {
+                if !d.is_dir() {
+                    return Err(Error::NotADirectory);
+                }
+                continue;
+            }
             cur = self.lookup_in(&d, c)?.ok_or(Error::NotFound)?.0;
         }
         Ok(cur)
     }
 
-    pub(crate) fn resolve_parent(&mut self, path: &str) -> Result<(Inode, Vec<u8>)> {
-        let mut parts = components(path)?;
-        let name = parts.pop().ok_or(Error::InvalidPath)?.to_vec();
-        valid_name(&name)?;
-        let mut cur = inode::ROOT_INO;
-        for c in parts {
-            let d = self.read_inode(cur)?;
-            cur = self.lookup_in(&d, c)?.ok_or(Error::NotFound)?.0;
+    pub(crate) fn resolve(&mut self, path: &str) -> Result<u32> {
+        let c = components(path)?;
+        let ino = self.walk(&c.parts)?;
+        if c.dir_only && !self.read_inode(ino)?.is_dir() {
+            return Err(Error::NotADirectory);
         }
+        Ok(ino)
+    }
+
+    /// The directory that holds the entry `path` names, the entry's name, and whether the
+    /// path ended in `/` (then the entry must be a directory: the caller checks).
+    pub(crate) fn resolve_parent(&mut self, path: &str) -> Result<(Inode, Vec<u8>, bool)> {
+        let c = components(path)?;
+        let (name, parents) = c.parts.split_last().ok_or(Error::InvalidPath)?;
+        if *name == b"." || *name == b".." {
+            return Err(Error::DotOrDotDot);
+        }
+        valid_name(name)?;
+        let cur = self.walk(parents)?;
         let parent = self.read_inode(cur)?;
         if !parent.is_dir() {
             return Err(Error::NotADirectory);
         }
-        Ok((parent, name))
+        Ok((parent, name.to_vec(), c.dir_only))
     }
 }

@@ -68,6 +68,7 @@ const S_FREE_BLOCKS_HI: usize = 0x158;
 const S_WANT_EXTRA_ISIZE: usize = 0x15E;
 const S_CHECKSUM_TYPE: usize = 0x175;
 const S_CHECKSUM_SEED: usize = 0x270;
+const S_WTIME_HI: usize = 0x274;
 const S_CHECKSUM: usize = 0x3FC;
 
 /// A parsed, validated superblock plus its raw bytes.
@@ -247,8 +248,10 @@ impl Superblock {
         le32(&self.raw, S_WTIME)
     }
 
-    pub fn set_write_time(&mut self, t: u32) {
-        set_le32(&mut self.raw, S_WTIME, t);
+    /// Sets the last write time: 32 bits plus the high byte ext4 keeps at `s_wtime_hi`.
+    pub fn set_write_time(&mut self, t: u64) {
+        set_le32(&mut self.raw, S_WTIME, t as u32);
+        self.raw[S_WTIME_HI] = (t >> 32) as u8;
     }
 
     pub fn set_recover(&mut self, on: bool) {

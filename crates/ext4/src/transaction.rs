@@ -26,14 +26,12 @@ impl<D: BlockDevice> Ext4<D> {
         self.journal = Some(Journal { sb: jsb, map });
         self.replay()?;
         if self.writable {
+            // Only in memory: the first commit writes the journal superblock with these
+            // features in the same block that points the journal at the transaction, so a
+            // mount that changes nothing writes nothing.
             let (csum, is64) = (self.sb.csum, self.sb.is_64bit());
             if let Some(j) = self.journal.as_mut() {
                 j.sb.configure_for_writing(csum, is64);
-                let seq = j.sb.sequence;
-                let block = j.sb.encode(0, seq);
-                let p = self.jblock(0)?;
-                self.dev_write(p, &block)?;
-                self.dev.flush()?;
             }
         }
         Ok(())
@@ -126,18 +124,29 @@ impl<D: BlockDevice> Ext4<D> {
     }
 
     /// Makes every change so far durable (one journal transaction, then checkpoint).
+    /// Fails with [`Error::HasErrors`] once corruption was detected in a read-write mount:
+    /// nothing is written then.
     pub fn sync(&mut self) -> Result<()> {
-        self.commit()
+        if self.writable && self.errors.is_some() {
+            return Err(Error::HasErrors);
+        }
+        let r = self.commit();
+        self.noticed(r)
     }
 
-    /// Syncs and gives the device back.
+    /// Syncs and gives the device back. After detected corruption nothing is written (the
+    /// open transaction was dropped when it was found), and the device comes back as is.
     pub fn unmount(mut self) -> Result<D> {
-        self.commit()?;
+        if self.errors.is_none() {
+            self.commit()?;
+        }
         Ok(self.dev)
     }
 
     pub(crate) fn commit(&mut self) -> Result<()> {
-        if !self.writable || (self.dirty.is_empty() && self.gdt_dirty.is_empty() && !self.sb_dirty)
+        if !self.writable
+            || self.errors.is_some()
+            || (self.dirty.is_empty() && self.gdt_dirty.is_empty() && !self.sb_dirty)
         {
             return Ok(());
         }
@@ -186,7 +195,7 @@ impl<D: BlockDevice> Ext4<D> {
             let (tid, first, jblocks, commit) = {
                 let j = self.journal.as_ref().ok_or(Error::Journal("no journal"))?;
                 let tid = j.sb.sequence;
-                let (jb, c) = j.sb.encode_transaction(tid, &list, self.now as u64)?;
+                let (jb, c) = j.sb.encode_transaction(tid, &list, self.now)?;
                 (tid, j.sb.first, jb, c)
             };
             for (k, b) in jblocks.iter().enumerate() {

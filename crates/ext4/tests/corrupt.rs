@@ -119,10 +119,12 @@ fn mutate(base: &[u8], rng: &mut Rng) -> Vec<u8> {
 #[test]
 fn mutated_images_never_panic() {
     // Without metadata_csum most mutations get past the checksums into the parsers.
-    let configs: [(&[&str], u64); 3] = [
+    // ext3: block maps (no checksums at all) and a block-mapped journal.
+    let configs: [(&[&str], u64); 4] = [
         (&[], 1),
         (&["-b", "4096"], 1000),
         (&["-O", "^metadata_csum,^uninit_bg"], 2000),
+        (&["-t", "ext3"], 3000),
     ];
     for (opts, seed0) in configs {
         let base = base_image(opts);

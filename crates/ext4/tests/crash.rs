@@ -174,6 +174,12 @@ fn crash_points_4k_blocks() {
     crash_suite(&["-b", "4096"]);
 }
 
+/// ext3: block-mapped files and journal, 32-bit journal tags without checksums.
+#[test]
+fn crash_points_ext3() {
+    crash_suite(&["-t", "ext3"]);
+}
+
 /// The image right after the last commit became durable but before any checkpoint write:
 /// only a correct jbd2 replay (by e2fsck or by this crate) can bring the new file back.
 #[test]

@@ -304,3 +304,18 @@ fn random_sequences_4k_blocks() {
         run(seed, op_count(), &["-b", "4096"]);
     }
 }
+
+/// Block-mapped layouts: ext2 (no journal), ext3, ext4 without the extent feature.
+#[test]
+fn random_sequences_block_mapped() {
+    let layouts: [&[&str]; 3] = [
+        &["-t", "ext2"],
+        &["-t", "ext3", "-b", "4096"],
+        &["-O", "^extent,^64bit"],
+    ];
+    for (i, opts) in layouts.iter().enumerate() {
+        for seed in 0..seed_count().div_ceil(2) {
+            run(2000 + 100 * i as u64 + seed, op_count(), opts);
+        }
+    }
+}

@@ -1,5 +1,8 @@
 //! The shell's file commands: `ls cat write rm mkdir mv df sync`, over the mounted file system
 //! (see the durability contract in the module above).
+//!
+//! When the file system has detected corruption it stops writing (`ext4::Error::HasErrors`):
+//! the refusal names what was found, and `df` says so on a line of its own.
 
 use alloc::format;
 use alloc::string::String;
@@ -10,11 +13,26 @@ use ext4::FileKind;
 use shell::{CommandError, CommandRegistry, required_arg};
 
 use super::mount::cache_limit_chunks;
-use super::with_fs;
+use super::{Fs, with_fs};
 use crate::ctx::{CmdResult, KernelCtx, Out};
 
-fn fs_err(path: &str, e: ext4::Error) -> CommandError {
+fn fs_err(path: &str, e: String) -> CommandError {
     CommandError::failed(format!("{path}: {e}"))
+}
+
+/// An error's message; a refusal because of detected corruption says what was detected.
+fn describe(fs: &Fs, e: &ext4::Error) -> String {
+    match (e, fs.errors()) {
+        (ext4::Error::HasErrors, Some(cause)) => format!("{e} ({cause})"),
+        _ => format!("{e}"),
+    }
+}
+
+/// [`with_fs`] for a closure that fails with an ext4 error, turned into its message.
+fn on_fs<T>(
+    f: impl FnOnce(&mut Fs) -> Result<T, ext4::Error>,
+) -> Result<Result<T, String>, CommandError> {
+    with_fs(|fs| f(fs).map_err(|e| describe(fs, &e)))
 }
 
 /// Shell paths are absolute; a relative one is taken from `/`.
@@ -37,7 +55,7 @@ fn kind_char(kind: FileKind) -> char {
 
 fn cmd_ls(_: &mut KernelCtx, args: &[&str], out: Out) -> CmdResult {
     let path = absolute(args.first().copied().unwrap_or("/"));
-    let listing = with_fs(|fs| -> Result<Vec<(String, char, u64)>, ext4::Error> {
+    let listing = on_fs(|fs| -> Result<Vec<(String, char, u64)>, ext4::Error> {
         let meta = fs.stat(&path)?;
         if meta.kind != FileKind::Directory {
             return Ok(alloc::vec![(path.clone(), kind_char(meta.kind), meta.size)]);
@@ -68,7 +86,7 @@ const CAT_LIMIT: usize = 64 * 1024;
 
 fn cmd_cat(_: &mut KernelCtx, args: &[&str], out: Out) -> CmdResult {
     let path = absolute(required_arg(args, 0, "path")?);
-    let (data, size) = with_fs(|fs| -> Result<(Vec<u8>, u64), ext4::Error> {
+    let (data, size) = on_fs(|fs| -> Result<(Vec<u8>, u64), ext4::Error> {
         let meta = fs.stat(&path)?;
         if meta.kind == FileKind::Directory {
             return Err(ext4::Error::IsADirectory);
@@ -98,9 +116,6 @@ fn cmd_cat(_: &mut KernelCtx, args: &[&str], out: Out) -> CmdResult {
     Ok(())
 }
 
-/// Suffix of the temporary file `write` creates next to its target.
-const TEMP_SUFFIX: &str = ".nous-write-tmp";
-
 fn cmd_write(_: &mut KernelCtx, args: &[&str], out: Out) -> CmdResult {
     let path = absolute(required_arg(args, 0, "path")?);
     if args.len() < 2 {
@@ -110,15 +125,10 @@ fn cmd_write(_: &mut KernelCtx, args: &[&str], out: Out) -> CmdResult {
     }
     let mut text = args[1..].join(" ");
     text.push('\n');
-    let temp = format!("{path}{TEMP_SUFFIX}");
-    with_fs(|fs| -> Result<(), ext4::Error> {
-        if let Ok(meta) = fs.stat(&path)
-            && meta.kind == FileKind::Directory
-        {
-            return Err(ext4::Error::IsADirectory);
-        }
-        fs.write_file(&temp, text.as_bytes())?;
-        fs.rename(&temp, &path)?;
+    // A temporary file renamed over the target (removed again if anything fails), then a
+    // commit: atomic and durable.
+    on_fs(|fs| {
+        fs.replace_file(&path, text.as_bytes())?;
         fs.sync()
     })?
     .map_err(|e| fs_err(&path, e))?;
@@ -128,13 +138,15 @@ fn cmd_write(_: &mut KernelCtx, args: &[&str], out: Out) -> CmdResult {
 
 fn cmd_rm(_: &mut KernelCtx, args: &[&str], out: Out) -> CmdResult {
     let path = absolute(required_arg(args, 0, "path")?);
-    let removed = with_fs(|fs| -> Result<&'static str, ext4::Error> {
-        let what = if fs.stat(&path)?.kind == FileKind::Directory {
-            fs.rmdir(&path)?;
-            "directory"
-        } else {
-            fs.unlink(&path)?;
-            "file"
+    let removed = on_fs(|fs| -> Result<&'static str, ext4::Error> {
+        // unlink first: it refuses a directory without changing anything, and on a file
+        // system that stopped writing the refusal comes before any lookup.
+        let what = match fs.unlink(&path) {
+            Err(ext4::Error::IsADirectory) => {
+                fs.rmdir(&path)?;
+                "directory"
+            }
+            r => r.map(|()| "file")?,
         };
         fs.sync()?;
         Ok(what)
@@ -146,7 +158,7 @@ fn cmd_rm(_: &mut KernelCtx, args: &[&str], out: Out) -> CmdResult {
 
 fn cmd_mkdir(_: &mut KernelCtx, args: &[&str], out: Out) -> CmdResult {
     let path = absolute(required_arg(args, 0, "path")?);
-    with_fs(|fs| fs.mkdir(&path).and_then(|()| fs.sync()))?.map_err(|e| fs_err(&path, e))?;
+    on_fs(|fs| fs.mkdir(&path).and_then(|()| fs.sync()))?.map_err(|e| fs_err(&path, e))?;
     writeln!(out, "created directory {path}")?;
     Ok(())
 }
@@ -154,16 +166,17 @@ fn cmd_mkdir(_: &mut KernelCtx, args: &[&str], out: Out) -> CmdResult {
 fn cmd_mv(_: &mut KernelCtx, args: &[&str], out: Out) -> CmdResult {
     let from = absolute(required_arg(args, 0, "from")?);
     let to = absolute(required_arg(args, 1, "to")?);
-    with_fs(|fs| fs.rename(&from, &to).and_then(|()| fs.sync()))?
+    on_fs(|fs| fs.rename(&from, &to).and_then(|()| fs.sync()))?
         .map_err(|e| CommandError::failed(format!("{from} -> {to}: {e}")))?;
     writeln!(out, "moved {from} to {to}")?;
     Ok(())
 }
 
 fn cmd_df(_: &mut KernelCtx, _: &[&str], out: Out) -> CmdResult {
-    let (st, cache, requests) = with_fs(|fs| {
+    let (st, errors, cache, requests) = with_fs(|fs| {
         (
             fs.stats(),
+            fs.errors().map(|e| format!("{e}")),
             fs.device().stats(),
             fs.device().device().0.requests,
         )
@@ -179,6 +192,12 @@ fn cmd_df(_: &mut KernelCtx, _: &[&str], out: Out) -> CmdResult {
         st.inodes,
         st.free_inodes
     )?;
+    if let Some(cause) = errors {
+        writeln!(
+            out,
+            "ext4 /: errors detected, mounted read-only (run e2fsck on the image): {cause}"
+        )?;
+    }
     writeln!(
         out,
         "block cache: {} chunks cached ({} KiB, limit {} KiB), hits {}, misses {}, evictions {}, reclaimed {}; device reads {}, writes {}, virtio requests {}",
@@ -197,7 +216,7 @@ fn cmd_df(_: &mut KernelCtx, _: &[&str], out: Out) -> CmdResult {
 }
 
 fn cmd_sync(_: &mut KernelCtx, _: &[&str], out: Out) -> CmdResult {
-    with_fs(|fs| {
+    on_fs(|fs| {
         fs.sync()?;
         fs.device_mut().flush().map_err(ext4::Error::Io)
     })?

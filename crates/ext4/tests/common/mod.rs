@@ -187,3 +187,19 @@ pub fn pattern(len: usize, seed: u64) -> Vec<u8> {
         })
         .collect()
 }
+
+/// `debugfs -R 'stat path'` output (inode fields, flags, times, blocks).
+pub fn debugfs_stat(img: &Path, path: &str) -> String {
+    let out = Command::new(tool("debugfs"))
+        .arg("-R")
+        .arg(format!("stat {path}"))
+        .arg(img)
+        .output()
+        .expect("run debugfs");
+    assert!(
+        out.status.success(),
+        "debugfs failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
