@@ -429,6 +429,10 @@ fn shell_registry_answers() -> TestResult {
     ] {
         ensure!(names.contains(&want), "command {want} not registered");
     }
+    // Every usage synopsis is readable (it fixes the argument count), every name valid.
+    if let Some(refused) = registry.registration_errors().first() {
+        return Err(alloc::format!("registration refused: {refused}"));
+    }
     Ok(())
 }
 

@@ -64,6 +64,14 @@ pub const TESTS: &[E2eTest] = &[
         run: wrong_arguments_error,
     },
     E2eTest {
+        name: "extra_arguments_are_refused",
+        run: extra_arguments_are_refused,
+    },
+    E2eTest {
+        name: "numbers_follow_one_grammar",
+        run: numbers_follow_one_grammar,
+    },
+    E2eTest {
         name: "echo_plain_args",
         run: echo_plain_args,
     },
@@ -278,6 +286,80 @@ fn wrong_arguments_error(console: &mut Console) -> Result<()> {
     Ok(())
 }
 
+/// Runs `line` and checks that it was refused: exactly one `error: ` line, first, containing
+/// `needle`, and nothing after it but the `usage: ` line the shell adds to usage errors — so
+/// the command printed nothing of its own (it did not run).
+pub fn command_error(console: &mut Console, line: &str, needle: &str) -> Result<()> {
+    let output = console.command(line)?;
+    ensure!(
+        output
+            .first()
+            .is_some_and(|l| l.starts_with("error: ") && l.contains(needle))
+            && output.iter().skip(1).all(|l| l.starts_with("usage: ")),
+        "`{line}` printed {output:?}, expected one `error: ` line mentioning {needle:?} \
+         (and at most a `usage: ` line)"
+    );
+    Ok(())
+}
+
+/// Issue item 8: every command refuses extra arguments the same way, before it runs (the
+/// registry reads the count from its usage synopsis). `shutdown now` must not power off.
+fn extra_arguments_are_refused(console: &mut Console) -> Result<()> {
+    for line in [
+        "version x",
+        "uptime x",
+        "meminfo x",
+        "ps x",
+        "memctl stats x",
+        "schedctl stats x",
+        "shutdown now",
+    ] {
+        command_error(console, line, "takes no arguments, got 1")?;
+    }
+    command_error(
+        console,
+        "metrics json x",
+        "expected at most 1 argument, got 2",
+    )?;
+    // Spawned one thread and ignored the rest before.
+    command_error(
+        console,
+        "schedctl stress 1 2 3",
+        "expected at most 1 argument, got 3",
+    )?;
+    command_error(
+        console,
+        "schedctl stress",
+        "expected at least 1 argument, got 0",
+    )?;
+    // `echo` takes any number.
+    console.check_output(
+        "echo 1 2 3 4 5 6 7 8 9 10 11 12",
+        &["1 2 3 4 5 6 7 8 9 10 11 12"],
+    )?;
+    console.check_output("echo", &[""])
+}
+
+/// Issue item 10: one number grammar, printed by `help`. `schedctl stress 0x10` spawned 16
+/// threads and `+5` five before.
+fn numbers_follow_one_grammar(console: &mut Console) -> Result<()> {
+    for bad in ["0x10", "+5", "1e1", "16.0", "-1"] {
+        command_error(
+            console,
+            &format!("schedctl stress {bad}"),
+            &format!("threads: expected an integer (decimal digits only), got '{bad}'"),
+        )?;
+    }
+    let help = console.command("help")?;
+    ensure!(
+        help.last().is_some_and(|l| l.starts_with("numbers: ")
+            && l.contains("decimal digits")
+            && l.contains("0x")),
+        "help does not end with the number grammar: {help:?}"
+    );
+    Ok(())
+}
+
 fn echo_plain_args(console: &mut Console) -> Result<()> {
     console.check_output("echo a b", &["a b"])?;
     console.check_output("echo   spaced    out  ", &["spaced out"])
@@ -444,6 +526,17 @@ mod tests {
     const FAKE_KERNEL: &str = r#"
         export LC_ALL=C
         total=${FAKE_TOTAL:-259760}; free=$((total - 1136)); last=; ticks=0
+        # Refuses more than $1 arguments (the rest of "$@") like the real registry.
+        most() {
+            local max=$1; shift
+            [ -n "$FAKE_EXTRA_ARGS_OK" ] && return 0
+            [ $# -le "$max" ] && return 0
+            local noun=arguments; [ "$max" = 1 ] && noun=argument
+            if [ "$max" = 0 ]; then printf 'error: %s: takes no arguments, got %d\r\n' "$cmd" $#
+            else printf 'error: %s: expected at most %d %s, got %d\r\n' "$cmd" "$max" "$noun" $#
+            fi
+            return 1
+        }
         # Applies ^U, DEL/^H, one left arrow and the up arrow like the real line editor.
         edit() {
             if [ -z "$FAKE_NO_HISTORY" ] && [ "$line" = $'\x1b[A' ]; then line=$last; fi
@@ -473,36 +566,51 @@ mod tests {
                 return
             fi
             eval "set -- $line"
+            cmd=$1
+            [[ $1 = memctl || $1 = schedctl ]] && cmd="$1 $2"
             case "$1" in
                 help)
                     for c in help version uptime meminfo ps memctl schedctl echo shutdown; do
                         [ "$c" = "$FAKE_HELP_SKIP" ] || printf '  %-9s %s\r\n' "$c" "does $c"
-                    done ;;
-                version) printf 'Nous 0.1.0 (fake)\r\n' ;;
+                    done
+                    printf '\r\nnumbers: an integer is decimal digits only (4096); no 0x\r\n' ;;
+                version) most 0 "${@:2}" && printf 'Nous 0.1.0 (fake)\r\n' ;;
                 uptime)
+                    most 0 "${@:2}" || return
                     [ -z "$FAKE_FROZEN_CLOCK" ] && ticks=$((ticks + 1))
                     printf 'up %d s, wall clock %s\r\n' "$ticks" \
                         "$(date -u -d "${FAKE_CLOCK_AT:-now}" '+%Y-%m-%d %H:%M:%S UTC')" ;;
                 meminfo)
+                    most 0 "${@:2}" || return
                     printf 'memory: total %d KiB, free %d KiB, used %d KiB\r\n' \
                         "$total" "$free" "$((total - free))"
                     printf 'free blocks by order: 0:0\r\n' ;;
                 ps)
+                    most 0 "${@:2}" || return
                     printf 'TID  NAME   STATE\r\n0    idle   runnable\r\n'
                     printf '1    %s  running\r\n' "${FAKE_SHELL_NAME:-shell}" ;;
+                metrics) most 1 "${@:2}" && printf 'nous_uptime_seconds 1\r\n' ;;
                 echo) shift; printf '%s\r\n' "$*" ;;
                 memctl)
-                    if [ "$2" = stats ]; then printf 'allocations: 1  frees: 0\r\n'
+                    if [ "$2" = stats ]; then
+                        most 0 "${@:3}" && printf 'allocations: 1  frees: 0\r\n'
                     elif [ -z "$FAKE_BAD_ARGS_OK" ]; then printf 'error: memctl: bad subcommand\r\n'
                     fi ;;
                 schedctl)
-                    if [ "$2" = stats ]; then printf 'policy: round-robin\r\n'
-                    elif [[ $2 = stress && $3 =~ ^[0-9]+$ ]]; then
+                    if [ "$2" = stats ]; then most 0 "${@:3}" && printf 'policy: round-robin\r\n'
+                    elif [ "$2" = stress ] && [ $# -lt 3 ]; then
+                        printf 'error: %s: expected at least 1 argument, got 0\r\n' "$cmd"
+                    elif [ "$2" = stress ] && ! most 1 "${@:3}"; then :
+                    elif [[ $2 = stress && ( $3 =~ ^[0-9]+$ || -n $FAKE_HEX_OK && $3 =~ ^0x[0-9]+$ ) ]]; then
                         free=$((free - ${FAKE_LEAK_KIB:-0}))
-                        printf 'stress: spawned %d, joined %d\r\n' "$3" "$3"
+                        printf 'stress: spawned %d, joined %d\r\n' "$(($3))" "$(($3))"
+                    elif [ "$2" = stress ]; then
+                        printf "error: %s: threads: expected an integer (decimal digits only), got '%s'\r\n" "$cmd" "$3"
                     else printf 'error: schedctl: bad arguments\r\n'
                     fi ;;
-                shutdown) printf 'shutting down\r\n'; exit "${FAKE_SHUTDOWN_EXIT:-33}" ;;
+                shutdown)
+                    most 0 "${@:2}" || return
+                    printf 'shutting down\r\n'; exit "${FAKE_SHUTDOWN_EXIT:-33}" ;;
                 "") ;;
                 *) printf "error: unknown command '%s' (type 'help' for a list)\r\n" "$1" ;;
             esac
@@ -553,7 +661,7 @@ mod tests {
 
     #[test]
     fn each_defect_fails_its_test() {
-        let cases: [(&str, &str, &str); 12] = [
+        let cases: [(&str, &str, &str); 14] = [
             ("FAKE_HELP_SKIP", "ps", "e2e::help_lists_commands"),
             ("FAKE_FROZEN_CLOCK", "1", "e2e::uptime_advances"),
             (
@@ -564,6 +672,12 @@ mod tests {
             ("FAKE_TOTAL", "131072", "e2e::meminfo_matches_qemu_memory"),
             ("FAKE_SHELL_NAME", "sh", "e2e::ps_lists_idle_and_shell"),
             ("FAKE_BAD_ARGS_OK", "1", "e2e::wrong_arguments_error"),
+            (
+                "FAKE_EXTRA_ARGS_OK",
+                "1",
+                "e2e::extra_arguments_are_refused",
+            ),
+            ("FAKE_HEX_OK", "1", "e2e::numbers_follow_one_grammar"),
             ("FAKE_RUN_TRUNCATED", "1", "e2e::overlong_line_rejected"),
             ("FAKE_LEAK_KIB", "4", "e2e::thread_stress_keeps_free_memory"),
             ("FAKE_NO_EDITING", "1", "e2e::line_editing_keys"),

@@ -223,15 +223,16 @@ fn crash_status_follows_the_machine_after_a_run(console: &mut Console) -> Result
         );
     }
     let _ = console.command("memctl stress stop")?;
-    // The predictor's window is 10 s of samples; give it that and a little more.
-    std::thread::sleep(Duration::from_secs(13));
+    // Once the workload is gone the status describes the machine as it is now: a few sampling
+    // periods after the stop, not the 10 s the predictor's window would take to forget the run.
+    std::thread::sleep(Duration::from_secs(2));
     let status = console.command("crashctl status")?;
     let meminfo = console.command("meminfo")?;
     ensure!(
-        !status
-            .iter()
-            .any(|l| l.contains("CRITICAL") || l.contains("predicting a crash: yes")),
-        "13 s after the run ended, with {:?}, `crashctl status` says {status:?}",
+        status
+            .first()
+            .is_some_and(|l| l.starts_with("level: NORMAL")),
+        "2 s after the run ended, with {:?}, `crashctl status` says {status:?}",
         meminfo.first()
     );
     still_answers(console, "after-run")
@@ -247,7 +248,11 @@ mod tests {
         assert_eq!(a, noise(7, 4096));
         assert_ne!(a, noise(8, 4096));
         let distinct: std::collections::BTreeSet<u8> = a.iter().copied().collect();
-        assert!(distinct.len() > 200, "{} distinct byte values", distinct.len());
+        assert!(
+            distinct.len() > 200,
+            "{} distinct byte values",
+            distinct.len()
+        );
     }
 
     #[test]

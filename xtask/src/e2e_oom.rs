@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail, ensure};
 
 use crate::console::Console;
-use crate::e2e::E2eTest;
+use crate::e2e::{E2eTest, command_error};
 use crate::parse;
 
 /// The oom tests, in run order.
@@ -23,6 +23,10 @@ pub const TESTS: &[E2eTest] = &[
     E2eTest {
         name: "oom_commands_reject_bad_arguments",
         run: oom_commands_reject_bad_arguments,
+    },
+    E2eTest {
+        name: "oom_commands_refuse_extra_arguments_and_other_numbers",
+        run: oom_commands_refuse_extra_arguments_and_other_numbers,
     },
     E2eTest {
         name: "oom_crashctl_reports_status_and_stats",
@@ -92,6 +96,87 @@ fn oom_commands_reject_bad_arguments(console: &mut Console) -> Result<()> {
         );
     }
     // Nothing was started by the refused commands.
+    let status = console.command("memctl stress status")?;
+    ensure!(
+        !status.iter().any(|l| l.contains(" running ")),
+        "a refused command started a workload: {status:?}"
+    );
+    Ok(())
+}
+
+/// The `threshold` field of `crashctl status`.
+fn threshold(console: &mut Console) -> Result<String> {
+    let status = command_ok(console, "crashctl status")?;
+    status
+        .iter()
+        .find_map(|l| l.split_once("threshold ").map(|(_, t)| t))
+        .and_then(|t| t.split_whitespace().next())
+        .map(String::from)
+        .with_context(|| format!("`crashctl status` shows no threshold: {status:?}"))
+}
+
+/// Issue items 8 and 10 for the oom commands: extra arguments are refused before a handler
+/// runs (the count comes from each usage synopsis), and numbers are decimal digits (with one
+/// point for a fraction) — `0x10`, `+5`, `.5`, `1e-1` are errors with the grammar's message.
+/// Nothing is started or changed by a refused line.
+fn oom_commands_refuse_extra_arguments_and_other_numbers(console: &mut Console) -> Result<()> {
+    let before = threshold(console)?;
+    for (line, needle) in [
+        ("crashctl status x", "takes no arguments, got 1"),
+        ("crashctl stats x", "takes no arguments, got 1"),
+        ("crashctl history 5 6", "expected at most 1 argument, got 2"),
+        ("crashctl tune 20 30", "expected at most 1 argument, got 2"),
+        ("crashctl tune", "expected at least 1 argument, got 0"),
+        ("crashctl auto off on", "expected at most 1 argument, got 2"),
+        ("crashctl log 1 2", "expected at most 1 argument, got 2"),
+        ("crashctl eval 1 1 1", "expected at most 2 arguments, got 3"),
+        ("crashctl eval 1", "expected at least 2 arguments, got 1"),
+        ("memctl compact 3 4", "expected at most 1 argument, got 2"),
+        ("memctl reclaim 1 2", "expected at most 1 argument, got 2"),
+        (
+            "memctl stress leak 1 2",
+            "expected at most 2 arguments, got 3",
+        ),
+        (
+            "memctl stress stop now",
+            "expected at most 1 argument, got 2",
+        ),
+        (
+            "memctl stress status all",
+            "expected at most 1 argument, got 2",
+        ),
+        ("memctl stress", "expected at least 1 argument, got 0"),
+    ] {
+        command_error(console, line, needle)?;
+    }
+    let number = "expected a number (decimal digits, at most one point: 20, 0.55)";
+    for bad in ["0x10", "+5", ".5", "5.", "1e-1", "-0.5", "inf"] {
+        command_error(
+            console,
+            &format!("crashctl tune {bad}"),
+            &format!("THRESHOLD: {number}, got '{bad}'"),
+        )?;
+    }
+    let integer = "expected an integer (decimal digits only)";
+    for (line, needle) in [
+        ("crashctl history 0x10", format!("N: {integer}, got '0x10'")),
+        ("crashctl log +3", format!("N: {integer}, got '+3'")),
+        ("crashctl eval 0x2 1", format!("RUNS: {integer}, got '0x2'")),
+        ("crashctl eval 2 -1", format!("SEED: {integer}, got '-1'")),
+        ("memctl compact 0x3", format!("ORDER: {integer}, got '0x3'")),
+        ("memctl reclaim +1", format!("PAGES: {integer}, got '+1'")),
+        (
+            "memctl stress leak 0x1",
+            format!("SEED: {integer}, got '0x1'"),
+        ),
+    ] {
+        command_error(console, line, &needle)?;
+    }
+    let after = threshold(console)?;
+    ensure!(
+        before == after,
+        "a refused `crashctl tune` changed the threshold from {before} to {after}"
+    );
     let status = console.command("memctl stress status")?;
     ensure!(
         !status.iter().any(|l| l.contains(" running ")),

@@ -104,11 +104,16 @@ pub struct HelpEntry {
     pub summary: String,
 }
 
-/// Parses `help` output; every line must be an entry.
+/// Parses `help` output: every line up to the first blank one must be an entry (notes such as
+/// the number grammar follow the blank line).
 pub fn parse_help(lines: &[String]) -> Result<Vec<HelpEntry>> {
-    ensure!(!lines.is_empty(), "help printed nothing");
+    ensure!(
+        lines.first().is_some_and(|line| !line.is_empty()),
+        "help printed no commands: {lines:?}"
+    );
     lines
         .iter()
+        .take_while(|line| !line.is_empty())
         .map(|line| {
             let rest = line
                 .strip_prefix("  ")
@@ -515,9 +520,20 @@ mod tests {
         assert_eq!(entries.len(), 2);
         assert_eq!(entries[1].name, "meminfo");
         assert_eq!(entries[1].summary, "memory totals");
-        for bad in ["help list", "   help  x", "  help", "  help   ", ""] {
+        for bad in [
+            "help list",
+            "   help  x",
+            "  help",
+            "  help   ",
+            "",
+            "\nnumbers: digits",
+            "  help  list\n  bad\n\nnumbers: digits",
+        ] {
             assert!(parse_help(&lines(bad)).is_err(), "{bad:?} accepted");
         }
+        // Notes after a blank line are not entries.
+        let out = lines("  help  list commands\n\nnumbers: an integer is digits");
+        assert_eq!(parse_help(&out).unwrap().len(), 1);
     }
 
     #[test]

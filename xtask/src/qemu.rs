@@ -13,8 +13,8 @@
 //! runs the ktest and fault-test images directly with [`Guest::wait_exit`].
 
 use std::io::{Read, Write};
-use std::path::Path;
 use std::os::unix::net::UnixStream;
+use std::path::Path;
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitCode, ExitStatus, Stdio};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
@@ -277,20 +277,21 @@ impl Guest {
     pub fn boot_with_socket(elf: &Path, extra: &[&str]) -> Result<Guest> {
         static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let path = std::env::temp_dir().join(format!("nous-serial-{}-{n}.sock", std::process::id()));
+        let path =
+            std::env::temp_dir().join(format!("nous-serial-{}-{n}.sock", std::process::id()));
         let _ = std::fs::remove_file(&path);
         let mut command = Command::new(QEMU_BINARY);
-        command
-            .args(machine_args(elf))
-            .args(extra)
-            .args([
-                "-chardev",
-                &format!("socket,id=serial0,path={},server=on,wait=on", path.display()),
-                "-serial",
-                "chardev:serial0",
-                "-monitor",
-                "none",
-            ]);
+        command.args(machine_args(elf)).args(extra).args([
+            "-chardev",
+            &format!(
+                "socket,id=serial0,path={},server=on,wait=on",
+                path.display()
+            ),
+            "-serial",
+            "chardev:serial0",
+            "-monitor",
+            "none",
+        ]);
         let name = elf
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())

@@ -92,13 +92,8 @@ pub enum ThresholdError {
     NotFinite,
     /// Not in (0, 1].
     OutOfRange(f32),
-    /// An integer percent outside [`THRESHOLD_PERCENT_MIN`]..=[`THRESHOLD_PERCENT_MAX`]
-    /// (saturated to `u64::MAX` when it does not even fit).
+    /// An integer percent outside [`THRESHOLD_PERCENT_MIN`]..=[`THRESHOLD_PERCENT_MAX`].
     PercentOutOfRange(u64),
-    /// Empty text.
-    Empty,
-    /// Neither an integer percent nor a fraction with a decimal point.
-    NotANumber,
 }
 
 impl core::fmt::Display for ThresholdError {
@@ -111,11 +106,6 @@ impl core::fmt::Display for ThresholdError {
             ThresholdError::PercentOutOfRange(p) => write!(
                 f,
                 "threshold {p} % out of range: a percent must be {THRESHOLD_PERCENT_MIN} to {THRESHOLD_PERCENT_MAX} (or write a fraction such as 0.55)"
-            ),
-            ThresholdError::Empty => write!(f, "threshold is empty"),
-            ThresholdError::NotANumber => write!(
-                f,
-                "threshold must be an integer percent {THRESHOLD_PERCENT_MIN}-{THRESHOLD_PERCENT_MAX} (20 = 0.20) or a fraction with a decimal point, > 0 and <= 1 (0.55)"
             ),
         }
     }
@@ -132,37 +122,31 @@ pub fn check_threshold(threshold: f32) -> Result<f32, ThresholdError> {
     Ok(threshold)
 }
 
-/// Parses a threshold as `crashctl tune` and oslang's command catalogue write it. Two forms:
-/// - an integer (ASCII digits only) is a percent in
-///   [`THRESHOLD_PERCENT_MIN`]..=[`THRESHOLD_PERCENT_MAX`]: `20` → 0.20;
-/// - a number with a decimal point is the fraction itself, checked by [`check_threshold`]:
-///   `0.55` → 0.55, `1.0` → 1.0.
+/// The threshold an integer percent stands for, as `crashctl tune 20` and oslang's command
+/// catalogue write it: [`THRESHOLD_PERCENT_MIN`]..=[`THRESHOLD_PERCENT_MAX`], `20` → 0.20.
 ///
-/// Everything else is an error: empty text, `nan`, `inf`, words, signs, exponents without a
-/// point, `0`, `100`, `1.5`. The integer form is what the model proposes (the catalogue's
-/// `crashctl tune 1..=99`); the fraction form is what `crashctl status` prints.
-pub fn parse_threshold(text: &str) -> Result<f32, ThresholdError> {
-    if text.is_empty() {
-        return Err(ThresholdError::Empty);
+/// Whether the user wrote a percent or a fraction is decided by the shell's one number grammar
+/// (`shell::number_form`: digits only is an integer, digits-point-digits a fraction), not here;
+/// this crate owns only the ranges and the conversion, so the kernel reads `crashctl tune` as
+/// `shell::Number::Integer(p)` → this, `shell::Number::Fraction(t)` →
+/// [`threshold_from_fraction`].
+pub fn threshold_from_percent(percent: u64) -> Result<f32, ThresholdError> {
+    if !(u64::from(THRESHOLD_PERCENT_MIN)..=u64::from(THRESHOLD_PERCENT_MAX)).contains(&percent) {
+        return Err(ThresholdError::PercentOutOfRange(percent));
     }
-    if text.bytes().all(|b| b.is_ascii_digit()) {
-        // Only digits: cannot fail but by overflow, which is out of range anyway.
-        let percent = text.parse::<u64>().unwrap_or(u64::MAX);
-        if !(u64::from(THRESHOLD_PERCENT_MIN)..=u64::from(THRESHOLD_PERCENT_MAX)).contains(&percent)
-        {
-            return Err(ThresholdError::PercentOutOfRange(percent));
-        }
-        return Ok(percent as f32 / 100.0);
+    Ok(percent as f32 / 100.0)
+}
+
+/// The threshold a fraction written with a decimal point stands for (`0.55` → 0.55, `1.0` →
+/// 1.0): it must be greater than 0 and at most 1, before and after rounding to `f32`.
+pub fn threshold_from_fraction(fraction: f64) -> Result<f32, ThresholdError> {
+    if !fraction.is_finite() {
+        return Err(ThresholdError::NotFinite);
     }
-    // A fraction must show its point; this also keeps `nan`, `inf` and `1e-1` out, which
-    // `f32::from_str` would accept.
-    if !text.contains('.') {
-        return Err(ThresholdError::NotANumber);
+    if fraction <= 0.0 || fraction > 1.0 {
+        return Err(ThresholdError::OutOfRange(fraction as f32));
     }
-    let value = text
-        .parse::<f32>()
-        .map_err(|_| ThresholdError::NotANumber)?;
-    check_threshold(value)
+    check_threshold(fraction as f32)
 }
 
 /// Coarse risk level shown by `crashctl status`.
@@ -416,6 +400,24 @@ impl CrashPredictor {
             counts: PredictorStats::default(),
             last: None,
         }
+    }
+
+    /// Forgets the sample window, the trends fitted on it and the recent failures, so the
+    /// next assessments describe only what is observed from now on; prediction records,
+    /// statistics and the threshold are kept. Until the window refills, the trend factors
+    /// are computed from the fewer samples there are.
+    pub fn restart_window(&mut self) {
+        self.ring = [EMPTY_ENTRY; WINDOW];
+        self.head = 0;
+        self.len = 0;
+        self.epoch_ms = None;
+        self.free = Trend::EMPTY;
+        self.usable = Trend::EMPTY;
+        self.fit_order = 0;
+        self.failure_times = [0; FAILURES];
+        self.failure_count = 0;
+        self.above = 0;
+        self.last = None;
     }
 
     /// The configuration in use.
@@ -978,47 +980,46 @@ mod tests {
     }
 
     #[test]
-    fn thresholds_parse_as_percent_or_fraction() {
-        assert_eq!(parse_threshold("20"), Ok(0.20));
-        assert_eq!(parse_threshold("1"), Ok(0.01));
-        assert_eq!(parse_threshold("99"), Ok(0.99));
-        assert_eq!(parse_threshold("0.55"), Ok(0.55));
-        assert_eq!(parse_threshold("1.0"), Ok(1.0));
-        assert_eq!(parse_threshold(".5"), Ok(0.5));
+    fn thresholds_from_a_percent_or_a_fraction() {
+        assert_eq!(threshold_from_percent(20), Ok(0.20));
+        assert_eq!(threshold_from_percent(1), Ok(0.01));
+        assert_eq!(threshold_from_percent(99), Ok(0.99));
         assert_eq!(
-            parse_threshold("0"),
+            threshold_from_percent(0),
             Err(ThresholdError::PercentOutOfRange(0))
         );
         assert_eq!(
-            parse_threshold("100"),
+            threshold_from_percent(100),
             Err(ThresholdError::PercentOutOfRange(100))
         );
         assert_eq!(
-            parse_threshold("99999999999999999999999"),
+            threshold_from_percent(u64::MAX),
             Err(ThresholdError::PercentOutOfRange(u64::MAX))
         );
-        assert_eq!(parse_threshold("1.5"), Err(ThresholdError::OutOfRange(1.5)));
-        assert_eq!(parse_threshold("0.0"), Err(ThresholdError::OutOfRange(0.0)));
+        assert_eq!(threshold_from_fraction(0.55), Ok(0.55));
+        assert_eq!(threshold_from_fraction(1.0), Ok(1.0));
+        assert_eq!(threshold_from_fraction(0.5), Ok(0.5));
         assert_eq!(
-            parse_threshold("-0.5"),
-            Err(ThresholdError::OutOfRange(-0.5))
+            threshold_from_fraction(1.5),
+            Err(ThresholdError::OutOfRange(1.5))
         );
-        for bad in [
-            "nan", "NaN", "inf", "-inf", "high", "1e-1", "-5", "+20", " 20", "0.5x",
-        ] {
-            assert_eq!(
-                parse_threshold(bad),
-                Err(ThresholdError::NotANumber),
-                "{bad:?}"
-            );
-        }
-        assert_eq!(parse_threshold("nan."), Err(ThresholdError::NotANumber));
-        assert_eq!(parse_threshold(""), Err(ThresholdError::Empty));
-        // The messages name both accepted forms.
-        let message = ThresholdError::NotANumber.to_string();
-        assert!(
-            message.contains("1-99") && message.contains("0.55"),
-            "{message}"
+        assert_eq!(
+            threshold_from_fraction(0.0),
+            Err(ThresholdError::OutOfRange(0.0))
+        );
+        // Just over 1 is refused even though it rounds to 1.0 as an f32.
+        assert_eq!(
+            threshold_from_fraction(1.000_000_001),
+            Err(ThresholdError::OutOfRange(1.0))
+        );
+        // Just over 0 rounds to 0.0 as an f32, which is refused too.
+        assert_eq!(
+            threshold_from_fraction(1e-300),
+            Err(ThresholdError::OutOfRange(0.0))
+        );
+        assert_eq!(
+            threshold_from_fraction(f64::NAN),
+            Err(ThresholdError::NotFinite)
         );
         assert!(
             ThresholdError::PercentOutOfRange(100)
@@ -1027,8 +1028,51 @@ mod tests {
         );
         // Every accepted value is a valid predictor threshold.
         for percent in THRESHOLD_PERCENT_MIN..=THRESHOLD_PERCENT_MAX {
-            let t = parse_threshold(&percent.to_string()).unwrap();
+            let t = threshold_from_percent(u64::from(percent)).unwrap();
             assert_eq!(check_threshold(t), Ok(t));
+        }
+    }
+
+    /// `crashctl tune TEXT` as the kernel reads it: the shell's number grammar picks the form,
+    /// this crate the range. The cases of the text parser this replaced, with the grammar's
+    /// stricter answers where they differ (`.5`, `-0.5`).
+    #[test]
+    fn tune_text_goes_through_the_shell_grammar() {
+        fn tune(text: &str) -> Result<f32, String> {
+            match shell::parse_arg::<shell::Number>("THRESHOLD", text).map_err(|e| e.to_string())? {
+                shell::Number::Integer(percent) => threshold_from_percent(percent),
+                shell::Number::Fraction(fraction) => threshold_from_fraction(fraction),
+            }
+            .map_err(|e| e.to_string())
+        }
+        assert_eq!(tune("20"), Ok(0.20));
+        assert_eq!(tune("1"), Ok(0.01));
+        assert_eq!(tune("99"), Ok(0.99));
+        assert_eq!(tune("0.55"), Ok(0.55));
+        assert_eq!(tune("1.0"), Ok(1.0));
+        assert_eq!(tune("020"), Ok(0.20));
+        for (text, needle) in [
+            ("0", "threshold 0 % out of range"),
+            ("100", "threshold 100 % out of range"),
+            ("1.5", "threshold 1.5 out of range"),
+            ("0.0", "threshold 0 out of range"),
+            ("99999999999999999999999", "out of range"),
+        ] {
+            let error = tune(text).unwrap_err();
+            assert!(error.contains(needle), "{text:?}: {error}");
+        }
+        for bad in [
+            "0x10", "+5", "+20", "-5", "-0.5", ".5", "5.", "nan", "NaN", "nan.", "inf", "-inf",
+            "high", "1e-1", " 20", "0.5x", "",
+        ] {
+            assert_eq!(
+                tune(bad),
+                Err(format!(
+                    "THRESHOLD: expected a number (decimal digits, at most one point: 20, 0.55), got '{}'",
+                    bad.escape_debug()
+                )),
+                "{bad:?}"
+            );
         }
     }
 

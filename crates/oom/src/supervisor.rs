@@ -291,9 +291,16 @@ impl Supervisor {
         self.next_log = 0;
     }
 
-    /// Ends the current run's record (its owners are gone); sampling and the response go on.
+    /// Ends the current run (its owners are gone); sampling and the response go on. The
+    /// predictor forgets its window of samples and recent failures (its records and statistics
+    /// stay): they describe a workload that no longer exists, and a trend fitted across its
+    /// end — memory falling, then freed at once — would keep the status at WARNING or CRITICAL
+    /// for seconds while the machine is idle (issue 10). Repeated calls change nothing more.
     pub fn close_run(&mut self) {
-        self.run.open = false;
+        if self.run.open {
+            self.run.open = false;
+            self.predictor.restart_window();
+        }
     }
 
     /// Reports a failed workload allocation of `order` at `t_ms` (the predictor's failure
@@ -844,6 +851,47 @@ mod tests {
             })
             .is_err()
         );
+    }
+
+    #[test]
+    fn closing_a_run_forgets_its_window_so_status_follows_the_machine() {
+        let mut s = Supervisor::default();
+        s.start_run(0);
+        // Memory falls fast, with failures at the end: a crash is predicted.
+        for i in 0..50u64 {
+            s.observe(&sample(i * 100, TOTAL - 1_000 - i * 1_000, 0, 0), &[]);
+        }
+        s.on_failure(4_950, 0);
+        s.on_failure(4_960, 0);
+        let before = s.observe(&sample(5_000, 1_000, 0, 0), &[]);
+        assert_eq!(
+            before.assessment.level,
+            crate::RiskLevel::Critical,
+            "{:?}",
+            before.assessment
+        );
+        // The workload is killed and its memory freed; the run is closed.
+        s.close_run();
+        let after = s.observe(&sample(5_100, TOTAL - 1_000, 0, 0), &[]);
+        assert_eq!(
+            after.assessment.level,
+            crate::RiskLevel::Normal,
+            "{:?}",
+            after.assessment
+        );
+        assert!(!after.assessment.predicts_crash);
+        assert!(after.assessment.risk < 0.05, "{:?}", after.assessment);
+        // Without the close (the run still open), the stale window would still alarm.
+        let mut open = Supervisor::default();
+        open.start_run(0);
+        for i in 0..50u64 {
+            open.observe(&sample(i * 100, TOTAL - 1_000 - i * 1_000, 0, 0), &[]);
+        }
+        open.on_failure(4_950, 0);
+        open.on_failure(4_960, 0);
+        open.observe(&sample(5_000, 1_000, 0, 0), &[]);
+        let stale = open.observe(&sample(5_100, TOTAL - 1_000, 0, 0), &[]);
+        assert_ne!(stale.assessment.level, crate::RiskLevel::Normal);
     }
 
     #[test]

@@ -45,8 +45,9 @@ use Arg::{Int, Word};
 /// `crashctl history N`: the predictor keeps this many records, so N ranges up to it. Defined
 /// by the `oom` crate, whose kernel command checks the same bounds.
 pub const HISTORY_RANGE: (u32, u32) = (1, oom::predictor::HISTORY as u32);
-/// `crashctl tune N`: N is a percent, in the range the `oom` crate's threshold parser accepts
-/// (it also takes a fraction such as `0.55`, which this integer-only grammar never produces).
+/// `crashctl tune N`: N is a percent, in the range `oom::predictor::threshold_from_percent`
+/// accepts (the kernel also takes a fraction such as `0.55`, which this integer-only grammar
+/// never produces).
 pub const TUNE_PERCENT_RANGE: (u32, u32) = (
     oom::predictor::THRESHOLD_PERCENT_MIN,
     oom::predictor::THRESHOLD_PERCENT_MAX,

@@ -1,20 +1,73 @@
-//! Argument helpers for command handlers: counting arguments and turning text into numbers, each
-//! failure a [`CommandError::Usage`] whose message names the argument and what was expected.
+//! Argument helpers for command handlers: the shell's one number grammar, turning text into
+//! numbers and other values, and counting arguments. Each failure is a
+//! [`CommandError::Usage`] whose message names the argument and what was expected.
 //!
-//! Integers accept decimal and `0x` hexadecimal (`4096`, `0x1000`, `-0x10` for signed types);
-//! `bool` accepts `true/false`, `on/off`, `yes/no`, `1/0`; floats must be finite. Offending text
-//! is quoted with `escape_debug`, so an error stays one printable line whatever the input was.
+//! # Numbers
 //!
-//! Neighbours: handlers registered in [`crate::registry::CommandRegistry`] call these.
+//! Every numeric argument of every command is read by [`number_form`], and nothing else:
+//!
+//! - an **integer** is one or more ASCII decimal digits: `4096`, `0`, `007` (leading zeros
+//!   mean nothing; `010` is ten). No sign, no `0x`/`0o`/`0b`, no `_` separators, no spaces;
+//! - a **fraction** is digits, one decimal point, digits: `0.55`, `1.0`, `12.5`. Both sides
+//!   need a digit (`.5` and `5.` are refused), and there is no exponent, `inf` or `nan`.
+//!
+//! Why this one: it is what a person types without thinking of a programming language, it is
+//! the form every command prints, and it is exactly what the model's command catalogue
+//! (`oslang`) produces, so a proposal and a typed command mean the same thing. Every rejected
+//! form is one where readers disagree: `0x10` is 16 in C but a typo elsewhere, `010` would be 8
+//! to C's `strtol`, `+5`/`-5` invite negative counts, `1e3` and `inf` hide magnitudes. The
+//! grammar is printed at the end of `help` ([`NUMBER_GRAMMAR`]).
+//!
+//! Integer types (`u8` … `u64`, `usize`) take the integer form and name their range when a
+//! value does not fit; `f32`/`f64` take either form; [`Number`] says which form was written
+//! (`crashctl tune 20` is a percent, `crashctl tune 0.2` a fraction). There are no signed
+//! integer arguments. `bool` accepts `true/false`, `on/off`, `yes/no`, `1/0`. Offending text is
+//! quoted with `escape_debug`, so an error stays one printable line whatever the input was.
+//!
+//! Neighbours: handlers registered in [`crate::registry::CommandRegistry`] call these; the
+//! registry itself counts arguments against each command's synopsis ([`crate::synopsis`]) with
+//! the same messages as [`expect_arg_count`].
 
 use crate::registry::CommandError;
 use alloc::format;
 use alloc::string::String;
-use core::num::IntErrorKind;
+
+/// The number grammar in one line, as `help` prints it after the command list.
+pub const NUMBER_GRAMMAR: &str = "numbers: an integer is decimal digits only (4096); a fraction is digits, a point, digits (0.55); no sign, 0x, _, exponent, inf or nan";
+
+/// What [`number_form`] found: which of the two number forms the text is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NumberForm {
+    /// Decimal digits only.
+    Integer,
+    /// Digits, one point, digits.
+    Fraction,
+}
+
+/// The shell's number grammar: which form `text` is written in, or `None` when it is not a
+/// number (see the module documentation). Every numeric argument goes through here.
+pub fn number_form(text: &str) -> Option<NumberForm> {
+    let digits = |part: &str| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit());
+    match text.split_once('.') {
+        None if digits(text) => Some(NumberForm::Integer),
+        Some((whole, fraction)) if digits(whole) && digits(fraction) => Some(NumberForm::Fraction),
+        _ => None,
+    }
+}
+
+/// A numeric argument that may be written in either form, for commands that give the two
+/// forms different meanings (`crashctl tune 20` is 20 %, `crashctl tune 0.2` the fraction).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Number {
+    /// The integer form.
+    Integer(u64),
+    /// The fraction form, as the nearest `f64`.
+    Fraction(f64),
+}
 
 /// A type that command arguments can be parsed into.
 pub trait ArgValue: Sized {
-    /// What a valid argument looks like, for error messages ("an unsigned integer").
+    /// What a valid argument looks like, for error messages ("an integer (decimal digits)").
     const EXPECTED: &'static str;
 
     /// Parses `text`; the error is the message after `NAME: `.
@@ -30,53 +83,49 @@ fn expected<T: ArgValue>(text: &str) -> String {
     format!("expected {}, got {}", T::EXPECTED, quoted(text))
 }
 
+fn too_large(text: &str) -> String {
+    format!("{} is too large", quoted(text))
+}
+
+fn out_of_range(text: &str, max: impl core::fmt::Display) -> String {
+    format!("{} is out of range (0..={max})", quoted(text))
+}
+
+impl ArgValue for Number {
+    const EXPECTED: &'static str = "a number (decimal digits, at most one point: 20, 0.55)";
+
+    fn parse_text(text: &str) -> Result<Self, String> {
+        match number_form(text) {
+            Some(NumberForm::Integer) => text
+                .parse::<u64>()
+                .map(Number::Integer)
+                .map_err(|_| out_of_range(text, u64::MAX)),
+            Some(NumberForm::Fraction) => match text.parse::<f64>() {
+                Ok(value) if value.is_finite() => Ok(Number::Fraction(value)),
+                _ => Err(too_large(text)),
+            },
+            None => Err(expected::<Self>(text)),
+        }
+    }
+}
+
 macro_rules! integer_arg {
-    ($($ty:ty => $expected:literal),* $(,)?) => {$(
+    ($($ty:ty),* $(,)?) => {$(
         impl ArgValue for $ty {
-            const EXPECTED: &'static str = $expected;
+            const EXPECTED: &'static str = "an integer (decimal digits only)";
 
             fn parse_text(text: &str) -> Result<Self, String> {
-                let (sign, unsigned) = match text.strip_prefix('-') {
-                    Some(rest) => ("-", rest),
-                    None => ("", text),
-                };
-                let hex = unsigned
-                    .strip_prefix("0x")
-                    .or_else(|| unsigned.strip_prefix("0X"));
-                let parsed = match hex {
-                    // `from_str_radix` would take a second sign after the prefix ("0x-1").
-                    Some(digits) if digits.starts_with(['+', '-']) => {
-                        return Err(expected::<Self>(text));
-                    }
-                    Some(digits) => <$ty>::from_str_radix(&format!("{sign}{digits}"), 16),
-                    None => text.parse::<$ty>(),
-                };
-                parsed.map_err(|error| match error.kind() {
-                    IntErrorKind::PosOverflow | IntErrorKind::NegOverflow => format!(
-                        "{} is out of range ({}..={})",
-                        quoted(text),
-                        <$ty>::MIN,
-                        <$ty>::MAX
-                    ),
-                    _ => expected::<Self>(text),
-                })
+                if number_form(text) != Some(NumberForm::Integer) {
+                    return Err(expected::<Self>(text));
+                }
+                // Digits only: `parse` can fail by overflow alone.
+                text.parse::<$ty>().map_err(|_| out_of_range(text, <$ty>::MAX))
             }
         }
     )*};
 }
 
-integer_arg! {
-    u8 => "an unsigned integer",
-    u16 => "an unsigned integer",
-    u32 => "an unsigned integer",
-    u64 => "an unsigned integer",
-    usize => "an unsigned integer",
-    i8 => "an integer",
-    i16 => "an integer",
-    i32 => "an integer",
-    i64 => "an integer",
-    isize => "an integer",
-}
+integer_arg!(u8, u16, u32, u64, usize);
 
 impl ArgValue for bool {
     const EXPECTED: &'static str = "true/false, on/off, yes/no or 1/0";
@@ -93,12 +142,17 @@ impl ArgValue for bool {
 macro_rules! float_arg {
     ($($ty:ty),*) => {$(
         impl ArgValue for $ty {
-            const EXPECTED: &'static str = "a finite number";
+            const EXPECTED: &'static str = "a number (decimal digits, at most one point: 20, 0.55)";
 
             fn parse_text(text: &str) -> Result<Self, String> {
+                if number_form(text).is_none() {
+                    return Err(expected::<Self>(text));
+                }
+                // The grammar is a subset of what `from_str` reads, so this is the correctly
+                // rounded value; only a magnitude beyond the type's range is left to refuse.
                 match text.parse::<$ty>() {
                     Ok(value) if value.is_finite() => Ok(value),
-                    _ => Err(expected::<Self>(text)),
+                    _ => Err(too_large(text)),
                 }
             }
         }
@@ -108,8 +162,9 @@ macro_rules! float_arg {
 float_arg!(f32, f64);
 
 /// Parses the argument called `name` (as written in the usage line) from `text`:
-/// `parse_arg::<u64>("PAGES", "0x10")` is `Ok(16)`, `parse_arg::<u8>("N", "300")` is a usage
-/// error `N: '300' is out of range (0..=255)`.
+/// `parse_arg::<u64>("PAGES", "4096")` is `Ok(4096)`, `parse_arg::<u8>("N", "300")` is a usage
+/// error `N: '300' is out of range (0..=255)`, `parse_arg::<u32>("N", "0x10")` is
+/// `N: expected an integer (decimal digits only), got '0x10'`.
 pub fn parse_arg<T: ArgValue>(name: &str, text: &str) -> Result<T, CommandError> {
     T::parse_text(text).map_err(|message| CommandError::Usage(format!("{name}: {message}")))
 }
@@ -136,24 +191,33 @@ pub fn optional_arg<T: ArgValue>(
         .transpose()
 }
 
-/// Checks that there are between `min` and `max` arguments (inclusive).
+/// Checks that there are between `min` and `max` arguments (inclusive). The registry already
+/// enforces each command's synopsis with these messages; handlers call this for finer rules
+/// (`memctl stress stop` takes no seed).
 pub fn expect_arg_count(args: &[&str], min: usize, max: usize) -> Result<(), CommandError> {
-    let count = args.len();
+    too_many_or_too_few(args.len(), min, Some(max))
+}
+
+/// The one wording of a wrong argument count, shared by [`expect_arg_count`] and the registry.
+pub(crate) fn too_many_or_too_few(
+    count: usize,
+    min: usize,
+    max: Option<usize>,
+) -> Result<(), CommandError> {
     if count < min {
         let noun = if min == 1 { "argument" } else { "arguments" };
         return Err(CommandError::Usage(format!(
             "expected at least {min} {noun}, got {count}"
         )));
     }
-    if count > max {
-        let message = match max {
+    match max {
+        Some(max) if count > max => Err(CommandError::Usage(match max {
             0 => format!("takes no arguments, got {count}"),
             1 => format!("expected at most 1 argument, got {count}"),
             _ => format!("expected at most {max} arguments, got {count}"),
-        };
-        return Err(CommandError::Usage(message));
+        })),
+        _ => Ok(()),
     }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -167,57 +231,87 @@ mod tests {
     }
 
     #[test]
-    fn integers_in_decimal_and_hex() {
+    fn the_number_grammar() {
+        for text in ["0", "7", "4096", "007", "18446744073709551616"] {
+            assert_eq!(number_form(text), Some(NumberForm::Integer), "{text:?}");
+        }
+        for text in ["0.55", "1.0", "00.50", "12.125"] {
+            assert_eq!(number_form(text), Some(NumberForm::Fraction), "{text:?}");
+        }
+        for text in [
+            "", " 1", "1 ", "+5", "-5", "0x10", "0X10", "0o7", "0b1", "1_000", "1,5", ".5", "5.",
+            ".", "1.2.3", "1e3", "1.5e2", "inf", "nan", "NaN", "-0.5", "+0.5", "٣", "１",
+        ] {
+            assert_eq!(number_form(text), None, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn integers_are_decimal_digits_only() {
         assert_eq!(parse_arg::<u64>("N", "4096"), Ok(4096));
-        assert_eq!(parse_arg::<u64>("N", "0x1000"), Ok(4096));
-        assert_eq!(parse_arg::<u64>("N", "0XfF"), Ok(255));
-        assert_eq!(parse_arg::<i32>("N", "-12"), Ok(-12));
-        assert_eq!(parse_arg::<i32>("N", "-0x10"), Ok(-16));
-        assert_eq!(parse_arg::<i8>("N", "-128"), Ok(-128));
+        assert_eq!(parse_arg::<u64>("N", "0"), Ok(0));
+        assert_eq!(
+            parse_arg::<u32>("N", "010"),
+            Ok(10),
+            "leading zeros are not octal"
+        );
+        assert_eq!(parse_arg::<u8>("N", "255"), Ok(255));
         assert_eq!(
             parse_arg::<u64>("N", u64::MAX.to_string().as_str()),
             Ok(u64::MAX)
         );
+        assert_eq!(parse_arg::<usize>("N", "64"), Ok(64));
     }
 
     #[test]
     fn integer_errors_name_the_argument_and_the_problem() {
         let err = |r: Result<u64, CommandError>| r.map(|_| ());
-        assert_eq!(
-            err(parse_arg::<u64>("COUNT", "12x")),
-            usage("COUNT: expected an unsigned integer, got '12x'")
-        );
-        assert_eq!(
-            err(parse_arg::<u64>("COUNT", "")),
-            usage("COUNT: expected an unsigned integer, got ''")
-        );
-        assert_eq!(
-            err(parse_arg::<u64>("COUNT", "-1")),
-            usage("COUNT: expected an unsigned integer, got '-1'")
-        );
-        assert_eq!(
-            err(parse_arg::<u64>("COUNT", "0x")),
-            usage("COUNT: expected an unsigned integer, got '0x'")
-        );
-        assert_eq!(
-            err(parse_arg::<u64>("COUNT", "0x+1")),
-            usage("COUNT: expected an unsigned integer, got '0x+1'")
-        );
-        assert_eq!(
-            parse_arg::<i8>("N", "-0x-1").map(|_| ()),
-            usage("N: expected an integer, got '-0x-1'")
-        );
+        for bad in [
+            "12x", "", "-1", "0x", "0x10", "0XfF", "+5", "1.0", "1e3", " 1",
+        ] {
+            assert_eq!(
+                err(parse_arg::<u64>("COUNT", bad)),
+                usage(&format!(
+                    "COUNT: expected an integer (decimal digits only), got {}",
+                    quoted(bad)
+                )),
+                "{bad:?}"
+            );
+        }
         assert_eq!(
             parse_arg::<u8>("N", "256").map(|_| ()),
             usage("N: '256' is out of range (0..=255)")
         );
         assert_eq!(
-            parse_arg::<i8>("N", "-129").map(|_| ()),
-            usage("N: '-129' is out of range (-128..=127)")
+            err(parse_arg::<u64>("N", "18446744073709551616")),
+            usage("N: '18446744073709551616' is out of range (0..=18446744073709551615)")
         );
         assert_eq!(
             err(parse_arg::<u64>("N", "1\n2")),
-            usage("N: expected an unsigned integer, got '1\\n2'")
+            usage("N: expected an integer (decimal digits only), got '1\\n2'")
+        );
+    }
+
+    #[test]
+    fn numbers_keep_their_form() {
+        assert_eq!(parse_arg::<Number>("T", "20"), Ok(Number::Integer(20)));
+        assert_eq!(parse_arg::<Number>("T", "0.55"), Ok(Number::Fraction(0.55)));
+        assert_eq!(parse_arg::<Number>("T", "1.0"), Ok(Number::Fraction(1.0)));
+        for bad in [
+            "0x10", "+5", ".5", "5.", "1e-1", "nan", "inf", "-0.5", "default",
+        ] {
+            assert_eq!(
+                parse_arg::<Number>("T", bad).map(|_| ()),
+                usage(&format!(
+                    "T: expected a number (decimal digits, at most one point: 20, 0.55), got {}",
+                    quoted(bad)
+                )),
+                "{bad:?}"
+            );
+        }
+        assert_eq!(
+            parse_arg::<Number>("T", "99999999999999999999").map(|_| ()),
+            usage("T: '99999999999999999999' is out of range (0..=18446744073709551615)")
         );
     }
 
@@ -230,13 +324,22 @@ mod tests {
             usage("ON: expected true/false, on/off, yes/no or 1/0, got 'maybe'")
         );
         assert_eq!(parse_arg::<f64>("X", "0.25"), Ok(0.25));
+        assert_eq!(parse_arg::<f64>("X", "3"), Ok(3.0));
+        assert_eq!(parse_arg::<f32>("X", "0.1"), Ok(0.1f32));
+        for bad in ["inf", "NaN", "1e3", ".5", "-1.0", "0x1p3"] {
+            assert_eq!(
+                parse_arg::<f64>("X", bad).map(|_| ()),
+                usage(&format!(
+                    "X: expected a number (decimal digits, at most one point: 20, 0.55), got {}",
+                    quoted(bad)
+                )),
+                "{bad:?}"
+            );
+        }
+        let huge = "9".repeat(40);
         assert_eq!(
-            parse_arg::<f64>("X", "inf").map(|_| ()),
-            usage("X: expected a finite number, got 'inf'")
-        );
-        assert_eq!(
-            parse_arg::<f32>("X", "NaN").map(|_| ()),
-            usage("X: expected a finite number, got 'NaN'")
+            parse_arg::<f32>("X", &huge).map(|_| ()),
+            usage(&format!("X: '{huge}' is too large"))
         );
     }
 
@@ -252,7 +355,7 @@ mod tests {
         assert_eq!(optional_arg::<u32>(&args, 2, "N"), Ok(None));
         assert_eq!(
             optional_arg::<u32>(&args, 0, "N").map(|_| ()),
-            usage("N: expected an unsigned integer, got 'history'")
+            usage("N: expected an integer (decimal digits only), got 'history'")
         );
         assert_eq!(expect_arg_count(&args, 0, 2), Ok(()));
         assert_eq!(
@@ -275,14 +378,40 @@ mod tests {
 
     proptest! {
         #[test]
-        fn integers_round_trip_in_both_bases(value: i64) {
-            prop_assert_eq!(parse_arg::<i64>("N", &value.to_string()), Ok(value));
-            let hex = if value < 0 {
-                format!("-0x{:x}", value.unsigned_abs())
-            } else {
-                format!("0x{value:x}")
-            };
-            prop_assert_eq!(parse_arg::<i64>("N", &hex), Ok(value));
+        fn integers_round_trip_in_decimal_only(value: u64) {
+            prop_assert_eq!(parse_arg::<u64>("N", &value.to_string()), Ok(value));
+            prop_assert_eq!(parse_arg::<Number>("N", &value.to_string()), Ok(Number::Integer(value)));
+            let hex = format!("0x{value:x}");
+            prop_assert!(parse_arg::<u64>("N", &hex).is_err());
+            let plus = format!("+{value}");
+            prop_assert!(parse_arg::<u64>("N", &plus).is_err());
+        }
+
+        /// The fraction form reads as Rust reads the same text: the grammar only narrows what
+        /// `from_str` accepts, it never changes a value.
+        #[test]
+        fn fractions_read_as_rust_reads_them(whole in "[0-9]{1,12}", fraction in "[0-9]{1,12}") {
+            let text = format!("{whole}.{fraction}");
+            let expected: f64 = text.parse().unwrap();
+            prop_assert_eq!(parse_arg::<Number>("X", &text), Ok(Number::Fraction(expected)));
+            prop_assert_eq!(parse_arg::<f64>("X", &text), Ok(expected));
+            prop_assert!(parse_arg::<u64>("X", &text).is_err());
+        }
+
+        /// Whatever the text, the integer and fraction readers accept exactly what
+        /// `number_form` classifies as their form (up to range).
+        #[test]
+        fn every_reader_follows_number_form(text in "[-+.0-9a-fxXeE_ ]{0,8}") {
+            let form = number_form(&text);
+            prop_assert_eq!(
+                parse_arg::<u64>("N", &text).is_ok(),
+                form == Some(NumberForm::Integer) && text.parse::<u64>().is_ok()
+            );
+            prop_assert_eq!(parse_arg::<f64>("X", &text).is_ok(), form.is_some());
+            prop_assert_eq!(
+                parse_arg::<Number>("X", &text).is_ok(),
+                form.is_some() && (form == Some(NumberForm::Fraction) || text.parse::<u64>().is_ok())
+            );
         }
 
         #[test]
@@ -291,6 +420,7 @@ mod tests {
                 prop_assert!(!message.contains('\n') && !message.contains('\r'));
             }
             let _ = parse_arg::<f64>("X", &text);
+            let _ = parse_arg::<Number>("X", &text);
             let _ = parse_arg::<bool>("B", &text);
         }
     }

@@ -7,6 +7,13 @@
 //! subcommand itself, so missing and unknown subcommands get the same error everywhere and the
 //! subcommands show up in `help` and in [`CommandRegistry::commands`].
 //!
+//! The synopsis is also the command's argument count: the registry reads it at registration
+//! ([`crate::synopsis`] has the grammar; an unreadable one is [`RegisterError::BadSynopsis`])
+//! and refuses a line with too many or too few arguments before the handler runs, with the same
+//! message for every command (`error: ps: takes no arguments, got 1`, then the usage line).
+//! Handlers still check what the count cannot say: words, number ranges, finer rules between
+//! alternatives.
+//!
 //! Running a line is two steps that callers may also take apart: [`CommandRegistry::resolve`]
 //! splits it and finds the command (an allowlist can inspect the [`Invocation`] before anything
 //! runs), and [`CommandRegistry::execute`] runs it. [`CommandRegistry::dispatch`] does both and
@@ -18,7 +25,8 @@
 //! read their arguments, [`crate::session::Shell`] feeds the registry from the line editor.
 
 use crate::args::{ArgError, split_args};
-use crate::parse::quoted;
+use crate::parse::{NUMBER_GRAMMAR, quoted};
+use crate::synopsis::{Arity, SynopsisError, parse_synopsis};
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -73,7 +81,8 @@ impl fmt::Display for CommandError {
 pub struct Subcommand<C> {
     /// The word after the command name.
     pub name: &'static str,
-    /// Synopsis of the arguments after the subcommand name (`"[N]"`, or `""` for none).
+    /// Synopsis of the arguments after the subcommand name (`"[N]"`, or `""` for none), in the
+    /// grammar of [`crate::synopsis`]; it fixes how many arguments the subcommand takes.
     pub usage: &'static str,
     /// One line saying what it does.
     pub summary: &'static str,
@@ -82,11 +91,12 @@ pub struct Subcommand<C> {
 }
 
 impl<C> Subcommand<C> {
-    fn info(&self) -> SubcommandInfo {
+    fn info(&self, arity: Arity) -> SubcommandInfo {
         SubcommandInfo {
             name: self.name,
             usage: self.usage,
             summary: self.summary,
+            arity,
         }
     }
 }
@@ -119,6 +129,8 @@ pub struct SubcommandInfo {
     pub usage: &'static str,
     /// One line saying what it does.
     pub summary: &'static str,
+    /// How many arguments it takes, as read from `usage`.
+    pub arity: Arity,
 }
 
 /// The public description of a command, for `help` and for allowlists.
@@ -130,6 +142,9 @@ pub struct CommandInfo<'a> {
     pub summary: &'static str,
     /// Synopsis of the arguments after the name (for a group: `<subcommand> ...`).
     pub usage: &'a str,
+    /// How many arguments it takes, as read from `usage`; `None` for a group, whose
+    /// subcommands have their own.
+    pub arity: Option<Arity>,
     /// The subcommands in the order they were registered; empty unless the command is a group.
     pub subcommands: &'a [SubcommandInfo],
 }
@@ -160,6 +175,18 @@ pub enum RegisterError {
     },
     /// [`CommandRegistry::extend_group`] named no registered group.
     NoSuchGroup(&'static str),
+    /// A usage synopsis does not follow the grammar of [`crate::synopsis`], so the registry
+    /// cannot tell how many arguments the command takes.
+    BadSynopsis {
+        /// The command.
+        command: &'static str,
+        /// The subcommand, for a group.
+        subcommand: Option<&'static str>,
+        /// The synopsis as registered.
+        usage: &'static str,
+        /// Where and why reading it failed.
+        error: SynopsisError,
+    },
 }
 
 impl fmt::Display for RegisterError {
@@ -187,6 +214,18 @@ impl fmt::Display for RegisterError {
             ),
             RegisterError::NoSuchGroup(name) => {
                 write!(f, "there is no command group '{name}' to extend")
+            }
+            RegisterError::BadSynopsis {
+                command,
+                subcommand,
+                usage,
+                error,
+            } => {
+                write!(f, "command '{command}")?;
+                if let Some(sub) = subcommand {
+                    write!(f, " {sub}")?;
+                }
+                write!(f, "' has an unreadable usage {}: {error}", quoted(usage))
             }
         }
     }
@@ -276,7 +315,8 @@ pub enum DispatchStatus {
     Success,
     /// The command or subcommand does not exist, or the subcommand was missing.
     NotFound,
-    /// The line could not be split, or the command rejected its arguments.
+    /// The line could not be split, had the wrong number of arguments, or the command
+    /// rejected them.
     BadArguments,
     /// The command ran and failed.
     Failed,
@@ -285,8 +325,9 @@ pub enum DispatchStatus {
 }
 
 enum Action<C> {
-    Run(Handler<C>),
+    Run(Handler<C>, Arity),
     Group {
+        /// Each with its arity.
         infos: Vec<SubcommandInfo>,
         /// Parallel to `infos`.
         handlers: Vec<Handler<C>>,
@@ -308,9 +349,14 @@ impl<C> Command<C> {
             name: self.name,
             summary: self.summary,
             usage: &self.usage,
+            arity: match &self.action {
+                Action::Run(_, arity) => Some(*arity),
+                Action::Help => Some(HELP_ARITY),
+                Action::Group { .. } => None,
+            },
             subcommands: match &self.action {
                 Action::Group { infos, .. } => infos,
-                Action::Run(_) | Action::Help => &[],
+                Action::Run(..) | Action::Help => &[],
             },
         }
     }
@@ -318,11 +364,18 @@ impl<C> Command<C> {
 
 const HELP_SUMMARY: &str = "list the commands, or show how to use one";
 const HELP_USAGE: &str = "[COMMAND [SUBCOMMAND]]";
+/// What [`HELP_USAGE`] reads as (a unit test checks it).
+const HELP_ARITY: Arity = Arity {
+    min: 0,
+    max: Some(2),
+};
 
 /// The table of shell commands, generic over the context `C` that handlers receive.
 pub struct CommandRegistry<C> {
     /// Sorted by name.
     commands: Vec<Command<C>>,
+    /// Every registration refused so far, in order.
+    refused: Vec<RegisterError>,
 }
 
 impl<C> Default for CommandRegistry<C> {
@@ -369,13 +422,27 @@ fn write_one_line(out: &mut dyn Write, text: &str) -> fmt::Result {
     Ok(())
 }
 
+/// The arity `usage` gives `command` (`subcommand`), or the registration error.
+fn read_usage(
+    command: &'static str,
+    subcommand: Option<&'static str>,
+    usage: &'static str,
+) -> Result<Arity, RegisterError> {
+    parse_synopsis(usage).map_err(|error| RegisterError::BadSynopsis {
+        command,
+        subcommand,
+        usage,
+        error,
+    })
+}
+
 /// Checks that `added` subcommands have valid names, distinct from each other and from the
-/// group's `existing` ones.
+/// group's `existing` ones, and readable synopses; returns their descriptions.
 fn check_subcommands<C>(
     command: &'static str,
     existing: &[SubcommandInfo],
     added: &[Subcommand<C>],
-) -> Result<(), RegisterError> {
+) -> Result<Vec<SubcommandInfo>, RegisterError> {
     // Subcommands keep their author's order (most used first, say) in help and in errors.
     if let Some(bad) = added.iter().find(|sub| !valid_name(sub.name)) {
         return Err(RegisterError::InvalidSubcommandName {
@@ -394,7 +461,10 @@ fn check_subcommands<C>(
             });
         }
     }
-    Ok(())
+    added
+        .iter()
+        .map(|sub| Ok(sub.info(read_usage(command, Some(sub.name), sub.usage)?)))
+        .collect()
 }
 
 /// A group's synopsis: its subcommand names, and ` ...` when any takes arguments.
@@ -429,7 +499,22 @@ impl<C> CommandRegistry<C> {
                 usage: String::from(HELP_USAGE),
                 action: Action::Help,
             }],
+            refused: Vec::new(),
         }
+    }
+
+    /// Every registration refused so far, in order. Subsystems register at boot where an
+    /// error has nowhere to go, so the registry keeps them for a test (or a boot line) to show.
+    pub fn registration_errors(&self) -> &[RegisterError] {
+        &self.refused
+    }
+
+    /// Passes `result` on, keeping an error in [`CommandRegistry::registration_errors`].
+    fn noted(&mut self, result: Result<(), RegisterError>) -> Result<(), RegisterError> {
+        if let Err(error) = &result {
+            self.refused.push(error.clone());
+        }
+        result
     }
 
     fn insert(&mut self, command: Command<C>) -> Result<(), RegisterError> {
@@ -445,7 +530,8 @@ impl<C> CommandRegistry<C> {
         }
     }
 
-    /// Registers a command. `usage` is the synopsis after the name (`"[TEXT...]"`, `""`).
+    /// Registers a command. `usage` is the synopsis after the name (`"[TEXT...]"`, `""`), in
+    /// the grammar of [`crate::synopsis`]: it fixes how many arguments the command takes.
     pub fn register(
         &mut self,
         name: &'static str,
@@ -453,15 +539,19 @@ impl<C> CommandRegistry<C> {
         usage: &'static str,
         handler: Handler<C>,
     ) -> Result<(), RegisterError> {
-        if !valid_name(name) {
-            return Err(RegisterError::InvalidName(name));
-        }
-        self.insert(Command {
-            name,
-            summary,
-            usage: String::from(usage),
-            action: Action::Run(handler),
-        })
+        let result = if valid_name(name) {
+            read_usage(name, None, usage).and_then(|arity| {
+                self.insert(Command {
+                    name,
+                    summary,
+                    usage: String::from(usage),
+                    action: Action::Run(handler, arity),
+                })
+            })
+        } else {
+            Err(RegisterError::InvalidName(name))
+        };
+        self.noted(result)
     }
 
     /// Registers a command group: the first argument selects one of `subcommands`.
@@ -471,23 +561,24 @@ impl<C> CommandRegistry<C> {
         summary: &'static str,
         subcommands: &[Subcommand<C>],
     ) -> Result<(), RegisterError> {
-        if !valid_name(name) {
-            return Err(RegisterError::InvalidName(name));
-        }
-        if subcommands.is_empty() {
-            return Err(RegisterError::EmptyGroup(name));
-        }
-        check_subcommands(name, &[], subcommands)?;
-        let infos: Vec<SubcommandInfo> = subcommands.iter().map(Subcommand::info).collect();
-        self.insert(Command {
-            name,
-            summary,
-            usage: group_usage(&infos),
-            action: Action::Group {
-                infos,
-                handlers: subcommands.iter().map(|sub| sub.handler).collect(),
-            },
-        })
+        let result = if !valid_name(name) {
+            Err(RegisterError::InvalidName(name))
+        } else if subcommands.is_empty() {
+            Err(RegisterError::EmptyGroup(name))
+        } else {
+            check_subcommands(name, &[], subcommands).and_then(|infos| {
+                self.insert(Command {
+                    name,
+                    summary,
+                    usage: group_usage(&infos),
+                    action: Action::Group {
+                        infos,
+                        handlers: subcommands.iter().map(|sub| sub.handler).collect(),
+                    },
+                })
+            })
+        };
+        self.noted(result)
     }
 
     /// Appends `subcommands` to the group `name` registered earlier — how one subsystem adds
@@ -498,14 +589,23 @@ impl<C> CommandRegistry<C> {
         name: &'static str,
         subcommands: &[Subcommand<C>],
     ) -> Result<(), RegisterError> {
+        let result = self.try_extend_group(name, subcommands);
+        self.noted(result)
+    }
+
+    fn try_extend_group(
+        &mut self,
+        name: &'static str,
+        subcommands: &[Subcommand<C>],
+    ) -> Result<(), RegisterError> {
         let Some(command) = self.commands.iter_mut().find(|c| c.name == name) else {
             return Err(RegisterError::NoSuchGroup(name));
         };
         let Action::Group { infos, handlers } = &mut command.action else {
             return Err(RegisterError::NoSuchGroup(name));
         };
-        check_subcommands(name, infos, subcommands)?;
-        infos.extend(subcommands.iter().map(Subcommand::info));
+        let added = check_subcommands(name, infos, subcommands)?;
+        infos.extend(added);
         handlers.extend(subcommands.iter().map(|sub| sub.handler));
         command.usage = group_usage(infos);
         Ok(())
@@ -537,7 +637,7 @@ impl<C> CommandRegistry<C> {
         };
         let command = self.find(&name).ok_or(ResolveError::UnknownCommand(name))?;
         let subcommand = match &command.action {
-            Action::Run(_) | Action::Help => None,
+            Action::Run(..) | Action::Help => None,
             Action::Group { infos, .. } => {
                 let expected = || join_names(infos);
                 let given = words
@@ -565,6 +665,7 @@ impl<C> CommandRegistry<C> {
     }
 
     /// Runs a resolved invocation, printing its errors as [`CommandRegistry::dispatch`] does.
+    /// A wrong number of arguments is refused here, before any handler (or `help`) runs.
     pub fn execute(
         &self,
         ctx: &mut C,
@@ -578,16 +679,16 @@ impl<C> CommandRegistry<C> {
                 &ResolveError::UnknownCommand(String::from(invocation.command)),
             );
         };
-        let (handler, synopsis) = match (&command.action, invocation.subcommand) {
-            (Action::Help, _) => return self.help(&args, out),
-            (Action::Run(handler), None) => (*handler, command.usage.as_str()),
+        let (handler, synopsis, arity) = match (&command.action, invocation.subcommand) {
+            (Action::Help, _) => (None, HELP_USAGE, HELP_ARITY),
+            (Action::Run(handler, arity), None) => (Some(*handler), command.usage.as_str(), *arity),
             (Action::Group { infos, handlers }, Some(sub)) => {
                 match infos
                     .iter()
                     .zip(handlers)
                     .find(|(info, _)| info.name == sub)
                 {
-                    Some((info, handler)) => (*handler, info.usage),
+                    Some((info, handler)) => (Some(*handler), info.usage, info.arity),
                     None => {
                         return self.report(
                             out,
@@ -611,7 +712,7 @@ impl<C> CommandRegistry<C> {
             }
             // Only a hand-built invocation can give a plain command a subcommand. Refuse it
             // rather than guess whether it was meant as the first argument.
-            (Action::Run(_), Some(sub)) => {
+            (Action::Run(..), Some(sub)) => {
                 return self.report(
                     out,
                     &ResolveError::UnknownSubcommand {
@@ -623,7 +724,14 @@ impl<C> CommandRegistry<C> {
             }
         };
         let path = invocation.path();
-        let printed = match handler(ctx, &args, out) {
+        let result = match arity.check(args.len()) {
+            Err(error) => Err(error),
+            Ok(()) => match handler {
+                Some(handler) => handler(ctx, &args, out),
+                None => return self.help(&args, out),
+            },
+        };
+        let printed = match result {
             Ok(()) => return DispatchStatus::Success,
             Err(CommandError::Output) => return DispatchStatus::OutputFailed,
             Err(CommandError::Usage(message)) => self
@@ -666,16 +774,12 @@ impl<C> CommandRegistry<C> {
         }
     }
 
-    /// The built-in `help [COMMAND [SUBCOMMAND]]`.
+    /// The built-in `help [COMMAND [SUBCOMMAND]]` (the registry has checked the count).
     fn help(&self, args: &[&str], out: &mut dyn Write) -> DispatchStatus {
         let result = match args {
             [] => self.help_list(out),
             [name] => self.help_command(name, out),
-            [name, sub] => self.help_subcommand(name, sub, out),
-            _ => Err(CommandError::usage(format!(
-                "expected at most 2 arguments, got {}",
-                args.len()
-            ))),
+            [name, sub, ..] => self.help_subcommand(name, sub, out),
         };
         let printed = match result {
             Ok(()) => return DispatchStatus::Success,
@@ -701,6 +805,8 @@ impl<C> CommandRegistry<C> {
         for command in &self.commands {
             writeln!(out, "  {:width$}  {}", command.name, command.summary)?;
         }
+        writeln!(out)?;
+        writeln!(out, "{NUMBER_GRAMMAR}")?;
         Ok(())
     }
 
@@ -757,5 +863,15 @@ impl<C> CommandRegistry<C> {
         writeln!(out, "{path} - {}", info.summary)?;
         write_usage(out, &path, info.usage)?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn help_arity_is_what_its_usage_says() {
+        assert_eq!(parse_synopsis(HELP_USAGE), Ok(HELP_ARITY));
     }
 }

@@ -3,7 +3,9 @@
 //! registry).
 //!
 //! Handlers write to the `fmt::Write` they are given and report bad arguments through
-//! `CommandError`, which the registry prints as a one-line `error: …`.
+//! `CommandError`, which the registry prints as a one-line `error: …`. The registry refuses a
+//! wrong argument count (read from each usage synopsis) before a handler runs, so handlers
+//! that take no arguments ignore theirs.
 
 use alloc::string::String;
 
@@ -264,7 +266,6 @@ fn cmd_ps(_: &mut KernelCtx, _: &[&str], out: Out) -> CmdResult {
 }
 
 fn cmd_metrics(_: &mut KernelCtx, args: &[&str], out: Out) -> CmdResult {
-    shell::expect_arg_count(args, 0, 1)?;
     let registry = crate::kmetrics::registry();
     match args.first().copied().unwrap_or("prometheus") {
         "prometheus" => w(registry.write_prometheus(out)),

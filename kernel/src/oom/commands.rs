@@ -1,18 +1,25 @@
 //! The shell side of the OOM subsystem: `memctl compact|reclaim|stress` (added to the
 //! foundation's `memctl` group) and the `crashctl` group (status, history, tune, stats, auto,
-//! log, eval). Handlers parse and check their arguments — bad ones become `error:` lines
-//! through `CommandError::usage` — and format snapshots taken from `state` (the supervisor),
+//! log, eval). The registry has checked each argument count against the usage synopsis before
+//! a handler runs; handlers parse and check the values — numbers through the shell's one
+//! grammar (`shell::parse_arg`), bad ones becoming `error:` lines through
+//! `CommandError::usage` — and format snapshots taken from `state` (the supervisor),
 //! `workload`, `pool`, `compact` and `reclaim`; none of them holds a lock while writing
 //! output. Argument ranges come from the `oom` crate (`predictor::HISTORY`, the threshold
-//! parser and its percent range), which oslang's command catalogue shares, and the help texts
+//! ranges and conversions), which oslang's command catalogue shares, and the help texts
 //! that quote them are built from the same constants at compile time ([`Text`]).
 
 use core::fmt::Write;
 
-use oom::predictor::{HISTORY, THRESHOLD_PERCENT_MAX, THRESHOLD_PERCENT_MIN, parse_threshold};
+use oom::predictor::{
+    HISTORY, THRESHOLD_PERCENT_MAX, THRESHOLD_PERCENT_MIN, threshold_from_fraction,
+    threshold_from_percent,
+};
 use oom::supervisor::{LOG_LEN, LogKind};
 use oom::{OomKill, Outcome, ScenarioKind};
-use shell::{CommandError, Subcommand, expect_arg_count, optional_arg, parse_arg, required_arg};
+use shell::{
+    CommandError, Number, Subcommand, expect_arg_count, optional_arg, parse_arg, required_arg,
+};
 
 use super::workload::{self, ActorState};
 use super::{compact, eval, pool, state};
@@ -160,7 +167,6 @@ pub const CRASHCTL: [Subcommand<KernelCtx>; 7] = [
 ];
 
 fn memctl_compact(_: &mut KernelCtx, args: &[&str], out: Out) -> CmdResult {
-    expect_arg_count(args, 0, 1)?;
     let order = match optional_arg::<u8>(args, 0, "ORDER")? {
         Some(o) if (1..=buddy::MAX_ORDER as u8).contains(&o) => usize::from(o),
         Some(o) => {
@@ -193,7 +199,6 @@ fn memctl_compact(_: &mut KernelCtx, args: &[&str], out: Out) -> CmdResult {
 }
 
 fn memctl_reclaim(_: &mut KernelCtx, args: &[&str], out: Out) -> CmdResult {
-    expect_arg_count(args, 0, 1)?;
     let pages = optional_arg::<u64>(args, 0, "PAGES")?.unwrap_or(u64::MAX);
     if pages == 0 {
         return Err(CommandError::usage("PAGES must be at least 1"));
@@ -212,6 +217,8 @@ fn memctl_reclaim(_: &mut KernelCtx, args: &[&str], out: Out) -> CmdResult {
 }
 
 fn memctl_stress(_: &mut KernelCtx, args: &[&str], out: Out) -> CmdResult {
+    // The synopsis allows 1-2 arguments over its alternatives; `stop` and `status` take no
+    // seed, which only the handler can tell.
     let what = required_arg(args, 0, "SCENARIO")?;
     match what {
         "stop" => {
@@ -230,7 +237,6 @@ fn memctl_stress(_: &mut KernelCtx, args: &[&str], out: Out) -> CmdResult {
             stress_status(out)
         }
         kind => {
-            expect_arg_count(args, 1, 2)?;
             let kind: ScenarioKind = kind.parse().map_err(|e| {
                 CommandError::usage(alloc::format!("{e} (or stop, status), got '{kind}'"))
             })?;
@@ -302,8 +308,7 @@ fn secs(ms: Option<u64>) -> alloc::string::String {
     }
 }
 
-fn crashctl_status(_: &mut KernelCtx, args: &[&str], out: Out) -> CmdResult {
-    expect_arg_count(args, 0, 0)?;
+fn crashctl_status(_: &mut KernelCtx, _: &[&str], out: Out) -> CmdResult {
     let s = state::status().ok_or_else(|| CommandError::failed("the sampler is not running"))?;
     let Some(a) = s.assessment else {
         return w(writeln!(out, "level: NORMAL (no sample yet)"));
@@ -349,7 +354,6 @@ fn crashctl_status(_: &mut KernelCtx, args: &[&str], out: Out) -> CmdResult {
 }
 
 fn crashctl_history(_: &mut KernelCtx, args: &[&str], out: Out) -> CmdResult {
-    expect_arg_count(args, 0, 1)?;
     let n = optional_arg::<usize>(args, 0, "N")?.unwrap_or(10);
     if !(1..=HISTORY).contains(&n) {
         return Err(CommandError::usage(alloc::format!(
@@ -389,12 +393,16 @@ fn crashctl_history(_: &mut KernelCtx, args: &[&str], out: Out) -> CmdResult {
     Ok(())
 }
 
+/// `crashctl tune PERCENT|FRACTION|default`: the shell's number grammar tells the integer
+/// form (a percent) from the fraction form, the `oom` crate owns their ranges.
 fn crashctl_tune(_: &mut KernelCtx, args: &[&str], out: Out) -> CmdResult {
-    expect_arg_count(args, 1, 1)?;
     let threshold: f32 = match required_arg(args, 0, "THRESHOLD")? {
         "default" => oom::predictor::DEFAULT_THRESHOLD,
-        text => parse_threshold(text)
-            .map_err(|e| CommandError::usage(alloc::format!("{e}, got '{text}'")))?,
+        text => match parse_arg::<Number>("THRESHOLD", text)? {
+            Number::Integer(percent) => threshold_from_percent(percent),
+            Number::Fraction(fraction) => threshold_from_fraction(fraction),
+        }
+        .map_err(|e| CommandError::usage(alloc::format!("{e}, got '{text}'")))?,
     };
     state::tune(threshold).map_err(|e| CommandError::usage(alloc::format!("{e}")))?;
     w(writeln!(out, "threshold: {threshold:.2}"))
@@ -407,8 +415,7 @@ fn ratio(v: Option<f32>) -> alloc::string::String {
     )
 }
 
-fn crashctl_stats(_: &mut KernelCtx, args: &[&str], out: Out) -> CmdResult {
-    expect_arg_count(args, 0, 0)?;
+fn crashctl_stats(_: &mut KernelCtx, _: &[&str], out: Out) -> CmdResult {
     let (s, cost) =
         state::stats().ok_or_else(|| CommandError::failed("the sampler is not running"))?;
     w(writeln!(
@@ -434,16 +441,14 @@ fn crashctl_stats(_: &mut KernelCtx, args: &[&str], out: Out) -> CmdResult {
 }
 
 fn crashctl_auto(_: &mut KernelCtx, args: &[&str], out: Out) -> CmdResult {
-    expect_arg_count(args, 1, 1)?;
-    let on = match args.first().copied() {
-        Some("on") => true,
-        Some("off") => false,
-        Some(other) => {
+    let on = match required_arg(args, 0, "on|off")? {
+        "on" => true,
+        "off" => false,
+        other => {
             return Err(CommandError::usage(alloc::format!(
                 "expected on or off, got '{other}'"
             )));
         }
-        None => return Err(CommandError::usage("missing argument on|off")),
     };
     state::set_auto(on);
     w(writeln!(
@@ -458,7 +463,6 @@ fn crashctl_auto(_: &mut KernelCtx, args: &[&str], out: Out) -> CmdResult {
 }
 
 fn crashctl_log(_: &mut KernelCtx, args: &[&str], out: Out) -> CmdResult {
-    expect_arg_count(args, 0, 1)?;
     let n = optional_arg::<usize>(args, 0, "N")?.unwrap_or(16);
     if !(1..=LOG_LEN).contains(&n) {
         return Err(CommandError::usage(alloc::format!(
@@ -522,7 +526,6 @@ fn crashctl_log(_: &mut KernelCtx, args: &[&str], out: Out) -> CmdResult {
 }
 
 fn crashctl_eval(ctx: &mut KernelCtx, args: &[&str], out: Out) -> CmdResult {
-    expect_arg_count(args, 2, 2)?;
     let runs: u32 = parse_arg("RUNS", required_arg(args, 0, "RUNS")?)?;
     if !(1..=200).contains(&runs) {
         return Err(CommandError::usage(alloc::format!(

@@ -118,12 +118,8 @@ fn cmd_cat(_: &mut KernelCtx, args: &[&str], out: Out) -> CmdResult {
 
 fn cmd_write(_: &mut KernelCtx, args: &[&str], out: Out) -> CmdResult {
     let path = absolute(required_arg(args, 0, "path")?);
-    if args.len() < 2 {
-        return Err(CommandError::usage(
-            "text: missing (quote it to keep spaces)",
-        ));
-    }
-    let mut text = args[1..].join(" ");
+    // The registry enforces `<PATH> <TEXT...>` (two or more arguments) before this runs.
+    let mut text = args.get(1..).unwrap_or_default().join(" ");
     text.push('\n');
     // A temporary file renamed over the target (removed again if anything fails), then a
     // commit: atomic and durable.

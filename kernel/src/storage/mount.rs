@@ -39,6 +39,9 @@ pub fn mount_at_boot() -> String {
         }
         .map_err(|e| format!("ext4 mount: {e}"))?;
         fs.set_cache_limit(EXT4_METADATA_CACHE_BLOCKS);
+        // Inode timestamps from the wall clock (the CMOS RTC read at boot); without one the
+        // crate keeps using the image's last write time.
+        fs.set_clock(hal::time::wall_clock_secs);
         let st = fs.stats();
         let free_mib = st.free_blocks * st.block_size as u64 / (1024 * 1024);
         *FS.lock() = Some(fs);
