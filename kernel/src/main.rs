@@ -155,7 +155,9 @@ fn fault_test(boot: &hal::BootInfo) {
 
 /// Recurses with 1 KiB of stack per level until the guard page stops it. The depth limit
 /// (far beyond any stack: 2^32 KiB) is there so the function visibly can return — without it
-/// the compiler warns that it cannot — while in practice the guard page is hit first.
+/// the compiler warns that it cannot — while in practice the guard page is hit first. The
+/// recursive result goes through `black_box`, or LLVM turns the `f(n + 1) + c` accumulator
+/// recursion into a loop that never touches the guard page.
 #[cfg(feature = "fault-test")]
 fn overflow_stack(depth: u64, buf: &mut [u8; 512]) -> u64 {
     if depth == u64::from(u32::MAX) {
@@ -164,7 +166,7 @@ fn overflow_stack(depth: u64, buf: &mut [u8; 512]) -> u64 {
     let mut local = [0u8; 512];
     local[(depth % 512) as usize] = buf[0].wrapping_add(1);
     core::hint::black_box(&mut local);
-    overflow_stack(depth + 1, &mut local) + u64::from(local[0])
+    core::hint::black_box(overflow_stack(depth + 1, &mut local)) + u64::from(local[0])
 }
 
 /// Reports the panic with a backtrace and stops the machine. Only in an image (feature

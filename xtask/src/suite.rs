@@ -124,6 +124,18 @@ pub fn run(selection: &Selection) -> Result<Summary> {
         if !hostile.is_empty() {
             hostile_tests(&mut recorder, &hostile);
         }
+        let own_hostile: Vec<&e2e_storage::OwnBootTest> = e2e_hostile::OWN_BOOT_TESTS
+            .iter()
+            .filter(|t| selection.wants(&format!("e2e::{}", t.name)))
+            .collect();
+        if !own_hostile.is_empty()
+            && let Some(elf) = build(&mut recorder, image::Variant::Normal)
+        {
+            for test in own_hostile {
+                let outcome = (test.run)(&elf);
+                recorder.record(&format!("e2e::{}", test.name), &outcome, None);
+            }
+        }
         let own: Vec<&e2e_storage::OwnBootTest> = e2e_storage::OWN_BOOT_TESTS
             .iter()
             .filter(|t| selection.wants(&format!("storage::{}", t.name)))
