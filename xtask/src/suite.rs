@@ -115,14 +115,14 @@ pub fn run(selection: &Selection) -> Result<Summary> {
             .filter(|t| selection.wants(&e2e_name(t)))
             .collect();
         if !e2e.is_empty() {
-            e2e_tests(&mut recorder, &e2e);
+            e2e_tests(&mut recorder, &e2e, Guest::boot_with);
         }
         let hostile: Vec<&e2e::E2eTest> = e2e_hostile::TESTS
             .iter()
             .filter(|t| selection.wants(&e2e_name(t)))
             .collect();
         if !hostile.is_empty() {
-            hostile_tests(&mut recorder, &hostile);
+            e2e_tests(&mut recorder, &hostile, Guest::boot_with_socket);
         }
         let own_hostile: Vec<&e2e_storage::OwnBootTest> = e2e_hostile::OWN_BOOT_TESTS
             .iter()
@@ -273,7 +273,13 @@ fn run_to_exit_with(elf: &Path, extra: &[&str], timeout: Duration) -> (Result<Qe
     (outcome, log)
 }
 
-fn e2e_tests(recorder: &mut Recorder, tests: &[&e2e::E2eTest]) {
+/// Runs `tests` on the normal image, each boot with a fresh copy of the data disk, started by
+/// `boot` (serial on stdio for the main table, on a Unix socket for the hostile suite).
+fn e2e_tests(
+    recorder: &mut Recorder,
+    tests: &[&e2e::E2eTest],
+    boot: fn(&Path, &[&str]) -> Result<Guest>,
+) {
     let Some(elf) = build(recorder, image::Variant::Normal) else {
         return;
     };
@@ -285,23 +291,7 @@ fn e2e_tests(recorder: &mut Recorder, tests: &[&e2e::E2eTest]) {
         let drive = disk::drive_args(&scratch.path);
         disks.push(scratch);
         let args: Vec<&str> = drive.iter().map(String::as_str).collect();
-        Guest::boot_with(&elf, &args)
-    });
-}
-
-/// The hostile-input tests: the normal image with its serial line on a Unix socket.
-fn hostile_tests(recorder: &mut Recorder, tests: &[&e2e::E2eTest]) {
-    let Some(elf) = build(recorder, image::Variant::Normal) else {
-        return;
-    };
-    let mut disks: Vec<disk::ScratchImage> = Vec::new();
-    run_e2e(recorder, tests, COMMAND_TIMEOUT, || {
-        let template = disk::test_template()?;
-        let scratch = disk::ScratchImage::copy_of(&template)?;
-        let drive = disk::drive_args(&scratch.path);
-        disks.push(scratch);
-        let args: Vec<&str> = drive.iter().map(String::as_str).collect();
-        Guest::boot_with_socket(&elf, &args)
+        boot(&elf, &args)
     });
 }
 

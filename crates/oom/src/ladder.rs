@@ -54,6 +54,20 @@ pub struct ActionReport {
     pub elapsed_us: u64,
 }
 
+impl ActionReport {
+    /// The report of `action` taken at `t_ms`, before the executor fills in its effect.
+    pub fn new(t_ms: u64, action: Action) -> Self {
+        Self {
+            t_ms,
+            action,
+            pages_moved: 0,
+            pages_freed: 0,
+            blocks_gained: 0,
+            elapsed_us: 0,
+        }
+    }
+}
+
 /// Tunable parameters of the ladder.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct LadderConfig {

@@ -39,8 +39,8 @@ pub use parse::{
     parse_arg, required_arg,
 };
 pub use registry::{
-    CommandError, CommandInfo, CommandRegistry, DispatchStatus, Handler, Invocation, RegisterError,
-    ResolveError, Subcommand, SubcommandInfo,
+    CommandError, CommandInfo, CommandRegistry, DispatchStatus, Handler, Invocation, PlainCommand,
+    RegisterError, ResolveError, Subcommand, SubcommandInfo,
 };
 pub use session::{CrlfWriter, Shell};
 pub use synopsis::{Arity, SynopsisError, parse_synopsis};

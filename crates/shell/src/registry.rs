@@ -36,6 +36,10 @@ use core::fmt::{self, Write};
 /// name, and the output.
 pub type Handler<C> = fn(&mut C, &[&str], &mut dyn Write) -> Result<(), CommandError>;
 
+/// A command without subcommands, as a subsystem's table lists it:
+/// `(name, summary, usage synopsis, handler)` (see [`CommandRegistry::register_all`]).
+pub type PlainCommand<C> = (&'static str, &'static str, &'static str, Handler<C>);
+
 /// Longest command or subcommand name accepted at registration.
 const MAX_NAME_LEN: usize = 32;
 
@@ -552,6 +556,20 @@ impl<C> CommandRegistry<C> {
             Err(RegisterError::InvalidName(name))
         };
         self.noted(result)
+    }
+
+    /// Registers each `(name, summary, usage, handler)` of a subsystem's table with
+    /// [`CommandRegistry::register`]; a refused entry does not stop the others (it is kept in
+    /// [`CommandRegistry::registration_errors`]). Returns the first refusal, if any.
+    pub fn register_all(&mut self, table: &[PlainCommand<C>]) -> Result<(), RegisterError> {
+        let mut first = Ok(());
+        for &(name, summary, usage, handler) in table {
+            let result = self.register(name, summary, usage, handler);
+            if first.is_ok() {
+                first = result;
+            }
+        }
+        first
     }
 
     /// Registers a command group: the first argument selects one of `subcommands`.

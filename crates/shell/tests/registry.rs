@@ -1244,3 +1244,19 @@ fn an_unreadable_synopsis_is_a_registration_error_that_changes_nothing() {
     );
     assert!(shapes().registration_errors().is_empty());
 }
+
+#[test]
+fn a_table_of_commands_registers_each_entry_and_keeps_refusals() {
+    let mut registry: CommandRegistry<Kernel> = CommandRegistry::new();
+    let table: [shell::PlainCommand<Kernel>; 3] = [
+        ("echo", "print", "[TEXT...]", echo),
+        ("bad name", "refused", "", echo),
+        ("add", "sum", "<A> <B>", add),
+    ];
+    assert_eq!(
+        registry.register_all(&table),
+        Err(RegisterError::InvalidName("bad name"))
+    );
+    assert!(registry.command("echo").is_some() && registry.command("add").is_some());
+    assert_eq!(registry.registration_errors().len(), 1);
+}

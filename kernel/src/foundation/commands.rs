@@ -18,12 +18,7 @@ use crate::ctx::{CmdResult, KernelCtx, Out, w};
 /// Adds the foundation's commands. The `memctl` group is created here; the memory manager
 /// (the `oom` subsystem) extends it.
 pub fn register(r: &mut CommandRegistry<KernelCtx>) {
-    let simple: [(
-        &'static str,
-        &'static str,
-        &'static str,
-        shell::Handler<KernelCtx>,
-    ); 7] = [
+    let simple: [shell::PlainCommand<KernelCtx>; 7] = [
         ("version", "print the kernel version", "", cmd_version),
         ("uptime", "time since the timer started", "", cmd_uptime),
         (
@@ -42,11 +37,9 @@ pub fn register(r: &mut CommandRegistry<KernelCtx>) {
             cmd_metrics,
         ),
     ];
-    for (name, summary, usage, handler) in simple {
-        // Names are distinct literals, so registration cannot fail; a failure would only
-        // lose that command, which the e2e `help` test would catch.
-        let _ = r.register(name, summary, usage, handler);
-    }
+    // Names are distinct literals, so registration cannot fail; a refusal would only lose
+    // that command (kept in the registry's errors, which the ktest and the boot line report).
+    let _ = r.register_all(&simple);
     let _ = r.register_group(
         "memctl",
         "memory manager control",

@@ -189,14 +189,7 @@ fn publish(a: &Assessment, stats: &PredictorStats, cost_ns: u64) {
 /// milliseconds), measures it and reports it back.
 fn perform(t_ms: u64, action: Action) {
     let started = hal::time::now_ns();
-    let mut report = ActionReport {
-        t_ms,
-        action,
-        pages_moved: 0,
-        pages_freed: 0,
-        blocks_gained: 0,
-        elapsed_us: 0,
-    };
+    let mut report = ActionReport::new(t_ms, action);
     let mut victim = None;
     match action {
         Action::Compact { order } => {

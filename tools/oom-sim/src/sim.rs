@@ -462,14 +462,7 @@ fn perform(
     action: Action,
 ) -> Result<(ActionReport, Option<Role>)> {
     let started = Instant::now();
-    let mut report = ActionReport {
-        t_ms: now,
-        action,
-        pages_moved: 0,
-        pages_freed: 0,
-        blocks_gained: 0,
-        elapsed_us: 0,
-    };
+    let mut report = ActionReport::new(now, action);
     let mut victim = None;
     match action {
         Action::Compact { order } => {
