@@ -1,7 +1,7 @@
 //! Fuzz target: mount arbitrary bytes as an image (read-only and read-write), walk every
 //! directory and read every file, then try a few writes. Any panic is a bug.
-//! Run: `RUSTC_BOOTSTRAP=1 cargo fuzz run mount_and_read` from crates/ext4 (seed the corpus
-//! with a small `mkfs.ext4` image for useful coverage).
+//! Run: `cargo +nightly fuzz run mount_and_read` from crates/ext4 (`RUSTC_BOOTSTRAP=1` on
+//! stable), seeded by `fuzz/make-seeds.sh`: crates/ext4/README.md has the full command.
 #![no_main]
 
 use blockdev::MemDevice;
@@ -12,10 +12,18 @@ fn walk<D: blockdev::BlockDevice>(fs: &mut Ext4<D>, path: String, depth: usize) 
     if depth > 6 {
         return;
     }
-    let Ok(entries) = fs.read_dir(&path) else { return };
+    let Ok(entries) = fs.read_dir(&path) else {
+        return;
+    };
     for e in entries.into_iter().take(100) {
-        let Ok(name) = String::from_utf8(e.name) else { continue };
-        let child = if path == "/" { format!("/{name}") } else { format!("{path}/{name}") };
+        let Ok(name) = String::from_utf8(e.name) else {
+            continue;
+        };
+        let child = if path == "/" {
+            format!("/{name}")
+        } else {
+            format!("{path}/{name}")
+        };
         match fs.stat(&child) {
             Ok(m) if m.kind == FileKind::Directory => walk(fs, child, depth + 1),
             Ok(_) => {

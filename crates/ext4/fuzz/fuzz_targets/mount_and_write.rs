@@ -4,8 +4,8 @@
 //! the image holds and on new ones, commit, then mount the result again (journal replay
 //! included) and walk it; also drop a mount with uncommitted changes and remount. Any panic,
 //! hang or runaway allocation is a bug: bad images must only ever give `Error` values.
-//! Run: `cargo +nightly fuzz run mount_and_write` from crates/ext4 (seed the corpus with
-//! `fuzz/make-seeds.sh`, see crates/ext4/README.md).
+//! Run: `cargo +nightly fuzz run mount_and_write` from crates/ext4 (`RUSTC_BOOTSTRAP=1` on
+//! stable), seeded by `fuzz/make-seeds.sh`: crates/ext4/README.md has the full command.
 #![no_main]
 
 use blockdev::MemDevice;
@@ -16,6 +16,10 @@ use libfuzzer_sys::fuzz_target;
 struct Found {
     files: Vec<String>,
     dirs: Vec<String>,
+    /// The largest regular file (the one most likely to have an extent index or indirect
+    /// blocks) and the directory with the most entries (the one most likely hash-indexed).
+    largest_file: Option<(u64, String)>,
+    largest_dir: Option<(usize, String)>,
 }
 
 /// Walks the tree (bounded), reading every regular file; collects names for the changes.
@@ -23,13 +27,28 @@ fn walk<D: blockdev::BlockDevice>(fs: &mut Ext4<D>, path: String, depth: usize, 
     if depth > 5 || found.files.len() + found.dirs.len() > 200 {
         return;
     }
-    let Ok(entries) = fs.read_dir(&path) else { return };
+    let Ok(entries) = fs.read_dir(&path) else {
+        return;
+    };
+    if found
+        .largest_dir
+        .as_ref()
+        .is_none_or(|(n, _)| entries.len() > *n)
+    {
+        found.largest_dir = Some((entries.len(), path.clone()));
+    }
     for e in entries.into_iter().take(80) {
-        let Ok(name) = String::from_utf8(e.name) else { continue };
+        let Ok(name) = String::from_utf8(e.name) else {
+            continue;
+        };
         if name == "." || name == ".." {
             continue;
         }
-        let child = if path == "/" { format!("/{name}") } else { format!("{path}/{name}") };
+        let child = if path == "/" {
+            format!("/{name}")
+        } else {
+            format!("{path}/{name}")
+        };
         match fs.stat(&child) {
             Ok(m) if m.kind == FileKind::Directory => {
                 found.dirs.push(child.clone());
@@ -38,6 +57,9 @@ fn walk<D: blockdev::BlockDevice>(fs: &mut Ext4<D>, path: String, depth: usize, 
             Ok(m) => {
                 if m.kind == FileKind::File {
                     found.files.push(child.clone());
+                    if found.largest_file.as_ref().is_none_or(|(n, _)| m.size > *n) {
+                        found.largest_file = Some((m.size, child.clone()));
+                    }
                 }
                 let mut buf = vec![0u8; 8192];
                 let _ = fs.read_at(&child, 0, &mut buf);
@@ -49,7 +71,9 @@ fn walk<D: blockdev::BlockDevice>(fs: &mut Ext4<D>, path: String, depth: usize, 
 }
 
 fn pattern(len: usize, seed: u8) -> Vec<u8> {
-    (0..len).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)).collect()
+    (0..len)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+        .collect()
 }
 
 /// The changes, on whatever the image holds; every error is acceptable.
@@ -68,6 +92,12 @@ fn change<D: blockdev::BlockDevice>(fs: &mut Ext4<D>, found: &Found) {
     if let Some(f) = files.get(1) {
         let _ = fs.truncate(f, 0);
     }
+    if let Some((size, f)) = &found.largest_file {
+        // Into the middle of its mapping, then cut it there (frees mapped blocks and
+        // index / indirect blocks).
+        let _ = fs.write_at(f, size / 2, &pattern(4000, 5));
+        let _ = fs.truncate(f, size / 3);
+    }
     let _ = fs.write_file("/fuzz-new", &pattern(5000, 1));
     // read_at, not read_file: a corrupt size may claim terabytes (a sparse file may too).
     let _ = fs.read_at("/fuzz-new", 0, &mut [0u8; 6000]);
@@ -77,12 +107,19 @@ fn change<D: blockdev::BlockDevice>(fs: &mut Ext4<D>, found: &Found) {
     let _ = fs.mkdir("/fuzz-dir");
     let _ = fs.mkdir("/fuzz-dir/sub/");
     // Grow a directory of the image past a block (an htree one is made linear first).
-    let target = dirs.first().cloned().unwrap_or_else(|| "/fuzz-dir".into());
+    let target = match &found.largest_dir {
+        Some((_, d)) => d.clone(),
+        None => "/fuzz-dir".into(),
+    };
     for i in 0..24 {
-        let _ = fs.create(&format!("{target}/fuzz-entry-with-a-rather-long-name-{i:03}"));
+        let _ = fs.create(&format!(
+            "{target}/fuzz-entry-with-a-rather-long-name-{i:03}"
+        ));
     }
     for i in (0..24).step_by(3) {
-        let _ = fs.unlink(&format!("{target}/fuzz-entry-with-a-rather-long-name-{i:03}"));
+        let _ = fs.unlink(&format!(
+            "{target}/fuzz-entry-with-a-rather-long-name-{i:03}"
+        ));
     }
     // Renames: a file into a directory, a directory across directories (its `..` moves),
     // and a file over an existing one.
@@ -106,7 +143,9 @@ fn change<D: blockdev::BlockDevice>(fs: &mut Ext4<D>, found: &Found) {
 fuzz_target!(|data: &[u8]| {
     let mut image = data.to_vec();
     image.resize(image.len().div_ceil(512).max(1) * 512, 0);
-    let Ok(dev) = MemDevice::new(image, 512) else { return };
+    let Ok(dev) = MemDevice::new(image, 512) else {
+        return;
+    };
     let Ok(mut fs) = Ext4::mount(dev) else { return };
     let mut found = Found::default();
     walk(&mut fs, "/".into(), 0, &mut found);
@@ -124,7 +163,9 @@ fuzz_target!(|data: &[u8]| {
 
     // Mount what was written (replaying its journal if a commit was cut short), look at it
     // and change it again.
-    let Ok(dev) = MemDevice::new(image, 512) else { return };
+    let Ok(dev) = MemDevice::new(image, 512) else {
+        return;
+    };
     let Ok(mut fs) = Ext4::mount(dev) else { return };
     let mut again = Found::default();
     walk(&mut fs, "/".into(), 0, &mut again);
