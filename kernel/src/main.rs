@@ -8,7 +8,7 @@
 //! The kernel is a table of subsystems ([`SUBSYSTEMS`]): each is a logic crate under `crates/`
 //! plus its glue in `kernel/src/<name>/`, described by one [`ctx::Subsystem`] entry (start at
 //! boot, shell commands, metrics, stop at shutdown). `main` walks the table; the subsystems
-//! import only the shared context below them (`ctx`, `kmetrics`, `reclaim`), never `main`
+//! import only the shared context below them (`ctx`, `files`, `kmetrics`, `reclaim`), never `main`
 //! and never each other. docs/ARCHITECTURE.md has the recipe for adding one.
 //!
 //! Variants (cargo features, built by `cargo xtask build --variant …`): the normal image starts
@@ -22,6 +22,7 @@
 extern crate alloc;
 
 mod ctx;
+mod files;
 mod foundation;
 mod kmetrics;
 #[cfg(feature = "ktest")]

@@ -21,7 +21,7 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 
 /// Top-level modules that form the shared context below the subsystems.
-pub const SHARED: &[&str] = &["ctx", "kmetrics", "reclaim"];
+pub const SHARED: &[&str] = &["ctx", "files", "kmetrics", "reclaim"];
 /// The in-kernel test harness: above the subsystems, below the crate root.
 pub const HARNESS: &str = "ktest";
 

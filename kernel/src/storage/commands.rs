@@ -21,7 +21,7 @@ fn fs_err(path: &str, e: String) -> CommandError {
 }
 
 /// An error's message; a refusal because of detected corruption says what was detected.
-fn describe(fs: &Fs, e: &ext4::Error) -> String {
+pub(super) fn describe(fs: &Fs, e: &ext4::Error) -> String {
     match (e, fs.errors()) {
         (ext4::Error::HasErrors, Some(cause)) => format!("{e} ({cause})"),
         _ => format!("{e}"),
@@ -123,11 +123,7 @@ fn cmd_write(_: &mut KernelCtx, args: &[&str], out: Out) -> CmdResult {
     text.push('\n');
     // A temporary file renamed over the target (removed again if anything fails), then a
     // commit: atomic and durable.
-    on_fs(|fs| {
-        fs.replace_file(&path, text.as_bytes())?;
-        fs.sync()
-    })?
-    .map_err(|e| fs_err(&path, e))?;
+    crate::files::replace(&path, text.as_bytes()).map_err(CommandError::failed)?;
     writeln!(out, "wrote {} bytes to {path}", text.len())?;
     Ok(())
 }
@@ -162,8 +158,8 @@ fn cmd_mkdir(_: &mut KernelCtx, args: &[&str], out: Out) -> CmdResult {
 fn cmd_mv(_: &mut KernelCtx, args: &[&str], out: Out) -> CmdResult {
     let from = absolute(required_arg(args, 0, "from")?);
     let to = absolute(required_arg(args, 1, "to")?);
-    on_fs(|fs| fs.rename(&from, &to).and_then(|()| fs.sync()))?
-        .map_err(|e| CommandError::failed(format!("{from} -> {to}: {e}")))?;
+    crate::files::rename(&from, &to)
+        .map_err(|e| CommandError::failed(format!("{e} (moving to {to})")))?;
     writeln!(out, "moved {from} to {to}")?;
     Ok(())
 }

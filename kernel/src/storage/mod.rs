@@ -2,7 +2,8 @@
 //! system mounted at boot, and the shell's file commands (`ls cat write rm mkdir mv df sync`).
 //!
 //! Modules: `device` (the disk and the cache's pages), `mount` (boot-time mount), `commands`
-//! (the shell side); this file holds the mounted file system, its lock, the block-cache
+//! (the shell side), `service` (the kernel's file service, [`crate::files`], for other
+//! subsystems); this file holds the mounted file system, its lock, the block-cache
 //! shrinker and the storage metrics.
 //!
 //! Stack: `hal::virtio::VirtioBlock` (sectors, polled) → [`VirtioDisk`] (the `BlockDevice`
@@ -20,6 +21,7 @@
 mod commands;
 pub mod device;
 mod mount;
+mod service;
 
 use alloc::format;
 use alloc::string::String;
@@ -62,6 +64,9 @@ const BLOCK_CACHE_SHRINKER: Shrinker = Shrinker {
 /// Mounts the data disk and offers its cache to the memory manager's reclaim.
 fn start(_: &'static hal::BootInfo) -> Option<String> {
     let line = mount::mount_at_boot();
+    if FS.lock().is_some() {
+        crate::files::install(service::STORE);
+    }
     if reclaim::register(BLOCK_CACHE_SHRINKER).is_err() {
         return Some(format!(
             "{line}\nstorage: reclaim registry full, the block cache cannot be reclaimed"
@@ -112,6 +117,7 @@ pub fn reclaimable_pages() -> usize {
 
 /// Commits and unmounts (before power-off). Returns a line to print when something failed.
 pub fn unmount() -> Option<String> {
+    crate::files::uninstall();
     let mut guard = FS.lock();
     let fs = guard.take()?;
     match fs.unmount() {
