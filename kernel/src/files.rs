@@ -80,10 +80,6 @@ pub fn rename(from: &str, to: &str) -> Result<(), String> {
     (store()?.rename)(from, to)
 }
 
-#[expect(
-    dead_code,
-    reason = "first callers: the network and language-model subsystems"
-)]
 /// Creates `path` and its missing parents durably.
 pub fn create_dir_all(path: &str) -> Result<(), String> {
     (store()?.create_dir_all)(path)

@@ -439,10 +439,10 @@ fn shell_registry_answers() -> TestResult {
 fn metrics_registry_exports_every_series() -> TestResult {
     let registry = crate::kmetrics::registry();
     ensure!(
-        registry.len() == 26 + crate::oom::monitor::METRICS.len(),
+        registry.len() == 26 + crate::oom::monitor::METRICS.len() + crate::net::METRICS.len(),
         "registry holds {} series, expected {}",
         registry.len(),
-        26 + crate::oom::monitor::METRICS.len()
+        26 + crate::oom::monitor::METRICS.len() + crate::net::METRICS.len()
     );
     let mut text = String::new();
     registry

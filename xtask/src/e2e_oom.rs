@@ -232,7 +232,7 @@ fn crashctl_reports_status_and_stats(console: &mut Console) -> Result<()> {
         "`memctl reclaim` printed {reclaimed:?}"
     );
     let metrics = command_ok(console, "metrics")?;
-    for series in ["nous_oom_risk ", "nous_oom_predictor_update_ns "] {
+    for series in ["nous_oom_risk ", "nous_oom_predictor_update_seconds "] {
         ensure!(
             metrics.iter().any(|l| l.starts_with(series)),
             "`metrics` does not export {series}"

@@ -21,11 +21,13 @@ mod console;
 mod disk;
 mod e2e;
 mod e2e_hostile;
+mod e2e_net;
 mod e2e_oom;
 mod e2e_storage;
 mod image;
 #[cfg(test)]
 mod modgraph;
+mod netclient;
 mod parse;
 mod qemu;
 mod setup;
@@ -110,7 +112,12 @@ fn dispatch(command: Command) -> Result<ExitCode> {
             setup::ensure_qemu()?;
             let elf = image::build(variant)?;
             let mut args = disk::drive_args(&disk::ensure_run_image()?);
+            let port = qemu::free_port()?;
+            args.extend(qemu::net_args(port));
             args.extend(qemu_args);
+            println!(
+                "xtask: the dashboard will be at http://127.0.0.1:{port}/ once the kernel is up"
+            );
             qemu::run_interactive(&elf, &args)
         }
         Command::Test {
@@ -138,6 +145,8 @@ fn dispatch(command: Command) -> Result<ExitCode> {
             println!("mkfs.ext4: {}", e2fs.mkfs_ext4.display());
             println!("e2fsck: {}", e2fs.e2fsck.display());
             println!("debugfs: {}", e2fs.debugfs.display());
+            println!("promtool: {}", setup::ensure_promtool()?.display());
+            println!("chromium: {}", setup::ensure_chromium()?.display());
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -50,6 +50,25 @@ pub fn machine_args(elf: &Path) -> Vec<String> {
     args
 }
 
+/// A TCP port on 127.0.0.1 that nothing listens on right now (the kernel picks it; there is a
+/// small window before QEMU binds it, in which another process could take it).
+pub fn free_port() -> Result<u16> {
+    let listener = std::net::TcpListener::bind(("127.0.0.1", 0)).context("finding a free port")?;
+    Ok(listener.local_addr()?.port())
+}
+
+/// A virtio-net card on QEMU's user network, with host `127.0.0.1:<port>` forwarded to the
+/// guest's port 80 (the dashboard). `restrict=on` cuts the guest off from everything else: it
+/// reaches no network, the host's included, and is reached only through the forward.
+pub fn net_args(port: u16) -> Vec<String> {
+    vec![
+        "-netdev".to_string(),
+        format!("user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:{port}-:80"),
+        "-device".to_string(),
+        "virtio-net-pci,netdev=n0".to_string(),
+    ]
+}
+
 /// Memory given to the guest by [`machine_args`], in KiB (`-m 256M`).
 pub const GUEST_MEMORY_KIB: u64 = 256 * 1024;
 

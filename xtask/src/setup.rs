@@ -45,6 +45,18 @@ pub const E2FSPROGS: [Requirement; 3] = [
     },
 ];
 
+/// Prometheus' checker of the text exposition format (the dashboard's `/metrics`).
+pub const PROMTOOL: Requirement = Requirement {
+    program: "promtool",
+    package: "prometheus",
+};
+
+/// A headless browser for the dashboard test.
+pub const CHROMIUM: Requirement = Requirement {
+    program: "chromium",
+    package: "chromium",
+};
+
 /// Absolute paths of the e2fsprogs programs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct E2fsTools {
@@ -95,6 +107,20 @@ pub fn plan(missing: &[&str], is_root: bool) -> Plan {
 pub fn ensure_qemu() -> Result<PathBuf> {
     let mut found = ensure(&[QEMU])?;
     found.pop().context("tool lookup returned no path for QEMU")
+}
+
+/// Makes sure `promtool` is available and returns its path.
+pub fn ensure_promtool() -> Result<PathBuf> {
+    ensure(&[PROMTOOL])?
+        .pop()
+        .context("tool lookup returned no path for promtool")
+}
+
+/// Makes sure `chromium` is available and returns its path.
+pub fn ensure_chromium() -> Result<PathBuf> {
+    ensure(&[CHROMIUM])?
+        .pop()
+        .context("tool lookup returned no path for chromium")
 }
 
 /// Makes sure mkfs.ext4, e2fsck and debugfs are available and returns their paths.

@@ -13,7 +13,7 @@ use anyhow::{Result, bail};
 
 use crate::console::{COMMAND_TIMEOUT, Console};
 use crate::qemu::{Guest, QemuExit};
-use crate::{disk, e2e, e2e_hostile, e2e_storage, image, parse, setup};
+use crate::{disk, e2e, e2e_hostile, e2e_net, e2e_storage, image, parse, setup};
 
 /// How long the ktest image may take from start to exit (boot plus every in-kernel test).
 const KTEST_TIMEOUT: Duration = Duration::from_secs(180);
@@ -142,6 +142,15 @@ pub fn run(selection: &Selection) -> Result<Summary> {
             .collect();
         if !own.is_empty() {
             storage_tests(&mut recorder, &own);
+        }
+        let net: Vec<&e2e_net::NetTest> = e2e_net::TESTS
+            .iter()
+            .filter(|t| selection.wants(&format!("net::{}", t.name)))
+            .collect();
+        if !net.is_empty()
+            && let Some(elf) = build(&mut recorder, image::Variant::Normal)
+        {
+            e2e_net::run(&mut recorder, &elf, &net);
         }
         disk::remove_test_template();
     }

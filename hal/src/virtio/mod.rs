@@ -3,7 +3,8 @@
 //! This module holds what every virtio driver shares: [`VirtioHal`], the crate's `Hal`
 //! (coherent DMA memory and buffer sharing from [`crate::dma`], device registers from the MMIO
 //! window), and [`transport`], which turns a claimed [`PciDevice`] into a `PciTransport`. The
-//! device drivers sit beside it: [`block`] (virtio-blk).
+//! device drivers sit beside it: [`block`] (virtio-blk) and [`net`] (virtio-net, whose frames
+//! live in pages it owns, so it needs no bounce buffers).
 //!
 //! Requests are synchronous and polled: a driver holds its device exclusively (`&mut self`),
 //! submits, and spins on the used ring while QEMU completes the request on its I/O thread; the
@@ -15,6 +16,7 @@
 //! BAR is mapped before the transport is built, so `mmio_phys_to_virt` only looks mappings up.
 
 pub mod block;
+pub mod net;
 
 use alloc::vec::Vec;
 use core::ptr::NonNull;
@@ -24,6 +26,7 @@ use virtio_drivers::transport::pci::bus::{BarInfo, Command, PciRoot};
 use virtio_drivers::{BufferDirection, Hal, PhysAddr};
 
 pub use self::block::VirtioBlock;
+pub use self::net::VirtioNet;
 use crate::dma::{self, DmaError};
 use crate::mem::paging;
 use crate::pci::{PciDevice, PortCam};

@@ -16,8 +16,9 @@
 use core::sync::atomic::{AtomicBool, Ordering};
 
 use hal::task::{self, SpawnOptions};
-use metrics::{Counter, FloatGauge, Gauge, Metric};
+use metrics::{Counter, FloatGauge, Gauge, Label, Metric};
 use oom::ladder::ActionReport;
+use oom::supervisor::RunRecord;
 use oom::{Action, Assessment, Holding, OwnerId, PredictorStats, Sample};
 use sched::Priority;
 
@@ -39,9 +40,9 @@ static M_CONFIDENCE: FloatGauge = FloatGauge::new(
     "nous_oom_confidence",
     "Crash predictor: confidence in the dominant factor, 0 to 1.",
 );
-static M_TTE: Gauge = Gauge::new(
-    "nous_oom_time_to_exhaustion_ms",
-    "Crash predictor: estimated ms until exhaustion (-1 when no trend points there).",
+static M_TTE: FloatGauge = FloatGauge::new(
+    "nous_oom_time_to_exhaustion_seconds",
+    "Crash predictor: estimated seconds until exhaustion (-1 when no trend points there).",
 );
 static M_LEVEL: Gauge = Gauge::new(
     "nous_oom_risk_level",
@@ -55,13 +56,44 @@ static M_ACTIONS: Counter = Counter::new(
     "nous_oom_ladder_actions_total",
     "Response-ladder actions performed since boot.",
 );
-static M_UPDATE_NS: Gauge = Gauge::new(
-    "nous_oom_predictor_update_ns",
-    "Duration of the last predictor update, ns.",
+static M_UPDATE: FloatGauge = FloatGauge::new(
+    "nous_oom_predictor_update_seconds",
+    "Duration of the last predictor update, in seconds.",
+);
+const FIRING_HELP: &str = "Shadow baselines on the same samples: 1 while the rule fires (earlyoom: free memory under its floor; psi: allocation stalls).";
+static M_EARLYOOM_FIRING: Gauge = Gauge::with_labels(
+    "nous_oom_baseline_firing",
+    FIRING_HELP,
+    &[Label::new("baseline", "earlyoom")],
+);
+static M_PSI_FIRING: Gauge = Gauge::with_labels(
+    "nous_oom_baseline_firing",
+    FIRING_HELP,
+    &[Label::new("baseline", "psi")],
+);
+const WARNING_HELP: &str = "Seconds from the start of the current workload run to the first warning of each detector (-1: none yet); lead time is the OOM time minus this.";
+static M_WARN_PREDICTOR: FloatGauge = FloatGauge::with_labels(
+    "nous_oom_run_first_warning_seconds",
+    WARNING_HELP,
+    &[Label::new("detector", "predictor")],
+);
+static M_WARN_EARLYOOM: FloatGauge = FloatGauge::with_labels(
+    "nous_oom_run_first_warning_seconds",
+    WARNING_HELP,
+    &[Label::new("detector", "earlyoom")],
+);
+static M_WARN_PSI: FloatGauge = FloatGauge::with_labels(
+    "nous_oom_run_first_warning_seconds",
+    WARNING_HELP,
+    &[Label::new("detector", "psi")],
+);
+static M_RUN_OOM: FloatGauge = FloatGauge::new(
+    "nous_oom_run_oom_seconds",
+    "Seconds from the start of the current workload run to its first OOM kill (-1: none).",
 );
 
 /// The metrics this subsystem exports.
-pub static METRICS: [&dyn Metric; 8] = [
+pub static METRICS: [&dyn Metric; 14] = [
     &M_RISK,
     &M_CONFIDENCE,
     &M_TTE,
@@ -69,7 +101,13 @@ pub static METRICS: [&dyn Metric; 8] = [
     &M_PREDICTIONS,
     &state::M_OOM_KILLS,
     &M_ACTIONS,
-    &M_UPDATE_NS,
+    &M_UPDATE,
+    &M_EARLYOOM_FIRING,
+    &M_PSI_FIRING,
+    &M_WARN_PREDICTOR,
+    &M_WARN_EARLYOOM,
+    &M_WARN_PSI,
+    &M_RUN_OOM,
 ];
 
 fn now_ms() -> u64 {
@@ -165,6 +203,7 @@ fn tick() {
             &s.supervisor.predictor().stats(),
             o.predictor_ns,
         );
+        publish_baselines(o.earlyoom_fires, o.psi_fires, s.supervisor.run());
         s.supervisor.decide()
     })
     .flatten();
@@ -176,13 +215,20 @@ fn tick() {
 fn publish(a: &Assessment, stats: &PredictorStats, cost_ns: u64) {
     M_RISK.set(f64::from(a.risk));
     M_CONFIDENCE.set(f64::from(a.confidence));
-    M_TTE.set(
-        a.tte_ms
-            .map_or(-1, |t| i64::try_from(t).unwrap_or(i64::MAX)),
-    );
+    M_TTE.set(a.tte_ms.map_or(-1.0, |t| t as f64 / 1000.0));
     M_LEVEL.set(a.level as i64);
     M_PREDICTIONS.set(i64::from(stats.predictions));
-    M_UPDATE_NS.set(i64::try_from(cost_ns).unwrap_or(i64::MAX));
+    M_UPDATE.set(cost_ns as f64 / 1e9);
+}
+
+fn publish_baselines(earlyoom: bool, psi: bool, run: &RunRecord) {
+    M_EARLYOOM_FIRING.set(i64::from(earlyoom));
+    M_PSI_FIRING.set(i64::from(psi));
+    let seconds = |t: Option<u64>| t.map_or(-1.0, |ms| ms as f64 / 1000.0);
+    M_WARN_PREDICTOR.set(seconds(run.pred_ms));
+    M_WARN_EARLYOOM.set(seconds(run.earlyoom_ms));
+    M_WARN_PSI.set(seconds(run.psi_ms));
+    M_RUN_OOM.set(seconds(run.oom_ms));
 }
 
 /// Performs an action the supervisor decided (outside its lock: compaction takes
