@@ -72,6 +72,10 @@ pub const TESTS: &[NetTest] = &[
         name: "autoctl_ai_metrics_and_export",
         run: autoctl_ai_metrics_and_export,
     },
+    NetTest {
+        name: "dashboard_updates_live_in_chromium",
+        run: dashboard_updates_live_in_chromium,
+    },
 ];
 
 /// Boots one guest for the network tests (a fresh disk, a free forwarded port).
@@ -510,4 +514,246 @@ fn autoctl_ai_metrics_and_export(g: &mut NetGuest) -> Result<()> {
         "directory",
     )?;
     crate::e2e::command_error(&mut g.console, "autoctl export-metrics a b", "argument")
+}
+
+/// Headless Chromium with a DevTools endpoint; killed (by its own pid) when dropped.
+struct Browser {
+    child: std::process::Child,
+    profile: PathBuf,
+    devtools_port: u16,
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.profile);
+    }
+}
+
+impl Browser {
+    fn start() -> Result<Browser> {
+        let chromium = setup::ensure_chromium()?;
+        let profile = std::env::temp_dir().join(format!("nous-chromium-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&profile);
+        std::fs::create_dir_all(&profile)?;
+        let child = Command::new(chromium)
+            .args([
+                "--headless=new",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-dev-shm-usage",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--remote-debugging-address=127.0.0.1",
+                "--remote-debugging-port=0",
+                "--window-size=1400,1500",
+                "--hide-scrollbars",
+            ])
+            .arg(format!("--user-data-dir={}", profile.display()))
+            .arg("about:blank")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("starting chromium")?;
+        let mut browser = Browser {
+            child,
+            profile,
+            devtools_port: 0,
+        };
+        let active = browser.profile.join("DevToolsActivePort");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        browser.devtools_port = loop {
+            if let Some(port) = std::fs::read_to_string(&active)
+                .ok()
+                .and_then(|t| t.lines().next().and_then(|l| l.trim().parse().ok()))
+            {
+                break port;
+            }
+            ensure!(
+                Instant::now() < deadline,
+                "chromium wrote no DevToolsActivePort"
+            );
+            ensure!(
+                browser.child.try_wait()?.is_none(),
+                "chromium exited at start"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        Ok(browser)
+    }
+
+    /// The DevTools WebSocket of the first page.
+    fn page(&self) -> Result<Devtools> {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let list = netclient::get(self.devtools_port, "/json/list", IO_TIMEOUT)?;
+            let targets: serde_json::Value = serde_json::from_slice(&list.body)?;
+            let page = targets
+                .as_array()
+                .and_then(|t| t.iter().find(|t| t["type"] == "page"))
+                .and_then(|t| t["webSocketDebuggerUrl"].as_str())
+                .and_then(|url| {
+                    url.split_once("/devtools/")
+                        .map(|(_, p)| format!("/devtools/{p}"))
+                });
+            if let Some(path) = page {
+                return Ok(Devtools {
+                    ws: WsClient::open(self.devtools_port, &path, IO_TIMEOUT)?,
+                    next_id: 1,
+                    events: Vec::new(),
+                });
+            }
+            ensure!(Instant::now() < deadline, "chromium lists no page target");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+/// A DevTools protocol session on one page: commands, and the events seen meanwhile.
+struct Devtools {
+    ws: WsClient,
+    next_id: u64,
+    events: Vec<serde_json::Value>,
+}
+
+impl Devtools {
+    fn call(&mut self, method: &str, params: serde_json::Value) -> Result<serde_json::Value> {
+        let id = self.next_id;
+        self.next_id += 1;
+        let msg = serde_json::json!({ "id": id, "method": method, "params": params });
+        self.ws.send(0x81, msg.to_string().as_bytes(), true)?;
+        let deadline = Instant::now() + IO_TIMEOUT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let raw = self
+                .ws
+                .next_message(left)?
+                .with_context(|| format!("no reply to {method}"))?;
+            let reply: serde_json::Value = serde_json::from_slice(&raw)?;
+            if reply["id"] == id {
+                if let Some(err) = reply.get("error") {
+                    bail!("{method}: {err}");
+                }
+                return Ok(reply["result"].clone());
+            }
+            self.events.push(reply);
+        }
+    }
+
+    /// Collects events for `time`.
+    fn listen(&mut self, time: Duration) -> Result<()> {
+        let deadline = Instant::now() + time;
+        while let Some(raw) = self
+            .ws
+            .next_message(deadline.saturating_duration_since(Instant::now()))?
+        {
+            self.events.push(serde_json::from_slice(&raw)?);
+        }
+        Ok(())
+    }
+
+    /// The page's own counters (`window.nousDashboard.state()`).
+    fn dashboard_state(&mut self) -> Result<serde_json::Value> {
+        let result = self.call(
+            "Runtime.evaluate",
+            serde_json::json!({
+                "expression": "JSON.stringify(window.nousDashboard ? window.nousDashboard.state() : null)",
+                "returnByValue": true
+            }),
+        )?;
+        let text = result["result"]["value"]
+            .as_str()
+            .context("no state string")?;
+        Ok(serde_json::from_str(text)?)
+    }
+}
+
+fn dashboard_updates_live_in_chromium(g: &mut NetGuest) -> Result<()> {
+    let browser = Browser::start()?;
+    let mut page = browser.page()?;
+    page.call("Network.enable", serde_json::json!({}))?;
+    page.call("Page.enable", serde_json::json!({}))?;
+    let origin = format!("127.0.0.1:{}", g.port);
+    page.call(
+        "Page.navigate",
+        serde_json::json!({ "url": format!("http://{origin}/") }),
+    )?;
+    page.listen(Duration::from_secs(3))?;
+    let first = page.dashboard_state()?;
+    page.listen(Duration::from_secs(2))?;
+    let second = page.dashboard_state()?;
+    let frames = |s: &serde_json::Value| s["frames"].as_u64().unwrap_or(0);
+    let updates = |s: &serde_json::Value| s["chartUpdates"].as_u64().unwrap_or(0);
+    ensure!(
+        second["connected"] == true && frames(&first) > 0,
+        "the page is not live: {first} then {second}"
+    );
+    ensure!(
+        frames(&second) >= frames(&first) + 10 && updates(&second) > updates(&first),
+        "the page did not update from the WebSocket in 2 s: {first} then {second}"
+    );
+    ensure!(
+        second["components"]["sched"].is_boolean() && second["components"]["llm"].is_boolean(),
+        "components not judged present or absent: {second}"
+    );
+    // Under a memory-stress workload (the predictor and its baselines at work), the page
+    // keeps updating and the shell keeps answering.
+    command_ok(&mut g.console, "memctl stress leak 7")?;
+    page.listen(Duration::from_secs(8))?;
+    let third = page.dashboard_state()?;
+    ensure!(
+        frames(&third) >= frames(&second) + 40,
+        "the page fell behind under stress: {second} then {third}"
+    );
+    command_ok(&mut g.console, "uptime").context("the shell under stress with the page open")?;
+    // Every request the page made went to the kernel (no CDN, no other host).
+    let mut urls: Vec<String> = Vec::new();
+    for e in &page.events {
+        match e["method"].as_str() {
+            Some("Network.requestWillBeSent") => urls.push(
+                e["params"]["request"]["url"]
+                    .as_str()
+                    .unwrap_or("?")
+                    .to_string(),
+            ),
+            Some("Network.webSocketCreated") => {
+                urls.push(e["params"]["url"].as_str().unwrap_or("?").to_string())
+            }
+            _ => {}
+        }
+    }
+    ensure!(
+        urls.iter().any(|u| u.ends_with("/uPlot.iife.min.js"))
+            && urls.iter().any(|u| u.starts_with("ws://")),
+        "the page's requests were not seen: {urls:?}"
+    );
+    let foreign: Vec<&String> = urls
+        .iter()
+        .filter(|u| {
+            !(u.starts_with(&format!("http://{origin}/"))
+                || u.starts_with(&format!("ws://{origin}/"))
+                || u.starts_with("data:"))
+        })
+        .collect();
+    ensure!(
+        foreign.is_empty(),
+        "requests to other addresses: {foreign:?}"
+    );
+    let shot = page.call(
+        "Page.captureScreenshot",
+        serde_json::json!({ "format": "png" }),
+    )?;
+    let png = base64::decode(shot["data"].as_str().context("no screenshot data")?)?;
+    ensure!(png.starts_with(b"\x89PNG"), "the screenshot is not a PNG");
+    let path = artefact_dir()?.join("dashboard.png");
+    std::fs::write(&path, &png)?;
+    println!("xtask: dashboard screenshot saved to {}", path.display());
+    drop(page);
+    drop(browser);
+    command_ok(&mut g.console, "memctl stress stop")?;
+    still_alive(g, "a browser session")
 }

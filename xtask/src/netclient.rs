@@ -110,12 +110,44 @@ pub fn parse_response(raw: &[u8]) -> Result<Response> {
     Ok(response)
 }
 
-/// `GET path` on a new connection.
+/// Whether `raw` holds a whole response: its head, and as many body bytes as its
+/// Content-Length says (without one, the body ends at the close).
+fn complete(raw: &[u8]) -> bool {
+    let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return false;
+    };
+    let head = String::from_utf8_lossy(&raw[..end]).to_ascii_lowercase();
+    head.lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .is_some_and(|len| raw.len() >= end + 4 + len)
+}
+
+/// `GET path` on a new connection; the response ends at its Content-Length or the close
+/// (whichever comes first: not every server closes when asked to).
 pub fn get(port: u16, path: &str, timeout: Duration) -> Result<Response> {
     let request =
         format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n");
-    parse_response(&exchange(port, request.as_bytes(), timeout)?)
-        .with_context(|| format!("GET {path}"))
+    let mut stream = connect(port, timeout)?;
+    stream.write_all(request.as_bytes())?;
+    let deadline = Instant::now() + timeout;
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 16 * 1024];
+    while !complete(&raw) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        ensure!(
+            !left.is_zero(),
+            "GET {path}: no whole response within {timeout:?}"
+        );
+        stream.set_read_timeout(Some(left))?;
+        match stream.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => raw.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == ErrorKind::ConnectionReset => break,
+            Err(e) => return Err(e).with_context(|| format!("GET {path}")),
+        }
+    }
+    parse_response(&raw).with_context(|| format!("GET {path}"))
 }
 
 /// The `Sec-WebSocket-Accept` value for `key`.
@@ -136,16 +168,22 @@ pub struct WsClient {
 #[derive(Debug, Clone)]
 pub struct ServerFrame {
     pub opcode: u8,
+    pub fin: bool,
     pub payload: Vec<u8>,
 }
 
 impl WsClient {
     /// Opens `/ws` and checks the handshake (status 101, the accept key).
     pub fn connect(port: u16, timeout: Duration) -> Result<WsClient> {
+        Self::open(port, "/ws", timeout)
+    }
+
+    /// Opens the WebSocket at `path` on 127.0.0.1:`port`.
+    pub fn open(port: u16, path: &str, timeout: Duration) -> Result<WsClient> {
         let mut stream = connect(port, timeout)?;
         let key = "dGhlIHNhbXBsZSBub25jZQ==";
         let request = format!(
-            "GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n\
+            "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n\
              Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
         );
         stream.write_all(request.as_bytes())?;
@@ -196,8 +234,13 @@ impl WsClient {
         let deadline = Instant::now() + timeout;
         loop {
             if let Some((opcode, payload, used)) = decode_server_frame(&self.pending)? {
+                let fin = self.pending.first().is_some_and(|b| b & 0x80 != 0);
                 self.pending.drain(..used);
-                return Ok(Some(ServerFrame { opcode, payload }));
+                return Ok(Some(ServerFrame {
+                    opcode,
+                    fin,
+                    payload,
+                }));
             }
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
@@ -213,6 +256,27 @@ impl WsClient {
                 }
                 Err(e) if e.kind() == ErrorKind::ConnectionReset => return Ok(None),
                 Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// The next whole data message (continuation frames joined; control frames skipped), or
+    /// `None` when the connection closed or `timeout` passed.
+    pub fn next_message(&mut self, timeout: Duration) -> Result<Option<Vec<u8>>> {
+        let deadline = Instant::now() + timeout;
+        let mut message = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let Some(frame) = self.next(left)? else {
+                return Ok(None);
+            };
+            match frame.opcode {
+                0..=2 => message.extend_from_slice(&frame.payload),
+                8 => return Ok(None),
+                _ => continue,
+            }
+            if frame.fin {
+                return Ok(Some(message));
             }
         }
     }
