@@ -8,6 +8,7 @@
 //! | `ext4` | `ext4-bench`: sequential write and read of a large file through the crate over an image file | a raw copy of the same bytes |
 //! | `buddy` | allocator micro-benchmarks (`cargo bench -p buddy`) | — (figures only) |
 //! | `sched` | scheduler decision cost (`sched_bench` example) | — (figures only) |
+//! | `net` | [`crate::bench_net`]: WebSocket push rate and latency, `/metrics` requests/s with 1 and 16 clients and the net thread's CPU share, shell round trips | the shell with no network client; the issue's goals (10 Hz, p99 ≤ 250 ms) |
 //! | `oom` | [`crate::bench_oom`]: `oom-sim eval` (host simulator), then `crashctl eval` in QEMU | earlyoom- and PSI/oomd-style rules on the same runs; the ladder off |
 
 use std::process::ExitCode;
@@ -25,6 +26,8 @@ pub enum Area {
     Sched,
     /// Predictive OOM handling (issue 3): host simulator and in-kernel runs.
     Oom,
+    /// The dashboard server (issue 15): push rate and latency, HTTP load, shell response.
+    Net,
 }
 
 /// Runs the benchmark for `area`, passing `extra` arguments through to the benchmark program.
@@ -60,6 +63,8 @@ pub fn run(area: Area, extra: &[String]) -> Result<ExitCode> {
         }
         // Two parts (host simulator, then QEMU): not one command.
         Area::Oom => return crate::bench_oom::run(extra),
+        // A QEMU guest driven from the host: not one command either.
+        Area::Net => return crate::bench_net::run(extra),
     }
     command.args(extra);
     println!("xtask: bench {area:?}: {command:?}");
