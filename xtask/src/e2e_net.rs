@@ -468,15 +468,23 @@ fn autoctl_ai_metrics_and_export(g: &mut NetGuest) -> Result<()> {
         table.iter().any(|l| l.starts_with("[oom] crash predictor")),
         "no OOM component: {table:?}"
     );
-    for series in [
-        "nous_oom_risk ",
-        "nous_oom_baseline_firing{baseline=\"earlyoom\"}",
+    for row in [
+        "predictor (learned)",
+        "earlyoom (baseline)",
+        "psi (baseline)",
+        "run: first OOM kill ",
     ] {
         ensure!(
-            table.iter().any(|l| l.trim_start().starts_with(series)),
-            "no {series:?} in {table:?}"
+            table.iter().any(|l| l.trim_start().starts_with(row)),
+            "no {row:?} row in {table:?}"
         );
     }
+    ensure!(
+        table
+            .iter()
+            .any(|l| l.contains("predictor (learned)  risk ")),
+        "no live predictor state in {table:?}"
+    );
     for key in ["[sched] ", "[llm] "] {
         ensure!(
             table.iter().any(|l| l.starts_with(key)),

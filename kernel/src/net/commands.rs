@@ -184,6 +184,89 @@ fn series_text(s: &Sample) -> String {
     name
 }
 
+/// The value of `name` with the label `label` (when given), as a float.
+fn find(samples: &[Sample], name: &str, label: Option<(&str, &str)>) -> Option<f64> {
+    samples
+        .iter()
+        .find(|s| {
+            s.name == name
+                && label.is_none_or(|(k, v)| s.labels.iter().any(|l| l.name == k && l.value == v))
+        })
+        .map(|s| match s.value {
+            Value::Unsigned(n) => n as f64,
+            Value::Signed(n) => n as f64,
+            Value::Float(x) => x,
+        })
+}
+
+/// Seconds as `12.3 s`, `-` for the registry's "none" (-1) or a missing series.
+fn secs(v: Option<f64>) -> String {
+    match v {
+        Some(s) if s >= 0.0 => format!("{s:.1} s"),
+        _ => String::from("-"),
+    }
+}
+
+/// The OOM predictor next to its shadow baselines: state now, first warning in the current
+/// run, and lead time before the run's first OOM kill.
+fn oom_table(samples: &[Sample], out: Out) -> CmdResult {
+    const LEVELS: [&str; 4] = ["NORMAL", "ELEVATED", "WARNING", "CRITICAL"];
+    let get = |name: &str| find(samples, name, None);
+    let warning = |d: &str| {
+        find(
+            samples,
+            "nous_oom_run_first_warning_seconds",
+            Some(("detector", d)),
+        )
+    };
+    let firing = |b: &str| match find(samples, "nous_oom_baseline_firing", Some(("baseline", b))) {
+        Some(v) if v > 0.0 => "FIRING",
+        Some(_) => "quiet",
+        None => "-",
+    };
+    let oom_at = get("nous_oom_run_oom_seconds").filter(|t| *t >= 0.0);
+    let lead = |w: Option<f64>| match (w.filter(|t| *t >= 0.0), oom_at) {
+        (Some(w), Some(o)) => format!("{:.1} s", o - w),
+        _ => String::from("-"),
+    };
+    let level = get("nous_oom_risk_level")
+        .and_then(|l| LEVELS.get(l as usize).copied())
+        .unwrap_or("-");
+    let now = format!(
+        "risk {:.3} {level}, confidence {:.2}, exhaustion in {}",
+        get("nous_oom_risk").unwrap_or(f64::NAN),
+        get("nous_oom_confidence").unwrap_or(f64::NAN),
+        secs(get("nous_oom_time_to_exhaustion_seconds"))
+    );
+    w(writeln!(
+        out,
+        "  {:<20} {:<60} {:<14} lead before OOM",
+        "detector", "now", "first warning"
+    ))?;
+    for (label, state, detector) in [
+        ("predictor (learned)", now.as_str(), "predictor"),
+        ("earlyoom (baseline)", firing("earlyoom"), "earlyoom"),
+        ("psi (baseline)", firing("psi"), "psi"),
+    ] {
+        let first = warning(detector);
+        w(writeln!(
+            out,
+            "  {label:<20} {state:<60} {:<14} {}",
+            secs(first),
+            lead(first)
+        ))?;
+    }
+    w(writeln!(
+        out,
+        "  run: first OOM kill {}; ladder actions {}; OOM kills {}; predictions {}; update {:.1} us",
+        secs(oom_at),
+        get("nous_oom_ladder_actions_total").unwrap_or(0.0),
+        get("nous_oom_kills_total").unwrap_or(0.0),
+        get("nous_oom_predictions").unwrap_or(0.0),
+        get("nous_oom_predictor_update_seconds").unwrap_or(f64::NAN) * 1e6
+    ))
+}
+
 fn autoctl_ai_metrics(ctx: &mut KernelCtx, _: &[&str], out: Out) -> CmdResult {
     let samples = kmetrics::registry().snapshot();
     for component in &COMPONENTS {
@@ -203,6 +286,10 @@ fn autoctl_ai_metrics(ctx: &mut KernelCtx, _: &[&str], out: Out) -> CmdResult {
             continue;
         }
         w(writeln!(out, "[{}] {}", component.key, component.title))?;
+        if component.key == "oom" {
+            oom_table(&samples, out)?;
+            continue;
+        }
         for s in mine {
             if ctx.interrupted() {
                 return Err(CommandError::failed("interrupted"));
