@@ -5,8 +5,8 @@
 //! sockets ([`ServerConfig::max_connections`]), all listening on the one port (a SYN beyond
 //! them is answered with a reset); per connection a fixed socket buffer pair, a request head of
 //! at most [`http::MAX_HEAD_BYTES`] and WebSocket input of at most one frame; a deadline for
-//! the request head ([`REQUEST_TIMEOUT_MS`], against slow clients), for a response and for a
-//! close; TCP keep-alive and a retransmission timeout against half-open peers. Every response
+//! the request head ([`REQUEST_TIMEOUT_MS`], against slow clients), for a response, for a
+//! close, and for a WebSocket client that takes no push ([`WS_STALL_TIMEOUT_MS`]); TCP keep-alive and a retransmission timeout against half-open peers. Every response
 //! closes its connection (no keep-alive to track). Pushes to a WebSocket client that cannot
 //! take a whole frame are skipped, never queued.
 //!
@@ -37,6 +37,9 @@ pub const REQUEST_TIMEOUT_MS: u64 = 5_000;
 pub const RESPONSE_TIMEOUT_MS: u64 = 30_000;
 /// How long a closing connection may wait for the client's side of the close.
 pub const CLOSE_TIMEOUT_MS: u64 = 5_000;
+/// How long a WebSocket client may take no push at all (its window stays full) before the
+/// server drops it: a client that stops reading must not hold a connection slot forever.
+pub const WS_STALL_TIMEOUT_MS: u64 = 10_000;
 /// Interval of WebSocket pushes (10 Hz).
 pub const PUSH_INTERVAL_MS: u64 = 100;
 /// Receive buffer per socket: a request head or WebSocket control frames.
@@ -101,6 +104,8 @@ enum Phase {
 struct WsConn {
     socket: ServerSocket,
     input: Vec<u8>,
+    /// When the client last took a whole push frame (or connected).
+    last_push_ms: u64,
 }
 
 struct Conn {
@@ -349,6 +354,11 @@ impl<D: Device> Server<D> {
                     self.relisten(i);
                     return;
                 }
+                if now_ms.saturating_sub(wsc.last_push_ms) > WS_STALL_TIMEOUT_MS {
+                    self.stats.timeouts += 1;
+                    self.relisten(i);
+                    return;
+                }
                 let cap = ws::MAX_CLIENT_PAYLOAD + 14;
                 let mut chunk = [0u8; 1024];
                 while socket.can_recv() && wsc.input.len() < cap {
@@ -464,6 +474,7 @@ impl<D: Device> Server<D> {
         conn.phase = Phase::WebSocket(Box::new(WsConn {
             socket,
             input: Vec::new(),
+            last_push_ms: now_ms,
         }));
         conn.since_ms = now_ms;
     }
@@ -508,6 +519,7 @@ impl<D: Device> Server<D> {
             if socket.send_capacity() - socket.send_queue() >= frame.len() {
                 let _ = socket.send_slice(&frame);
                 self.stats.ws_frames_sent += 1;
+                wsc.last_push_ms = now_ms;
             } else {
                 self.stats.ws_frames_skipped += 1;
             }

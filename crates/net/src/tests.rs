@@ -20,6 +20,8 @@ static ASSETS: &[Asset] = &[Asset {
 
 struct Fixed {
     reads: u64,
+    /// Extra bytes in each JSON document (a big registry).
+    pad: usize,
 }
 
 impl Content for Fixed {
@@ -29,7 +31,9 @@ impl Content for Fixed {
     }
     fn json(&mut self, out: &mut String) {
         self.reads += 1;
-        out.push_str("{\"metrics\":[{\"name\":\"nous_x\",\"value\":1}]}");
+        out.push_str("{\"metrics\":[{\"name\":\"nous_x\",\"value\":1");
+        out.extend(core::iter::repeat_n(' ', self.pad));
+        out.push_str("}]}");
     }
 }
 
@@ -55,14 +59,18 @@ impl Harness {
         };
         Self {
             server: Server::new(Loopback::new(Medium::Ethernet), &config, 0),
-            content: Fixed { reads: 0 },
+            content: Fixed { reads: 0, pad: 0 },
             now_ms: 0,
             next_port: 49152,
         }
     }
 
     fn connect(&mut self) -> SocketHandle {
-        let rx = tcp::SocketBuffer::new(alloc::vec![0u8; 256 * 1024]);
+        self.connect_with_window(256 * 1024)
+    }
+
+    fn connect_with_window(&mut self, rx_bytes: usize) -> SocketHandle {
+        let rx = tcp::SocketBuffer::new(alloc::vec![0u8; rx_bytes]);
         let tx = tcp::SocketBuffer::new(alloc::vec![0u8; 64 * 1024]);
         let mut socket = tcp::Socket::new(rx, tx);
         socket
@@ -306,4 +314,23 @@ fn bad_websocket_frames_close_with_a_protocol_error() {
         let r = h.exchange(b"GET /metrics HTTP/1.1\r\n\r\n");
         assert!(r.starts_with("HTTP/1.1 200"), "{r}");
     }
+}
+
+#[test]
+fn a_websocket_client_that_stops_reading_is_dropped() {
+    use crate::server::WS_STALL_TIMEOUT_MS;
+    let mut h = Harness::new();
+    h.content.pad = 8000;
+    // A 4 KiB window: it holds the handshake reply, then fills up and is never read again.
+    let c = h.connect_with_window(4096);
+    h.send(c, ws_upgrade());
+    h.run(2000);
+    let s = h.server.stats();
+    assert_eq!(s.ws_clients, 1);
+    assert!(s.ws_frames_skipped >= 5, "{s:?}");
+    h.run(WS_STALL_TIMEOUT_MS + 500);
+    let s = h.server.stats();
+    assert_eq!((s.ws_clients, s.timeouts), (0, 1), "{s:?}");
+    let r = h.exchange(b"GET /metrics HTTP/1.1\r\n\r\n");
+    assert!(r.starts_with("HTTP/1.1 200"), "{r}");
 }
