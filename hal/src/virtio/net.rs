@@ -5,12 +5,12 @@
 //! holds, so no request bounces through [`crate::dma`] and none can fail for want of a bounce
 //! block once the card is up. The receive ring is kept full ([`RX_SLOTS`] pages lent to the
 //! device); [`VirtioNet::receive`] copies a completed frame out and lends its page back at
-//! once. [`VirtioNet::transmit`] copies one frame (behind the virtio-net header) into the
-//! transmit page, submits it and waits for the device to take it (QEMU's user network does
-//! this on the next turn of its main loop), so the page is never written while lent.
+//! once. [`VirtioNet::transmit`] copies one frame (behind the virtio-net header) into a free
+//! transmit page ([`TX_SLOTS`] of them) and submits it without waiting; pages the device has
+//! finished with are taken back at the next transmit, so a page is never written while lent.
 //!
 //! Field order matters for soundness: `device` is dropped first, and its `Drop` unsets the
-//! queues before the pages the device was writing are freed.
+//! queues before the pages the device was reading or writing are freed.
 
 use alloc::vec::Vec;
 
@@ -28,7 +28,9 @@ pub const RX_SLOTS: usize = 16;
 /// The largest Ethernet frame the driver moves (no jumbo frames: 1500 bytes of MTU plus the
 /// 14-byte header; the card offers no VLAN or offload features that would make it longer).
 pub const MAX_FRAME: usize = 1514;
-/// Polls of the transmit ring before a frame counts as lost (QEMU takes it within a few).
+/// Transmit pages: frames in flight at once (the queue has [`RX_SLOTS`] descriptors too).
+const TX_SLOTS: usize = 8;
+/// Polls of the transmit ring, with every page in flight, before a frame counts as lost.
 const TX_POLL_LIMIT: u32 = 1_000_000;
 
 /// A virtio-net card on the PCI bus.
@@ -36,9 +38,10 @@ pub struct VirtioNet {
     device: VirtIONetRaw<VirtioHal, PciTransport, RX_SLOTS>,
     /// Receive pages by descriptor token; `None` only while a page is being recycled.
     rx: Vec<Option<OwnedFrame>>,
-    tx: OwnedFrame,
-    /// Set when the device kept a frame past [`TX_POLL_LIMIT`]: `tx` stays lent to it.
-    tx_stalled: bool,
+    /// Transmit pages lent to the device, by descriptor token, with the bytes lent.
+    tx: Vec<Option<(OwnedFrame, usize)>>,
+    /// Transmit pages ready to be filled.
+    tx_free: Vec<OwnedFrame>,
     device_info: PciDevice,
     mac: [u8; 6],
 }
@@ -53,7 +56,19 @@ impl VirtioNet {
         }
         let mut raw = VirtIONetRaw::<VirtioHal, _, RX_SLOTS>::new(transport)
             .map_err(|_| VirtioError::Init("virtio-net device (queues need DMA memory)"))?;
-        let tx = OwnedFrame::new(0, MigrateType::Unmovable).map_err(|_| VirtioError::NoMemory)?;
+        let mut tx_free = Vec::new();
+        tx_free
+            .try_reserve_exact(TX_SLOTS)
+            .map_err(|_| VirtioError::NoMemory)?;
+        for _ in 0..TX_SLOTS {
+            tx_free.push(
+                OwnedFrame::new(0, MigrateType::Unmovable).map_err(|_| VirtioError::NoMemory)?,
+            );
+        }
+        let mut tx: Vec<Option<(OwnedFrame, usize)>> = Vec::new();
+        tx.try_reserve_exact(RX_SLOTS)
+            .map_err(|_| VirtioError::NoMemory)?;
+        tx.resize_with(RX_SLOTS, || None);
         let mut rx: Vec<Option<OwnedFrame>> = Vec::new();
         rx.try_reserve_exact(RX_SLOTS)
             .map_err(|_| VirtioError::NoMemory)?;
@@ -77,7 +92,7 @@ impl VirtioNet {
             device: raw,
             rx,
             tx,
-            tx_stalled: false,
+            tx_free,
             device_info: device,
             mac,
         })
@@ -137,44 +152,83 @@ impl VirtioNet {
         }
     }
 
-    /// Sends one Ethernet frame (at most [`MAX_FRAME`] bytes) and waits until the device has
-    /// taken it.
+    /// Takes back every transmit page the device has finished with.
+    fn reap_transmitted(&mut self) -> Result<(), VirtioError> {
+        while let Some(token) = self.device.poll_transmit() {
+            let Some((page, len)) = self.tx.get_mut(usize::from(token)).and_then(Option::take)
+            else {
+                return Err(VirtioError::Io("transmit token without a page"));
+            };
+            let buffer = page.bytes().get(..len).unwrap_or_default();
+            // SAFETY: the buffer passed to `transmit_begin` for `token`: the same page and
+            // length, stored under that token until now.
+            let done = unsafe { self.device.transmit_complete(token, buffer) };
+            self.tx_free.push(page);
+            done.map_err(io_error)?;
+        }
+        Ok(())
+    }
+
+    /// Sends one Ethernet frame (at most [`MAX_FRAME`] bytes) without waiting for the device:
+    /// the frame is copied into a free transmit page, which stays lent to the device until a
+    /// later call takes it back. When every page is in flight, waits (polling) for one; a
+    /// device that keeps all of them is an error (the frame is dropped, the pages stay lent).
     pub fn transmit(&mut self, frame: &[u8]) -> Result<(), VirtioError> {
         if frame.is_empty() || frame.len() > MAX_FRAME {
             return Err(VirtioError::Io("frame size out of range"));
         }
-        if self.tx_stalled {
-            return Err(VirtioError::Io("the card stopped taking frames"));
-        }
-        let header = {
-            let bytes = self.tx.bytes_mut();
-            let header = self.device.fill_buffer_header(bytes).map_err(io_error)?;
-            match bytes.get_mut(header..header + frame.len()) {
-                Some(dst) => dst.copy_from_slice(frame),
-                None => return Err(VirtioError::Io("frame size out of range")),
+        self.reap_transmitted()?;
+        let mut polls = 0;
+        let mut page = loop {
+            if let Some(page) = self.tx_free.pop() {
+                break page;
             }
-            header
-        };
-        let len = header + frame.len();
-        let Some(buffer) = self.tx.bytes().get(..len) else {
-            return Err(VirtioError::Io("frame size out of range"));
-        };
-        // SAFETY: `buffer` is this driver's transmit page; it is not written again before the
-        // request completes below (we wait for it; if the device never answers, `tx_stalled`
-        // stops every later write to the page).
-        let token = unsafe { self.device.transmit_begin(buffer) }.map_err(io_error)?;
-        for _ in 0..TX_POLL_LIMIT {
-            if self.device.poll_transmit() == Some(token) {
-                // SAFETY: the same buffer as passed to `transmit_begin` for `token`.
-                return unsafe { self.device.transmit_complete(token, buffer) }
-                    .map(|_| ())
-                    .map_err(io_error);
+            polls += 1;
+            if polls > TX_POLL_LIMIT {
+                return Err(VirtioError::Io("the card keeps every transmit page"));
             }
             core::hint::spin_loop();
+            self.reap_transmitted()?;
+        };
+        let filled = {
+            let bytes = page.bytes_mut();
+            self.device
+                .fill_buffer_header(bytes)
+                .map_err(io_error)
+                .and_then(|header| match bytes.get_mut(header..header + frame.len()) {
+                    Some(dst) => {
+                        dst.copy_from_slice(frame);
+                        Ok(header + frame.len())
+                    }
+                    None => Err(VirtioError::Io("frame size out of range")),
+                })
+        };
+        let len = match filled {
+            Ok(len) => len,
+            Err(e) => {
+                self.tx_free.push(page);
+                return Err(e);
+            }
+        };
+        let buffer = page.bytes().get(..len).unwrap_or_default();
+        // SAFETY: the page is this driver's and is stored under the returned token until
+        // `reap_transmitted` takes it back after the device is done; nothing writes it
+        // meanwhile (it is in neither `tx_free` nor anyone's hands).
+        let token = match unsafe { self.device.transmit_begin(buffer) } {
+            Ok(token) => token,
+            Err(e) => {
+                self.tx_free.push(page);
+                return Err(io_error(e));
+            }
+        };
+        match self.tx.get_mut(usize::from(token)) {
+            Some(slot @ None) => {
+                *slot = Some((page, len));
+                Ok(())
+            }
+            // Unreachable with virtio-drivers' token discipline; were it reached, the device
+            // would read a page we could free: stop.
+            _ => crate::fault::fatal("virtio-net: transmit token reused while in flight"),
         }
-        // The device kept the page, so it must never be written again: the card is broken
-        // (QEMU never does this) and refuses every later frame.
-        self.tx_stalled = true;
-        Err(VirtioError::Io("the card did not take the frame"))
     }
 }

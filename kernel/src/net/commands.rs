@@ -122,9 +122,11 @@ fn netctl_status(_: &mut KernelCtx, _: &[&str], out: Out) -> CmdResult {
     ))?;
     w(writeln!(
         out,
-        "server: {} polls, {} us per poll on average",
+        "server: {} polls, {} us per poll on average; {} renderings of the registry, {} us each",
         get(&c.polls),
-        get(&c.poll_ns) / polls / 1000
+        get(&c.poll_ns) / polls / 1000,
+        get(&c.renders),
+        get(&c.render_ns) / get(&c.renders).max(1) / 1000
     ))
 }
 

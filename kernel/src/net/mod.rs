@@ -68,6 +68,9 @@ pub struct Counters {
     /// Time the thread spent inside `Server::poll`, ns (its CPU share: it only sleeps outside).
     pub poll_ns: AtomicU64,
     pub polls: AtomicU64,
+    /// Renderings of the registry (Prometheus text or JSON) and the time they took, ns.
+    pub renders: AtomicU64,
+    pub render_ns: AtomicU64,
 }
 
 pub static COUNTERS: Counters = Counters {
@@ -95,6 +98,8 @@ pub static COUNTERS: Counters = Counters {
     last_frame_bytes: AtomicU64::new(0),
     poll_ns: AtomicU64::new(0),
     polls: AtomicU64::new(0),
+    renders: AtomicU64::new(0),
+    render_ns: AtomicU64::new(0),
 };
 
 static STARTED: AtomicBool = AtomicBool::new(false);
@@ -113,17 +118,28 @@ fn now_ms() -> u64 {
 /// The metrics registry, as the server serves it.
 struct RegistryContent;
 
+/// Counts one rendering that started at `started` (ns).
+fn rendered(started: u64) {
+    let spent = hal::time::now_ns().saturating_sub(started);
+    COUNTERS.renders.fetch_add(1, Ordering::Relaxed);
+    COUNTERS.render_ns.fetch_add(spent, Ordering::Relaxed);
+}
+
 impl Content for RegistryContent {
     fn prometheus(&mut self, out: &mut String) {
+        let started = hal::time::now_ns();
         // Writing to a String cannot fail.
         let _ = kmetrics::registry().write_prometheus(out);
+        rendered(started);
     }
 
     fn json(&mut self, out: &mut String) {
+        let started = hal::time::now_ns();
         match kmetrics::registry().to_json() {
             Ok(json) => *out = json,
             Err(_) => out.push_str("{\"metrics\":[]}"),
         }
+        rendered(started);
     }
 }
 
