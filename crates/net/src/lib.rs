@@ -20,7 +20,7 @@ pub mod ws;
 mod tests;
 
 pub use nic::{FrameLost, LinkStats, MAX_FRAME, Nic, NicDevice};
-pub use server::{Asset, Content, Server, ServerConfig, ServerStats};
+pub use server::{Asset, Content, NoMemory, Server, ServerConfig, ServerStats};
 
 /// QEMU's user network: the guest's address, prefix and gateway.
 pub const GUEST_ADDRESS: [u8; 4] = [10, 0, 2, 15];

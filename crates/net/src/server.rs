@@ -127,14 +127,32 @@ pub struct Server<D: Device> {
     seq: u64,
 }
 
+/// Not enough memory for the server's socket buffers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NoMemory;
+
+impl core::fmt::Display for NoMemory {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("not enough memory for the server's socket buffers")
+    }
+}
+
+/// `len` zero bytes, or `NoMemory`.
+fn zeroed(len: usize) -> Result<Vec<u8>, NoMemory> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(len).map_err(|_| NoMemory)?;
+    v.resize(len, 0);
+    Ok(v)
+}
+
 fn ipv4(a: [u8; 4]) -> Ipv4Address {
     Ipv4Address::new(a[0], a[1], a[2], a[3])
 }
 
 impl<D: Device> Server<D> {
     /// Brings the interface up on `device` with the configured address and opens the
-    /// listening sockets.
-    pub fn new(mut device: D, config: &ServerConfig, now_ms: u64) -> Self {
+    /// listening sockets. Fails (changing nothing) when memory for the socket buffers is short.
+    pub fn new(mut device: D, config: &ServerConfig, now_ms: u64) -> Result<Self, NoMemory> {
         let now = Instant::from_millis(now_ms as i64);
         let hw = HardwareAddress::Ethernet(EthernetAddress(config.mac));
         let mut iface = Interface::new(Config::new(hw), &mut device, now);
@@ -151,9 +169,12 @@ impl<D: Device> Server<D> {
         };
         let mut sockets = SocketSet::new(Vec::new());
         let mut conns = Vec::new();
+        conns
+            .try_reserve_exact(config.max_connections)
+            .map_err(|_| NoMemory)?;
         for _ in 0..config.max_connections {
-            let rx = tcp::SocketBuffer::new(alloc::vec![0u8; RX_BUFFER]);
-            let tx = tcp::SocketBuffer::new(alloc::vec![0u8; TX_BUFFER]);
+            let rx = tcp::SocketBuffer::new(zeroed(RX_BUFFER)?);
+            let tx = tcp::SocketBuffer::new(zeroed(TX_BUFFER)?);
             let handle = sockets.add(tcp::Socket::new(rx, tx));
             conns.push(Conn {
                 handle,
@@ -175,7 +196,7 @@ impl<D: Device> Server<D> {
         for i in 0..server.conns.len() {
             server.relisten(i);
         }
-        server
+        Ok(server)
     }
 
     pub fn stats(&self) -> ServerStats {

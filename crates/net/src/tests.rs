@@ -58,7 +58,7 @@ impl Harness {
             assets: ASSETS,
         };
         Self {
-            server: Server::new(Loopback::new(Medium::Ethernet), &config, 0),
+            server: Server::new(Loopback::new(Medium::Ethernet), &config, 0).unwrap(),
             content: Fixed { reads: 0, pad: 0 },
             now_ms: 0,
             next_port: 49152,

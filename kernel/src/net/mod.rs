@@ -174,7 +174,8 @@ fn bring_up() -> Result<String, String> {
         max_connections: MAX_CONNECTIONS,
         assets: page::ASSETS,
     };
-    let mut server = Server::new(NicDevice::new(device::Card(card)), &config, now_ms());
+    let mut server = Server::new(NicDevice::new(device::Card(card)), &config, now_ms())
+        .map_err(|e| format!("{e}"))?;
     COUNTERS.mac.store(
         mac.iter().fold(0, |a, &b| (a << 8) | u64::from(b)),
         Ordering::Relaxed,
