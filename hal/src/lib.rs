@@ -21,8 +21,8 @@
 //!
 //! Map: [`arch`] (x86_64 specifics), [`boot`], [`mem`], [`task`], [`time`], [`console`],
 //! [`fault`], [`sync`], [`pci`] (configuration space, the boot-time device table),
-//! [`dma`] (coherent memory and the bounce pool), [`virtio`] (transport glue and the block
-//! driver).
+//! [`dma`] (coherent memory and the bounce pool), [`virtio`] (transport glue, the block and
+//! the network drivers).
 #![no_std]
 
 extern crate alloc;

@@ -35,8 +35,9 @@ use crate::ws::{self, Opcode, ServerSocket};
 pub const REQUEST_TIMEOUT_MS: u64 = 5_000;
 /// How long a response may take to drain to the client.
 pub const RESPONSE_TIMEOUT_MS: u64 = 30_000;
-/// How long a closing connection may wait for the client's side of the close.
-pub const CLOSE_TIMEOUT_MS: u64 = 5_000;
+/// How long a closing connection may take to deliver its last bytes and the close (a slow
+/// client still reading a large file needs seconds).
+pub const CLOSE_TIMEOUT_MS: u64 = 10_000;
 /// How long a WebSocket client may take no push at all (its window stays full) before the
 /// server drops it: a client that stops reading must not hold a connection slot forever.
 pub const WS_STALL_TIMEOUT_MS: u64 = 10_000;
