@@ -48,12 +48,17 @@
 
 extern crate alloc;
 
+pub mod attention;
+pub mod baselines;
 pub mod error;
+pub mod eval;
 pub mod ids;
+pub mod learned;
 pub mod policy;
 pub mod round_robin;
 pub mod scheduler;
 pub mod thread;
+pub mod timed;
 
 pub use error::SchedError;
 pub use ids::{Priority, ThreadId, WaitQueueId};

@@ -65,4 +65,11 @@ pub trait SchedPolicy: Send {
         preempted: bool,
         now_ns: u64,
     );
+
+    /// Policy-specific figures for `schedctl stats` (model state, training, guard
+    /// interventions), one `name: value` per line. Policies with nothing to add write nothing.
+    fn report(&self, out: &mut dyn core::fmt::Write) -> core::fmt::Result {
+        let _ = out;
+        Ok(())
+    }
 }

@@ -248,6 +248,11 @@ impl Scheduler {
         Ok(id)
     }
 
+    /// The installed policy's own figures ([`SchedPolicy::report`]).
+    pub fn policy_report(&self, out: &mut dyn core::fmt::Write) -> core::fmt::Result {
+        self.policy.report(out)
+    }
+
     /// The running thread.
     pub fn current(&self) -> ThreadId {
         self.current
