@@ -29,21 +29,26 @@ mod kmetrics;
 mod ktest;
 mod oom;
 mod reclaim;
+mod sched;
 mod storage;
 
 use alloc::string::String;
 
+use ::sched::{Priority, RoundRobinPolicy};
 use hal::arch::exit::ExitCode;
 use hal::task::{self, SpawnOptions};
-use sched::{Priority, RoundRobinPolicy};
 use shell::Shell;
 
 use crate::ctx::{KernelCtx, Subsystem};
 
 /// Every subsystem, in start order (`shutdown` stops them in reverse). Adding a subsystem is
 /// adding its entry here (docs/ARCHITECTURE.md).
-pub static SUBSYSTEMS: &[&Subsystem] =
-    &[&foundation::SUBSYSTEM, &storage::SUBSYSTEM, &oom::SUBSYSTEM];
+pub static SUBSYSTEMS: &[&Subsystem] = &[
+    &foundation::SUBSYSTEM,
+    &storage::SUBSYSTEM,
+    &oom::SUBSYSTEM,
+    &sched::SUBSYSTEM,
+];
 
 hal::entry!(kernel_main);
 

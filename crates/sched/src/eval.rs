@@ -1147,14 +1147,18 @@ fn simulate_timed<P: SchedPolicy + 'static>(
     (obs, picks)
 }
 
+/// Where a [`ProbedPolicy`] publishes its decision-latency quantiles when it is dropped.
 #[derive(Debug, Default)]
-struct PickProbe {
-    p50: AtomicU64,
-    p99: AtomicU64,
+pub struct PickProbe {
+    /// Median pick latency (ns).
+    pub p50: AtomicU64,
+    /// 99th percentile pick latency (ns).
+    pub p99: AtomicU64,
 }
 
-/// Publishes the timing wrapper's quantiles when dropped (the scheduler owns the policy).
-struct ProbedPolicy<P: SchedPolicy> {
+/// A timed policy that publishes its quantiles to a [`PickProbe`] when dropped (the scheduler
+/// owns the policy while it runs, so the caller reads the probe after swapping it out).
+pub struct ProbedPolicy<P: SchedPolicy> {
     inner: crate::timed::TimedPolicy<P>,
     probe: Arc<PickProbe>,
 }
@@ -1195,4 +1199,35 @@ impl<P: SchedPolicy> SchedPolicy for ProbedPolicy<P> {
     fn report(&self, out: &mut dyn Write) -> core::fmt::Result {
         self.inner.report(out)
     }
+    fn counters(&self) -> crate::policy::PolicyCounters {
+        self.inner.counters()
+    }
+}
+
+/// A policy for the evaluation by name (every entry of [`POLICIES`] except the oracle, which
+/// needs the simulator), timed with `clock`, and the probe its latencies reach when dropped.
+pub fn probed_policy(
+    name: &str,
+    clock: fn() -> u64,
+) -> Option<(Box<dyn SchedPolicy>, Arc<PickProbe>)> {
+    fn wrap<P: SchedPolicy + 'static>(
+        p: P,
+        clock: fn() -> u64,
+    ) -> (Box<dyn SchedPolicy>, Arc<PickProbe>) {
+        let probe = Arc::new(PickProbe::default());
+        let policy = ProbedPolicy {
+            inner: crate::timed::TimedPolicy::new(p, clock),
+            probe: probe.clone(),
+        };
+        (Box::new(policy), probe)
+    }
+    Some(match name {
+        "round-robin" => wrap(crate::RoundRobinPolicy::new(), clock),
+        "eevdf-like" => wrap(crate::baselines::EevdfPolicy::new(), clock),
+        "mlfq" => wrap(crate::baselines::MlfqPolicy::new(), clock),
+        "sjf-ewma" => wrap(crate::baselines::SjfPolicy::new(), clock),
+        "learned-attention" => wrap(crate::learned::LearnedPolicy::with_attention(true), clock),
+        "learned-no-attention" => wrap(crate::learned::LearnedPolicy::with_attention(false), clock),
+        _ => return None,
+    })
 }

@@ -46,6 +46,10 @@ pub const MAX_TRACKED: usize = 128;
 const PENDING: usize = 8;
 /// Replayed samples kept per kind (exact, censored).
 const REPLAY: usize = 8;
+/// Hysteresis of the pick, in log scale (1/16 = a factor of 2): a preempted thread is picked
+/// again unless another is predicted to need less than half its remaining burst. Without it the
+/// attained-service floor makes CPU-bound threads alternate every quantum.
+pub const STICKY: f32 = 1.0 / 16.0;
 /// A thread predicted to finish within this many base quanta keeps the CPU until it does.
 pub const QUANTUM_STRETCH: u64 = 3;
 
@@ -184,6 +188,9 @@ pub struct LearnedPolicy {
     replay_turn: usize,
     last: [(ThreadId, f32); MAX_SET],
     last_n: usize,
+    /// The thread last descheduled by preemption: it keeps the CPU unless another thread is
+    /// predicted to finish at least [`STICKY`] (in log scale) sooner.
+    preempted_last: Option<ThreadId>,
 }
 
 impl LearnedPolicy {
@@ -220,6 +227,7 @@ impl LearnedPolicy {
             replay_turn: 0,
             last: [(ThreadId::IDLE, 0.0); MAX_SET],
             last_n: 0,
+            preempted_last: None,
         }
     }
 
@@ -433,6 +441,9 @@ impl SchedPolicy for LearnedPolicy {
             // The model ranks everything above the floor; it is trained on its raw output.
             for r in 0..n {
                 preds[r] = preds[r].max(set.rows[r][2]);
+                if Some(self.tracks[members[r]].tid) == self.preempted_last {
+                    preds[r] -= STICKY;
+                }
             }
             let mut best = 0usize;
             for r in 1..n {
@@ -511,6 +522,7 @@ impl SchedPolicy for LearnedPolicy {
         now_ns: u64,
     ) {
         let tid = thread.id();
+        self.preempted_last = preempted.then_some(tid);
         let pending = self.take_pending(tid);
         let Some(i) = self.track_index(tid) else {
             return;
@@ -551,6 +563,15 @@ impl SchedPolicy for LearnedPolicy {
         }
         if !preempted && ran_ns > self.base_quantum_ns {
             self.stats.stretched_quanta += 1;
+        }
+    }
+
+    fn counters(&self) -> crate::policy::PolicyCounters {
+        crate::policy::PolicyCounters {
+            training_steps: self.stats.exact_steps + self.stats.censored_steps,
+            recent_loss: f64::from(self.stats.recent_loss),
+            guard_interventions: self.stats.guard_interventions,
+            ..Default::default()
         }
     }
 

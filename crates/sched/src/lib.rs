@@ -62,7 +62,7 @@ pub mod timed;
 
 pub use error::SchedError;
 pub use ids::{Priority, ThreadId, WaitQueueId};
-pub use policy::SchedPolicy;
+pub use policy::{PolicyCounters, SchedPolicy};
 pub use round_robin::RoundRobinPolicy;
 pub use scheduler::{JoinStatus, SchedStats, Scheduler, Switch, SwitchReason};
 pub use thread::{

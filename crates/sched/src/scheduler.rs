@@ -253,6 +253,11 @@ impl Scheduler {
         self.policy.report(out)
     }
 
+    /// The installed policy's numeric figures ([`SchedPolicy::counters`]).
+    pub fn policy_counters(&self) -> crate::policy::PolicyCounters {
+        self.policy.counters()
+    }
+
     /// The running thread.
     pub fn current(&self) -> ThreadId {
         self.current

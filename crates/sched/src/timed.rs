@@ -152,6 +152,14 @@ impl<P: SchedPolicy> SchedPolicy for TimedPolicy<P> {
         self.trains.record((self.clock)().saturating_sub(t0));
     }
 
+    fn counters(&self) -> crate::policy::PolicyCounters {
+        crate::policy::PolicyCounters {
+            pick_p50_ns: self.picks.quantile(0.5),
+            pick_p99_ns: self.picks.quantile(0.99),
+            ..self.inner.counters()
+        }
+    }
+
     fn report(&self, out: &mut dyn Write) -> core::fmt::Result {
         writeln!(
             out,
