@@ -100,11 +100,14 @@ fn schedctl_eval(ctx: &mut KernelCtx, args: &[&str], out: Out) -> CmdResult {
 }
 
 fn schedctl_workload(_: &mut KernelCtx, args: &[&str], out: Out) -> CmdResult {
-    let family = family_arg(required_arg(args, 0, "family")?)?;
-    let family = family.first().copied().unwrap_or("W1");
-    if family.len() != 2 {
-        return Err(CommandError::usage("family: one family, not all"));
+    let text = required_arg(args, 0, "family")?;
+    if text == "all" {
+        return Err(CommandError::usage(
+            "family: one family (W1-W6, H1, H2), not all",
+        ));
     }
+    let family = family_arg(text)?;
+    let family = family.first().copied().unwrap_or("W1");
     let seed: u64 = optional_arg(args, 1, "seed")?.unwrap_or(1);
     let wl = eval::build(family, seed)
         .ok_or_else(|| CommandError::usage(alloc::format!("family: unknown '{family}'")))?;
