@@ -22,8 +22,9 @@
 //! Quantum: a thread predicted to finish its burst within [`QUANTUM_STRETCH`] quanta gets a
 //! quantum stretched to cover the prediction (+25 %), so it can finish instead of being switched
 //! out and back; others get the base quantum. Early preemption: only for a strictly higher
-//! priority, or when a short thread (predicted < 1 ms) waits behind one predicted to run more than
-//! 4 ms more — the wake-up latency that stretched quanta would otherwise cost.
+//! priority, or when a short thread (predicted < 1 ms) waits behind one that has run 3 ms of its
+//! slice and is predicted to run more than 4 ms more — the wake-up latency that stretched quanta
+//! would otherwise cost, bought with as few extra switches as the tuning runs allowed.
 //!
 //! Bounded memory: a fixed table of tracked threads (capacity reserved up front), one pending
 //! training sample per tracked thread in a fixed ring, the model's ~1 KiB. The decision path does
@@ -49,7 +50,7 @@ const REPLAY: usize = 8;
 /// Hysteresis of the pick, in log scale (1/16 = a factor of 2): a preempted thread is picked
 /// again unless another is predicted to need less than half its remaining burst. Without it the
 /// attained-service floor makes CPU-bound threads alternate every quantum.
-pub const STICKY: f32 = 1.0 / 16.0;
+pub const STICKY: f32 = 2.0 / 16.0;
 /// A thread predicted to finish within this many base quanta keeps the CPU until it does.
 pub const QUANTUM_STRETCH: u64 = 3;
 
@@ -510,7 +511,7 @@ impl SchedPolicy for LearnedPolicy {
                 || (t.priority == running.priority()
                     && t.pred_ns < 1_000_000
                     && run_left > 4_000_000
-                    && ran >= 1_000_000)
+                    && ran >= 3_000_000)
         })
     }
 
