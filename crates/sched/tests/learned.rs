@@ -325,3 +325,45 @@ fn workloads_are_deterministic_per_seed_and_differ_across_seeds() {
     assert_ne!(format!("{:?}", a.threads), format!("{:?}", c.threads));
     let _ = ThreadId::IDLE;
 }
+
+/// A policy taken out and put back later (`schedctl transformer off`, then `on`) must not pick
+/// threads that ran, blocked or exited while it was out.
+#[test]
+fn a_stashed_policy_reinstalled_later_makes_no_faulty_picks() {
+    let mut s = Scheduler::new(Box::new(sched::RoundRobinPolicy::new()), 0);
+    let threads: Vec<ThreadId> = (0..4)
+        .map(|i| s.spawn(&format!("t{i}"), Priority::Normal, 0).unwrap())
+        .collect();
+    let mut now = 0;
+    let mut stash: Box<dyn sched::SchedPolicy> = Box::new(LearnedPolicy::new());
+    for round in 0..40u64 {
+        stash = s.set_policy(stash, now);
+        for _ in 0..3 {
+            now += 3 * MS;
+            let reason = match (round + now / MS) % 3 {
+                0 => SwitchReason::Preempted,
+                1 => SwitchReason::Sleep {
+                    until_ns: now + 2 * MS,
+                },
+                _ => SwitchReason::Yield,
+            };
+            if s.current() == ThreadId::IDLE && reason != SwitchReason::Preempted {
+                s.schedule(now, SwitchReason::Yield).unwrap();
+            } else {
+                s.schedule(now, reason).unwrap();
+            }
+            s.tick(now);
+        }
+        if round == 20 {
+            // One thread exits while the other policy is installed.
+            while s.current() != threads[0] {
+                now += MS;
+                s.tick(now);
+                s.schedule(now, SwitchReason::Yield).unwrap();
+            }
+            s.schedule(now, SwitchReason::Exit { code: 0 }).unwrap();
+            s.reap(threads[0]).unwrap();
+        }
+    }
+    assert_eq!(s.stats().policy_faults, 0, "{:?}", s.stats());
+}
