@@ -84,6 +84,17 @@ fn sched_live_swap_under_load_keeps_learned_weights(console: &mut Console) -> Re
     let steps = number_after(&stats, "training steps: ")
         .with_context(|| format!("no training steps in {stats:?}"))?;
     ensure!(steps > 50, "only {steps} training steps: {stats:?}");
+    // Loss falls: the mean of the first 50 steps against the recent exponential average.
+    let (early, recent) = stats
+        .iter()
+        .find_map(|l| l.strip_prefix("loss: early "))
+        .and_then(|l| l.split_once(", recent "))
+        .and_then(|(e, r)| Some((e.parse::<f64>().ok()?, r.parse::<f64>().ok()?)))
+        .with_context(|| format!("no loss line in {stats:?}"))?;
+    ensure!(
+        recent < early,
+        "loss did not fall: early {early}, recent {recent}"
+    );
     ensure!(
         stats
             .iter()

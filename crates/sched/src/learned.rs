@@ -164,7 +164,7 @@ pub struct LearnedStats {
     pub exact_steps: u64,
     /// Training steps on censored (preempted) bursts.
     pub censored_steps: u64,
-    /// Mean loss of the first 200 training steps.
+    /// Mean loss of the first 50 training steps (while the model adapts from its prior).
     pub early_loss: f32,
     /// Exponential average of the loss (α = 0.02).
     pub recent_loss: f32,
@@ -334,7 +334,7 @@ impl LearnedPolicy {
             self.stats.exact_steps += 1;
         }
         let n = self.stats.exact_steps + self.stats.censored_steps;
-        if n <= 200 {
+        if n <= 50 {
             self.early_sum += loss;
             self.stats.early_loss = self.early_sum / n as f32;
             self.stats.recent_loss = self.stats.early_loss;
