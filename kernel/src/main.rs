@@ -30,13 +30,14 @@ mod ktest;
 mod net;
 mod oom;
 mod reclaim;
+mod sched;
 mod storage;
 
 use alloc::string::String;
 
+use ::sched::{Priority, RoundRobinPolicy};
 use hal::arch::exit::ExitCode;
 use hal::task::{self, SpawnOptions};
-use sched::{Priority, RoundRobinPolicy};
 use shell::Shell;
 
 use crate::ctx::{KernelCtx, Subsystem};
@@ -47,6 +48,7 @@ pub static SUBSYSTEMS: &[&Subsystem] = &[
     &foundation::SUBSYSTEM,
     &storage::SUBSYSTEM,
     &oom::SUBSYSTEM,
+    &sched::SUBSYSTEM,
     &net::SUBSYSTEM,
 ];
 

@@ -7,7 +7,7 @@
 //! | `llm` | `nous-llm bench`: base-model accuracy on the held-out test split (constrained and not), LoRA held-out accuracy before/after on the task-shift set, fine-tune wall time, adapter size, peak memory, decode tokens/s | the keyword rule baseline; the model before fine-tuning; PyTorch CPU with the same weights when `torch` is importable |
 //! | `ext4` | `ext4-bench`: sequential write and read of a large file through the crate over an image file | a raw copy of the same bytes |
 //! | `buddy` | allocator micro-benchmarks (`cargo bench -p buddy`) | — (figures only) |
-//! | `sched` | scheduler decision cost (`sched_bench` example) | — (figures only) |
+//! | `sched` | [`crate::bench_sched`]: `sched-sim` (host simulator, every workload family × 20 seeds), then `schedctl eval` in QEMU | round-robin, EEVDF-like, MLFQ, SJF-EWMA, the learned policy without attention; the SRPT oracle (host only) |
 //! | `net` | [`crate::bench_net`]: WebSocket push rate and latency, `/metrics` requests/s with 1 and 16 clients and the net thread's CPU share, shell round trips | the shell with no network client; the goals (10 Hz, p99 ≤ 250 ms) |
 //! | `oom` | [`crate::bench_oom`]: `oom-sim eval` (host simulator), then `crashctl eval` in QEMU | earlyoom- and PSI/oomd-style rules on the same runs; the ladder off |
 
@@ -50,17 +50,8 @@ pub fn run(area: Area, extra: &[String]) -> Result<ExitCode> {
                 command.arg("--");
             }
         }
-        Area::Sched => {
-            command.args([
-                "run",
-                "--release",
-                "-p",
-                "sched",
-                "--example",
-                "sched_bench",
-                "--",
-            ]);
-        }
+        // Two parts (host simulator, then QEMU): not one command.
+        Area::Sched => return crate::bench_sched::run(extra),
         // Two parts (host simulator, then QEMU): not one command.
         Area::Oom => return crate::bench_oom::run(extra),
         // A QEMU guest driven from the host: not one command either.

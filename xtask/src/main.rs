@@ -18,12 +18,14 @@
 mod bench;
 mod bench_net;
 mod bench_oom;
+mod bench_sched;
 mod console;
 mod disk;
 mod e2e;
 mod e2e_hostile;
 mod e2e_net;
 mod e2e_oom;
+mod e2e_sched;
 mod e2e_storage;
 mod image;
 #[cfg(test)]

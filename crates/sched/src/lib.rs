@@ -48,16 +48,21 @@
 
 extern crate alloc;
 
+pub mod attention;
+pub mod baselines;
 pub mod error;
+pub mod eval;
 pub mod ids;
+pub mod learned;
 pub mod policy;
 pub mod round_robin;
 pub mod scheduler;
 pub mod thread;
+pub mod timed;
 
 pub use error::SchedError;
 pub use ids::{Priority, ThreadId, WaitQueueId};
-pub use policy::SchedPolicy;
+pub use policy::{PolicyCounters, SchedPolicy};
 pub use round_robin::RoundRobinPolicy;
 pub use scheduler::{JoinStatus, SchedStats, Scheduler, Switch, SwitchReason};
 pub use thread::{

@@ -65,4 +65,32 @@ pub trait SchedPolicy: Send {
         preempted: bool,
         now_ns: u64,
     );
+
+    /// Policy-specific figures for `schedctl stats` (model state, training, guard
+    /// interventions), one `name: value` per line. Policies with nothing to add write nothing.
+    fn report(&self, out: &mut dyn core::fmt::Write) -> core::fmt::Result {
+        let _ = out;
+        Ok(())
+    }
+
+    /// The same figures as numbers, for the metrics registry. All zero unless the policy learns
+    /// or is timed.
+    fn counters(&self) -> PolicyCounters {
+        PolicyCounters::default()
+    }
+}
+
+/// Numeric policy figures exported as `nous_sched_*` metrics.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct PolicyCounters {
+    /// Online training steps taken.
+    pub training_steps: u64,
+    /// Recent training loss (exponential average).
+    pub recent_loss: f64,
+    /// Picks forced by a starvation guard.
+    pub guard_interventions: u64,
+    /// Decision latency median (ns), when the policy is timed.
+    pub pick_p50_ns: u64,
+    /// Decision latency 99th percentile (ns), when the policy is timed.
+    pub pick_p99_ns: u64,
 }

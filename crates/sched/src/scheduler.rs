@@ -248,6 +248,16 @@ impl Scheduler {
         Ok(id)
     }
 
+    /// The installed policy's own figures ([`SchedPolicy::report`]).
+    pub fn policy_report(&self, out: &mut dyn core::fmt::Write) -> core::fmt::Result {
+        self.policy.report(out)
+    }
+
+    /// The installed policy's numeric figures ([`SchedPolicy::counters`]).
+    pub fn policy_counters(&self) -> crate::policy::PolicyCounters {
+        self.policy.counters()
+    }
+
     /// The running thread.
     pub fn current(&self) -> ThreadId {
         self.current
@@ -646,7 +656,8 @@ impl Scheduler {
 
     /// Installs `policy` and returns the previous one. The new policy receives every runnable
     /// thread (idle and the running thread excepted) in the order they became runnable, so a
-    /// FIFO policy continues the old FIFO order. The running thread keeps its current quantum and
+    /// FIFO policy continues the old FIFO order; the previous one is told to forget each of them
+    /// (`on_removed`), so it can be installed again later without stale threads. The running thread keeps its current quantum and
     /// reaches the new policy when its slice ends. Returning the old policy lets the kernel drop it
     /// (possibly freeing large model weights) after leaving its interrupts-disabled section.
     pub fn set_policy(
@@ -665,7 +676,16 @@ impl Scheduler {
             policy.on_runnable(&ThreadView::new(thread), now);
         }
         self.counters.policy_swaps += 1;
-        core::mem::replace(&mut self.policy, policy)
+        let mut previous = core::mem::replace(&mut self.policy, policy);
+        // The outgoing policy gives up every thread it held, so it is empty if it is installed
+        // again later (a stashed policy would otherwise pick threads that have since run,
+        // blocked or exited). It keeps whatever it learned about them.
+        for thread in self.threads.values() {
+            if thread.id != ThreadId::IDLE && thread.state == ThreadState::Runnable {
+                previous.on_removed(thread.id);
+            }
+        }
+        previous
     }
 
     /// Name of the installed policy.

@@ -60,9 +60,19 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
-fn audited(quantum_ns: u64) -> (Box<AuditedPolicy>, Arc<Mutex<Audit>>) {
-    let (policy, audit) =
-        AuditedPolicy::new(Box::new(RoundRobinPolicy::with_quantum_ns(quantum_ns)));
+/// The policy under test: 0 round-robin, 1 learned (attention), 2 learned (no attention),
+/// 3 EEVDF-like, 4 MLFQ, 5 SJF-EWMA. Swaps install round-robin with the swap's quantum for
+/// kind 0 and a fresh policy of the same kind otherwise.
+fn audited(kind: u8, quantum_ns: u64) -> (Box<AuditedPolicy>, Arc<Mutex<Audit>>) {
+    let inner: Box<dyn sched::SchedPolicy> = match kind {
+        1 => Box::new(sched::learned::LearnedPolicy::with_attention(true)),
+        2 => Box::new(sched::learned::LearnedPolicy::with_attention(false)),
+        3 => Box::new(sched::baselines::EevdfPolicy::new()),
+        4 => Box::new(sched::baselines::MlfqPolicy::new()),
+        5 => Box::new(sched::baselines::SjfPolicy::new()),
+        _ => Box::new(RoundRobinPolicy::with_quantum_ns(quantum_ns)),
+    };
+    let (policy, audit) = AuditedPolicy::new(inner);
     (Box::new(policy), audit)
 }
 
@@ -76,8 +86,8 @@ fn pick<T: Copy>(items: &[T], index: usize) -> Option<T> {
 
 /// Runs `ops` on a fresh scheduler, checking invariants after each, and returns a trace of every
 /// observable result.
-fn run(ops: &[Op]) -> Vec<String> {
-    let (policy, mut audit) = audited(2_000_000);
+fn run(ops: &[Op], kind: u8) -> Vec<String> {
+    let (policy, mut audit) = audited(kind, 2_000_000);
     let mut s = Scheduler::new(policy, 0);
     let mut now = 0u64;
     let mut threads: Vec<ThreadId> = vec![ThreadId::IDLE];
@@ -210,7 +220,7 @@ fn run(ops: &[Op]) -> Vec<String> {
                 _ => String::new(),
             },
             Op::SwapPolicy(quantum) => {
-                let (policy, new_audit) = audited(quantum);
+                let (policy, new_audit) = audited(kind, quantum);
                 let old = s.set_policy(policy, now);
                 audit = new_audit;
                 old.name().to_string()
@@ -305,8 +315,20 @@ proptest! {
     fn random_operations_keep_invariants_and_are_deterministic(
         ops in proptest::collection::vec(op(), 1..200)
     ) {
-        let first = run(&ops);
-        let second = run(&ops);
+        let first = run(&ops, 0);
+        let second = run(&ops, 0);
+        prop_assert_eq!(first, second);
+    }
+
+    /// The learned policy and the baselines follow the same hand-off protocol (every runnable
+    /// thread held exactly once, no pick the scheduler must correct) and are deterministic.
+    #[test]
+    fn every_policy_keeps_the_protocol(
+        ops in proptest::collection::vec(op(), 1..150),
+        kind in 1u8..6,
+    ) {
+        let first = run(&ops, kind);
+        let second = run(&ops, kind);
         prop_assert_eq!(first, second);
     }
 }

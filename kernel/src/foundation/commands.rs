@@ -200,7 +200,14 @@ fn schedctl_stats(_: &mut KernelCtx, _: &[&str], out: Out) -> CmdResult {
         out,
         "threads: {}  runnable: {}  policy faults: {}  policy swaps: {}",
         s.threads, s.runnable, s.policy_faults, s.policy_swaps
-    ))
+    ))?;
+    // The policy's own figures (decision latency, training, starvation guard), if any.
+    let mut report = String::new();
+    let _ = hal::task::with_scheduler(|s| s.policy_report(&mut report));
+    if !report.is_empty() {
+        w(writeln!(out, "{}", report.trim_end()))?;
+    }
+    Ok(())
 }
 
 fn schedctl_stress(_: &mut KernelCtx, args: &[&str], out: Out) -> CmdResult {

@@ -1,0 +1,1233 @@
+//! The scheduler evaluation shared by the host simulator and the kernel: workload families with
+//! seeds and known job sizes ([`build`]), the per-run measurements ([`RunRecord`]) and their
+//! one-line format, and the summary table ([`summarize`]). The host simulator drives a
+//! [`crate::Scheduler`] with a virtual clock ([`simulate`]); the kernel runs the same scripts on
+//! real threads and prints the same lines, which the same summarizer reads.
+//!
+//! A workload is a set of thread scripts. Each script is a list of [`Op`]s: CPU work, sleeps,
+//! disk requests (a single FIFO server: requests queue behind each other), and signal/wait on
+//! counting channels (ping-pong pairs). Every non-interactive thread is a *job*: its completion
+//! time is exit − arrival, its size the CPU it asks for.
+//!
+//! Families W1–W6 are the suite of issue 14 and were used to design and tune the policy (training
+//! seeds 1–5). H1 and H2 are **held out**: written and frozen before any tuning, never run
+//! during it. Reported figures use seeds 100–119 on every family.
+
+use alloc::boxed::Box;
+use alloc::collections::VecDeque;
+use alloc::format;
+use alloc::string::{String, ToString};
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::fmt::Write;
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use crate::ids::{Priority, ThreadId};
+use crate::policy::SchedPolicy;
+use crate::scheduler::{Scheduler, SwitchReason};
+use crate::thread::{ThreadTableView, ThreadView};
+
+/// One step of a thread script.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Op {
+    /// Use the CPU for this many ns.
+    Cpu(u64),
+    /// Sleep this many ns (an interactive thread's wake-up latency is measured after it).
+    Sleep(u64),
+    /// A disk request taking this many ns of device time; the thread blocks until it completes.
+    Io(u64),
+    /// Signal channel `c` (wakes one waiter or banks a token).
+    Signal(u16),
+    /// Wait on channel `c` (takes a banked token or blocks).
+    Wait(u16),
+}
+
+/// A thread of a workload.
+#[derive(Clone, Debug)]
+pub struct ThreadSpec {
+    /// When it arrives (ns from the start of the run).
+    pub start_ns: u64,
+    /// Its priority.
+    pub priority: Priority,
+    /// Interactive threads are measured by wake-up latency, not completion.
+    pub interactive: bool,
+    /// Its script.
+    pub ops: Vec<Op>,
+}
+
+impl ThreadSpec {
+    /// Total CPU demand.
+    pub fn cpu_ns(&self) -> u64 {
+        self.ops
+            .iter()
+            .map(|o| if let Op::Cpu(n) = o { *n } else { 0 })
+            .sum()
+    }
+}
+
+/// A workload: threads and the number of channels they use.
+#[derive(Clone, Debug)]
+pub struct Workload {
+    /// Family name.
+    pub family: &'static str,
+    /// Seed it was built with.
+    pub seed: u64,
+    /// Threads.
+    pub threads: Vec<ThreadSpec>,
+    /// Channels used by `Signal`/`Wait`.
+    pub channels: u16,
+}
+
+/// Workload families: W1–W6 (design/tuning), H1–H2 (held out).
+pub const FAMILIES: [&str; 8] = ["W1", "W2", "W3", "W4", "W5", "W6", "H1", "H2"];
+/// Families frozen before tuning.
+pub const HELD_OUT: [&str; 2] = ["H1", "H2"];
+/// The mixed workloads the completion-time targets refer to.
+pub const MIXED: [&str; 4] = ["W4", "W6", "H1", "H2"];
+
+/// SplitMix64: deterministic, dependency-free randomness for workload generation.
+#[derive(Clone, Debug)]
+pub struct Rng(u64);
+
+impl Rng {
+    /// A generator for `seed`.
+    pub fn new(seed: u64) -> Self {
+        Rng(seed ^ 0x9E37_79B9_7F4A_7C15)
+    }
+
+    /// Next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in [0, 1).
+    pub fn unit(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// Uniform in [lo, hi] (ns).
+    pub fn range(&mut self, lo: u64, hi: u64) -> u64 {
+        lo + self.next_u64() % (hi - lo + 1)
+    }
+
+    /// Exponential with this mean.
+    pub fn exp(&mut self, mean: u64) -> u64 {
+        (-libm::log(1.0 - self.unit()) * mean as f64) as u64
+    }
+
+    /// Bounded Pareto on [lo, hi] with shape `alpha`.
+    pub fn pareto(&mut self, lo: u64, hi: u64, alpha: f64) -> u64 {
+        let (l, h) = (lo as f64, hi as f64);
+        let u = self.unit();
+        let la = libm::pow(l, alpha);
+        let ha = libm::pow(h, alpha);
+        let x = libm::pow(-(u * ha - u * la - ha) / (ha * la), -1.0 / alpha);
+        (x as u64).clamp(lo, hi)
+    }
+}
+
+const MS: u64 = 1_000_000;
+const US: u64 = 1_000;
+
+fn job(start_ns: u64, ops: Vec<Op>) -> ThreadSpec {
+    ThreadSpec {
+        start_ns,
+        priority: Priority::Normal,
+        interactive: false,
+        ops,
+    }
+}
+
+fn sleeper(rng: &mut Rng, periods: u32, period: u64, burst: (u64, u64)) -> ThreadSpec {
+    let mut ops = Vec::new();
+    for _ in 0..periods {
+        ops.push(Op::Cpu(rng.range(burst.0, burst.1)));
+        ops.push(Op::Sleep(period));
+    }
+    ThreadSpec {
+        start_ns: rng.range(0, period),
+        priority: Priority::Normal,
+        interactive: true,
+        ops,
+    }
+}
+
+/// Builds family `family` with `seed`; `None` for an unknown family.
+pub fn build(family: &str, seed: u64) -> Option<Workload> {
+    let mut rng = Rng::new(
+        seed.wrapping_mul(31)
+            .wrapping_add(family.len() as u64 * 7919),
+    );
+    for b in family.bytes() {
+        rng.0 ^= u64::from(b) << 8;
+    }
+    let mut threads = Vec::new();
+    let mut channels = 0u16;
+    let (family, _) = FAMILIES
+        .iter()
+        .map(|f| (*f, ()))
+        .find(|(f, _)| *f == family)?;
+    match family {
+        // W1: CPU-bound jobs, half bimodal, half bounded Pareto.
+        "W1" => {
+            for i in 0..12 {
+                let size = if i % 2 == 0 {
+                    if rng.unit() < 0.7 {
+                        rng.range(2 * MS, 8 * MS)
+                    } else {
+                        rng.range(40 * MS, 120 * MS)
+                    }
+                } else {
+                    rng.pareto(MS, 200 * MS, 1.1)
+                };
+                threads.push(job(rng.range(0, 20 * MS), alloc::vec![Op::Cpu(size)]));
+            }
+        }
+        // W2: periodic sleepers with bursts far below the quantum, beside CPU hogs.
+        "W2" => {
+            for _ in 0..4 {
+                let period = rng.range(10 * MS, 20 * MS);
+                threads.push(sleeper(&mut rng, 30, period, (100 * US, 500 * US)));
+            }
+            for _ in 0..3 {
+                threads.push(job(0, alloc::vec![Op::Cpu(rng.range(120 * MS, 180 * MS))]));
+            }
+        }
+        // W3: threads that alternate CPU and disk requests, beside two hogs.
+        "W3" => {
+            for _ in 0..6 {
+                let mut ops = Vec::new();
+                for _ in 0..20 {
+                    ops.push(Op::Cpu(rng.range(500 * US, 3 * MS)));
+                    ops.push(Op::Io(rng.range(2 * MS, 6 * MS)));
+                }
+                threads.push(job(rng.range(0, 5 * MS), ops));
+            }
+            for _ in 0..2 {
+                threads.push(job(0, alloc::vec![Op::Cpu(rng.range(80 * MS, 120 * MS))]));
+            }
+        }
+        // W4: Poisson arrivals of short jobs over long CPU-bound jobs.
+        "W4" => {
+            for _ in 0..4 {
+                threads.push(job(0, alloc::vec![Op::Cpu(rng.range(100 * MS, 200 * MS))]));
+            }
+            let mut t = 0;
+            while t < 300 * MS {
+                t += rng.exp(5 * MS);
+                threads.push(job(t, alloc::vec![Op::Cpu(rng.range(500 * US, 3 * MS))]));
+            }
+        }
+        // W5: ping-pong pairs over channels (switch-heavy), beside two hogs.
+        "W5" => {
+            for _ in 0..4 {
+                let (a, b) = (channels, channels + 1);
+                channels += 2;
+                let rounds = 50;
+                let mut pa = Vec::new();
+                let mut pb = Vec::new();
+                for _ in 0..rounds {
+                    pa.push(Op::Cpu(rng.range(50 * US, 200 * US)));
+                    pa.push(Op::Signal(b));
+                    pa.push(Op::Wait(a));
+                    pb.push(Op::Wait(b));
+                    pb.push(Op::Cpu(rng.range(50 * US, 200 * US)));
+                    pb.push(Op::Signal(a));
+                }
+                threads.push(job(0, pa));
+                threads.push(job(0, pb));
+            }
+            for _ in 0..2 {
+                threads.push(job(0, alloc::vec![Op::Cpu(rng.range(80 * MS, 120 * MS))]));
+            }
+        }
+        // W6: bursts that change length mid-run (short→long for half, long→short for the rest).
+        "W6" => {
+            for i in 0..6 {
+                let (first, second) = if i % 2 == 0 {
+                    ((300 * US, 800 * US), (8 * MS, 16 * MS))
+                } else {
+                    ((8 * MS, 16 * MS), (300 * US, 800 * US))
+                };
+                let mut ops = Vec::new();
+                for k in 0..24 {
+                    let r = if k < 12 { first } else { second };
+                    ops.push(Op::Cpu(rng.range(r.0, r.1)));
+                    ops.push(Op::Sleep(rng.range(MS, 3 * MS)));
+                }
+                threads.push(job(rng.range(0, 5 * MS), ops));
+            }
+        }
+        // H1 (held out): a request server — handlers with log-normal-ish CPU, disk and think
+        // time — beside batch jobs of bounded-Pareto size and two interactive sleepers.
+        "H1" => {
+            for _ in 0..8 {
+                let mut ops = Vec::new();
+                for _ in 0..25 {
+                    let base = libm::exp(rng.unit() * 2.0 - 1.0) * 1.0e6;
+                    ops.push(Op::Cpu(base as u64));
+                    ops.push(Op::Io(rng.range(MS, 4 * MS)));
+                    ops.push(Op::Cpu(200 * US));
+                    ops.push(Op::Sleep(rng.exp(5 * MS)));
+                }
+                threads.push(job(rng.range(0, 10 * MS), ops));
+            }
+            for _ in 0..3 {
+                threads.push(job(
+                    rng.range(0, 50 * MS),
+                    alloc::vec![Op::Cpu(rng.pareto(20 * MS, 150 * MS, 1.2))],
+                ));
+            }
+            for _ in 0..2 {
+                threads.push(sleeper(&mut rng, 40, 16 * MS, (200 * US, MS)));
+            }
+        }
+        // H2 (held out): a parallel build — compile jobs in waves with small disk reads, a final
+        // link, and an editor-like interactive thread.
+        "H2" => {
+            for wave in 0..4u64 {
+                for _ in 0..5 {
+                    let mut ops = Vec::new();
+                    for _ in 0..3 {
+                        ops.push(Op::Cpu(rng.range(2 * MS, 14 * MS)));
+                        ops.push(Op::Io(MS));
+                    }
+                    threads.push(job(wave * 40 * MS + rng.range(0, 5 * MS), ops));
+                }
+            }
+            threads.push(job(
+                160 * MS,
+                alloc::vec![Op::Io(2 * MS), Op::Cpu(60 * MS), Op::Io(2 * MS)],
+            ));
+            threads.push(sleeper(&mut rng, 60, 8 * MS, (100 * US, 400 * US)));
+        }
+        _ => return None,
+    }
+    Some(Workload {
+        family,
+        seed,
+        threads,
+        channels,
+    })
+}
+
+/// Remaining CPU of each thread's current burst, published by the simulator for the oracle.
+#[derive(Clone, Debug)]
+pub struct OracleBoard(Arc<Vec<AtomicU64>>);
+
+impl OracleBoard {
+    /// A board for thread ids below `n`.
+    pub fn new(n: usize) -> Self {
+        OracleBoard(Arc::new((0..n).map(|_| AtomicU64::new(0)).collect()))
+    }
+
+    fn set(&self, tid: ThreadId, ns: u64) {
+        if let Some(a) = self.0.get(tid.0 as usize) {
+            a.store(ns, Ordering::Relaxed);
+        }
+    }
+
+    fn get(&self, tid: ThreadId) -> u64 {
+        self.0
+            .get(tid.0 as usize)
+            .map_or(u64::MAX, |a| a.load(Ordering::Relaxed))
+    }
+}
+
+/// The SRPT oracle: told each thread's true remaining burst, runs the shortest, preempts for a
+/// shorter one. A lower bound for the simulator only.
+#[derive(Debug)]
+pub struct OraclePolicy {
+    board: OracleBoard,
+    queued: Vec<(ThreadId, Priority, u64)>,
+    seq: u64,
+}
+
+impl OraclePolicy {
+    /// An oracle reading `board`.
+    pub fn new(board: OracleBoard) -> Self {
+        OraclePolicy {
+            board,
+            queued: Vec::new(),
+            seq: 0,
+        }
+    }
+}
+
+impl SchedPolicy for OraclePolicy {
+    fn name(&self) -> &str {
+        "srpt-oracle"
+    }
+
+    fn on_runnable(&mut self, thread: &ThreadView<'_>, _now_ns: u64) {
+        self.seq += 1;
+        self.queued.push((thread.id(), thread.priority(), self.seq));
+    }
+
+    fn on_removed(&mut self, tid: ThreadId) {
+        self.queued.retain(|q| q.0 != tid);
+    }
+
+    fn pick_next(&mut self, _now_ns: u64, _threads: &ThreadTableView<'_>) -> Option<ThreadId> {
+        let top = self.queued.iter().map(|q| q.1).max()?;
+        let (i, _) = self
+            .queued
+            .iter()
+            .enumerate()
+            .filter(|(_, q)| q.1 == top)
+            .min_by_key(|(_, q)| (self.board.get(q.0), q.2))?;
+        Some(self.queued.swap_remove(i).0)
+    }
+
+    fn quantum_ns(&self, thread: &ThreadView<'_>) -> u64 {
+        self.board
+            .get(thread.id())
+            .saturating_add(MS)
+            .min(1_000 * MS)
+    }
+
+    fn wants_preemption(&self, running: &ThreadView<'_>, _now_ns: u64) -> bool {
+        let mine = self.board.get(running.id());
+        self.queued.iter().any(|q| {
+            q.1 > running.priority() || (q.1 == running.priority() && self.board.get(q.0) < mine)
+        })
+    }
+
+    fn on_descheduled(&mut self, _: &ThreadView<'_>, _: u64, _: bool, _: u64) {}
+}
+
+/// Simulator settings.
+#[derive(Clone, Copy, Debug)]
+pub struct SimConfig {
+    /// Timer period (the kernel's is 1 ms).
+    pub tick_ns: u64,
+    /// CPU time lost per context switch.
+    pub switch_cost_ns: u64,
+    /// A run stops here even if threads remain.
+    pub horizon_ns: u64,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig {
+            tick_ns: MS,
+            switch_cost_ns: 5 * US,
+            horizon_ns: 60_000 * MS,
+        }
+    }
+}
+
+/// What one run measured (one line of output).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RunRecord {
+    /// Family.
+    pub family: String,
+    /// Seed.
+    pub seed: u64,
+    /// Policy name.
+    pub policy: String,
+    /// Jobs (non-interactive threads) that completed.
+    pub jobs: u64,
+    /// Jobs that did not complete before the horizon.
+    pub unfinished: u64,
+    /// Mean completion time (µs).
+    pub mean_ct_us: f64,
+    /// Median completion time (µs).
+    pub p50_ct_us: f64,
+    /// 99th percentile completion time (µs).
+    pub p99_ct_us: f64,
+    /// Mean slowdown (completion / CPU demand).
+    pub mean_slowdown: f64,
+    /// 99th percentile slowdown.
+    pub p99_slowdown: f64,
+    /// Interactive wake-up-to-run latency, median (µs; 0 when the family has none).
+    pub wake_p50_us: f64,
+    /// Interactive wake-up-to-run latency, 99th percentile (µs).
+    pub wake_p99_us: f64,
+    /// Context switches (the CPU changed hands).
+    pub switches: u64,
+    /// Jain's fairness index over the jobs' service rates (CPU demand / completion time).
+    pub jain: f64,
+    /// Longest runnable wait of any thread (µs).
+    pub max_wait_us: f64,
+    /// Policy decision latency median (ns; native in the simulator, TSC in the kernel).
+    pub pick_p50_ns: u64,
+    /// Policy decision latency 99th percentile (ns).
+    pub pick_p99_ns: u64,
+}
+
+fn percentile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = libm::ceil((sorted.len() as f64) * q) as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+fn sort(v: &mut [f64]) {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap_or(core::cmp::Ordering::Equal));
+}
+
+/// Raw per-run observations, turned into a [`RunRecord`] by [`Observations::record`]. The
+/// kernel's evaluation fills the same structure from real threads.
+#[derive(Clone, Debug, Default)]
+pub struct Observations {
+    /// (completion ns, CPU demand ns) per completed job.
+    pub jobs: Vec<(u64, u64)>,
+    /// Jobs not completed.
+    pub unfinished: u64,
+    /// Interactive wake-up latencies (ns).
+    pub wakeups: Vec<u64>,
+    /// Context switches.
+    pub switches: u64,
+    /// Longest runnable wait (ns).
+    pub max_wait_ns: u64,
+    /// The policy's own report at the end of the run ([`SchedPolicy::report`]).
+    pub policy_report: String,
+}
+
+impl Observations {
+    /// The summary line's figures.
+    pub fn record(&self, family: &str, seed: u64, policy: &str, picks: (u64, u64)) -> RunRecord {
+        let mut ct: Vec<f64> = self.jobs.iter().map(|(c, _)| *c as f64 / 1e3).collect();
+        let mut sd: Vec<f64> = self
+            .jobs
+            .iter()
+            .map(|(c, d)| *c as f64 / (*d).max(1) as f64)
+            .collect();
+        let mut wk: Vec<f64> = self.wakeups.iter().map(|w| *w as f64 / 1e3).collect();
+        let rates: Vec<f64> = self
+            .jobs
+            .iter()
+            .map(|(c, d)| *d as f64 / (*c).max(1) as f64)
+            .collect();
+        let n = ct.len().max(1) as f64;
+        let mean_ct = ct.iter().sum::<f64>() / n;
+        let mean_sd = sd.iter().sum::<f64>() / n;
+        sort(&mut ct);
+        sort(&mut sd);
+        sort(&mut wk);
+        let sum: f64 = rates.iter().sum();
+        let sq: f64 = rates.iter().map(|r| r * r).sum();
+        let jain = if sq > 0.0 {
+            sum * sum / (rates.len() as f64 * sq)
+        } else {
+            1.0
+        };
+        RunRecord {
+            family: family.to_string(),
+            seed,
+            policy: policy.to_string(),
+            jobs: self.jobs.len() as u64,
+            unfinished: self.unfinished,
+            mean_ct_us: mean_ct,
+            p50_ct_us: percentile(&ct, 0.5),
+            p99_ct_us: percentile(&ct, 0.99),
+            mean_slowdown: mean_sd,
+            p99_slowdown: percentile(&sd, 0.99),
+            wake_p50_us: percentile(&wk, 0.5),
+            wake_p99_us: percentile(&wk, 0.99),
+            switches: self.switches,
+            jain,
+            max_wait_us: self.max_wait_ns as f64 / 1e3,
+            pick_p50_ns: picks.0,
+            pick_p99_ns: picks.1,
+        }
+    }
+}
+
+impl RunRecord {
+    /// The one-line form: `sched-eval key=value ...`.
+    pub fn line(&self) -> String {
+        format!(
+            "sched-eval family={} seed={} policy={} jobs={} unfinished={} mean_ct_us={:.1} p50_ct_us={:.1} p99_ct_us={:.1} mean_slowdown={:.3} p99_slowdown={:.3} wake_p50_us={:.1} wake_p99_us={:.1} switches={} jain={:.4} max_wait_us={:.1} pick_p50_ns={} pick_p99_ns={}",
+            self.family,
+            self.seed,
+            self.policy,
+            self.jobs,
+            self.unfinished,
+            self.mean_ct_us,
+            self.p50_ct_us,
+            self.p99_ct_us,
+            self.mean_slowdown,
+            self.p99_slowdown,
+            self.wake_p50_us,
+            self.wake_p99_us,
+            self.switches,
+            self.jain,
+            self.max_wait_us,
+            self.pick_p50_ns,
+            self.pick_p99_ns
+        )
+    }
+
+    /// Parses a line written by [`RunRecord::line`] (anywhere in `line`); `None` otherwise.
+    pub fn parse(line: &str) -> Option<RunRecord> {
+        let rest = line.split("sched-eval ").nth(1)?;
+        let mut r = RunRecord::default();
+        let mut seen = 0u32;
+        for kv in rest.split_whitespace() {
+            let (k, v) = kv.split_once('=')?;
+            let f = || v.parse::<f64>().ok();
+            let u = || v.parse::<u64>().ok();
+            match k {
+                "family" => r.family = v.to_string(),
+                "seed" => r.seed = u()?,
+                "policy" => r.policy = v.to_string(),
+                "jobs" => r.jobs = u()?,
+                "unfinished" => r.unfinished = u()?,
+                "mean_ct_us" => r.mean_ct_us = f()?,
+                "p50_ct_us" => r.p50_ct_us = f()?,
+                "p99_ct_us" => r.p99_ct_us = f()?,
+                "mean_slowdown" => r.mean_slowdown = f()?,
+                "p99_slowdown" => r.p99_slowdown = f()?,
+                "wake_p50_us" => r.wake_p50_us = f()?,
+                "wake_p99_us" => r.wake_p99_us = f()?,
+                "switches" => r.switches = u()?,
+                "jain" => r.jain = f()?,
+                "max_wait_us" => r.max_wait_us = f()?,
+                "pick_p50_ns" => r.pick_p50_ns = u()?,
+                "pick_p99_ns" => r.pick_p99_ns = u()?,
+                _ => continue,
+            }
+            seen += 1;
+        }
+        (seen == 17).then_some(r)
+    }
+}
+
+#[derive(Clone, Debug)]
+struct SimThread {
+    spec: usize,
+    tid: ThreadId,
+    pc: usize,
+    /// CPU left in the current `Cpu` op (0: the next op is due when the thread runs).
+    remaining: u64,
+    io_queue: crate::ids::WaitQueueId,
+    wake_due: Option<u64>,
+    last_wait_ns: u64,
+    done: bool,
+}
+
+/// Runs `w` under `policy` on a virtual clock. `board` (for the oracle) is kept up to date with
+/// every thread's remaining burst. Returns the observations.
+pub fn simulate(
+    w: &Workload,
+    policy: Box<dyn SchedPolicy>,
+    board: Option<&OracleBoard>,
+    cfg: SimConfig,
+) -> Observations {
+    let mut s = Scheduler::new(policy, 0);
+    let mut obs = Observations::default();
+    let chan_q: Vec<_> = (0..w.channels)
+        .filter_map(|_| s.create_wait_queue().ok())
+        .collect();
+    let mut tokens = alloc::vec![0u32; usize::from(w.channels)];
+    let mut order: Vec<usize> = (0..w.threads.len()).collect();
+    order.sort_by_key(|&i| (w.threads[i].start_ns, i));
+    let mut arrivals: VecDeque<usize> = order.into();
+    let mut sims: Vec<SimThread> = Vec::new();
+    // Disk: FIFO of (sim index, service ns); the head completes at `disk_done`.
+    let mut disk: VecDeque<(usize, u64)> = VecDeque::new();
+    let mut disk_done = u64::MAX;
+    let mut now = 0u64;
+    let mut run_from = 0u64;
+    let mut next_tick = cfg.tick_ns;
+    let idx_of = |sims: &Vec<SimThread>, tid: ThreadId| sims.iter().position(|t| t.tid == tid);
+
+    loop {
+        let all_arrived = arrivals.is_empty();
+        if all_arrived && sims.iter().all(|t| t.done) {
+            break;
+        }
+        if now >= cfg.horizon_ns {
+            break;
+        }
+        let cur = s.current();
+        let cur_idx = if cur == ThreadId::IDLE {
+            None
+        } else {
+            idx_of(&sims, cur)
+        };
+        // Run the current thread's zero-CPU ops (after a wake-up or a finished burst).
+        if let Some(ci) = cur_idx
+            && sims[ci].remaining == 0
+            && !sims[ci].done
+        {
+            let before = s.current();
+            advance(
+                &mut s,
+                &mut sims,
+                ci,
+                w,
+                &chan_q,
+                &mut tokens,
+                &mut disk,
+                &mut disk_done,
+                now,
+                &mut obs,
+            );
+            after_schedule(&s, &mut sims, before, now, &mut run_from, cfg, &mut obs);
+            continue;
+        }
+        let t_burst = cur_idx.map_or(u64::MAX, |ci| run_from.max(now) + sims[ci].remaining);
+        let t_arrival = arrivals
+            .front()
+            .map_or(u64::MAX, |&i| w.threads[i].start_ns);
+        let next = next_tick
+            .min(t_burst)
+            .min(t_arrival)
+            .min(disk_done)
+            .max(now);
+        if let Some(ci) = cur_idx {
+            let progress = next.saturating_sub(run_from.max(now));
+            sims[ci].remaining = sims[ci].remaining.saturating_sub(progress);
+            if let Some(b) = board {
+                b.set(sims[ci].tid, sims[ci].remaining);
+            }
+        }
+        now = next;
+        // Arrivals.
+        while let Some(&i) = arrivals.front() {
+            if w.threads[i].start_ns > now {
+                break;
+            }
+            arrivals.pop_front();
+            let spec = &w.threads[i];
+            let name = format!("{}-{}", w.family, i);
+            let (Ok(tid), Ok(q)) = (s.spawn(&name, spec.priority, now), s.create_wait_queue())
+            else {
+                continue;
+            };
+            let first = match spec.ops.first() {
+                Some(Op::Cpu(n)) => *n,
+                _ => 0,
+            };
+            if let Some(b) = board {
+                b.set(tid, first);
+            }
+            sims.push(SimThread {
+                spec: i,
+                tid,
+                pc: 0,
+                remaining: first,
+                io_queue: q,
+                wake_due: None,
+                last_wait_ns: 0,
+                done: false,
+            });
+        }
+        // Disk completion.
+        if disk_done <= now {
+            if let Some((si, _)) = disk.pop_front() {
+                let _ = s.wake_one(sims[si].io_queue, now);
+                prepare_next(&mut sims[si], w, board);
+            }
+            disk_done = disk.front().map_or(u64::MAX, |(_, d)| now + d);
+        }
+        // Burst completion: the thread continues with its next ops at the top of the loop.
+        if let Some(ci) = cur_idx
+            && sims[ci].remaining == 0
+        {
+            sims[ci].pc += 1;
+            continue;
+        }
+        if now >= next_tick {
+            next_tick = now + cfg.tick_ns;
+            if s.tick(now) {
+                let before = s.current();
+                let _ = s.schedule(now, SwitchReason::Preempted);
+                after_schedule(&s, &mut sims, before, now, &mut run_from, cfg, &mut obs);
+            }
+        }
+    }
+    obs.switches = s.stats().switches;
+    let _ = s.policy_report(&mut obs.policy_report);
+    obs.unfinished = sims
+        .iter()
+        .filter(|t| !t.done && !w.threads[t.spec].interactive)
+        .count() as u64
+        + arrivals.len() as u64;
+    obs
+}
+
+/// After a thread woke, point it at its next op.
+fn prepare_next(t: &mut SimThread, w: &Workload, board: Option<&OracleBoard>) {
+    t.pc += 1;
+    t.remaining = match w.threads[t.spec].ops.get(t.pc) {
+        Some(Op::Cpu(n)) => *n,
+        _ => 0,
+    };
+    if let Some(b) = board {
+        b.set(t.tid, t.remaining);
+    }
+}
+
+/// Bookkeeping after a `schedule` call that may have switched threads.
+fn after_schedule(
+    s: &Scheduler,
+    sims: &mut [SimThread],
+    before: ThreadId,
+    now: u64,
+    run_from: &mut u64,
+    cfg: SimConfig,
+    obs: &mut Observations,
+) {
+    let to = s.current();
+    if to == before {
+        return;
+    }
+    *run_from = now + cfg.switch_cost_ns;
+    if let Some(t) = sims.iter_mut().find(|t| t.tid == to) {
+        if let Some(due) = t.wake_due.take() {
+            obs.wakeups.push(run_from.saturating_sub(due));
+        }
+        if let Some(v) = s.thread(to) {
+            let waited = v.accounting().runnable_wait_ns;
+            obs.max_wait_ns = obs.max_wait_ns.max(waited.saturating_sub(t.last_wait_ns));
+            t.last_wait_ns = waited;
+        }
+    }
+}
+
+/// Executes the current thread's ops from `pc` until it needs CPU or leaves the CPU.
+#[allow(clippy::too_many_arguments)]
+fn advance(
+    s: &mut Scheduler,
+    sims: &mut [SimThread],
+    ci: usize,
+    w: &Workload,
+    chan_q: &[crate::ids::WaitQueueId],
+    tokens: &mut [u32],
+    disk: &mut VecDeque<(usize, u64)>,
+    disk_done: &mut u64,
+    now: u64,
+    obs: &mut Observations,
+) {
+    let spec = &w.threads[sims[ci].spec];
+    loop {
+        let t = &mut sims[ci];
+        match spec.ops.get(t.pc).copied() {
+            Some(Op::Cpu(n)) => {
+                if n == 0 {
+                    t.pc += 1;
+                    continue;
+                }
+                t.remaining = n;
+                return;
+            }
+            Some(Op::Sleep(d)) => {
+                if spec.interactive {
+                    t.wake_due = Some(now + d);
+                }
+                let _ = s.schedule(now, SwitchReason::Sleep { until_ns: now + d });
+                // Sleeping threads resume at the next op when they run again.
+                t.pc += 1;
+                t.remaining = match spec.ops.get(t.pc) {
+                    Some(Op::Cpu(n)) => *n,
+                    _ => 0,
+                };
+                return;
+            }
+            Some(Op::Io(d)) => {
+                if disk.is_empty() {
+                    *disk_done = now + d;
+                }
+                disk.push_back((ci, d));
+                let _ = s.schedule(now, SwitchReason::Block(t.io_queue));
+                return;
+            }
+            Some(Op::Signal(c)) => {
+                let c = usize::from(c);
+                if let Some(&q) = chan_q.get(c) {
+                    if s.waiters(q).unwrap_or(0) > 0 {
+                        if let Ok(Some(woken)) = s.wake_one(q, now)
+                            && let Some(wt) = sims.iter_mut().find(|x| x.tid == woken)
+                        {
+                            // The waiter's Wait is satisfied: it resumes after it.
+                            wt.pc += 1;
+                            wt.remaining = match w.threads[wt.spec].ops.get(wt.pc) {
+                                Some(Op::Cpu(n)) => *n,
+                                _ => 0,
+                            };
+                        }
+                    } else if let Some(tok) = tokens.get_mut(c) {
+                        *tok += 1;
+                    }
+                }
+                sims[ci].pc += 1;
+            }
+            Some(Op::Wait(c)) => {
+                let c = usize::from(c);
+                match tokens.get_mut(c) {
+                    Some(tok) if *tok > 0 => {
+                        *tok -= 1;
+                        t.pc += 1;
+                    }
+                    _ => {
+                        if let Some(&q) = chan_q.get(c) {
+                            let _ = s.schedule(now, SwitchReason::Block(q));
+                        }
+                        return;
+                    }
+                }
+            }
+            None => {
+                let created = w.threads[t.spec].start_ns;
+                if !spec.interactive {
+                    obs.jobs.push((now.saturating_sub(created), spec.cpu_ns()));
+                }
+                t.done = true;
+                let _ = s.schedule(now, SwitchReason::Exit { code: 0 });
+                let _ = s.reap(t.tid);
+                return;
+            }
+        }
+    }
+}
+
+/// A policy by name: `round-robin`, `eevdf-like`, `mlfq`, `sjf-ewma`, `learned-attention`,
+/// `learned-no-attention` (`srpt-oracle` needs a board: use [`OraclePolicy`]).
+pub fn policy_by_name(name: &str) -> Option<Box<dyn SchedPolicy>> {
+    Some(match name {
+        "round-robin" => Box::new(crate::RoundRobinPolicy::new()),
+        "eevdf-like" => Box::new(crate::baselines::EevdfPolicy::new()),
+        "mlfq" => Box::new(crate::baselines::MlfqPolicy::new()),
+        "sjf-ewma" => Box::new(crate::baselines::SjfPolicy::new()),
+        "learned-attention" => Box::new(crate::learned::LearnedPolicy::with_attention(true)),
+        "learned-no-attention" => Box::new(crate::learned::LearnedPolicy::with_attention(false)),
+        _ => return None,
+    })
+}
+
+/// Every policy the evaluation compares, in table order.
+pub const POLICIES: [&str; 7] = [
+    "round-robin",
+    "eevdf-like",
+    "mlfq",
+    "sjf-ewma",
+    "learned-attention",
+    "learned-no-attention",
+    "srpt-oracle",
+];
+
+/// Aggregated figures of one (family group, policy) cell.
+#[derive(Clone, Debug, Default)]
+pub struct Cell {
+    /// Runs aggregated.
+    pub runs: u64,
+    /// Mean over runs of each figure.
+    pub mean_ct_us: f64,
+    /// Mean over runs of p50 completion.
+    pub p50_ct_us: f64,
+    /// Mean over runs of p99 completion.
+    pub p99_ct_us: f64,
+    /// Mean slowdown.
+    pub mean_slowdown: f64,
+    /// Mean of per-run wake-up p50.
+    pub wake_p50_us: f64,
+    /// Mean of per-run wake-up p99.
+    pub wake_p99_us: f64,
+    /// Context switches per completed job.
+    pub switches_per_job: f64,
+    /// Jain index.
+    pub jain: f64,
+    /// Largest runnable wait over all runs (µs).
+    pub max_wait_us: f64,
+    /// Largest per-run decision p99 (ns).
+    pub pick_p99_ns: u64,
+    /// Median of per-run decision p50 (ns, approximated by the mean).
+    pub pick_p50_ns: u64,
+    /// Unfinished jobs over all runs.
+    pub unfinished: u64,
+}
+
+/// Aggregates records whose family is in `families` by policy.
+pub fn aggregate(records: &[RunRecord], families: &[&str], policy: &str) -> Cell {
+    let rs: Vec<&RunRecord> = records
+        .iter()
+        .filter(|r| r.policy == policy && families.contains(&r.family.as_str()))
+        .collect();
+    let n = rs.len().max(1) as f64;
+    let m = |f: &dyn Fn(&RunRecord) -> f64| rs.iter().map(|r| f(r)).sum::<f64>() / n;
+    let jobs: u64 = rs.iter().map(|r| r.jobs).sum();
+    let switches: u64 = rs.iter().map(|r| r.switches).sum();
+    Cell {
+        runs: rs.len() as u64,
+        mean_ct_us: m(&|r| r.mean_ct_us),
+        p50_ct_us: m(&|r| r.p50_ct_us),
+        p99_ct_us: m(&|r| r.p99_ct_us),
+        mean_slowdown: m(&|r| r.mean_slowdown),
+        wake_p50_us: m(&|r| r.wake_p50_us),
+        wake_p99_us: m(&|r| r.wake_p99_us),
+        switches_per_job: switches as f64 / jobs.max(1) as f64,
+        jain: m(&|r| r.jain),
+        max_wait_us: rs.iter().map(|r| r.max_wait_us).fold(0.0, f64::max),
+        pick_p99_ns: rs.iter().map(|r| r.pick_p99_ns).max().unwrap_or(0),
+        pick_p50_ns: (m(&|r| r.pick_p50_ns as f64)) as u64,
+        unfinished: rs.iter().map(|r| r.unfinished).sum(),
+    }
+}
+
+/// The summary table: per family group (each family, the mixed group, all), per policy, the
+/// figures and the ratios to round-robin and the share of the round-robin→oracle gap closed.
+pub fn summarize(records: &[RunRecord]) -> String {
+    let mut out = String::new();
+    let mut groups: Vec<(String, Vec<&str>)> = Vec::new();
+    for f in FAMILIES {
+        if records.iter().any(|r| r.family == f) {
+            groups.push((f.to_string(), alloc::vec![f]));
+        }
+    }
+    groups.push(("mixed(W4,W6,H1,H2)".to_string(), MIXED.to_vec()));
+    groups.push(("held-out(H1,H2)".to_string(), HELD_OUT.to_vec()));
+    groups.push(("all".to_string(), FAMILIES.to_vec()));
+    let policies: Vec<&str> = POLICIES
+        .iter()
+        .copied()
+        .filter(|p| records.iter().any(|r| r.policy == *p))
+        .collect();
+    for (name, fams) in &groups {
+        let rr = aggregate(records, fams, "round-robin");
+        let oracle = aggregate(records, fams, "srpt-oracle");
+        if rr.runs == 0 {
+            continue;
+        }
+        let _ = writeln!(out, "== {name} ({} runs per policy)", rr.runs);
+        let _ = writeln!(
+            out,
+            "{:<21} {:>9} {:>9} {:>10} {:>7} {:>8} {:>8} {:>7} {:>6} {:>8} {:>7} {:>7} {:>6} {:>8} {:>8}",
+            "policy",
+            "mean_ms",
+            "p50_ms",
+            "p99_ms",
+            "slowdn",
+            "wake50us",
+            "wake99us",
+            "sw/job",
+            "jain",
+            "maxwaitms",
+            "ct/rr",
+            "sw/rr",
+            "gap%",
+            "pick50ns",
+            "pick99ns"
+        );
+        for p in &policies {
+            let c = aggregate(records, fams, p);
+            if c.runs == 0 {
+                continue;
+            }
+            let gap = if oracle.runs > 0 && rr.mean_ct_us > oracle.mean_ct_us {
+                format!(
+                    "{:.0}",
+                    100.0 * (rr.mean_ct_us - c.mean_ct_us) / (rr.mean_ct_us - oracle.mean_ct_us)
+                )
+            } else {
+                "-".to_string()
+            };
+            let _ = writeln!(
+                out,
+                "{:<21} {:>9.2} {:>9.2} {:>10.2} {:>7.2} {:>8.0} {:>8.0} {:>7.2} {:>6.3} {:>9.1} {:>7.3} {:>7.3} {:>6} {:>8} {:>8}{}",
+                p,
+                c.mean_ct_us / 1e3,
+                c.p50_ct_us / 1e3,
+                c.p99_ct_us / 1e3,
+                c.mean_slowdown,
+                c.wake_p50_us,
+                c.wake_p99_us,
+                c.switches_per_job,
+                c.jain,
+                c.max_wait_us / 1e3,
+                c.mean_ct_us / rr.mean_ct_us.max(1e-9),
+                c.switches_per_job / rr.switches_per_job.max(1e-9),
+                gap,
+                c.pick_p50_ns,
+                c.pick_p99_ns,
+                if c.unfinished > 0 {
+                    format!("  ({} unfinished)", c.unfinished)
+                } else {
+                    String::new()
+                }
+            );
+        }
+    }
+    out
+}
+
+/// Runs one family × seed × policy in the simulator, timing decisions with `clock`.
+pub fn run_sim(family: &str, seed: u64, policy: &str, clock: fn() -> u64) -> Option<RunRecord> {
+    run_sim_report(family, seed, policy, clock).map(|(r, _)| r)
+}
+
+/// [`run_sim`], also returning the policy's end-of-run report.
+pub fn run_sim_report(
+    family: &str,
+    seed: u64,
+    policy: &str,
+    clock: fn() -> u64,
+) -> Option<(RunRecord, String)> {
+    let w = build(family, seed)?;
+    let cfg = SimConfig::default();
+    let (obs, picks) = if policy == "srpt-oracle" {
+        let board = OracleBoard::new(w.threads.len() + 64);
+        let timed = crate::timed::TimedPolicy::new(OraclePolicy::new(board.clone()), clock);
+        simulate_timed(&w, timed, Some(&board), cfg)
+    } else {
+        match policy {
+            "round-robin" => simulate_timed(
+                &w,
+                crate::timed::TimedPolicy::new(crate::RoundRobinPolicy::new(), clock),
+                None,
+                cfg,
+            ),
+            "eevdf-like" => simulate_timed(
+                &w,
+                crate::timed::TimedPolicy::new(crate::baselines::EevdfPolicy::new(), clock),
+                None,
+                cfg,
+            ),
+            "mlfq" => simulate_timed(
+                &w,
+                crate::timed::TimedPolicy::new(crate::baselines::MlfqPolicy::new(), clock),
+                None,
+                cfg,
+            ),
+            "sjf-ewma" => simulate_timed(
+                &w,
+                crate::timed::TimedPolicy::new(crate::baselines::SjfPolicy::new(), clock),
+                None,
+                cfg,
+            ),
+            "learned-attention" => simulate_timed(
+                &w,
+                crate::timed::TimedPolicy::new(
+                    crate::learned::LearnedPolicy::with_attention(true),
+                    clock,
+                ),
+                None,
+                cfg,
+            ),
+            "learned-no-attention" => simulate_timed(
+                &w,
+                crate::timed::TimedPolicy::new(
+                    crate::learned::LearnedPolicy::with_attention(false),
+                    clock,
+                ),
+                None,
+                cfg,
+            ),
+            _ => return None,
+        }
+    };
+    Some((obs.record(family, seed, policy, picks), obs.policy_report))
+}
+
+/// Shares the timing wrapper's histogram after the run through a small handle.
+fn simulate_timed<P: SchedPolicy + 'static>(
+    w: &Workload,
+    timed: crate::timed::TimedPolicy<P>,
+    board: Option<&OracleBoard>,
+    cfg: SimConfig,
+) -> (Observations, (u64, u64)) {
+    let probe = Arc::new(PickProbe::default());
+    let policy = ProbedPolicy {
+        inner: timed,
+        probe: probe.clone(),
+    };
+    let obs = simulate(w, Box::new(policy), board, cfg);
+    let picks = (
+        probe.p50.load(Ordering::Relaxed),
+        probe.p99.load(Ordering::Relaxed),
+    );
+    (obs, picks)
+}
+
+/// Where a [`ProbedPolicy`] publishes its decision-latency quantiles when it is dropped.
+#[derive(Debug, Default)]
+pub struct PickProbe {
+    /// Median pick latency (ns).
+    pub p50: AtomicU64,
+    /// 99th percentile pick latency (ns).
+    pub p99: AtomicU64,
+}
+
+/// A timed policy that publishes its quantiles to a [`PickProbe`] when dropped (the scheduler
+/// owns the policy while it runs, so the caller reads the probe after swapping it out).
+pub struct ProbedPolicy<P: SchedPolicy> {
+    inner: crate::timed::TimedPolicy<P>,
+    probe: Arc<PickProbe>,
+}
+
+impl<P: SchedPolicy> Drop for ProbedPolicy<P> {
+    fn drop(&mut self) {
+        self.probe
+            .p50
+            .store(self.inner.picks.quantile(0.5), Ordering::Relaxed);
+        self.probe
+            .p99
+            .store(self.inner.picks.quantile(0.99), Ordering::Relaxed);
+    }
+}
+
+impl<P: SchedPolicy> SchedPolicy for ProbedPolicy<P> {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+    fn on_runnable(&mut self, t: &ThreadView<'_>, now: u64) {
+        self.inner.on_runnable(t, now);
+    }
+    fn on_removed(&mut self, tid: ThreadId) {
+        self.inner.on_removed(tid);
+    }
+    fn pick_next(&mut self, now: u64, th: &ThreadTableView<'_>) -> Option<ThreadId> {
+        self.inner.pick_next(now, th)
+    }
+    fn quantum_ns(&self, t: &ThreadView<'_>) -> u64 {
+        self.inner.quantum_ns(t)
+    }
+    fn wants_preemption(&self, r: &ThreadView<'_>, now: u64) -> bool {
+        self.inner.wants_preemption(r, now)
+    }
+    fn on_descheduled(&mut self, t: &ThreadView<'_>, ran: u64, pre: bool, now: u64) {
+        self.inner.on_descheduled(t, ran, pre, now);
+    }
+    fn report(&self, out: &mut dyn Write) -> core::fmt::Result {
+        self.inner.report(out)
+    }
+    fn counters(&self) -> crate::policy::PolicyCounters {
+        self.inner.counters()
+    }
+}
+
+/// A policy for the evaluation by name (every entry of [`POLICIES`] except the oracle, which
+/// needs the simulator), timed with `clock`, and the probe its latencies reach when dropped.
+pub fn probed_policy(
+    name: &str,
+    clock: fn() -> u64,
+) -> Option<(Box<dyn SchedPolicy>, Arc<PickProbe>)> {
+    fn wrap<P: SchedPolicy + 'static>(
+        p: P,
+        clock: fn() -> u64,
+    ) -> (Box<dyn SchedPolicy>, Arc<PickProbe>) {
+        let probe = Arc::new(PickProbe::default());
+        let policy = ProbedPolicy {
+            inner: crate::timed::TimedPolicy::new(p, clock),
+            probe: probe.clone(),
+        };
+        (Box::new(policy), probe)
+    }
+    Some(match name {
+        "round-robin" => wrap(crate::RoundRobinPolicy::new(), clock),
+        "eevdf-like" => wrap(crate::baselines::EevdfPolicy::new(), clock),
+        "mlfq" => wrap(crate::baselines::MlfqPolicy::new(), clock),
+        "sjf-ewma" => wrap(crate::baselines::SjfPolicy::new(), clock),
+        "learned-attention" => wrap(crate::learned::LearnedPolicy::with_attention(true), clock),
+        "learned-no-attention" => wrap(crate::learned::LearnedPolicy::with_attention(false), clock),
+        _ => return None,
+    })
+}

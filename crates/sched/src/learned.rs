@@ -1,0 +1,612 @@
+//! The learned policy: SRPT on CPU bursts predicted by a self-attention model trained online,
+//! with a predicted quantum and a starvation guard.
+//!
+//! Per decision ([`LearnedPolicy::pick_next`]):
+//! 1. **Starvation guard.** A thread runnable for longer than the bound
+//!    ([`LearnedPolicy::starvation_bound_ns`], 100 ms by default) runs first, whatever its
+//!    priority or prediction; each such pick is counted as an intervention. This is what makes the
+//!    wait bounded under an adversarial stream of short jobs.
+//! 2. **Priorities.** Otherwise only the highest waiting priority level is considered.
+//! 3. **Model.** The (up to [`MAX_SET`]) longest-waiting threads of that level become feature rows
+//!    ([`features`]); the [`AttentionModel`] predicts each one's remaining CPU burst (the CPU time
+//!    until it next blocks, sleeps, yields or exits) using the others as context; the smallest
+//!    prediction runs (shortest remaining processing time first), ties to the longest waiting.
+//!
+//! Training signal: the decision's feature set is kept with the picked thread. When its slice
+//! ends, the scheduler's accounting tells what really happened: if the burst ended, the exact
+//! remaining burst since the pick is the target (one Adam step); if it was preempted, only a lower
+//! bound is known, and the model is corrected only if it predicted less (a censored, one-sided
+//! loss). Bursts are what SRPT needs and are observed exactly by `on_descheduled`, so no label is
+//! invented.
+//!
+//! Quantum: a thread predicted to finish its burst within [`QUANTUM_STRETCH`] quanta gets a
+//! quantum stretched to cover the prediction (+25 %), so it can finish instead of being switched
+//! out and back; others get the base quantum. Early preemption: only for a strictly higher
+//! priority, or when a short thread (predicted < 1 ms) waits behind one that has run 3 ms of its
+//! slice and is predicted to run more than 4 ms more — the wake-up latency that stretched quanta
+//! would otherwise cost, bought with as few extra switches as the tuning runs allowed.
+//!
+//! Bounded memory: a fixed table of tracked threads (capacity reserved up front), one pending
+//! training sample per tracked thread in a fixed ring, the model's ~1 KiB. The decision path does
+//! not allocate as long as fewer than [`MAX_TRACKED`] threads exist.
+
+// Index loops over parallel fixed arrays (rows, activations, gradients) read like the maths.
+#![allow(clippy::needless_range_loop)]
+
+use alloc::vec::Vec;
+use core::fmt::Write;
+
+use crate::attention::{AttentionModel, FEATURES, MAX_SET, SetFeatures};
+use crate::ids::{Priority, ThreadId};
+use crate::policy::SchedPolicy;
+use crate::thread::{ThreadState, ThreadTableView, ThreadView};
+
+/// Threads tracked without allocating on the decision path.
+pub const MAX_TRACKED: usize = 128;
+/// Pending training samples kept (one per recent pick).
+const PENDING: usize = 8;
+/// Replayed samples kept per kind (exact, censored).
+const REPLAY: usize = 8;
+/// Hysteresis of the pick, in log scale (1/16 = a factor of 2): a preempted thread is picked
+/// again unless another is predicted to need less than half its remaining burst. Without it the
+/// attained-service floor makes CPU-bound threads alternate every quantum.
+pub const STICKY: f32 = 2.0 / 16.0;
+/// A thread predicted to finish within this many base quanta keeps the CPU until it does.
+pub const QUANTUM_STRETCH: u64 = 3;
+
+/// Log scale used for every time feature and for the target: `log2(1 + µs) / 16`.
+pub fn log_scale(ns: u64) -> f32 {
+    libm::log2f(1.0 + ns as f32 / 1000.0) / 16.0
+}
+
+/// Inverse of [`log_scale`], in nanoseconds.
+pub fn from_log_scale(y: f32) -> u64 {
+    let us = libm::exp2f(y.clamp(-1.0, 2.0) * 16.0) - 1.0;
+    (us.max(0.0) * 1000.0) as u64
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Track {
+    tid: ThreadId,
+    priority: Priority,
+    queued: bool,
+    runnable_since: u64,
+    seq: u64,
+    /// Exponential average of complete bursts (ns).
+    ewma_burst_ns: f32,
+    last_burst_ns: u64,
+    /// CPU time used in the current burst so far (across preemptions).
+    attained_ns: u64,
+    /// CPU time used over the thread's life (as seen by this policy).
+    cpu_ns: u64,
+    /// Exponential average of "slice ended by preemption".
+    preempt_frac: f32,
+    /// Exponential average of off-CPU (blocked or sleeping) stretches (ns).
+    ewma_off_ns: f32,
+    off_since: Option<u64>,
+    bursts: u32,
+    /// Latest predicted remaining burst (ns), for the quantum and early preemption.
+    pred_ns: u64,
+    /// The feature row, computed when the thread becomes runnable: nothing in it changes while
+    /// it waits, so a decision reads rows instead of taking ~7 logarithms per thread.
+    row: [f32; FEATURES],
+}
+
+impl Track {
+    fn new(tid: ThreadId, priority: Priority) -> Self {
+        Track {
+            tid,
+            priority,
+            queued: false,
+            runnable_since: 0,
+            seq: 0,
+            ewma_burst_ns: 0.0,
+            last_burst_ns: 0,
+            attained_ns: 0,
+            cpu_ns: 0,
+            preempt_frac: 0.0,
+            ewma_off_ns: 0.0,
+            off_since: None,
+            bursts: 0,
+            pred_ns: 0,
+            row: [0.0; FEATURES],
+        }
+    }
+}
+
+/// The feature row of a tracked thread at `now`.
+fn features(t: &Track) -> [f32; FEATURES] {
+    [
+        log_scale(t.ewma_burst_ns as u64),
+        log_scale(t.last_burst_ns),
+        log_scale(t.attained_ns),
+        log_scale(t.cpu_ns),
+        t.preempt_frac,
+        log_scale(t.ewma_off_ns as u64),
+        f32::from(t.priority.level()) / 3.0,
+        // History: 0 for a thread that never finished a burst, 0.5..1 with more history.
+        if t.bursts == 0 {
+            0.0
+        } else {
+            0.5 + t.bursts.min(16) as f32 / 32.0
+        },
+    ]
+}
+
+/// A resolved sample kept for replay: exact bursts outnumber censored ones ~100:1 on a mix of
+/// short and CPU-bound threads, so without replay the model never learns what a long-running
+/// thread looks like. Each training event also replays one stored sample, alternating kinds.
+#[derive(Clone, Copy, Debug)]
+struct Replay {
+    set: SetFeatures,
+    row: usize,
+    target: f32,
+    censored: bool,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Pending {
+    tid: ThreadId,
+    set: SetFeatures,
+    row: usize,
+    attained_at_pick: u64,
+    predicted: f32,
+}
+
+/// Counters shown by `schedctl stats`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct LearnedStats {
+    /// Decisions made by the model (guard picks excluded).
+    pub model_picks: u64,
+    /// Picks forced by the starvation guard.
+    pub guard_interventions: u64,
+    /// Training steps on complete bursts.
+    pub exact_steps: u64,
+    /// Training steps on censored (preempted) bursts.
+    pub censored_steps: u64,
+    /// Mean loss of the first 50 training steps (while the model adapts from its prior).
+    pub early_loss: f32,
+    /// Exponential average of the loss (α = 0.02).
+    pub recent_loss: f32,
+    /// Slices given a stretched quantum.
+    pub stretched_quanta: u64,
+    /// Largest runnable wait seen at a pick (ns).
+    pub max_wait_ns: u64,
+}
+
+/// The learned scheduling policy (see the module documentation).
+#[derive(Clone, Debug)]
+pub struct LearnedPolicy {
+    model: AttentionModel,
+    tracks: Vec<Track>,
+    pending: [Option<Pending>; PENDING],
+    next_pending: usize,
+    seq: u64,
+    base_quantum_ns: u64,
+    starvation_bound_ns: u64,
+    training: bool,
+    stats: LearnedStats,
+    early_sum: f32,
+    name: &'static str,
+    replay: [[Option<Replay>; REPLAY]; 2],
+    replay_next: [usize; 2],
+    replay_turn: usize,
+    last: [(ThreadId, f32); MAX_SET],
+    last_n: usize,
+    /// The thread last descheduled by preemption: it keeps the CPU unless another thread is
+    /// predicted to finish at least [`STICKY`] (in log scale) sooner.
+    preempted_last: Option<ThreadId>,
+}
+
+impl LearnedPolicy {
+    /// Base quantum: 10 ms, as round-robin.
+    pub const DEFAULT_QUANTUM_NS: u64 = 10_000_000;
+    /// Default starvation bound: 100 ms.
+    pub const DEFAULT_STARVATION_BOUND_NS: u64 = 100_000_000;
+
+    /// The policy with self-attention.
+    pub fn new() -> Self {
+        Self::with_attention(true)
+    }
+
+    /// The policy with (`true`) or without (`false`, the ablation) the attention layer.
+    pub fn with_attention(attention: bool) -> Self {
+        LearnedPolicy {
+            model: AttentionModel::new(attention, 0x5EED),
+            tracks: Vec::with_capacity(MAX_TRACKED),
+            pending: [None; PENDING],
+            next_pending: 0,
+            seq: 0,
+            base_quantum_ns: Self::DEFAULT_QUANTUM_NS,
+            starvation_bound_ns: Self::DEFAULT_STARVATION_BOUND_NS,
+            training: true,
+            stats: LearnedStats::default(),
+            early_sum: 0.0,
+            name: if attention {
+                "learned-attention"
+            } else {
+                "learned-no-attention"
+            },
+            replay: [[None; REPLAY]; 2],
+            replay_next: [0; 2],
+            replay_turn: 0,
+            last: [(ThreadId::IDLE, 0.0); MAX_SET],
+            last_n: 0,
+            preempted_last: None,
+        }
+    }
+
+    /// Sets the starvation bound (a thread never waits longer than this plus one slice).
+    pub fn with_starvation_bound_ns(mut self, bound: u64) -> Self {
+        self.starvation_bound_ns = bound.max(1);
+        self
+    }
+
+    /// Turns online training on or off (off: the model only infers).
+    pub fn with_training(mut self, training: bool) -> Self {
+        self.training = training;
+        self
+    }
+
+    /// The starvation bound in ns.
+    pub fn starvation_bound_ns(&self) -> u64 {
+        self.starvation_bound_ns
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> LearnedStats {
+        self.stats
+    }
+
+    /// The last model decision: each candidate and its ranked prediction (log scale).
+    pub fn last_decision(&self) -> &[(ThreadId, f32)] {
+        &self.last[..self.last_n]
+    }
+
+    /// The model (for inspection and tests).
+    pub fn model(&self) -> &AttentionModel {
+        &self.model
+    }
+
+    fn track_index(&self, tid: ThreadId) -> Option<usize> {
+        self.tracks.iter().position(|t| t.tid == tid)
+    }
+
+    fn track_mut(&mut self, tid: ThreadId, priority: Priority) -> Option<&mut Track> {
+        let idx = match self.track_index(tid) {
+            Some(i) => i,
+            None => {
+                if self.tracks.len() >= MAX_TRACKED {
+                    // Forget the thread off the CPU longest (not queued); never a queued one.
+                    let victim = self
+                        .tracks
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, t)| !t.queued)
+                        .min_by_key(|(_, t)| t.off_since.unwrap_or(0))
+                        .map(|(i, _)| i);
+                    if let Some(v) = victim {
+                        self.tracks.swap_remove(v);
+                    }
+                }
+                self.tracks.push(Track::new(tid, priority));
+                self.tracks.len() - 1
+            }
+        };
+        let t = self.tracks.get_mut(idx)?;
+        t.priority = priority;
+        Some(t)
+    }
+
+    fn take_pending(&mut self, tid: ThreadId) -> Option<Pending> {
+        self.pending
+            .iter_mut()
+            .find(|p| p.is_some_and(|p| p.tid == tid))
+            .and_then(Option::take)
+    }
+
+    fn learn(&mut self, p: &Pending, target: f32, censored: bool) {
+        if !self.training {
+            return;
+        }
+        let kind = usize::from(censored);
+        let slot = self.replay_next[kind];
+        self.replay[kind][slot] = Some(Replay {
+            set: p.set,
+            row: p.row,
+            target,
+            censored,
+        });
+        self.replay_next[kind] = (slot + 1) % REPLAY;
+        // Replay one stored sample of the other kind than last time.
+        self.replay_turn = (self.replay_turn + 1) % (2 * REPLAY);
+        let (rk, ri) = (self.replay_turn % 2, self.replay_turn / 2);
+        if let Some(r) = self.replay[rk][ri] {
+            let y = self.model.forward(&r.set)[r.row];
+            if !r.censored || y < r.target {
+                self.model.train_step(&r.set, r.row, r.target);
+            }
+        }
+        let loss = self.model.train_step(&p.set, p.row, target);
+        if censored {
+            self.stats.censored_steps += 1;
+        } else {
+            self.stats.exact_steps += 1;
+        }
+        let n = self.stats.exact_steps + self.stats.censored_steps;
+        if n <= 50 {
+            self.early_sum += loss;
+            self.stats.early_loss = self.early_sum / n as f32;
+            self.stats.recent_loss = self.stats.early_loss;
+        } else {
+            self.stats.recent_loss = 0.98 * self.stats.recent_loss + 0.02 * loss;
+        }
+    }
+
+    /// A context-free prediction (the thread alone in its set), used when a thread wakes so early
+    /// preemption has a fresh estimate; the full decision uses the whole set.
+    fn solo_prediction(&self, t: &Track) -> u64 {
+        let mut set = SetFeatures::new();
+        set.push(t.row);
+        from_log_scale(self.model.forward(&set)[0])
+    }
+}
+
+impl Default for LearnedPolicy {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl SchedPolicy for LearnedPolicy {
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    fn on_runnable(&mut self, thread: &ThreadView<'_>, now_ns: u64) {
+        self.seq += 1;
+        let seq = self.seq;
+        let Some(t) = self.track_mut(thread.id(), thread.priority()) else {
+            return;
+        };
+        t.queued = true;
+        t.runnable_since = now_ns;
+        t.seq = seq;
+        if let Some(since) = t.off_since.take() {
+            let off = now_ns.saturating_sub(since) as f32;
+            t.ewma_off_ns = 0.5 * off + 0.5 * t.ewma_off_ns;
+        }
+        t.row = features(t);
+        let t = *t;
+        let pred = self.solo_prediction(&t);
+        if let Some(i) = self.track_index(t.tid)
+            && let Some(t) = self.tracks.get_mut(i)
+        {
+            t.pred_ns = pred;
+        }
+    }
+
+    fn on_removed(&mut self, tid: ThreadId) {
+        if let Some(i) = self.track_index(tid)
+            && let Some(t) = self.tracks.get_mut(i)
+        {
+            t.queued = false;
+        }
+    }
+
+    fn pick_next(&mut self, now_ns: u64, _threads: &ThreadTableView<'_>) -> Option<ThreadId> {
+        // 1. Starvation guard: the longest-waiting thread, if it waited past the bound.
+        let oldest = self
+            .tracks
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| t.queued)
+            .min_by_key(|(_, t)| t.seq)
+            .map(|(i, t)| (i, now_ns.saturating_sub(t.runnable_since)))?;
+        let chosen = if oldest.1 >= self.starvation_bound_ns {
+            self.stats.guard_interventions += 1;
+            oldest.0
+        } else {
+            // 2. Highest waiting priority; 3. the MAX_SET longest-waiting threads of it.
+            let top = self
+                .tracks
+                .iter()
+                .filter(|t| t.queued)
+                .map(|t| t.priority)
+                .max()?;
+            let mut members = [0usize; MAX_SET];
+            let mut n = 0usize;
+            for (i, t) in self.tracks.iter().enumerate() {
+                if !t.queued || t.priority != top {
+                    continue;
+                }
+                // Insertion into the n smallest seqs seen so far.
+                let mut pos = n;
+                while pos > 0 && self.tracks[members[pos - 1]].seq > t.seq {
+                    pos -= 1;
+                }
+                if pos >= MAX_SET {
+                    continue;
+                }
+                let end = n.min(MAX_SET - 1);
+                let mut k = end;
+                while k > pos {
+                    members[k] = members[k - 1];
+                    k -= 1;
+                }
+                members[pos] = i;
+                n = (n + 1).min(MAX_SET);
+            }
+            let mut set = SetFeatures::new();
+            for &i in &members[..n] {
+                set.push(self.tracks[i].row);
+            }
+            let mut preds = self.model.forward(&set);
+            // Attained-service floor: a thread that has already run A in this burst is ranked as
+            // needing at least A more (the least-attained-service prior for heavy-tailed bursts).
+            // The model ranks everything above the floor; it is trained on its raw output.
+            for r in 0..n {
+                preds[r] = preds[r].max(set.rows[r][2]);
+                if Some(self.tracks[members[r]].tid) == self.preempted_last {
+                    preds[r] -= STICKY;
+                }
+            }
+            let mut best = 0usize;
+            for r in 1..n {
+                // Strictly smaller: ties go to the longer-waiting thread (earlier row).
+                if preds[r] < preds[best] {
+                    best = r;
+                }
+            }
+            for r in 0..n {
+                self.tracks[members[r]].pred_ns = from_log_scale(preds[r]);
+                self.last[r] = (self.tracks[members[r]].tid, preds[r]);
+            }
+            self.last_n = n;
+            let idx = members[best];
+            self.stats.model_picks += 1;
+            let attained = self.tracks[idx].attained_ns;
+            let slot = self.next_pending;
+            self.next_pending = (self.next_pending + 1) % PENDING;
+            let tid = self.tracks[idx].tid;
+            // One pending sample per thread: drop an older one for the same thread.
+            let _ = self.take_pending(tid);
+            self.pending[slot] = Some(Pending {
+                tid,
+                set,
+                row: best,
+                attained_at_pick: attained,
+                predicted: preds[best],
+            });
+            idx
+        };
+        let t = self.tracks.get_mut(chosen)?;
+        t.queued = false;
+        self.stats.max_wait_ns = self
+            .stats
+            .max_wait_ns
+            .max(now_ns.saturating_sub(t.runnable_since));
+        Some(t.tid)
+    }
+
+    fn quantum_ns(&self, thread: &ThreadView<'_>) -> u64 {
+        let base = self.base_quantum_ns;
+        match self
+            .track_index(thread.id())
+            .and_then(|i| self.tracks.get(i))
+        {
+            Some(t) if t.pred_ns > base && t.pred_ns <= QUANTUM_STRETCH * base => {
+                (t.pred_ns + t.pred_ns / 4).min(QUANTUM_STRETCH * base)
+            }
+            _ => base,
+        }
+    }
+
+    fn wants_preemption(&self, running: &ThreadView<'_>, now_ns: u64) -> bool {
+        let Some(run) = self
+            .track_index(running.id())
+            .and_then(|i| self.tracks.get(i))
+        else {
+            return false;
+        };
+        let ran = now_ns.saturating_sub(running.state_since_ns());
+        let run_left = run.pred_ns.saturating_sub(ran);
+        self.tracks.iter().filter(|t| t.queued).any(|t| {
+            t.priority > running.priority()
+                || (t.priority == running.priority()
+                    && t.pred_ns < 1_000_000
+                    && run_left > 4_000_000
+                    && ran >= 3_000_000)
+        })
+    }
+
+    fn on_descheduled(
+        &mut self,
+        thread: &ThreadView<'_>,
+        ran_ns: u64,
+        preempted: bool,
+        now_ns: u64,
+    ) {
+        let tid = thread.id();
+        self.preempted_last = preempted.then_some(tid);
+        let pending = self.take_pending(tid);
+        let Some(i) = self.track_index(tid) else {
+            return;
+        };
+        let Some(t) = self.tracks.get_mut(i) else {
+            return;
+        };
+        t.attained_ns = t.attained_ns.saturating_add(ran_ns);
+        t.cpu_ns = t.cpu_ns.saturating_add(ran_ns);
+        let attained = t.attained_ns;
+        if preempted {
+            t.preempt_frac = 0.8 * t.preempt_frac + 0.2;
+        } else {
+            t.preempt_frac *= 0.8;
+            t.last_burst_ns = attained;
+            t.ewma_burst_ns = if t.bursts == 0 {
+                attained as f32
+            } else {
+                0.5 * attained as f32 + 0.5 * t.ewma_burst_ns
+            };
+            t.bursts = t.bursts.saturating_add(1);
+            t.attained_ns = 0;
+            t.off_since = Some(now_ns);
+        }
+        let exited = matches!(thread.state(), ThreadState::Exited { .. });
+        if exited {
+            self.tracks.swap_remove(i);
+        }
+        if let Some(p) = pending {
+            let since_pick = attained.saturating_sub(p.attained_at_pick);
+            let target = log_scale(since_pick);
+            if !preempted {
+                self.learn(&p, target, false);
+            } else if p.predicted < target {
+                // Censored: the burst lasts at least this long; correct only an underestimate.
+                self.learn(&p, target, true);
+            }
+        }
+        if !preempted && ran_ns > self.base_quantum_ns {
+            self.stats.stretched_quanta += 1;
+        }
+    }
+
+    fn counters(&self) -> crate::policy::PolicyCounters {
+        crate::policy::PolicyCounters {
+            training_steps: self.stats.exact_steps + self.stats.censored_steps,
+            recent_loss: f64::from(self.stats.recent_loss),
+            guard_interventions: self.stats.guard_interventions,
+            ..Default::default()
+        }
+    }
+
+    fn report(&self, out: &mut dyn Write) -> core::fmt::Result {
+        let s = &self.stats;
+        writeln!(
+            out,
+            "model: attention={} dim={} params={}",
+            self.model.attention,
+            crate::attention::DIM,
+            crate::attention::PARAMS
+        )?;
+        writeln!(out, "model picks: {}", s.model_picks)?;
+        writeln!(
+            out,
+            "training steps: {} exact, {} censored",
+            s.exact_steps, s.censored_steps
+        )?;
+        writeln!(
+            out,
+            "loss: early {:.4}, recent {:.4}",
+            s.early_loss, s.recent_loss
+        )?;
+        writeln!(
+            out,
+            "starvation guard interventions: {}",
+            s.guard_interventions
+        )?;
+        writeln!(out, "stretched slices: {}", s.stretched_quanta)?;
+        write!(out, "max runnable wait: {} us", s.max_wait_ns / 1000)
+    }
+}
