@@ -61,10 +61,6 @@ pub fn available() -> bool {
     STORE.lock().is_some()
 }
 
-#[expect(
-    dead_code,
-    reason = "first callers: the network and language-model subsystems"
-)]
 /// Reads the whole file at `path`; refuses a file over `max_len` bytes.
 pub fn read(path: &str, max_len: usize) -> Result<Vec<u8>, String> {
     (store()?.read)(path, max_len)

@@ -27,6 +27,7 @@ mod foundation;
 mod kmetrics;
 #[cfg(feature = "ktest")]
 mod ktest;
+mod llm;
 mod oom;
 mod reclaim;
 mod storage;
@@ -42,8 +43,12 @@ use crate::ctx::{KernelCtx, Subsystem};
 
 /// Every subsystem, in start order (`shutdown` stops them in reverse). Adding a subsystem is
 /// adding its entry here (docs/ARCHITECTURE.md).
-pub static SUBSYSTEMS: &[&Subsystem] =
-    &[&foundation::SUBSYSTEM, &storage::SUBSYSTEM, &oom::SUBSYSTEM];
+pub static SUBSYSTEMS: &[&Subsystem] = &[
+    &foundation::SUBSYSTEM,
+    &storage::SUBSYSTEM,
+    &oom::SUBSYSTEM,
+    &llm::SUBSYSTEM,
+];
 
 hal::entry!(kernel_main);
 

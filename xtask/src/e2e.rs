@@ -119,6 +119,7 @@ pub fn all() -> Vec<&'static E2eTest> {
     base.iter()
         .chain(crate::e2e_oom::TESTS)
         .chain(crate::e2e_storage::TESTS)
+        .chain(crate::e2e_llm::TESTS)
         .chain(core::iter::once(last))
         .collect()
 }

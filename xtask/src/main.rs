@@ -21,6 +21,7 @@ mod console;
 mod disk;
 mod e2e;
 mod e2e_hostile;
+mod e2e_llm;
 mod e2e_oom;
 mod e2e_storage;
 mod image;

@@ -6,13 +6,12 @@
 //! without constrained decoding, next to the fitted and keyword baselines), `finetune` (LoRA on `finetune-data.json`), `bench`
 //! (issue 4 item 7 in one table). Data comes from `oslang` (prompts, catalogue, corpus),
 //! tokens from `bpe`, the model from `llm`. Modules: [`model_io`] (loading and saving a
-//! model directory), [`task`] (examples → token sequences, decoding, accuracy),
+//! model directory), `llmtask` (shared with the kernel: examples → token sequences, decoding, accuracy),
 //! [`plot`] (the loss PNG), [`cmd`] (one function per subcommand).
 
 mod cmd;
 mod model_io;
 mod plot;
-mod task;
 
 use clap::{Parser, Subcommand};
 use peak_alloc::PeakAlloc;

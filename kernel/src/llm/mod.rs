@@ -1,0 +1,61 @@
+//! The language model inside the kernel: the model loaded from the data disk (`model`), the
+//! live OS state it is shown (`state`), inference and the execution allowlist (`infer`), the
+//! autonomous mode that asks the model what to do when the crash predictor warns
+//! (`autonomous`), and the `llmctl` commands (`commands`).
+//!
+//! The task logic — prompt tokens, constrained greedy decoding with phase timings, the
+//! allowlist (the `oslang` catalogue) — is the `llmtask` crate, which `tools/nous-llm` uses
+//! too, so the kernel and the host run the same code on the same prompts.
+//!
+//! Other subsystems are reached only through the shared modules: the disk through
+//! `crate::files`, the crash predictor's level and the block-device counters through the
+//! metrics registry (`crate::kmetrics`), and command execution through the shell registry
+//! built from the subsystem table (`crate::ctx::command_registry`).
+//!
+//! Imports inside this folder go downwards: `model` and `state` at the bottom, `infer` on
+//! them, `autonomous` on `infer`, `commands` on all.
+
+mod autonomous;
+mod commands;
+pub mod infer;
+pub mod model;
+pub mod state;
+
+use metrics::MetricsRegistry;
+use shell::CommandRegistry;
+
+use crate::ctx::{KernelCtx, Subsystem};
+
+/// The table entry.
+pub const SUBSYSTEM: Subsystem = Subsystem {
+    name: "llm",
+    start: |_| start(),
+    commands: register,
+    metrics: register_metrics,
+    stop: Subsystem::no_stop,
+};
+
+fn register(registry: &mut CommandRegistry<KernelCtx>) {
+    // A literal name; a refusal would only lose the group, which the llm e2e tests catch.
+    let _ = registry.register_group("llmctl", "in-kernel language model", &commands::LLMCTL);
+}
+
+fn register_metrics(r: &mut MetricsRegistry) {
+    // Distinct names; a refusal only drops the series (the ktest counts them).
+    let _ = r.register_all(&infer::METRICS);
+}
+
+/// Loads the model at boot (storage, earlier in the table, has mounted the disk) and starts
+/// the autonomous-mode thread. Loading at boot rather than on first use: the load is a few
+/// seconds under TCG that would otherwise land on the first `llmctl infer` — or on the first
+/// autonomous action, when the machine is already short of memory — and a missing or corrupt
+/// model is reported at boot. The line says what happened either way.
+fn start() -> Option<alloc::string::String> {
+    let line = model::load_at_boot();
+    if let Err(e) = autonomous::start() {
+        return Some(alloc::format!(
+            "{line}\nllm: autonomous mode unavailable: {e}"
+        ));
+    }
+    Some(line)
+}
