@@ -52,10 +52,7 @@ fn store() -> Result<FileStore, String> {
     (*STORE.lock()).ok_or_else(|| String::from("no file system mounted"))
 }
 
-#[expect(
-    dead_code,
-    reason = "first callers: the network and language-model subsystems"
-)]
+#[expect(dead_code, reason = "first caller: the network subsystem")]
 /// Whether a file system is mounted.
 pub fn available() -> bool {
     STORE.lock().is_some()
@@ -76,19 +73,11 @@ pub fn rename(from: &str, to: &str) -> Result<(), String> {
     (store()?.rename)(from, to)
 }
 
-#[expect(
-    dead_code,
-    reason = "first callers: the network and language-model subsystems"
-)]
 /// Creates `path` and its missing parents durably.
 pub fn create_dir_all(path: &str) -> Result<(), String> {
     (store()?.create_dir_all)(path)
 }
 
-#[expect(
-    dead_code,
-    reason = "first callers: the network and language-model subsystems"
-)]
 /// Lists the directory at `path`.
 pub fn list(path: &str) -> Result<Vec<FileEntry>, String> {
     (store()?.list)(path)

@@ -440,10 +440,15 @@ fn metrics_registry_exports_every_series() -> TestResult {
     let registry = crate::kmetrics::registry();
     ensure!(
         registry.len()
-            == 28 + crate::oom::monitor::METRICS.len() + crate::llm::infer::METRICS.len(),
+            == 28
+                + crate::oom::monitor::METRICS.len()
+                + crate::llm::infer::METRICS.len()
+                + crate::llm::FINETUNE_METRICS.len(),
         "registry holds {} series, expected {}",
         registry.len(),
-        28 + crate::oom::monitor::METRICS.len() + crate::llm::infer::METRICS.len()
+        28 + crate::oom::monitor::METRICS.len()
+            + crate::llm::infer::METRICS.len()
+            + crate::llm::FINETUNE_METRICS.len()
     );
     let mut text = String::new();
     registry

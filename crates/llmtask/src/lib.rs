@@ -18,6 +18,8 @@
 
 extern crate alloc;
 
+pub mod finetune;
+
 use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;

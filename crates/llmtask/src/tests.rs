@@ -122,3 +122,145 @@ fn training_sequences_score_only_the_command_and_eos() {
     assert_eq!(t.scored(), answer);
     assert!(t.loss_mask.iter().rev().take(answer).all(|&m| m));
 }
+
+mod finetune_data {
+    use super::*;
+    use crate::finetune::{DataError, FinetuneRun, Settings, example_line, parse_data};
+
+    const DOC: &str = r#"{
+  "format": "nous-finetune-v1",
+  "examples": [
+    {
+      "state": STATE,
+      "query": "free some memory",
+      "command": "memctl compact"
+    },
+    {
+      "state": STATE,
+      "query": "QUERY",
+      "command": "COMMAND"
+    }
+  ]
+}"#;
+
+    const STATE: &str = r#"{"mem_total_kib": 131072, "mem_free_kib": 30720, "frag_index": 64, "crash_risk": "high", "crash_confidence": 81, "sched": {"policy": "round_robin", "runnable": 5, "context_switches": 123456}, "io": {"reads": 420, "writes": 12, "pending": 1}, "top_cpu": [], "top_growth": []}"#;
+
+    fn doc(query: &str, command: &str) -> String {
+        DOC.replace("STATE", STATE)
+            .replace("QUERY", query)
+            .replace("COMMAND", command)
+    }
+
+    fn setup() -> (Tokenizer, Specials) {
+        let tok = tokenizer_for(1, 200, 350);
+        let sp = specials(&tok).unwrap();
+        (tok, sp)
+    }
+
+    #[test]
+    fn example_lines_are_found() {
+        let text = doc("hello", "meminfo");
+        assert_eq!(example_line(text.as_bytes(), 0), Some(4));
+        assert_eq!(example_line(text.as_bytes(), 1), Some(9));
+        assert_eq!(example_line(text.as_bytes(), 2), None);
+        // Brackets inside strings do not count.
+        let tricky = r#"{"description": "[{", "examples": [1, {"a": "]"}, 3]}"#;
+        assert_eq!(example_line(tricky.as_bytes(), 2), Some(1));
+    }
+
+    #[test]
+    fn good_data_parses_into_sequences() {
+        let (tok, sp) = setup();
+        let (records, examples) =
+            parse_data(doc("hello", "meminfo").as_bytes(), &tok, sp, 64).unwrap();
+        assert_eq!(records.len(), 2);
+        assert_eq!(examples.len(), 2);
+    }
+
+    #[test]
+    fn bad_data_names_the_line() {
+        let (tok, sp) = setup();
+        let unknown = parse_data(doc("hello", "rm -rf /").as_bytes(), &tok, sp, 64).unwrap_err();
+        assert_eq!(unknown.line, 9, "{unknown}");
+        assert!(unknown.message.contains("example 1: command"), "{unknown}");
+        let broken = parse_data(
+            b"{\n\"format\": \"nous-finetune-v1\",\n\"examples\": [,]}",
+            &tok,
+            sp,
+            64,
+        )
+        .unwrap_err();
+        assert_eq!(broken.line, 3, "{broken}");
+        assert!(broken.message.contains("not valid JSON"), "{broken}");
+        let long_query = "word ".repeat(12);
+        let long = parse_data(doc(&long_query, "meminfo").as_bytes(), &tok, sp, 40).unwrap_err();
+        assert_eq!(long.line, 9, "{long}");
+        assert!(long.message.contains("too long"), "{long}");
+        let field = parse_data(
+            doc("hello", "meminfo")
+                .replace("\"query\": \"hello\"", "\"qery\": \"hello\"")
+                .as_bytes(),
+            &tok,
+            sp,
+            64,
+        )
+        .unwrap_err();
+        assert_eq!(field.line, 9, "{field}");
+        let empty = parse_data(
+            br#"{"format": "nous-finetune-v1", "examples": []}"#,
+            &tok,
+            sp,
+            64,
+        )
+        .unwrap_err();
+        assert_eq!(
+            empty,
+            DataError {
+                line: 0,
+                message: "fine-tune data has no examples".into()
+            }
+        );
+    }
+
+    /// A run takes epochs × ⌈n / batch⌉ steps, lowers the loss on its data, and the adapters
+    /// round-trip through PEFT files.
+    #[test]
+    fn a_run_trains_and_its_adapter_round_trips() {
+        let (tok, sp) = setup();
+        let cfg = small_config(tok.vocab_size());
+        let model = LlamaModel::new_random(cfg.clone(), 3).unwrap();
+        let text = doc("hello", "meminfo");
+        let (_, examples) = parse_data(text.as_bytes(), &tok, sp, 64).unwrap();
+        let settings = Settings {
+            epochs: 20,
+            batch: 1,
+            lr: 1e-2,
+            ..Settings::default()
+        };
+        let mut run = FinetuneRun::new(&model, examples, &settings).unwrap();
+        assert_eq!(run.total_steps, 40);
+        let first = run.step().unwrap();
+        while !run.finished() {
+            run.step().unwrap();
+        }
+        assert!(run.loss < first, "{first} -> {}", run.loss);
+        let adapters = run.into_adapters();
+        let peft = adapters.to_peft().unwrap();
+        let back = llm::LoraAdapters::from_peft(
+            &cfg,
+            peft.adapter_config_json.as_bytes(),
+            &peft.adapter_model_safetensors,
+        )
+        .unwrap();
+        assert_eq!(back.to_peft().unwrap(), peft);
+    }
+
+    #[test]
+    fn adapter_names_cannot_be_paths() {
+        use crate::finetune::valid_adapter_name;
+        assert!(valid_adapter_name("ft-1"));
+        for bad in ["", "../x", "a/b", "-x", "Big", ".tmp", &"x".repeat(33)] {
+            assert!(!valid_adapter_name(bad), "{bad}");
+        }
+    }
+}

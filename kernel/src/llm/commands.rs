@@ -10,8 +10,9 @@ use core::sync::atomic::Ordering;
 use oslang::corpus::{self, Split};
 use shell::{CommandError, Subcommand, parse_arg};
 
+use super::finetune::{self, Phase};
 use super::infer::{self, Outcome};
-use super::{autonomous, model, state};
+use super::{adapters, autonomous, model, state};
 use crate::ctx::{CmdResult, KernelCtx, Out, w};
 
 /// Largest `llmctl eval` count.
@@ -19,7 +20,7 @@ pub const EVAL_MAX: usize = 1000;
 /// Corpus seed of `llmctl eval`: the host's `nous-llm eval` draws the same examples.
 pub const EVAL_SEED: u64 = 1;
 
-pub const LLMCTL: [Subcommand<KernelCtx>; 7] = [
+pub const LLMCTL: [Subcommand<KernelCtx>; 10] = [
     Subcommand {
         name: "status",
         usage: "",
@@ -62,6 +63,24 @@ pub const LLMCTL: [Subcommand<KernelCtx>; 7] = [
         summary: "load the model from /models again",
         handler: llmctl_reload,
     },
+    Subcommand {
+        name: "finetune",
+        usage: "[PATH] [--epochs N] [--rank R] [--heldout N] | stop",
+        summary: "LoRA fine-tune in a kernel thread (default /models/finetune-data.json, 6 epochs, rank 8), or stop it",
+        handler: llmctl_finetune,
+    },
+    Subcommand {
+        name: "finetune-status",
+        usage: "",
+        summary: "epoch, step, loss, examples/s, elapsed, ETA, held-out accuracy before/after",
+        handler: llmctl_finetune_status,
+    },
+    Subcommand {
+        name: "adapter",
+        usage: "list | load <NAME> | unload",
+        summary: "LoRA adapters in /models/adapters: list them, put one in use (kept across reboots), or go back to the base model",
+        handler: llmctl_adapter,
+    },
 ];
 
 fn loaded() -> Result<alloc::sync::Arc<model::Loaded>, CommandError> {
@@ -81,6 +100,11 @@ fn llmctl_status(_: &mut KernelCtx, _: &[&str], out: Out) -> CmdResult {
     let load = model::load_state();
     w(writeln!(out, "model: {}", model::describe(&load)))?;
     if let Some(m) = model::get() {
+        w(writeln!(
+            out,
+            "adapter: {}",
+            m.adapter.as_deref().unwrap_or("none (base model)")
+        ))?;
         let c = m.model.config();
         w(writeln!(
             out,
@@ -305,5 +329,192 @@ fn llmctl_reload(_: &mut KernelCtx, _: &[&str], out: Out) -> CmdResult {
     match model::load() {
         Ok(line) => w(writeln!(out, "{line}")),
         Err(e) => Err(CommandError::failed(alloc::format!("no model: {e}"))),
+    }
+}
+
+fn llmctl_finetune(_: &mut KernelCtx, args: &[&str], out: Out) -> CmdResult {
+    if args.first() == Some(&"stop") {
+        if args.len() > 1 {
+            return Err(CommandError::usage("stop takes no arguments"));
+        }
+        return if finetune::request_stop() {
+            w(writeln!(out, "finetune: stopping after the current step"))
+        } else {
+            Err(CommandError::failed("no fine-tune is running"))
+        };
+    }
+    let mut settings = llmtask::finetune::Settings::default();
+    let mut path = finetune::DEFAULT_DATA;
+    let mut heldout = None;
+    let mut rest = args;
+    if let Some((first, tail)) = rest.split_first()
+        && !first.starts_with("--")
+    {
+        if !first.starts_with('/') {
+            return Err(CommandError::usage(alloc::format!(
+                "'{first}' is not an absolute path"
+            )));
+        }
+        path = first;
+        rest = tail;
+    }
+    while let Some((flag, tail)) = rest.split_first() {
+        let value = tail
+            .first()
+            .copied()
+            .ok_or_else(|| CommandError::usage(alloc::format!("{flag} needs a value")))?;
+        match *flag {
+            "--epochs" => {
+                settings.epochs = parse_arg("--epochs", value)?;
+                if !(1..=llmtask::finetune::MAX_EPOCHS).contains(&settings.epochs) {
+                    return Err(CommandError::usage(alloc::format!(
+                        "--epochs must be between 1 and {}",
+                        llmtask::finetune::MAX_EPOCHS
+                    )));
+                }
+            }
+            "--rank" => {
+                settings.rank = parse_arg("--rank", value)?;
+                if !(1..=llmtask::finetune::MAX_RANK).contains(&settings.rank) {
+                    return Err(CommandError::usage(alloc::format!(
+                        "--rank must be between 1 and {}",
+                        llmtask::finetune::MAX_RANK
+                    )));
+                }
+                // Keep alpha / rank (the update's scale) at the default's 2.
+                settings.alpha = 2.0 * settings.rank as f32;
+            }
+            "--heldout" => heldout = Some(parse_arg::<usize>("--heldout", value)?),
+            other => {
+                return Err(CommandError::usage(alloc::format!(
+                    "unknown option '{other}' (expected --epochs, --rank or --heldout)"
+                )));
+            }
+        }
+        rest = &tail[1..];
+    }
+    finetune::start(path, settings, heldout).map_err(CommandError::failed)?;
+    w(writeln!(
+        out,
+        "finetune: started on {path} in the background (llmctl finetune-status; llmctl finetune stop)"
+    ))
+}
+
+fn secs(ns: u64) -> alloc::string::String {
+    alloc::format!("{}.{} s", ns / 1_000_000_000, (ns / 100_000_000) % 10)
+}
+
+fn llmctl_finetune_status(_: &mut KernelCtx, _: &[&str], out: Out) -> CmdResult {
+    let Some(s) = finetune::status() else {
+        return w(writeln!(
+            out,
+            "no fine-tune since boot (llmctl finetune starts one)"
+        ));
+    };
+    let phase = match &s.phase {
+        Phase::Preparing => "preparing".into(),
+        Phase::Evaluating => "evaluating held-out accuracy".into(),
+        Phase::Training => "training".into(),
+        Phase::Saving => "saving the adapter".into(),
+        Phase::Done => "done".into(),
+        Phase::Stopped => "stopped".into(),
+        Phase::Failed(e) => alloc::format!("failed: {e}"),
+    };
+    w(writeln!(
+        out,
+        "phase: {phase}; data {} ({} examples), rank {}, {} epochs, batch {}",
+        s.data, s.examples, s.rank, s.epochs, s.batch
+    ))?;
+    let elapsed = s.ended_ns.unwrap_or_else(hal::time::now_ns) - s.started_ns;
+    let per_step = if s.step > 0 {
+        s.train_ns / s.step as u64
+    } else {
+        0
+    };
+    let eta = per_step * (s.total_steps.saturating_sub(s.step)) as u64;
+    let rate = if s.train_ns > 0 {
+        (s.step * s.batch) as f64 * 1e9 / s.train_ns as f64
+    } else {
+        0.0
+    };
+    w(writeln!(
+        out,
+        "epoch {}/{}, step {}/{}, loss {:.4} (first {:.4}), {:.1} examples/s, training {}, elapsed {}, ETA {}",
+        s.epoch,
+        s.epochs,
+        s.step,
+        s.total_steps,
+        s.loss,
+        s.first_loss,
+        rate,
+        secs(s.train_ns),
+        secs(elapsed),
+        if s.step < s.total_steps && s.ended_ns.is_none() {
+            secs(eta)
+        } else {
+            "-".into()
+        }
+    ))?;
+    match s.heldout {
+        Some((n, before, Some(after))) => w(writeln!(
+            out,
+            "held-out accuracy ({n} examples): {:.1} % before, {:.1} % after ({:+.1} points)",
+            before * 100.0,
+            after * 100.0,
+            (after - before) * 100.0
+        ))?,
+        Some((n, before, None)) => w(writeln!(
+            out,
+            "held-out accuracy ({n} examples): {:.1} % before",
+            before * 100.0
+        ))?,
+        None => {}
+    }
+    if let Some((name, bytes)) = &s.adapter {
+        w(writeln!(
+            out,
+            "adapter: {name} ({bytes} bytes, {}/{name}/), in use",
+            adapters::DIR
+        ))?;
+    }
+    Ok(())
+}
+
+fn llmctl_adapter(_: &mut KernelCtx, args: &[&str], out: Out) -> CmdResult {
+    match args {
+        ["list"] => {
+            let list = adapters::list().map_err(CommandError::failed)?;
+            let active = adapters::active_name().map_err(CommandError::failed)?;
+            let in_use = model::get().and_then(|m| m.adapter.clone());
+            if list.is_empty() {
+                return w(writeln!(out, "no adapters in {}", adapters::DIR));
+            }
+            for a in list {
+                let mut marks = alloc::vec::Vec::new();
+                if in_use.as_deref() == Some(a.name.as_str()) {
+                    marks.push("in use");
+                }
+                if active.as_deref() == Some(a.name.as_str()) {
+                    marks.push("loaded at boot");
+                }
+                w(writeln!(
+                    out,
+                    "{:<12} {:>8} bytes  {}",
+                    a.name,
+                    a.weight_bytes,
+                    marks.join(", ")
+                ))?;
+            }
+            Ok(())
+        }
+        ["load", name] => {
+            adapters::load(name).map_err(CommandError::failed)?;
+            w(writeln!(out, "adapter {name} in use (and loaded at boot)"))
+        }
+        ["unload"] => {
+            adapters::unload().map_err(CommandError::failed)?;
+            w(writeln!(out, "base model in use (no adapter at boot)"))
+        }
+        _ => Err(CommandError::usage("expected list, load <NAME> or unload")),
     }
 }

@@ -30,10 +30,13 @@ pub const HEAP_BUDGET: u64 = 24 * 1024 * 1024;
 
 /// A model ready for inference.
 pub struct Loaded {
-    /// The f32 weights (reference path, and the base of fine-tuning).
+    /// The f32 base weights, without any adapter (the base of fine-tuning).
     pub model: LlamaModel,
-    /// The quantized copy inference uses.
+    /// The quantized copy inference uses: of the base, or of the base with the active
+    /// adapter merged in.
     pub quant: QuantModel,
+    /// The active adapter's name.
+    pub adapter: Option<String>,
     pub tok: Tokenizer,
     pub specials: Specials,
     /// Parameters of the f32 model.
@@ -87,6 +90,7 @@ fn build() -> Result<Loaded, String> {
     Ok(Loaded {
         model,
         quant,
+        adapter: None,
         tok,
         specials,
         parameters,
@@ -136,12 +140,35 @@ pub fn load() -> Result<String, String> {
     }
 }
 
-/// The boot line: the model loaded, or why not (the kernel works on without it).
-pub fn load_at_boot() -> String {
-    match load() {
-        Ok(line) => line,
-        Err(e) => format!("llm: no model: {e} (llmctl status; llmctl reload after fixing it)"),
-    }
+/// Replaces the loaded model's inference weights: the base with `adapters` merged in (or the
+/// base alone for `None`). The f32 merge is a temporary copy; only its quantized form stays.
+pub fn install_adapter(adapter: Option<(String, &llm::LoraAdapters)>) -> Result<(), String> {
+    let current = get().ok_or_else(|| String::from("no model loaded"))?;
+    let (name, quant) = match adapter {
+        Some((name, adapters)) => {
+            let mut merged = current.model.clone();
+            adapters
+                .merge_into(&mut merged)
+                .map_err(|e| format!("adapter {name}: {e}"))?;
+            let quant = QuantModel::from_model(&merged).map_err(|e| format!("quantizing: {e}"))?;
+            (Some(name), quant)
+        }
+        None => (
+            None,
+            QuantModel::from_model(&current.model).map_err(|e| format!("quantizing: {e}"))?,
+        ),
+    };
+    let next = Loaded {
+        model: current.model.clone(),
+        quant,
+        adapter: name,
+        tok: current.tok.clone(),
+        specials: current.specials,
+        parameters: current.parameters,
+    };
+    drop(current);
+    *MODEL.lock() = Some(Arc::new(next));
+    Ok(())
 }
 
 /// A short name of the load state for `llmctl status`.
