@@ -601,10 +601,6 @@ fn dma_bounce_pool_shares_and_refuses() -> TestResult {
 /// any other catalogue entry is missing.
 const NOT_YET_IN_THE_KERNEL: &[(&str, &str)] = &[
     ("schedctl transformer", "the learned-scheduler issue"),
-    (
-        "llmctl finetune-status",
-        "in-kernel fine-tuning (issue 12 item 5)",
-    ),
 ];
 
 /// Every command of `oslang`'s catalogue (the model's allowlist), at its smallest and largest
