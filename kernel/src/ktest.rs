@@ -599,9 +599,8 @@ fn dma_bounce_pool_shares_and_refuses() -> TestResult {
 /// Commands of the model's catalogue not yet in the kernel, each with the issue that adds it.
 /// The test fails if one of them appears (then it must leave this list and be tested) or if
 /// any other catalogue entry is missing.
-const NOT_YET_IN_THE_KERNEL: &[(&str, &str)] = &[
-    ("schedctl transformer", "the learned-scheduler issue"),
-];
+const NOT_YET_IN_THE_KERNEL: &[(&str, &str)] =
+    &[("schedctl transformer", "the learned-scheduler issue")];
 
 /// Every command of `oslang`'s catalogue (the model's allowlist), at its smallest and largest
 /// argument, goes through the kernel's real command registry: none may be unknown (except the

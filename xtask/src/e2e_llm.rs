@@ -51,10 +51,16 @@ pub const TESTS: &[E2eTest] = &[
 ];
 
 /// Tests with a disk of their own.
-pub const OWN_BOOT_TESTS: &[OwnBootTest] = &[OwnBootTest {
-    name: "corrupt_model_file_is_reported",
-    run: corrupt_model_file_is_reported,
-}];
+pub const OWN_BOOT_TESTS: &[OwnBootTest] = &[
+    OwnBootTest {
+        name: "corrupt_model_file_is_reported",
+        run: corrupt_model_file_is_reported,
+    },
+    OwnBootTest {
+        name: "finetune_refuses_bad_data_trains_and_persists_the_adapter",
+        run: finetune_refuses_bad_data_trains_and_persists_the_adapter,
+    },
+];
 
 fn no_errors(console: &mut Console, line: &str) -> Result<Vec<String>> {
     let output = console.command(line)?;
@@ -317,8 +323,15 @@ fn llmctl_refuses_bad_arguments(console: &mut Console) -> Result<()> {
 }
 
 fn boot_on(elf: &Path, image: &Path) -> Result<Console> {
+    boot_with_cmdline(elf, image, None)
+}
+
+fn boot_with_cmdline(elf: &Path, image: &Path, cmdline: Option<&str>) -> Result<Console> {
     let drive = disk::drive_args(image);
-    let args: Vec<&str> = drive.iter().map(String::as_str).collect();
+    let mut args: Vec<&str> = drive.iter().map(String::as_str).collect();
+    if let Some(line) = cmdline {
+        args.extend(["-append", line]);
+    }
     let guest = Guest::boot_with(elf, &args)?;
     Console::attach(guest).map_err(|failure| {
         failure
@@ -369,5 +382,225 @@ fn corrupt_model_file_is_reported(elf: &Path) -> Result<()> {
     );
     let exit = console.command_then_exit("shutdown", "shutting down", Duration::from_secs(30))?;
     ensure!(exit == QemuExit::Success, "QEMU {}", exit.describe());
+    Ok(())
+}
+
+/// Fine-tune files for the own-boot test: a small good set (the first examples of the shipped
+/// data, so one step trains on all of them) and bad ones.
+fn write_finetune_files(staging: &Path) -> Result<()> {
+    use oslang::finetune::{FinetuneData, parse, to_json};
+    let shipped = std::fs::read(staging.join("models").join("finetune-data.json"))?;
+    let data = parse(&shipped).map_err(|e| anyhow::anyhow!("shipped fine-tune data: {e}"))?;
+    let subset = |n: usize| FinetuneData {
+        examples: data.examples[..n].to_vec(),
+        ..data.clone()
+    };
+    let dir = staging.join("ft");
+    std::fs::create_dir_all(&dir)?;
+    std::fs::write(dir.join("small.json"), to_json(&subset(20)))?;
+    let mut unknown = subset(5);
+    unknown.examples[2].command = "rm -rf /".into();
+    std::fs::write(dir.join("unknown-command.json"), to_json(&unknown))?;
+    let mut long = subset(3);
+    long.examples[1].query = "7 3 9 1 ".repeat(8).trim_end().into();
+    std::fs::write(dir.join("too-long.json"), to_json(&long))?;
+    std::fs::write(
+        dir.join("not-json.json"),
+        "{\n  \"format\": \"nous-finetune-v1\",\n  oops\n}\n",
+    )?;
+    let field = to_json(&subset(2)).replacen("\"query\"", "\"qery\"", 2);
+    std::fs::write(dir.join("wrong-field.json"), field)?;
+    Ok(())
+}
+
+/// Polls `llmctl finetune-status` until the run is no longer in progress; returns its lines.
+fn wait_finetune(console: &mut Console, timeout: Duration) -> Result<Vec<String>> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let status = console.command("llmctl finetune-status")?;
+        let phase = status.first().cloned().unwrap_or_default();
+        if ["phase: done", "phase: stopped", "phase: failed"]
+            .iter()
+            .any(|p| phase.starts_with(p))
+        {
+            return Ok(status);
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "fine-tune still running after {timeout:?}: {status:?}"
+        );
+        std::thread::sleep(Duration::from_secs(2));
+    }
+}
+
+/// Bad fine-tune files are refused with their line and nothing is trained; a small run
+/// trains with visible progress and saves a PEFT adapter that the host reads back through
+/// debugfs, that survives a reboot (reloaded at boot), and that `llmctl adapter` unloads and
+/// loads; QEMU killed in the middle of saving a second adapter leaves the first in use.
+fn finetune_refuses_bad_data_trains_and_persists_the_adapter(elf: &Path) -> Result<()> {
+    let image = ScratchImage {
+        path: disk::disk_dir().join(format!("llm-finetune-{}.img", std::process::id())),
+    };
+    disk::make_image(&image.path, write_finetune_files)?;
+    let mut console = boot_on(elf, &image.path)?;
+    for (file, needles) in [
+        ("not-json.json", &["line 3", "not valid JSON"][..]),
+        ("unknown-command.json", &["line ", "example 2: command"][..]),
+        ("too-long.json", &["line ", "example 1 is too long"][..]),
+        (
+            "wrong-field.json",
+            &["line ", "example 0: qery: unknown field"][..],
+        ),
+        ("missing.json", &["no such file"][..]),
+    ] {
+        let out = console.command(&format!("llmctl finetune /ft/{file}"))?;
+        let first = out.first().cloned().unwrap_or_default();
+        ensure!(
+            first.starts_with("error: ") && needles.iter().all(|n| first.contains(n)),
+            "`llmctl finetune /ft/{file}` printed {out:?}, expected an error with {needles:?}"
+        );
+    }
+    let idle = no_errors(&mut console, "llmctl finetune-status")?;
+    ensure!(
+        idle == ["no fine-tune since boot (llmctl finetune starts one)"],
+        "a refused file started something: {idle:?}"
+    );
+    command_error(
+        &mut console,
+        "llmctl finetune /ft/small.json --epochs 0",
+        "between 1 and",
+    )?;
+    command_error(
+        &mut console,
+        "llmctl finetune --rank 65",
+        "between 1 and 64",
+    )?;
+    command_error(&mut console, "llmctl finetune --speed 3", "unknown option")?;
+    command_error(
+        &mut console,
+        "llmctl finetune ft/small.json",
+        "absolute path",
+    )?;
+    command_error(
+        &mut console,
+        "llmctl finetune stop",
+        "no fine-tune is running",
+    )?;
+    let started = no_errors(
+        &mut console,
+        "llmctl finetune /ft/small.json --epochs 2 --heldout 5",
+    )?;
+    ensure!(
+        started
+            .first()
+            .is_some_and(|l| l.starts_with("finetune: started on /ft/small.json")),
+        "{started:?}"
+    );
+    command_error(&mut console, "llmctl finetune", "already running")?;
+    let status = wait_finetune(&mut console, Duration::from_secs(180))?;
+    let text = status.join("\n");
+    ensure!(
+        text.starts_with("phase: done; data /ft/small.json (20 examples), rank 8, 2 epochs")
+            && text.contains("epoch 2/2, step 2/2, loss ")
+            && text.contains("held-out accuracy (5 examples): ")
+            && text.contains("adapter: ft-1 ("),
+        "finetune-status: {status:?}"
+    );
+    let list = no_errors(&mut console, "llmctl adapter list")?;
+    ensure!(
+        list.len() == 1
+            && list[0].starts_with("ft-1 ")
+            && list[0].ends_with("in use, loaded at boot"),
+        "adapter list: {list:?}"
+    );
+    let exit = console.command_then_exit("shutdown", "shutting down", Duration::from_secs(30))?;
+    ensure!(exit == QemuExit::Success, "QEMU {}", exit.describe());
+    drop(console);
+
+    // On the host: a clean file system, a PEFT directory, the pointer.
+    let fsck = disk::fsck_check(&image.path)?;
+    ensure!(fsck.clean, "e2fsck after the fine-tune:\n{}", fsck.output);
+    let config = disk::debugfs_cat(&image.path, "/models/adapters/ft-1/adapter_config.json")?
+        .context("no adapter_config.json")?;
+    let config = String::from_utf8_lossy(&config);
+    ensure!(
+        config.contains("\"peft_type\":\"LORA\"") || config.contains("\"peft_type\": \"LORA\""),
+        "adapter_config.json: {config}"
+    );
+    let weights = disk::debugfs_cat(
+        &image.path,
+        "/models/adapters/ft-1/adapter_model.safetensors",
+    )?
+    .context("no adapter_model.safetensors")?;
+    ensure!(
+        weights.len() > 8 && weights.len() < 256 * 1024,
+        "adapter weights of {} bytes",
+        weights.len()
+    );
+    let active = disk::debugfs_cat(&image.path, "/models/adapters/ACTIVE")?;
+    ensure!(
+        active.as_deref() == Some(&b"ft-1"[..]),
+        "ACTIVE holds {active:?}"
+    );
+
+    // Reboot: the adapter comes back; unload and load work.
+    let mut console = boot_with_cmdline(elf, &image.path, Some("llm.save_pause_ms=4000"))?;
+    let log = console.guest().serial_log();
+    ensure!(
+        log.lines().any(|l| l == "llm: adapter ft-1 active"),
+        "the adapter was not reloaded at boot:\n{log}"
+    );
+    let status = no_errors(&mut console, "llmctl status")?;
+    ensure!(status.iter().any(|l| l == "adapter: ft-1"), "{status:?}");
+    no_errors(&mut console, "llmctl adapter unload")?;
+    let status = no_errors(&mut console, "llmctl status")?;
+    ensure!(
+        status.iter().any(|l| l == "adapter: none (base model)"),
+        "{status:?}"
+    );
+    command_error(&mut console, "llmctl adapter load ft-9", "no such file")?;
+    command_error(
+        &mut console,
+        "llmctl adapter load ../x",
+        "not an adapter name",
+    )?;
+    command_error(&mut console, "llmctl adapter drop", "expected list")?;
+    no_errors(&mut console, "llmctl adapter load ft-1")?;
+
+    // Kill QEMU after the new adapter's weights are written, before its config and the
+    // pointer: ft-1 must stay the adapter in use.
+    no_errors(
+        &mut console,
+        "llmctl finetune /ft/small.json --epochs 1 --heldout 0",
+    )?;
+    console
+        .guest()
+        .expect(
+            b"llm: saved adapter_model.safetensors of adapter ft-2",
+            Duration::from_secs(180),
+        )
+        .context("the second fine-tune did not reach its save")?;
+    drop(console);
+    let mut console = boot_on(elf, &image.path)?;
+    let log = console.guest().serial_log();
+    ensure!(
+        log.lines().any(|l| l == "llm: adapter ft-1 active"),
+        "after a kill during the save, ft-1 is not in use:\n{log}"
+    );
+    let list = no_errors(&mut console, "llmctl adapter list")?;
+    ensure!(
+        list.len() == 1 && list[0].starts_with("ft-1 "),
+        "the half-saved adapter is listed: {list:?}"
+    );
+    proposed(&no_errors(&mut console, "llmctl infer memory is tight")?)?;
+    let exit = console.command_then_exit("shutdown", "shutting down", Duration::from_secs(30))?;
+    ensure!(exit == QemuExit::Success, "QEMU {}", exit.describe());
+    drop(console);
+    let fsck = disk::fsck_check(&image.path)?;
+    ensure!(
+        fsck.clean,
+        "e2fsck after the kill and a reboot:\n{}",
+        fsck.output
+    );
     Ok(())
 }
