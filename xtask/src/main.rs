@@ -16,6 +16,7 @@
 //! tests, [`suite`] runs everything behind `cargo xtask test`.
 
 mod bench;
+mod bench_llm;
 mod bench_oom;
 mod console;
 mod disk;

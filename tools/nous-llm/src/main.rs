@@ -10,6 +10,7 @@
 //! [`plot`] (the loss PNG), [`cmd`] (one function per subcommand).
 
 mod cmd;
+mod kernel_ref;
 mod model_io;
 mod plot;
 
@@ -48,6 +49,8 @@ enum Command {
     Finetune(cmd::FinetuneArgs),
     /// All issue-4 benchmark figures in one table.
     Bench(cmd::BenchArgs),
+    /// The in-kernel figures' host reference: the kernel's code, natively, on the same work.
+    KernelRef(kernel_ref::KernelRefArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -60,5 +63,6 @@ fn main() -> anyhow::Result<()> {
         Command::Eval(a) => cmd::eval(&a),
         Command::Finetune(a) => cmd::finetune(&a, &PEAK),
         Command::Bench(a) => cmd::bench(&a, &PEAK),
+        Command::KernelRef(a) => kernel_ref::kernel_ref(&a),
     }
 }
