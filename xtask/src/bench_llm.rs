@@ -10,8 +10,15 @@
 //!    `llmctl finetune --heldout 100` with its time and held-out gain; then the table of
 //!    in-kernel figures next to the host's, with ratios.
 //!
-//! Arguments after `--`: `--count N` (prompts per split, default 200), `--skip-host-bench`
-//! (part 1), `--qemu-only` (parts 1 and 2 skipped; then no host column).
+//! 4. The closed loop, in the same boot on the base model: `crashctl eval R 1` three times,
+//!    with `llmctl auto-execute off`, `on` (the model acts at WARNING) and `expert` (the
+//!    expert policy acts instead): OOM kills per responder, alone (even runs, ladder off) and
+//!    with the response ladder (odd runs), the number of autonomous actions and how many of
+//!    the model's answers differ from the expert's on the same state.
+//!
+//! Arguments after `--`: `--count N` (prompts per split, default 200), `--closed-loop-runs R`
+//! (default 4: a leak pair and a benign pair; 0 skips part 4), `--skip-host-bench` (part 1),
+//! `--qemu-only` (parts 1 and 2 skipped; then no host column).
 
 use std::collections::BTreeMap;
 use std::process::ExitCode;
@@ -90,6 +97,9 @@ fn parse_eval(line: &str) -> Option<EvalLine> {
 }
 
 struct KernelFinetune {
+    /// The kernel's adapter files, read back from the disk with debugfs.
+    weights: Option<Vec<u8>>,
+    config: Option<Vec<u8>>,
     seconds: f64,
     before_pct: f64,
     after_pct: f64,
@@ -97,7 +107,127 @@ struct KernelFinetune {
     status: Vec<String>,
 }
 
-fn qemu_part(count: usize) -> Result<(BTreeMap<String, EvalLine>, KernelFinetune)> {
+/// One `crashctl eval` line: scenario, ladder, whether it ended in an OOM kill.
+#[derive(Debug, PartialEq)]
+struct OomRun {
+    scenario: String,
+    ladder: bool,
+    oom: bool,
+}
+
+fn parse_oom_run(line: &str) -> Option<OomRun> {
+    let field = |k: &str| {
+        line.split_whitespace()
+            .find_map(|w| w.strip_prefix(k)?.strip_prefix('='))
+    };
+    Some(OomRun {
+        scenario: field("scenario")?.to_string(),
+        ladder: field("ladder")? == "on",
+        oom: field("oom")? == "yes",
+    })
+}
+
+/// A closed-loop pass: `crashctl eval` with the autonomous mode in one setting.
+struct ClosedLoop {
+    mode: &'static str,
+    runs: Vec<OomRun>,
+    actions: f64,
+    disagreements: f64,
+}
+
+fn metric(lines: &[String], name: &str) -> f64 {
+    lines
+        .iter()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// Runs `crashctl eval runs seed` with the autonomous mode off, on (the model) and expert,
+/// on the base model (no adapter).
+fn closed_loop(console: &mut Console, runs: u32, seed: u64) -> Result<Vec<ClosedLoop>> {
+    console.set_command_timeout(Duration::from_secs(200) * runs + Duration::from_secs(60));
+    console.command("llmctl adapter unload")?;
+    let mut out = Vec::new();
+    for mode in ["off", "on", "expert"] {
+        console.command(&format!("llmctl auto-execute {mode}"))?;
+        let before = console.command("metrics")?;
+        println!("xtask: bench llm: crashctl eval {runs} {seed} with llmctl auto-execute {mode}");
+        let lines = console.command(&format!("crashctl eval {runs} {seed}"))?;
+        let after = console.command("metrics")?;
+        let mut parsed = Vec::new();
+        for line in lines.iter().filter(|l| l.starts_with("eval run=")) {
+            println!("kernel: [{mode}] {line}");
+            parsed.push(parse_oom_run(line).with_context(|| format!("cannot read {line:?}"))?);
+        }
+        ensure!(
+            lines.last().is_some_and(|l| l == "eval done"),
+            "crashctl eval did not finish: {lines:?}"
+        );
+        let delta = |name| metric(&after, name) - metric(&before, name);
+        out.push(ClosedLoop {
+            mode,
+            runs: parsed,
+            actions: delta("nous_llm_auto_actions_total"),
+            disagreements: delta("nous_llm_auto_disagreements_total"),
+        });
+    }
+    console.command("llmctl auto-execute off")?;
+    Ok(out)
+}
+
+fn print_closed_loop(passes: &[ClosedLoop], runs: u32, seed: u64) {
+    println!();
+    println!(
+        "closed loop (`crashctl eval {runs} {seed}` three times; the autonomous mode acts in every run, the ladder in the odd ones):"
+    );
+    println!(
+        "| responder | OOM-bound runs ending in an OOM kill | benign runs ending in an OOM kill | autonomous actions | model answers ≠ expert |"
+    );
+    println!("|---|---|---|---|---|");
+    let count = |p: &ClosedLoop, ladder: bool, benign: bool| {
+        let sel: Vec<&OomRun> = p
+            .runs
+            .iter()
+            .filter(|r| r.ladder == ladder && (r.scenario == "benign") == benign)
+            .collect();
+        format!("{}/{}", sel.iter().filter(|r| r.oom).count(), sel.len())
+    };
+    for p in passes {
+        let who = match p.mode {
+            "off" => "no action (ladder off, model off)",
+            "on" => "the model (ladder off)",
+            _ => "the expert policy (ladder off)",
+        };
+        println!(
+            "| {who} | {} | {} | {} | {} |",
+            count(p, false, false),
+            count(p, false, true),
+            p.actions,
+            if p.mode == "on" {
+                format!("{}", p.disagreements)
+            } else {
+                "–".into()
+            }
+        );
+    }
+    for p in passes {
+        let who = match p.mode {
+            "off" => "the response ladder alone",
+            "on" => "ladder + model",
+            _ => "ladder + expert",
+        };
+        println!(
+            "| {who} | {} | {} | – | – |",
+            count(p, true, false),
+            count(p, true, true)
+        );
+    }
+}
+
+fn qemu_part(
+    count: usize,
+    closed_loop_runs: u32,
+) -> Result<(BTreeMap<String, EvalLine>, KernelFinetune, Vec<ClosedLoop>)> {
     setup::ensure_qemu()?;
     let elf = image::build(image::Variant::Normal)?;
     let scratch = ScratchImage {
@@ -157,15 +287,26 @@ fn qemu_part(count: usize) -> Result<(BTreeMap<String, EvalLine>, KernelFinetune
         println!("kernel: {line}");
     }
     let text = status.join("\n");
+    let passes = if closed_loop_runs > 0 {
+        closed_loop(&mut console, closed_loop_runs, 1)?
+    } else {
+        Vec::new()
+    };
+    console.command_then_exit("shutdown", "shutting down", Duration::from_secs(30))?;
+    drop(console);
     let finetune = KernelFinetune {
+        weights: disk::debugfs_cat(
+            &scratch.path,
+            "/models/adapters/ft-1/adapter_model.safetensors",
+        )?,
+        config: disk::debugfs_cat(&scratch.path, "/models/adapters/ft-1/adapter_config.json")?,
         seconds: number_after(&text, ", training ").context("no training time")?,
         before_pct: number_after(&text, "examples): ").context("no held-out before")?,
         after_pct: number_before(&text, " % after").context("no held-out after")?,
         adapter_bytes: number_after(&text, "adapter: ft-1 (").context("no adapter size")?,
         status,
     };
-    console.command_then_exit("shutdown", "shutting down", Duration::from_secs(30))?;
-    Ok((evals, finetune))
+    Ok((evals, finetune, passes))
 }
 
 fn ratio(a: f64, b: f64) -> String {
@@ -179,6 +320,7 @@ fn ratio(a: f64, b: f64) -> String {
 /// Runs the benchmark with the arguments after `--`.
 pub fn run(extra: &[String]) -> Result<ExitCode> {
     let mut count = 200usize;
+    let mut closed_loop_runs = 4u32;
     let (mut host_bench, mut host_ref) = (true, true);
     let mut args = extra.iter();
     while let Some(arg) = args.next() {
@@ -191,6 +333,12 @@ pub fn run(extra: &[String]) -> Result<ExitCode> {
                     .context("--count needs a number in 1..=1000")?;
             }
             "--skip-host-bench" => host_bench = false,
+            "--closed-loop-runs" => {
+                closed_loop_runs = args
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .context("--closed-loop-runs needs a number (0 skips)")?;
+            }
             "--qemu-only" => (host_bench, host_ref) = (false, false),
             other => {
                 bail!("unknown argument {other:?} (--count N, --skip-host-bench, --qemu-only)")
@@ -205,7 +353,8 @@ pub fn run(extra: &[String]) -> Result<ExitCode> {
     } else {
         BTreeMap::new()
     };
-    let (evals, ft) = qemu_part(count).context("in-kernel part (QEMU)")?;
+    let (evals, ft, passes) =
+        qemu_part(count, closed_loop_runs).context("in-kernel part (QEMU)")?;
     let h = |k: &str| host.get(k).copied().unwrap_or(f64::NAN);
     println!();
     println!(
@@ -257,12 +406,48 @@ pub fn run(extra: &[String]) -> Result<ExitCode> {
         h("host_finetune_adapter_bytes")
     );
     let _ = ft.status;
+    let host_dir = image::workspace_root().join("target/nous-llm/kernel-ref-adapter");
+    let same =
+        |kernel: &Option<Vec<u8>>, file: &str| match (kernel, std::fs::read(host_dir.join(file))) {
+            (Some(k), Ok(h)) if *k == h => "byte-identical".to_string(),
+            (Some(k), Ok(h)) => format!("differ ({} vs {} bytes)", k.len(), h.len()),
+            (None, _) => "not on the kernel's disk".to_string(),
+            (_, Err(_)) => "no host file (host part skipped)".to_string(),
+        };
+    println!(
+        "| kernel-written adapter (debugfs) vs host-written, same code and seed | weights {}, config {} | – | – |",
+        same(&ft.weights, "adapter_model.safetensors"),
+        same(&ft.config, "adapter_config.json")
+    );
+    if !passes.is_empty() {
+        print_closed_loop(&passes, closed_loop_runs, 1);
+    }
     Ok(ExitCode::SUCCESS)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn oom_runs_are_read() {
+        let line = "eval run=3 scenario=leak seed=42 ladder=on oom=no oom_ms=- pred_ms=1200 earlyoom_ms=- psi_ms=- killed=culprit right=yes";
+        assert_eq!(
+            parse_oom_run(line),
+            Some(OomRun {
+                scenario: "leak".into(),
+                ladder: true,
+                oom: false
+            })
+        );
+        assert_eq!(
+            metric(
+                &["nous_llm_auto_actions_total 7".into()],
+                "nous_llm_auto_actions_total"
+            ),
+            7.0
+        );
+    }
 
     #[test]
     fn eval_lines_are_read() {

@@ -292,7 +292,11 @@ fn llmctl_eval_reports_accuracy_and_latency(console: &mut Console) -> Result<()>
 }
 
 fn llmctl_refuses_bad_arguments(console: &mut Console) -> Result<()> {
-    command_error(console, "llmctl auto-execute maybe", "expected on or off")?;
+    command_error(
+        console,
+        "llmctl auto-execute maybe",
+        "expected on, off or expert",
+    )?;
     command_error(
         console,
         "llmctl auto-execute",

@@ -7,10 +7,16 @@
 //! The standing query is a training phrasing of the "stabilise" intent, whose expert answer
 //! depends on the state (reclaim when free memory is low, compact when fragmented, else
 //! `crashctl status`): the model was trained only on prompts with a query, so the state alone
-//! would be out of its distribution.
+//! would be out of its distribution. Each time, the expert policy's answer for the same state
+//! and intent is computed too: answers that differ are counted
+//! (`nous_llm_auto_disagreements_total`), and `llmctl auto-execute expert` runs the expert's
+//! answer instead (origin `exprt` in the log) — the baseline of the closed-loop evaluation.
 
 use alloc::string::String;
 use core::sync::atomic::{AtomicBool, Ordering};
+
+use metrics::Counter;
+use oslang::policy::{Intent, expert_command};
 
 use hal::task::{self, SpawnOptions};
 use sched::Priority;
@@ -28,15 +34,29 @@ pub const TRIGGER_LEVEL: i64 = 2;
 pub const STANDING_QUERY: &str = "stabilise the system";
 
 static STARTED: AtomicBool = AtomicBool::new(false);
+/// Whether the autonomous mode runs the expert policy instead of the model (`llmctl
+/// auto-execute expert`: the baseline of the closed-loop evaluation).
+static EXPERT: AtomicBool = AtomicBool::new(false);
+
+pub static M_AUTO_ACTIONS: Counter = Counter::new(
+    "nous_llm_auto_actions_total",
+    "Autonomous-mode answers acted on (model or expert policy).",
+);
+pub static M_AUTO_DISAGREE: Counter = Counter::new(
+    "nous_llm_auto_disagreements_total",
+    "Autonomous-mode answers of the model that differ from the expert policy's on the same state.",
+);
 /// The subsystem table, handed over by `llmctl auto-execute on` (this module cannot name
 /// `main`'s table): the registry the answers run through.
 static SUBSYSTEMS: spin::Mutex<Option<&'static [&'static Subsystem]>> = spin::Mutex::new(None);
 
-/// Turns execution on or off; `subsystems` is the table commands run against.
-pub fn set(on: bool, subsystems: &'static [&'static Subsystem]) {
+/// Turns execution on or off (with `expert`, the autonomous mode runs the expert policy's
+/// answer instead of the model's); `subsystems` is the table commands run against.
+pub fn set(on: bool, expert: bool, subsystems: &'static [&'static Subsystem]) {
     if on {
         *SUBSYSTEMS.lock() = Some(subsystems);
     }
+    EXPERT.store(on && expert, Ordering::SeqCst);
     infer::AUTO_EXECUTE.store(on, Ordering::SeqCst);
 }
 
@@ -78,9 +98,20 @@ fn tick(last_action_ms: Option<u64>) -> Option<u64> {
         return None;
     }
     let subsystems = (*SUBSYSTEMS.lock())?;
-    let loaded = model::get()?;
-    let inference = infer::infer(&loaded, STANDING_QUERY).ok()?;
+    let state = super::state::snapshot();
+    let expert = expert_command(&state, Intent::Stabilise).to_text();
+    let (command, origin) = if EXPERT.load(Ordering::SeqCst) {
+        (expert, "exprt")
+    } else {
+        let loaded = model::get()?;
+        let inference = infer::infer_on(&loaded, state, STANDING_QUERY).ok()?;
+        if inference.prediction.text != expert {
+            M_AUTO_DISAGREE.inc();
+        }
+        (inference.prediction.text, "auto")
+    };
+    M_AUTO_ACTIONS.inc();
     let mut output = String::new();
-    infer::execute(subsystems, &inference.prediction.text, "auto", &mut output);
+    infer::execute(subsystems, &command, origin, &mut output);
     Some(now_ms)
 }

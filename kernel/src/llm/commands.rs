@@ -41,8 +41,8 @@ pub const LLMCTL: [Subcommand<KernelCtx>; 10] = [
     },
     Subcommand {
         name: "auto-execute",
-        usage: "<on|off>",
-        summary: "execute allowlisted answers, and act when the crash predictor warns",
+        usage: "<on|off|expert>",
+        summary: "execute allowlisted answers, and act when the crash predictor warns (expert: the expert policy acts instead of the model)",
         handler: llmctl_auto_execute,
     },
     Subcommand {
@@ -222,22 +222,25 @@ fn llmctl_infer(ctx: &mut KernelCtx, args: &[&str], out: Out) -> CmdResult {
 }
 
 fn llmctl_auto_execute(ctx: &mut KernelCtx, args: &[&str], out: Out) -> CmdResult {
-    let on = match args.first().copied() {
-        Some("on") => true,
-        Some("off") => false,
+    let (on, expert) = match args.first().copied() {
+        Some("on") => (true, false),
+        Some("off") => (false, false),
+        Some("expert") => (true, true),
         Some(other) => {
             return Err(CommandError::usage(alloc::format!(
-                "expected on or off, got '{other}'"
+                "expected on, off or expert, got '{other}'"
             )));
         }
-        None => return Err(CommandError::usage("expected on or off")),
+        None => return Err(CommandError::usage("expected on, off or expert")),
     };
-    autonomous::set(on, ctx.subsystems);
+    autonomous::set(on, expert, ctx.subsystems);
     w(writeln!(
         out,
         "auto-execute {}: {}",
         on_off(on),
-        if on {
+        if expert {
+            "allowlisted answers of llmctl infer run; the expert policy (not the model) acts when the crash predictor reaches WARNING"
+        } else if on {
             "allowlisted answers of llmctl infer run; the model acts when the crash predictor reaches WARNING"
         } else {
             "answers are only printed"

@@ -58,8 +58,10 @@ static M_ADAPTER: Computed = Computed::new(
     || Value::Unsigned(u64::from(model::get().is_some_and(|m| m.adapter.is_some()))),
 );
 
-/// The fine-tune and adapter series.
-pub static FINETUNE_METRICS: [&dyn Metric; 4] = [
+/// The autonomous-mode, fine-tune and adapter series.
+pub static FINETUNE_METRICS: [&dyn Metric; 6] = [
+    &autonomous::M_AUTO_ACTIONS,
+    &autonomous::M_AUTO_DISAGREE,
     &finetune::M_STEPS,
     &finetune::M_LOSS,
     &finetune::M_PROGRESS,

@@ -31,6 +31,9 @@ pub struct KernelRefArgs {
     /// Skip the fine-tune part.
     #[arg(long)]
     no_finetune: bool,
+    /// Where to write the fine-tuned adapter (PEFT files), for comparison with the kernel's.
+    #[arg(long, default_value = "target/nous-llm/kernel-ref-adapter")]
+    adapter_out: PathBuf,
 }
 
 fn percentile(sorted: &[f64], p: usize) -> f64 {
@@ -111,6 +114,16 @@ pub fn kernel_ref(a: &KernelRefArgs) -> Result<()> {
     let adapters = run.into_adapters();
     let seconds = t.elapsed().as_secs_f64();
     let peft = adapters.to_peft()?;
+    std::fs::create_dir_all(&a.adapter_out)?;
+    std::fs::write(
+        a.adapter_out.join(llmtask::finetune::ADAPTER_WEIGHTS),
+        &peft.adapter_model_safetensors,
+    )?;
+    std::fs::write(
+        a.adapter_out.join(llmtask::finetune::ADAPTER_CONFIG),
+        &peft.adapter_config_json,
+    )?;
+    println!("host_finetune_adapter_dir {}", a.adapter_out.display());
     let mut merged = model.clone();
     adapters.merge_into(&mut merged)?;
     let after = held_acc(&QuantModel::from_model(&merged)?)?;
