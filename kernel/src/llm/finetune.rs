@@ -200,7 +200,7 @@ pub fn start(path: &str, settings: Settings, heldout_limit: Option<usize>) -> Re
 
 /// Exact-command accuracy of `quant` on held-out records.
 fn heldout_accuracy(loaded: &model::Loaded, quant: &llm::QuantModel, records: &[Record]) -> f64 {
-    let mut right = 0usize;
+    let (mut right, mut seen) = (0usize, 0usize);
     for r in records {
         if STOP.load(Ordering::SeqCst) {
             break;
@@ -209,8 +209,9 @@ fn heldout_accuracy(loaded: &model::Loaded, quant: &llm::QuantModel, records: &[
         if let Ok(text) = llmtask::predict(quant, &loaded.tok, loaded.specials, &prompt, true) {
             right += usize::from(text == r.command);
         }
+        seen += 1;
     }
-    right as f64 / records.len().max(1) as f64
+    right as f64 / seen.max(1) as f64
 }
 
 fn run(
