@@ -52,19 +52,12 @@ fn store() -> Result<FileStore, String> {
     (*STORE.lock()).ok_or_else(|| String::from("no file system mounted"))
 }
 
-#[expect(
-    dead_code,
-    reason = "first callers: the network and language-model subsystems"
-)]
+#[expect(dead_code, reason = "first caller: the network subsystem")]
 /// Whether a file system is mounted.
 pub fn available() -> bool {
     STORE.lock().is_some()
 }
 
-#[expect(
-    dead_code,
-    reason = "first callers: the network and language-model subsystems"
-)]
 /// Reads the whole file at `path`; refuses a file over `max_len` bytes.
 pub fn read(path: &str, max_len: usize) -> Result<Vec<u8>, String> {
     (store()?.read)(path, max_len)
@@ -85,10 +78,6 @@ pub fn create_dir_all(path: &str) -> Result<(), String> {
     (store()?.create_dir_all)(path)
 }
 
-#[expect(
-    dead_code,
-    reason = "first callers: the network and language-model subsystems"
-)]
 /// Lists the directory at `path`.
 pub fn list(path: &str) -> Result<Vec<FileEntry>, String> {
     (store()?.list)(path)

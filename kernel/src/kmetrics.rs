@@ -63,3 +63,15 @@ pub fn init(subsystems: &[&Subsystem]) -> &'static MetricsRegistry {
 pub fn registry() -> &'static MetricsRegistry {
     init(&[])
 }
+
+/// The current value of the first series named `name` as an integer (floats truncated), for
+/// a subsystem that shows another's figure without importing it; `None` when no such series
+/// is registered.
+pub fn value_i64(name: &str) -> Option<i64> {
+    let metric = registry().family(name).next()?;
+    Some(match metric.value() {
+        Value::Unsigned(u) => i64::try_from(u).unwrap_or(i64::MAX),
+        Value::Signed(s) => s,
+        Value::Float(f) => f as i64,
+    })
+}

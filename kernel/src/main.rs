@@ -27,6 +27,7 @@ mod foundation;
 mod kmetrics;
 #[cfg(feature = "ktest")]
 mod ktest;
+mod llm;
 mod net;
 mod oom;
 mod reclaim;
@@ -50,6 +51,7 @@ pub static SUBSYSTEMS: &[&Subsystem] = &[
     &oom::SUBSYSTEM,
     &sched::SUBSYSTEM,
     &net::SUBSYSTEM,
+    &llm::SUBSYSTEM,
 ];
 
 hal::entry!(kernel_main);

@@ -4,7 +4,7 @@
 //!
 //! | area | what runs | baseline |
 //! |---|---|---|
-//! | `llm` | `nous-llm bench`: base-model accuracy on the held-out test split (constrained and not), LoRA held-out accuracy before/after on the task-shift set, fine-tune wall time, adapter size, peak memory, decode tokens/s | the keyword rule baseline; the model before fine-tuning; PyTorch CPU with the same weights when `torch` is importable |
+//! | `llm` | [`crate::bench_llm`]: `nous-llm bench` (host accuracy, LoRA, decode speed), `nous-llm kernel-ref` (the kernel's code natively), then `llmctl eval` and `llmctl finetune` in QEMU | the fitted bag-of-words baseline and keyword rules; the model before fine-tuning; the same code natively; PyTorch CPU when `torch` is importable |
 //! | `ext4` | `ext4-bench`: sequential write and read of a large file through the crate over an image file | a raw copy of the same bytes |
 //! | `buddy` | allocator micro-benchmarks (`cargo bench -p buddy`) | — (figures only) |
 //! | `sched` | [`crate::bench_sched`]: `sched-sim` (host simulator, every workload family × 20 seeds), then `schedctl eval` in QEMU | round-robin, EEVDF-like, MLFQ, SJF-EWMA, the learned policy without attention; the SRPT oracle (host only) |
@@ -34,9 +34,8 @@ pub enum Area {
 pub fn run(area: Area, extra: &[String]) -> Result<ExitCode> {
     let mut command = image::cargo();
     match area {
-        Area::Llm => {
-            command.args(["run", "--release", "-p", "nous-llm", "--", "bench"]);
-        }
+        // Host figures, the kernel's code natively, then QEMU: not one command.
+        Area::Llm => return crate::bench_llm::run(extra),
         Area::Ext4 => {
             setup::ensure_e2fsprogs()?;
             command.args(["run", "--release", "-p", "ext4-bench", "--"]);

@@ -120,6 +120,7 @@ pub fn all() -> Vec<&'static E2eTest> {
         .chain(crate::e2e_oom::TESTS)
         .chain(crate::e2e_storage::TESTS)
         .chain(crate::e2e_sched::TESTS)
+        .chain(crate::e2e_llm::TESTS)
         .chain(core::iter::once(last))
         .collect()
 }

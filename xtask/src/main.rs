@@ -16,6 +16,7 @@
 //! tests, [`suite`] runs everything behind `cargo xtask test`.
 
 mod bench;
+mod bench_llm;
 mod bench_net;
 mod bench_oom;
 mod bench_sched;
@@ -23,6 +24,7 @@ mod console;
 mod disk;
 mod e2e;
 mod e2e_hostile;
+mod e2e_llm;
 mod e2e_net;
 mod e2e_oom;
 mod e2e_sched;

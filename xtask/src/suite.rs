@@ -13,7 +13,7 @@ use anyhow::{Result, bail};
 
 use crate::console::{COMMAND_TIMEOUT, Console};
 use crate::qemu::{Guest, QemuExit};
-use crate::{disk, e2e, e2e_hostile, e2e_net, e2e_storage, image, parse, setup};
+use crate::{disk, e2e, e2e_hostile, e2e_llm, e2e_net, e2e_storage, image, parse, setup};
 
 /// How long the ktest image may take from start to exit (boot plus every in-kernel test).
 const KTEST_TIMEOUT: Duration = Duration::from_secs(180);
@@ -140,6 +140,18 @@ pub fn run(selection: &Selection) -> Result<Summary> {
             .iter()
             .filter(|t| selection.wants(&format!("storage::{}", t.name)))
             .collect();
+        let own_llm: Vec<&e2e_storage::OwnBootTest> = e2e_llm::OWN_BOOT_TESTS
+            .iter()
+            .filter(|t| selection.wants(&format!("e2e::{}", t.name)))
+            .collect();
+        if !own_llm.is_empty()
+            && let Some(elf) = build(&mut recorder, image::Variant::Normal)
+        {
+            for test in own_llm {
+                let outcome = (test.run)(&elf);
+                recorder.record(&format!("e2e::{}", test.name), &outcome, None);
+            }
+        }
         if !own.is_empty() {
             storage_tests(&mut recorder, &own);
         }

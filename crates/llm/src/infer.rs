@@ -191,18 +191,45 @@ impl<'m, W: DecodeWeights + ?Sized> Session<'m, W> {
             });
         }
         for &t in tokens {
-            self.step(t)?;
+            self.step(t, true)?;
         }
+        Ok(&self.logits)
+    }
+
+    /// Feed a prompt: fills the KV cache for every token of `tokens` and returns the logits
+    /// after the last one. Unlike [`Session::feed_all`], the output head (vocab × hidden, the
+    /// largest single projection) runs only for the last token, since nobody reads the logits
+    /// of the others. An empty slice is refused (there would be no logits to return).
+    pub fn prefill(&mut self, tokens: &[u32]) -> Result<&[f32], Error> {
+        let vocab = self.model.config().vocab_size;
+        let Some((&last, rest)) = tokens.split_last() else {
+            return Err(Error::InvalidSampling("prompt is empty".into()));
+        };
+        if let Some(&token) = tokens.iter().find(|&&t| t as usize >= vocab) {
+            return Err(Error::TokenOutOfRange {
+                token,
+                vocab_size: vocab,
+            });
+        }
+        if self.pos + tokens.len() > self.capacity {
+            return Err(Error::ContextFull {
+                max_positions: self.capacity,
+            });
+        }
+        for &t in rest {
+            self.step(t, false)?;
+        }
+        self.step(last, true)?;
         Ok(&self.logits)
     }
 
     /// Feed one token at the next position; returns the logits predicting the token after it.
     pub fn feed(&mut self, token: u32) -> Result<&[f32], Error> {
-        self.step(token)?;
+        self.step(token, true)?;
         Ok(&self.logits)
     }
 
-    fn step(&mut self, token: u32) -> Result<(), Error> {
+    fn step(&mut self, token: u32, want_logits: bool) -> Result<(), Error> {
         let m = self.model;
         let c = m.config();
         let kv = c.kv_dim();
@@ -275,8 +302,10 @@ impl<'m, W: DecodeWeights + ?Sized> Session<'m, W> {
                 *x += p;
             }
         }
-        rmsnorm(&self.x, m.final_norm(), c.rms_norm_eps, &mut self.xn);
-        m.project_head(&self.xn, &mut self.logits, qs);
+        if want_logits {
+            rmsnorm(&self.x, m.final_norm(), c.rms_norm_eps, &mut self.xn);
+            m.project_head(&self.xn, &mut self.logits, qs);
+        }
         self.pos += 1;
         Ok(())
     }

@@ -254,3 +254,31 @@ fn bad_sampling_options_are_errors() {
     }
     assert!(generate_unconstrained(&model, &[], &GenerateOptions::default()).is_err());
 }
+
+/// `prefill` leaves the session exactly where `feed_all` does: same last logits, and the
+/// next tokens decode to the same logits (the KV cache holds every prompt position).
+#[test]
+fn prefill_fills_the_cache_like_feed_all() {
+    for cfg in configs() {
+        let model = spicy_model(cfg.clone(), 23, 0.3);
+        let prompt: Vec<u32> = (0..12)
+            .map(|i| (i * 5 + 1) % cfg.vocab_size as u32)
+            .collect();
+        let mut a = Session::new(&model);
+        let mut b = Session::new(&model);
+        let la = a.feed_all(&prompt).unwrap().to_vec();
+        let lb = b.prefill(&prompt).unwrap().to_vec();
+        assert_eq!(la, lb);
+        assert_eq!(a.position(), b.position());
+        for t in [3u32, 9, 2] {
+            assert_eq!(a.feed(t).unwrap().to_vec(), b.feed(t).unwrap().to_vec());
+        }
+        let mut c = Session::with_capacity(&model, 4);
+        assert!(matches!(c.prefill(&prompt), Err(Error::ContextFull { .. })));
+        assert!(c.prefill(&[]).is_err());
+        assert!(matches!(
+            c.prefill(&[cfg.vocab_size as u32]),
+            Err(Error::TokenOutOfRange { .. })
+        ));
+    }
+}

@@ -161,7 +161,21 @@ fn cmd_meminfo(ctx: &mut KernelCtx, _: &[&str], out: Out) -> CmdResult {
         h.used_bytes / 1024,
         h.failures,
         hal::task::stacks_in_use()
-    ))
+    ))?;
+    // The language model's share of the heap, read through the metrics registry (the
+    // foundation does not import the llm subsystem).
+    if let (Some(model), Some(budget)) = (
+        crate::kmetrics::value_i64("nous_llm_model_bytes"),
+        crate::kmetrics::value_i64("nous_llm_model_budget_bytes"),
+    ) {
+        w(writeln!(
+            out,
+            "language model: {} KiB of heap (budget {} KiB)",
+            model / 1024,
+            budget / 1024
+        ))?;
+    }
+    Ok(())
 }
 
 fn memctl_stats(_: &mut KernelCtx, _: &[&str], out: Out) -> CmdResult {

@@ -143,8 +143,9 @@ fn cache_stat(read: fn(&blockcache::CacheStats) -> u64) -> Value {
         .unwrap_or(Value::Signed(-1))
 }
 
-/// The storage series: block-cache size and traffic (reclaim shows up in `reclaimed`).
-static STORAGE: [Computed; 4] = [
+/// The storage series: block-cache size and traffic (reclaim shows up in `reclaimed`), and
+/// the requests the block device served (the language model's state shows them).
+static STORAGE: [Computed; 6] = [
     Computed::new(
         MetricKind::Gauge,
         "nous_block_cache_bytes",
@@ -172,6 +173,20 @@ static STORAGE: [Computed; 4] = [
         "Block-cache chunks given back to the allocator by memory-pressure reclaim (-1: not mounted or busy).",
         &[],
         || cache_stat(|c| c.reclaimed),
+    ),
+    Computed::new(
+        MetricKind::Counter,
+        "nous_block_device_requests_total",
+        "Requests issued to the block device by operation (-1: not mounted or busy).",
+        &[Label::new("op", "read")],
+        || cache_stat(|c| c.device_reads),
+    ),
+    Computed::new(
+        MetricKind::Counter,
+        "nous_block_device_requests_total",
+        "Requests issued to the block device by operation (-1: not mounted or busy).",
+        &[Label::new("op", "write")],
+        || cache_stat(|c| c.device_writes),
     ),
 ];
 

@@ -28,7 +28,7 @@ use serde_json::json;
 
 use crate::model_io::{load_model_dir, load_tokenizer, save_model};
 use crate::plot::loss_png;
-use crate::task::{accuracy, specials, train_example};
+use llmtask::{accuracy, specials, train_example};
 
 fn command_line() -> String {
     std::env::args().collect::<Vec<_>>().join(" ")
@@ -507,8 +507,8 @@ pub fn eval(a: &EvalArgs) -> Result<()> {
     let (mut right_c, mut right_u) = (0usize, 0usize);
     for e in &ex {
         let want = e.command.to_text();
-        let c = crate::task::predict(&model, &tok, sp, &e.prompt(), true)?;
-        let u = crate::task::predict(&model, &tok, sp, &e.prompt(), false)?;
+        let c = llmtask::predict(&model, &tok, sp, &e.prompt(), true)?;
+        let u = llmtask::predict(&model, &tok, sp, &e.prompt(), false)?;
         right_c += usize::from(c == want);
         right_u += usize::from(u == want);
         if a.show_errors && c != want {

@@ -6,13 +6,13 @@
 //! without constrained decoding, next to the fitted and keyword baselines), `finetune` (LoRA on `finetune-data.json`), `bench`
 //! (issue 4 item 7 in one table). Data comes from `oslang` (prompts, catalogue, corpus),
 //! tokens from `bpe`, the model from `llm`. Modules: [`model_io`] (loading and saving a
-//! model directory), [`task`] (examples → token sequences, decoding, accuracy),
+//! model directory), `llmtask` (shared with the kernel: examples → token sequences, decoding, accuracy),
 //! [`plot`] (the loss PNG), [`cmd`] (one function per subcommand).
 
 mod cmd;
+mod kernel_ref;
 mod model_io;
 mod plot;
-mod task;
 
 use clap::{Parser, Subcommand};
 use peak_alloc::PeakAlloc;
@@ -49,6 +49,8 @@ enum Command {
     Finetune(cmd::FinetuneArgs),
     /// All issue-4 benchmark figures in one table.
     Bench(cmd::BenchArgs),
+    /// The in-kernel figures' host reference: the kernel's code, natively, on the same work.
+    KernelRef(kernel_ref::KernelRefArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -61,5 +63,6 @@ fn main() -> anyhow::Result<()> {
         Command::Eval(a) => cmd::eval(&a),
         Command::Finetune(a) => cmd::finetune(&a, &PEAK),
         Command::Bench(a) => cmd::bench(&a, &PEAK),
+        Command::KernelRef(a) => kernel_ref::kernel_ref(&a),
     }
 }

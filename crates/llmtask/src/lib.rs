@@ -1,0 +1,259 @@
+//! The prompt → command task in token form, shared by the kernel (`llmctl infer`, the
+//! autonomous mode, `llmctl eval`) and the host tool `tools/nous-llm` (evaluation, training
+//! data), so the two run the same code on the same prompts.
+//!
+//! A sequence is `<bos> encode(prompt) encode(command) <eos>`; only the command and `<eos>`
+//! are scored in training. Prompt and command are encoded separately so the command's first
+//! token never merges with the prompt, which is also what decoding does. Constrained decoding
+//! masks logits with `oslang::mask`, so the output is always a catalogue command; the
+//! execution allowlist ([`allowlisted`]) is the catalogue itself (`oslang::catalogue`), whose
+//! argument ranges come from the crates that own the commands.
+//!
+//! [`predict_timed`] is the one decoding loop: it feeds the prompt into a KV-cache session
+//! (the prefill), then decodes greedily under the mask, timing each phase with a clock the
+//! caller passes (the kernel's TSC, the host's `Instant`). It works on the f32 model and on
+//! the quantized one (`llm::QuantModel`) alike.
+#![cfg_attr(not(test), no_std)]
+#![forbid(unsafe_code)]
+
+extern crate alloc;
+
+pub mod finetune;
+
+use alloc::string::String;
+use alloc::vec;
+use alloc::vec::Vec;
+use core::fmt;
+
+use bpe::{BOS, EOS, Tokenizer};
+use llm::generate::choose;
+use llm::{DecodeWeights, Rng, Sampling, Session, TrainExample};
+use oslang::catalogue::{Command, CommandError, parse_command};
+
+/// Why a prediction could not be made.
+#[derive(Clone, Debug, PartialEq)]
+pub enum TaskError {
+    /// The tokenizer lacks `<bos>` or `<eos>` (the string names which).
+    MissingSpecial(&'static str),
+    /// The model and the tokenizer disagree on the vocabulary size.
+    VocabMismatch {
+        /// `vocab_size` of the model's config.
+        model: usize,
+        /// Tokens of the tokenizer.
+        tokenizer: usize,
+    },
+    /// The engine refused (context full, all tokens masked, …).
+    Model(llm::Error),
+    /// The generated ids do not decode (only with a tokenizer/model mismatch).
+    Decode(String),
+}
+
+impl fmt::Display for TaskError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TaskError::MissingSpecial(name) => write!(f, "tokenizer has no {name} token"),
+            TaskError::VocabMismatch { model, tokenizer } => write!(
+                f,
+                "model vocabulary {model} differs from the tokenizer's {tokenizer}"
+            ),
+            TaskError::Model(e) => write!(f, "model: {e}"),
+            TaskError::Decode(e) => write!(f, "decoding the output: {e}"),
+        }
+    }
+}
+
+impl core::error::Error for TaskError {}
+
+impl From<llm::Error> for TaskError {
+    fn from(e: llm::Error) -> Self {
+        TaskError::Model(e)
+    }
+}
+
+/// Most tokens the model may write for a command: every token adds at least one byte, so
+/// constrained decoding always completes a catalogue command within this bound.
+pub fn max_command_tokens() -> usize {
+    oslang::catalogue::max_command_len() + 1
+}
+
+/// Special-token ids the task needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Specials {
+    /// `<bos>`.
+    pub bos: u32,
+    /// `<eos>`.
+    pub eos: u32,
+}
+
+/// Looks up `<bos>` and `<eos>`.
+pub fn specials(tok: &Tokenizer) -> Result<Specials, TaskError> {
+    Ok(Specials {
+        bos: tok.special_id(BOS).ok_or(TaskError::MissingSpecial(BOS))?,
+        eos: tok.special_id(EOS).ok_or(TaskError::MissingSpecial(EOS))?,
+    })
+}
+
+/// Checks that a model and a tokenizer belong together.
+pub fn check_pair(model_vocab: usize, tok: &Tokenizer) -> Result<Specials, TaskError> {
+    if model_vocab != tok.vocab_size() {
+        return Err(TaskError::VocabMismatch {
+            model: model_vocab,
+            tokenizer: tok.vocab_size(),
+        });
+    }
+    specials(tok)
+}
+
+/// `<bos>` + prompt tokens.
+pub fn prompt_tokens(tok: &Tokenizer, sp: Specials, prompt: &str) -> Vec<u32> {
+    let mut ids = vec![sp.bos];
+    ids.extend(tok.encode(prompt.as_bytes()));
+    ids
+}
+
+/// A training sequence scoring only the command and `<eos>`.
+pub fn train_example(tok: &Tokenizer, sp: Specials, prompt: &str, command: &str) -> TrainExample {
+    let mut answer = tok.encode(command.as_bytes());
+    answer.push(sp.eos);
+    TrainExample::prompt_answer(&prompt_tokens(tok, sp, prompt), &answer)
+}
+
+/// Time spent per phase, in the units of the caller's clock.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PhaseTimes {
+    /// Tokenizing the prompt.
+    pub encode: u64,
+    /// Feeding the prompt through the model (filling the KV cache).
+    pub prefill: u64,
+    /// Choosing and feeding the answer tokens.
+    pub decode: u64,
+}
+
+impl PhaseTimes {
+    /// All phases.
+    pub fn total(&self) -> u64 {
+        self.encode + self.prefill + self.decode
+    }
+}
+
+/// One greedy prediction.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Prediction {
+    /// Tokens of `<bos>` + prompt.
+    pub prompt_tokens: usize,
+    /// Generated tokens (without `<eos>`).
+    pub tokens: Vec<u32>,
+    /// The generated text (lossy UTF-8).
+    pub text: String,
+    /// Whether the model ended with `<eos>` (rather than running out of budget).
+    pub finished: bool,
+    /// Time per phase.
+    pub times: PhaseTimes,
+}
+
+impl Prediction {
+    /// The text parsed with the catalogue: `Ok` exactly when the output is an allowlisted
+    /// command.
+    pub fn command(&self) -> Result<Command, CommandError> {
+        allowlisted(&self.text)
+    }
+}
+
+/// The execution allowlist: `text` is executable exactly when it parses as a command of the
+/// catalogue (`oslang::catalogue::CATALOGUE`) with its arguments inside their ranges.
+pub fn allowlisted(text: &str) -> Result<Command, CommandError> {
+    parse_command(text)
+}
+
+/// Greedy prediction of the command for `prompt`, constrained to the catalogue or not,
+/// timing encode / prefill / decode with `clock` (any monotonic counter).
+pub fn predict_timed<W: DecodeWeights + ?Sized>(
+    model: &W,
+    tok: &Tokenizer,
+    sp: Specials,
+    prompt: &str,
+    constrained: bool,
+    clock: &dyn Fn() -> u64,
+) -> Result<Prediction, TaskError> {
+    let t0 = clock();
+    let ids = prompt_tokens(tok, sp, prompt);
+    let t1 = clock();
+    let budget = max_command_tokens();
+    let mut session = Session::with_capacity(model, ids.len().saturating_add(budget));
+    let mut logits: Vec<f32> = session.prefill(&ids)?.to_vec();
+    let t2 = clock();
+    let mut out: Vec<u32> = Vec::new();
+    let mut bytes: Vec<u8> = Vec::new();
+    let mut allowed = Vec::new();
+    let mut scratch = Vec::new();
+    let mut rng = Rng::new(0);
+    let mut finished = false;
+    while out.len() < budget {
+        if constrained {
+            oslang::mask::fill_allowed(tok, &bytes, &mut allowed);
+            for (logit, ok) in logits.iter_mut().zip(&allowed) {
+                if !ok {
+                    *logit = f32::NEG_INFINITY;
+                }
+            }
+        }
+        let next = choose(&logits, &Sampling::Greedy, &mut rng, &mut scratch).ok_or(
+            TaskError::Model(llm::Error::AllTokensMasked { step: out.len() }),
+        )?;
+        if next == sp.eos {
+            finished = true;
+            break;
+        }
+        out.push(next);
+        bytes.extend_from_slice(tok.token_bytes(next).unwrap_or_default());
+        if out.len() >= budget || session.position() >= session.capacity() {
+            break;
+        }
+        logits.copy_from_slice(session.feed(next)?);
+    }
+    let t3 = clock();
+    let decoded = tok
+        .decode(&out)
+        .map_err(|e| TaskError::Decode(alloc::format!("{e}")))?;
+    let text = String::from_utf8_lossy(&decoded).into_owned();
+    Ok(Prediction {
+        prompt_tokens: ids.len(),
+        tokens: out,
+        text,
+        finished,
+        times: PhaseTimes {
+            encode: t1 - t0,
+            prefill: t2 - t1,
+            decode: t3 - t2,
+        },
+    })
+}
+
+/// [`predict_timed`] without a clock: the generated text.
+pub fn predict<W: DecodeWeights + ?Sized>(
+    model: &W,
+    tok: &Tokenizer,
+    sp: Specials,
+    prompt: &str,
+    constrained: bool,
+) -> Result<String, TaskError> {
+    predict_timed(model, tok, sp, prompt, constrained, &|| 0).map(|p| p.text)
+}
+
+/// Fraction of `(prompt, command)` pairs whose greedy prediction equals the command.
+pub fn accuracy<W: DecodeWeights + ?Sized>(
+    model: &W,
+    tok: &Tokenizer,
+    pairs: &[(String, String)],
+    constrained: bool,
+) -> Result<f64, TaskError> {
+    let sp = specials(tok)?;
+    let mut right = 0usize;
+    for (prompt, command) in pairs {
+        right += usize::from(predict(model, tok, sp, prompt, constrained)? == *command);
+    }
+    Ok(right as f64 / pairs.len().max(1) as f64)
+}
+
+#[cfg(test)]
+mod tests;

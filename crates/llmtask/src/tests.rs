@@ -1,0 +1,266 @@
+use super::*;
+use llm::{LlamaConfig, LlamaModel, QuantModel};
+use oslang::corpus::{Split, generate};
+
+/// A small tokenizer trained on `count` training-split examples (prompts and commands).
+fn tokenizer_for(seed: u64, count: usize, vocab_size: usize) -> Tokenizer {
+    let texts: Vec<String> = generate(Split::Train, seed, count)
+        .iter()
+        .flat_map(|e| [e.prompt(), e.command.to_text()])
+        .collect();
+    Tokenizer::train(
+        texts.iter().map(|s| s.as_bytes()),
+        &bpe::TrainConfig {
+            vocab_size,
+            min_frequency: 2,
+            special_tokens: vec![BOS.into(), EOS.into()],
+        },
+    )
+    .unwrap()
+}
+
+fn small_config(vocab: usize) -> LlamaConfig {
+    LlamaConfig {
+        vocab_size: vocab,
+        hidden_size: 16,
+        intermediate_size: 24,
+        num_hidden_layers: 1,
+        num_attention_heads: 2,
+        num_key_value_heads: Some(1),
+        max_position_embeddings: 256,
+        ..LlamaConfig::tiny()
+    }
+}
+
+/// Whatever the weights, constrained greedy decoding yields an allowlisted command, on the
+/// f32 and on the quantized model.
+#[test]
+fn constrained_decoding_of_a_random_model_gives_allowlisted_commands() {
+    let tok = tokenizer_for(3, 300, 400);
+    let sp = specials(&tok).unwrap();
+    for seed in 0..4 {
+        let model = LlamaModel::new_random(small_config(tok.vocab_size()), seed).unwrap();
+        let quant = QuantModel::from_model(&model).unwrap();
+        for e in generate(Split::Test, seed, 5) {
+            let out = predict(&model, &tok, sp, &e.prompt(), true).unwrap();
+            assert!(oslang::is_complete(out.as_bytes()), "{out:?}");
+            assert!(allowlisted(&out).is_ok(), "{out:?}");
+            let p = predict_timed(&quant, &tok, sp, &e.prompt(), true, &|| 0).unwrap();
+            assert!(p.command().is_ok(), "{:?}", p.text);
+            assert!(p.finished);
+        }
+    }
+}
+
+/// The phases are timed with the caller's clock, in order.
+#[test]
+fn phases_are_timed_with_the_callers_clock() {
+    let tok = tokenizer_for(1, 200, 350);
+    let sp = specials(&tok).unwrap();
+    let model = LlamaModel::new_random(small_config(tok.vocab_size()), 5).unwrap();
+    let ticks = core::cell::Cell::new(0u64);
+    let clock = || {
+        ticks.set(ticks.get() + 10);
+        ticks.get()
+    };
+    let p = predict_timed(&model, &tok, sp, "m3 f2 | memory >", true, &clock).unwrap();
+    assert_eq!(p.times.encode, 10);
+    assert_eq!(p.times.prefill, 10);
+    assert_eq!(p.times.decode, 10);
+    assert_eq!(p.times.total(), 30);
+    assert_eq!(
+        p.prompt_tokens,
+        prompt_tokens(&tok, sp, "m3 f2 | memory >").len()
+    );
+    assert!(!p.tokens.is_empty());
+}
+
+#[test]
+fn a_mismatched_tokenizer_is_refused() {
+    let tok = tokenizer_for(1, 50, 300);
+    assert_eq!(
+        check_pair(tok.vocab_size() + 1, &tok),
+        Err(TaskError::VocabMismatch {
+            model: tok.vocab_size() + 1,
+            tokenizer: tok.vocab_size()
+        })
+    );
+    assert!(check_pair(tok.vocab_size(), &tok).is_ok());
+}
+
+/// The allowlist is the catalogue: in-range commands pass, anything else is refused.
+#[test]
+fn allowlist_is_the_catalogue() {
+    for ok in [
+        "meminfo",
+        "crashctl tune 20",
+        "crashctl history 1",
+        "memctl reclaim",
+    ] {
+        assert!(allowlisted(ok).is_ok(), "{ok}");
+    }
+    for bad in [
+        "shutdown",
+        "rm /models/model.safetensors",
+        "crashctl tune 0",
+        "crashctl history 0",
+        "memctl stress leak",
+        "",
+    ] {
+        assert!(allowlisted(bad).is_err(), "{bad}");
+    }
+}
+
+#[test]
+fn training_sequences_score_only_the_command_and_eos() {
+    let tok = tokenizer_for(1, 50, 300);
+    let sp = specials(&tok).unwrap();
+    let t = train_example(&tok, sp, "m1 | ps >", "memctl stats");
+    let answer = tok.encode(b"memctl stats").len() + 1;
+    assert_eq!(t.tokens.first(), Some(&sp.bos));
+    assert_eq!(t.tokens.last(), Some(&sp.eos));
+    assert_eq!(t.scored(), answer);
+    assert!(t.loss_mask.iter().rev().take(answer).all(|&m| m));
+}
+
+mod finetune_data {
+    use super::*;
+    use crate::finetune::{DataError, FinetuneRun, Settings, example_line, parse_data};
+
+    const DOC: &str = r#"{
+  "format": "nous-finetune-v1",
+  "examples": [
+    {
+      "state": STATE,
+      "query": "free some memory",
+      "command": "memctl compact"
+    },
+    {
+      "state": STATE,
+      "query": "QUERY",
+      "command": "COMMAND"
+    }
+  ]
+}"#;
+
+    const STATE: &str = r#"{"mem_total_kib": 131072, "mem_free_kib": 30720, "frag_index": 64, "crash_risk": "high", "crash_confidence": 81, "sched": {"policy": "round_robin", "runnable": 5, "context_switches": 123456}, "io": {"reads": 420, "writes": 12, "pending": 1}, "top_cpu": [], "top_growth": []}"#;
+
+    fn doc(query: &str, command: &str) -> String {
+        DOC.replace("STATE", STATE)
+            .replace("QUERY", query)
+            .replace("COMMAND", command)
+    }
+
+    fn setup() -> (Tokenizer, Specials) {
+        let tok = tokenizer_for(1, 200, 350);
+        let sp = specials(&tok).unwrap();
+        (tok, sp)
+    }
+
+    #[test]
+    fn example_lines_are_found() {
+        let text = doc("hello", "meminfo");
+        assert_eq!(example_line(text.as_bytes(), 0), Some(4));
+        assert_eq!(example_line(text.as_bytes(), 1), Some(9));
+        assert_eq!(example_line(text.as_bytes(), 2), None);
+        // Brackets inside strings do not count.
+        let tricky = r#"{"description": "[{", "examples": [1, {"a": "]"}, 3]}"#;
+        assert_eq!(example_line(tricky.as_bytes(), 2), Some(1));
+    }
+
+    #[test]
+    fn good_data_parses_into_sequences() {
+        let (tok, sp) = setup();
+        let (records, examples) =
+            parse_data(doc("hello", "meminfo").as_bytes(), &tok, sp, 64).unwrap();
+        assert_eq!(records.len(), 2);
+        assert_eq!(examples.len(), 2);
+    }
+
+    #[test]
+    fn bad_data_names_the_line() {
+        let (tok, sp) = setup();
+        let unknown = parse_data(doc("hello", "rm -rf /").as_bytes(), &tok, sp, 64).unwrap_err();
+        assert_eq!(unknown.line, 9, "{unknown}");
+        assert!(unknown.message.contains("example 1: command"), "{unknown}");
+        let broken = parse_data(
+            b"{\n\"format\": \"nous-finetune-v1\",\n\"examples\": [,]}",
+            &tok,
+            sp,
+            64,
+        )
+        .unwrap_err();
+        assert_eq!(broken.line, 3, "{broken}");
+        assert!(broken.message.contains("not valid JSON"), "{broken}");
+        let long_query = "word ".repeat(12);
+        let long = parse_data(doc(&long_query, "meminfo").as_bytes(), &tok, sp, 40).unwrap_err();
+        assert_eq!(long.line, 9, "{long}");
+        assert!(long.message.contains("too long"), "{long}");
+        let field = parse_data(
+            doc("hello", "meminfo")
+                .replace("\"query\": \"hello\"", "\"qery\": \"hello\"")
+                .as_bytes(),
+            &tok,
+            sp,
+            64,
+        )
+        .unwrap_err();
+        assert_eq!(field.line, 9, "{field}");
+        let empty = parse_data(
+            br#"{"format": "nous-finetune-v1", "examples": []}"#,
+            &tok,
+            sp,
+            64,
+        )
+        .unwrap_err();
+        assert_eq!(
+            empty,
+            DataError {
+                line: 0,
+                message: "fine-tune data has no examples".into()
+            }
+        );
+    }
+
+    /// A run takes epochs × ⌈n / batch⌉ steps, lowers the loss on its data, and the adapters
+    /// round-trip through PEFT files.
+    #[test]
+    fn a_run_trains_and_its_adapter_round_trips() {
+        let (tok, sp) = setup();
+        let cfg = small_config(tok.vocab_size());
+        let model = LlamaModel::new_random(cfg.clone(), 3).unwrap();
+        let text = doc("hello", "meminfo");
+        let (_, examples) = parse_data(text.as_bytes(), &tok, sp, 64).unwrap();
+        let settings = Settings {
+            epochs: 20,
+            batch: 1,
+            lr: 1e-2,
+            ..Settings::default()
+        };
+        let mut run = FinetuneRun::new(&model, examples, &settings).unwrap();
+        assert_eq!(run.total_steps, 40);
+        let first = run.step().unwrap();
+        while !run.finished() {
+            run.step().unwrap();
+        }
+        assert!(run.loss < first, "{first} -> {}", run.loss);
+        let adapters = run.into_adapters();
+        let peft = adapters.to_peft().unwrap();
+        let back = llm::LoraAdapters::from_peft(
+            &cfg,
+            peft.adapter_config_json.as_bytes(),
+            &peft.adapter_model_safetensors,
+        )
+        .unwrap();
+        assert_eq!(back.to_peft().unwrap(), peft);
+    }
+
+    #[test]
+    fn adapter_names_cannot_be_paths() {
+        use crate::finetune::valid_adapter_name;
+        assert!(valid_adapter_name("ft-1"));
+        for bad in ["", "../x", "a/b", "-x", "Big", ".tmp", &"x".repeat(33)] {
+            assert!(!valid_adapter_name(bad), "{bad}");
+        }
+    }
+}

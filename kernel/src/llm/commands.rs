@@ -1,0 +1,523 @@
+//! The `llmctl` group: `status`, `state`, `infer [-v] [QUERY...]`, `auto-execute on|off`,
+//! `log`, `eval <test|validation> <N>` and `reload`. Handlers take snapshots (the model
+//! handle, the log) and never hold a lock while printing; inference runs on the shell thread
+//! (a few hundred ms under TCG) and `eval` polls Ctrl-C between prompts.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::sync::atomic::Ordering;
+
+use oslang::corpus::{self, Split};
+use shell::{CommandError, Subcommand, parse_arg};
+
+use super::finetune::{self, Phase};
+use super::infer::{self, Outcome};
+use super::{adapters, autonomous, model, state};
+use crate::ctx::{CmdResult, KernelCtx, Out, w};
+
+/// Largest `llmctl eval` count.
+pub const EVAL_MAX: usize = 1000;
+/// Corpus seed of `llmctl eval`: the host's `nous-llm eval` draws the same examples.
+pub const EVAL_SEED: u64 = 1;
+
+pub const LLMCTL: [Subcommand<KernelCtx>; 10] = [
+    Subcommand {
+        name: "status",
+        usage: "",
+        summary: "model, load time and memory, auto-execute, inference counters",
+        handler: llmctl_status,
+    },
+    Subcommand {
+        name: "state",
+        usage: "",
+        summary: "the live OS state the model sees, and its prompt encoding",
+        handler: llmctl_state,
+    },
+    Subcommand {
+        name: "infer",
+        usage: "[-v] [QUERY...]",
+        summary: "ask the model for a command (-v: show the prompt); runs it when auto-execute is on",
+        handler: llmctl_infer,
+    },
+    Subcommand {
+        name: "auto-execute",
+        usage: "<on|off|expert>",
+        summary: "execute allowlisted answers, and act when the crash predictor warns (expert: the expert policy acts instead of the model)",
+        handler: llmctl_auto_execute,
+    },
+    Subcommand {
+        name: "log",
+        usage: "",
+        summary: "commands the model's answers led to: ran, refused or failed",
+        handler: llmctl_log,
+    },
+    Subcommand {
+        name: "eval",
+        usage: "<test|validation> <N>",
+        summary: "exact-command accuracy and latency on N held-out corpus prompts (1-1000)",
+        handler: llmctl_eval,
+    },
+    Subcommand {
+        name: "reload",
+        usage: "",
+        summary: "load the model from /models again",
+        handler: llmctl_reload,
+    },
+    Subcommand {
+        name: "finetune",
+        usage: "[PATH] [--epochs N] [--rank R] [--heldout N] | stop",
+        summary: "LoRA fine-tune in a kernel thread (default /models/finetune-data.json, 6 epochs, rank 8), or stop it",
+        handler: llmctl_finetune,
+    },
+    Subcommand {
+        name: "finetune-status",
+        usage: "",
+        summary: "epoch, step, loss, examples/s, elapsed, ETA, held-out accuracy before/after",
+        handler: llmctl_finetune_status,
+    },
+    Subcommand {
+        name: "adapter",
+        usage: "list | load <NAME> | unload",
+        summary: "LoRA adapters in /models/adapters: list them, put one in use (kept across reboots), or go back to the base model",
+        handler: llmctl_adapter,
+    },
+];
+
+fn loaded() -> Result<alloc::sync::Arc<model::Loaded>, CommandError> {
+    model::get().ok_or_else(|| {
+        CommandError::failed(alloc::format!(
+            "no model: {}",
+            model::describe(&model::load_state())
+        ))
+    })
+}
+
+fn on_off(on: bool) -> &'static str {
+    if on { "on" } else { "off" }
+}
+
+fn llmctl_status(_: &mut KernelCtx, _: &[&str], out: Out) -> CmdResult {
+    let load = model::load_state();
+    w(writeln!(out, "model: {}", model::describe(&load)))?;
+    if let Some(m) = model::get() {
+        w(writeln!(
+            out,
+            "adapter: {}",
+            m.adapter.as_deref().unwrap_or("none (base model)")
+        ))?;
+        let c = m.model.config();
+        w(writeln!(
+            out,
+            "weights: {} parameters ({} layers, hidden {}, context {}), vocabulary {}; inference on the quantized copy ({} KiB of i16 weights)",
+            m.parameters,
+            c.num_hidden_layers,
+            c.hidden_size,
+            c.max_position_embeddings,
+            m.tok.vocab_size(),
+            m.quant.quantized_bytes() / 1024
+        ))?;
+    }
+    w(writeln!(
+        out,
+        "auto-execute: {}",
+        on_off(infer::AUTO_EXECUTE.load(Ordering::SeqCst))
+    ))?;
+    let read = |name: &str| crate::kmetrics::value_i64(name).unwrap_or(0);
+    let n = read("nous_llm_inferences_total");
+    let total_us = read("nous_llm_inference_us_total");
+    w(writeln!(
+        out,
+        "inferences: {n} (mean {} ms, last {} ms); commands proposed {}, executed {}, refused {}, failed {}",
+        if n > 0 { total_us / n / 1000 } else { 0 },
+        read("nous_llm_inference_last_us") / 1000,
+        read("nous_llm_commands_proposed_total"),
+        read("nous_llm_commands_executed_total"),
+        read("nous_llm_commands_refused_total"),
+        read("nous_llm_commands_failed_total"),
+    ))
+}
+
+fn llmctl_state(_: &mut KernelCtx, _: &[&str], out: Out) -> CmdResult {
+    let s = state::snapshot();
+    w(writeln!(
+        out,
+        "memory: total {} KiB, free {} KiB; fragmentation (order {}) {} %",
+        s.mem_total_kib,
+        s.mem_free_kib,
+        state::FRAG_ORDER,
+        s.frag_index
+    ))?;
+    w(writeln!(
+        out,
+        "crash risk: {:?}, confidence {} %",
+        s.crash_risk, s.crash_confidence
+    ))?;
+    w(writeln!(
+        out,
+        "scheduler: {:?}, runnable {}, context switches {}",
+        s.sched.policy, s.sched.runnable, s.sched.context_switches
+    ))?;
+    w(writeln!(
+        out,
+        "block device: reads {}, writes {}, pending {}",
+        s.io.reads, s.io.writes, s.io.pending
+    ))?;
+    w(write!(out, "busiest threads:"))?;
+    for t in &s.top_cpu {
+        w(write!(out, " {} {}%", t.name, t.cpu_pct))?;
+    }
+    w(writeln!(out))?;
+    w(writeln!(
+        out,
+        "prompt: {}",
+        oslang::state::encode_prompt(&s, "")
+    ))
+}
+
+fn llmctl_infer(ctx: &mut KernelCtx, args: &[&str], out: Out) -> CmdResult {
+    let (verbose, words) = match args.first() {
+        Some(&"-v") => (true, &args[1..]),
+        _ => (false, args),
+    };
+    let query = words.join(" ");
+    let m = loaded()?;
+    let inference = infer::infer(&m, &query).map_err(CommandError::failed)?;
+    let p = &inference.prediction;
+    if verbose {
+        w(writeln!(out, "prompt: {}", inference.prompt))?;
+    }
+    w(writeln!(out, "command: {}", p.text))?;
+    let ms = |us: u64| alloc::format!("{}.{:01}", us / 1000, (us % 1000) / 100);
+    w(writeln!(
+        out,
+        "tokens: prompt {}, answer {}; time: encode {} ms, prefill {} ms, decode {} ms, total {} ms",
+        p.prompt_tokens,
+        p.tokens.len(),
+        ms(p.times.encode),
+        ms(p.times.prefill),
+        ms(p.times.decode),
+        ms(p.times.total())
+    ))?;
+    if !infer::AUTO_EXECUTE.load(Ordering::SeqCst) {
+        return w(writeln!(
+            out,
+            "not executed (llmctl auto-execute on runs allowlisted answers)"
+        ));
+    }
+    let mut output = String::new();
+    match infer::execute(ctx.subsystems, &p.text, "shell", &mut output) {
+        Outcome::Ran => {
+            w(writeln!(out, "executed: {}", p.text))?;
+            w(out.write_str(&output))
+        }
+        Outcome::Refused(why) => w(writeln!(out, "refused (not on the allowlist): {why}")),
+        Outcome::Failed(why) => {
+            w(out.write_str(&output))?;
+            Err(CommandError::failed(alloc::format!(
+                "'{}' failed: {why}",
+                p.text
+            )))
+        }
+    }
+}
+
+fn llmctl_auto_execute(ctx: &mut KernelCtx, args: &[&str], out: Out) -> CmdResult {
+    let (on, expert) = match args.first().copied() {
+        Some("on") => (true, false),
+        Some("off") => (false, false),
+        Some("expert") => (true, true),
+        Some(other) => {
+            return Err(CommandError::usage(alloc::format!(
+                "expected on, off or expert, got '{other}'"
+            )));
+        }
+        None => return Err(CommandError::usage("expected on, off or expert")),
+    };
+    autonomous::set(on, expert, ctx.subsystems);
+    w(writeln!(
+        out,
+        "auto-execute {}: {}",
+        on_off(on),
+        if expert {
+            "allowlisted answers of llmctl infer run; the expert policy (not the model) acts when the crash predictor reaches WARNING"
+        } else if on {
+            "allowlisted answers of llmctl infer run; the model acts when the crash predictor reaches WARNING"
+        } else {
+            "answers are only printed"
+        }
+    ))
+}
+
+fn llmctl_log(_: &mut KernelCtx, _: &[&str], out: Out) -> CmdResult {
+    let entries = infer::log_entries();
+    if entries.is_empty() {
+        return w(writeln!(out, "no commands from the model yet"));
+    }
+    for e in entries {
+        let outcome = match &e.outcome {
+            Outcome::Ran => String::from("ran"),
+            Outcome::Refused(why) => alloc::format!("refused ({why})"),
+            Outcome::Failed(why) => alloc::format!("failed ({why})"),
+        };
+        w(writeln!(
+            out,
+            "{:>8} ms  {:<5} {:<24} {outcome}  {}",
+            e.at_ms, e.origin, e.command, e.first_line
+        ))?;
+    }
+    Ok(())
+}
+
+fn percentile(sorted: &[u64], p: usize) -> u64 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    // Nearest rank: the smallest value with at least p % of the values at or below it.
+    let rank = (sorted.len() * p).div_ceil(100).max(1);
+    sorted[rank - 1]
+}
+
+fn llmctl_eval(ctx: &mut KernelCtx, args: &[&str], out: Out) -> CmdResult {
+    let split = match args.first().copied() {
+        Some("test") => Split::Test,
+        Some("validation") => Split::Validation,
+        Some(other) => {
+            return Err(CommandError::usage(alloc::format!(
+                "unknown split '{other}' (expected test or validation)"
+            )));
+        }
+        None => return Err(CommandError::usage("expected a split")),
+    };
+    let n: usize = parse_arg("N", args.get(1).copied().unwrap_or(""))?;
+    if !(1..=EVAL_MAX).contains(&n) {
+        return Err(CommandError::usage(alloc::format!(
+            "N must be between 1 and {EVAL_MAX}"
+        )));
+    }
+    let m = loaded()?;
+    let mut latencies: Vec<u64> = Vec::with_capacity(n);
+    let (mut exact, mut allowlisted) = (0usize, 0usize);
+    for (i, e) in corpus::generate(split, EVAL_SEED, n)
+        .into_iter()
+        .enumerate()
+    {
+        if ctx.interrupted() {
+            w(writeln!(out, "interrupted after {i} prompts"))?;
+            break;
+        }
+        let expected = e.command.to_text();
+        let inference = infer::infer_on(&m, e.state, &e.query).map_err(CommandError::failed)?;
+        let p = &inference.prediction;
+        exact += usize::from(p.text == expected);
+        allowlisted += usize::from(p.command().is_ok());
+        latencies.push(p.times.total());
+    }
+    let done = latencies.len();
+    latencies.sort_unstable();
+    let pct = |k: usize| k as f64 * 100.0 / done.max(1) as f64;
+    let ms = |us: u64| us as f64 / 1000.0;
+    w(writeln!(
+        out,
+        "eval {} n={done} seed={EVAL_SEED}: exact {exact}/{done} ({:.1} %), allowlisted {allowlisted}/{done} ({:.1} %), latency p50 {:.1} ms p95 {:.1} ms max {:.1} ms",
+        args[0],
+        pct(exact),
+        pct(allowlisted),
+        ms(percentile(&latencies, 50)),
+        ms(percentile(&latencies, 95)),
+        ms(latencies.last().copied().unwrap_or(0)),
+    ))
+}
+
+fn llmctl_reload(_: &mut KernelCtx, _: &[&str], out: Out) -> CmdResult {
+    match model::load() {
+        Ok(line) => w(writeln!(out, "{line}")),
+        Err(e) => Err(CommandError::failed(alloc::format!("no model: {e}"))),
+    }
+}
+
+fn llmctl_finetune(_: &mut KernelCtx, args: &[&str], out: Out) -> CmdResult {
+    if args.first() == Some(&"stop") {
+        if args.len() > 1 {
+            return Err(CommandError::usage("stop takes no arguments"));
+        }
+        return if finetune::request_stop() {
+            w(writeln!(out, "finetune: stopping after the current step"))
+        } else {
+            Err(CommandError::failed("no fine-tune is running"))
+        };
+    }
+    let mut settings = llmtask::finetune::Settings::default();
+    let mut path = finetune::DEFAULT_DATA;
+    let mut heldout = None;
+    let mut rest = args;
+    if let Some((first, tail)) = rest.split_first()
+        && !first.starts_with("--")
+    {
+        if !first.starts_with('/') {
+            return Err(CommandError::usage(alloc::format!(
+                "'{first}' is not an absolute path"
+            )));
+        }
+        path = first;
+        rest = tail;
+    }
+    while let Some((flag, tail)) = rest.split_first() {
+        let value = tail
+            .first()
+            .copied()
+            .ok_or_else(|| CommandError::usage(alloc::format!("{flag} needs a value")))?;
+        match *flag {
+            "--epochs" => {
+                settings.epochs = parse_arg("--epochs", value)?;
+                if !(1..=llmtask::finetune::MAX_EPOCHS).contains(&settings.epochs) {
+                    return Err(CommandError::usage(alloc::format!(
+                        "--epochs must be between 1 and {}",
+                        llmtask::finetune::MAX_EPOCHS
+                    )));
+                }
+            }
+            "--rank" => {
+                settings.rank = parse_arg("--rank", value)?;
+                if !(1..=llmtask::finetune::MAX_RANK).contains(&settings.rank) {
+                    return Err(CommandError::usage(alloc::format!(
+                        "--rank must be between 1 and {}",
+                        llmtask::finetune::MAX_RANK
+                    )));
+                }
+                // Keep alpha / rank (the update's scale) at the default's 2.
+                settings.alpha = 2.0 * settings.rank as f32;
+            }
+            "--heldout" => heldout = Some(parse_arg::<usize>("--heldout", value)?),
+            other => {
+                return Err(CommandError::usage(alloc::format!(
+                    "unknown option '{other}' (expected --epochs, --rank or --heldout)"
+                )));
+            }
+        }
+        rest = &tail[1..];
+    }
+    finetune::start(path, settings, heldout).map_err(CommandError::failed)?;
+    w(writeln!(
+        out,
+        "finetune: started on {path} in the background (llmctl finetune-status; llmctl finetune stop)"
+    ))
+}
+
+fn secs(ns: u64) -> alloc::string::String {
+    alloc::format!("{}.{} s", ns / 1_000_000_000, (ns / 100_000_000) % 10)
+}
+
+fn llmctl_finetune_status(_: &mut KernelCtx, _: &[&str], out: Out) -> CmdResult {
+    let Some(s) = finetune::status() else {
+        return w(writeln!(
+            out,
+            "no fine-tune since boot (llmctl finetune starts one)"
+        ));
+    };
+    let phase = match &s.phase {
+        Phase::Preparing => "preparing".into(),
+        Phase::Evaluating => "evaluating held-out accuracy".into(),
+        Phase::Training => "training".into(),
+        Phase::Saving => "saving the adapter".into(),
+        Phase::Done => "done".into(),
+        Phase::Stopped => "stopped".into(),
+        Phase::Failed(e) => alloc::format!("failed: {e}"),
+    };
+    w(writeln!(
+        out,
+        "phase: {phase}; data {} ({} examples), rank {}, {} epochs, batch {}",
+        s.data, s.examples, s.rank, s.epochs, s.batch
+    ))?;
+    let elapsed = s.ended_ns.unwrap_or_else(hal::time::now_ns) - s.started_ns;
+    let per_step = if s.step > 0 {
+        s.train_ns / s.step as u64
+    } else {
+        0
+    };
+    let eta = per_step * (s.total_steps.saturating_sub(s.step)) as u64;
+    let rate = if s.train_ns > 0 {
+        (s.step * s.batch) as f64 * 1e9 / s.train_ns as f64
+    } else {
+        0.0
+    };
+    w(writeln!(
+        out,
+        "epoch {}/{}, step {}/{}, loss {:.4} (first {:.4}), {:.1} examples/s, training {}, elapsed {}, ETA {}",
+        s.epoch,
+        s.epochs,
+        s.step,
+        s.total_steps,
+        s.loss,
+        s.first_loss,
+        rate,
+        secs(s.train_ns),
+        secs(elapsed),
+        if s.step < s.total_steps && s.ended_ns.is_none() {
+            secs(eta)
+        } else {
+            "-".into()
+        }
+    ))?;
+    match s.heldout {
+        Some((n, before, Some(after))) => w(writeln!(
+            out,
+            "held-out accuracy ({n} examples): {:.1} % before, {:.1} % after ({:+.1} points)",
+            before * 100.0,
+            after * 100.0,
+            (after - before) * 100.0
+        ))?,
+        Some((n, before, None)) => w(writeln!(
+            out,
+            "held-out accuracy ({n} examples): {:.1} % before",
+            before * 100.0
+        ))?,
+        None => {}
+    }
+    if let Some((name, bytes)) = &s.adapter {
+        w(writeln!(
+            out,
+            "adapter: {name} ({bytes} bytes, {}/{name}/), in use",
+            adapters::DIR
+        ))?;
+    }
+    Ok(())
+}
+
+fn llmctl_adapter(_: &mut KernelCtx, args: &[&str], out: Out) -> CmdResult {
+    match args {
+        ["list"] => {
+            let list = adapters::list().map_err(CommandError::failed)?;
+            let active = adapters::active_name().map_err(CommandError::failed)?;
+            let in_use = model::get().and_then(|m| m.adapter.clone());
+            if list.is_empty() {
+                return w(writeln!(out, "no adapters in {}", adapters::DIR));
+            }
+            for a in list {
+                let mut marks = alloc::vec::Vec::new();
+                if in_use.as_deref() == Some(a.name.as_str()) {
+                    marks.push("in use");
+                }
+                if active.as_deref() == Some(a.name.as_str()) {
+                    marks.push("loaded at boot");
+                }
+                w(writeln!(
+                    out,
+                    "{:<12} {:>8} bytes  {}",
+                    a.name,
+                    a.weight_bytes,
+                    marks.join(", ")
+                ))?;
+            }
+            Ok(())
+        }
+        ["load", name] => {
+            adapters::load(name).map_err(CommandError::failed)?;
+            w(writeln!(out, "adapter {name} in use (and loaded at boot)"))
+        }
+        ["unload"] => {
+            adapters::unload().map_err(CommandError::failed)?;
+            w(writeln!(out, "base model in use (no adapter at boot)"))
+        }
+        _ => Err(CommandError::usage("expected list, load <NAME> or unload")),
+    }
+}

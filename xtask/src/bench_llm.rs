@@ -1,0 +1,476 @@
+//! `cargo xtask bench llm`: the language model's figures, in three parts.
+//!
+//! 1. `nous-llm bench`: the host figures of the model and its baselines (accuracy next to the
+//!    fitted bag-of-words baseline and the keyword rules, LoRA, decode speed, PyTorch).
+//! 2. `nous-llm kernel-ref`: the kernel's own code (`llmtask`) natively on the kernel's work —
+//!    accuracy of the f32 and quantized paths on the first N prompts of each held-out split
+//!    (corpus seed 1), latency, and the kernel's fine-tune of `finetune-data.json`.
+//! 3. In QEMU (TCG, the normal image, a fresh data disk with `/models`): `llmctl eval test N`,
+//!    `llmctl eval validation N` (latency p50/p95, exact-command and allowlisted shares) and
+//!    `llmctl finetune --heldout 100` with its time and held-out gain; then the table of
+//!    in-kernel figures next to the host's, with ratios.
+//!
+//! 4. The closed loop, in the same boot on the base model: `crashctl eval R 1` three times,
+//!    with `llmctl auto-execute off`, `on` (the model acts at WARNING) and `expert` (the
+//!    expert policy acts instead): OOM kills per responder, alone (even runs, ladder off) and
+//!    with the response ladder (odd runs), the number of autonomous actions and how many of
+//!    the model's answers differ from the expert's on the same state.
+//!
+//! Arguments after `--`: `--count N` (prompts per split, default 200), `--closed-loop-runs R`
+//! (default 4: a leak pair and a benign pair; 0 skips part 4), `--skip-host-bench` (part 1),
+//! `--qemu-only` (parts 1 and 2 skipped; then no host column).
+
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail, ensure};
+
+use crate::console::Console;
+use crate::disk::{self, ScratchImage};
+use crate::qemu::Guest;
+use crate::{image, setup};
+
+fn nous_llm(args: &[&str]) -> Result<String> {
+    let mut command = image::cargo();
+    command.args(["run", "--release", "-q", "-p", "nous-llm", "--"]);
+    command.args(args);
+    println!("xtask: bench llm: {command:?}");
+    let out = command.output().context("running nous-llm")?;
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    print!("{stdout}");
+    if !out.status.success() {
+        bail!(
+            "nous-llm {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(stdout)
+}
+
+/// `key value` lines.
+fn key_values(text: &str) -> BTreeMap<String, f64> {
+    text.lines()
+        .filter_map(|l| {
+            let (k, v) = l.split_once(' ')?;
+            Some((k.to_string(), v.trim().parse().ok()?))
+        })
+        .collect()
+}
+
+/// The numbers of an `eval …` line of `llmctl eval`.
+#[derive(Debug, Default, PartialEq)]
+struct EvalLine {
+    n: f64,
+    exact_pct: f64,
+    allowlisted_pct: f64,
+    p50_ms: f64,
+    p95_ms: f64,
+}
+
+fn number_before(text: &str, suffix: &str) -> Option<f64> {
+    let end = text.find(suffix)?;
+    let start = text[..end]
+        .rfind(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .map_or(0, |i| i + 1);
+    text[start..end].parse().ok()
+}
+
+fn number_after(text: &str, prefix: &str) -> Option<f64> {
+    let rest = &text[text.find(prefix)? + prefix.len()..];
+    let end = rest
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(rest.len());
+    rest[..end].parse().ok()
+}
+
+fn parse_eval(line: &str) -> Option<EvalLine> {
+    Some(EvalLine {
+        n: number_after(line, "n=")?,
+        exact_pct: number_before(line, " %), allowlisted")?,
+        allowlisted_pct: number_after(line, " %), allowlisted ")
+            .and_then(|_| line.rsplit_once(" %), latency"))
+            .and_then(|(head, _)| number_after(head.rsplit_once('(')?.1, ""))?,
+        p50_ms: number_after(line, "p50 ")?,
+        p95_ms: number_after(line, "p95 ")?,
+    })
+}
+
+struct KernelFinetune {
+    /// The kernel's adapter files, read back from the disk with debugfs.
+    weights: Option<Vec<u8>>,
+    config: Option<Vec<u8>>,
+    seconds: f64,
+    before_pct: f64,
+    after_pct: f64,
+    adapter_bytes: f64,
+    status: Vec<String>,
+}
+
+/// One `crashctl eval` line: scenario, ladder, whether it ended in an OOM kill.
+#[derive(Debug, PartialEq)]
+struct OomRun {
+    scenario: String,
+    ladder: bool,
+    oom: bool,
+}
+
+fn parse_oom_run(line: &str) -> Option<OomRun> {
+    let field = |k: &str| {
+        line.split_whitespace()
+            .find_map(|w| w.strip_prefix(k)?.strip_prefix('='))
+    };
+    Some(OomRun {
+        scenario: field("scenario")?.to_string(),
+        ladder: field("ladder")? == "on",
+        oom: field("oom")? == "yes",
+    })
+}
+
+/// A closed-loop pass: `crashctl eval` with the autonomous mode in one setting.
+struct ClosedLoop {
+    mode: &'static str,
+    runs: Vec<OomRun>,
+    actions: f64,
+    disagreements: f64,
+}
+
+fn metric(lines: &[String], name: &str) -> f64 {
+    lines
+        .iter()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// Runs `crashctl eval runs seed` with the autonomous mode off, on (the model) and expert,
+/// on the base model (no adapter).
+fn closed_loop(console: &mut Console, runs: u32, seed: u64) -> Result<Vec<ClosedLoop>> {
+    console.set_command_timeout(Duration::from_secs(200) * runs + Duration::from_secs(60));
+    console.command("llmctl adapter unload")?;
+    let mut out = Vec::new();
+    for mode in ["off", "on", "expert"] {
+        console.command(&format!("llmctl auto-execute {mode}"))?;
+        let before = console.command("metrics")?;
+        println!("xtask: bench llm: crashctl eval {runs} {seed} with llmctl auto-execute {mode}");
+        let lines = console.command(&format!("crashctl eval {runs} {seed}"))?;
+        let after = console.command("metrics")?;
+        let mut parsed = Vec::new();
+        for line in lines.iter().filter(|l| l.starts_with("eval run=")) {
+            println!("kernel: [{mode}] {line}");
+            parsed.push(parse_oom_run(line).with_context(|| format!("cannot read {line:?}"))?);
+        }
+        ensure!(
+            lines.last().is_some_and(|l| l == "eval done"),
+            "crashctl eval did not finish: {lines:?}"
+        );
+        let delta = |name| metric(&after, name) - metric(&before, name);
+        out.push(ClosedLoop {
+            mode,
+            runs: parsed,
+            actions: delta("nous_llm_auto_actions_total"),
+            disagreements: delta("nous_llm_auto_disagreements_total"),
+        });
+    }
+    console.command("llmctl auto-execute off")?;
+    Ok(out)
+}
+
+fn print_closed_loop(passes: &[ClosedLoop], runs: u32, seed: u64) {
+    println!();
+    println!(
+        "closed loop (`crashctl eval {runs} {seed}` three times; the autonomous mode acts in every run, the ladder in the odd ones):"
+    );
+    println!(
+        "| responder | OOM-bound runs ending in an OOM kill | benign runs ending in an OOM kill | autonomous actions | model answers ≠ expert |"
+    );
+    println!("|---|---|---|---|---|");
+    let count = |p: &ClosedLoop, ladder: bool, benign: bool| {
+        let sel: Vec<&OomRun> = p
+            .runs
+            .iter()
+            .filter(|r| r.ladder == ladder && (r.scenario == "benign") == benign)
+            .collect();
+        format!("{}/{}", sel.iter().filter(|r| r.oom).count(), sel.len())
+    };
+    for p in passes {
+        let who = match p.mode {
+            "off" => "no action (ladder off, model off)",
+            "on" => "the model (ladder off)",
+            _ => "the expert policy (ladder off)",
+        };
+        println!(
+            "| {who} | {} | {} | {} | {} |",
+            count(p, false, false),
+            count(p, false, true),
+            p.actions,
+            if p.mode == "on" {
+                format!("{}", p.disagreements)
+            } else {
+                "–".into()
+            }
+        );
+    }
+    for p in passes {
+        let who = match p.mode {
+            "off" => "the response ladder alone",
+            "on" => "ladder + model",
+            _ => "ladder + expert",
+        };
+        println!(
+            "| {who} | {} | {} | – | – |",
+            count(p, true, false),
+            count(p, true, true)
+        );
+    }
+}
+
+fn qemu_part(
+    count: usize,
+    closed_loop_runs: u32,
+) -> Result<(BTreeMap<String, EvalLine>, KernelFinetune, Vec<ClosedLoop>)> {
+    setup::ensure_qemu()?;
+    let elf = image::build(image::Variant::Normal)?;
+    let scratch = ScratchImage {
+        path: disk::disk_dir().join(format!("bench-llm-{}.img", std::process::id())),
+    };
+    disk::make_image(&scratch.path, |_| Ok(()))?;
+    let drive = disk::drive_args(&scratch.path);
+    let args: Vec<&str> = drive.iter().map(String::as_str).collect();
+    let mut console = Console::attach(Guest::boot_with(&elf, &args)?).map_err(|failure| {
+        failure
+            .error
+            .context(format!("serial log:\n{}", failure.log))
+    })?;
+    let log = console.guest().serial_log();
+    if let Some(line) = log.lines().find(|l| l.starts_with("llm:")) {
+        println!("kernel: {line}");
+    }
+    console.set_command_timeout(Duration::from_secs(30 + count as u64));
+    let mut evals = BTreeMap::new();
+    for split in ["test", "validation"] {
+        let command = format!("llmctl eval {split} {count}");
+        let out = console.command(&command)?;
+        let line = out
+            .iter()
+            .find(|l| l.starts_with("eval "))
+            .with_context(|| format!("`{command}` printed {out:?}"))?;
+        println!("kernel: {line}");
+        evals.insert(
+            split.to_string(),
+            parse_eval(line).with_context(|| format!("cannot read {line:?}"))?,
+        );
+    }
+    let out = console.command("llmctl finetune --heldout 100")?;
+    ensure!(
+        out.first()
+            .is_some_and(|l| l.starts_with("finetune: started")),
+        "{out:?}"
+    );
+    let started = Instant::now();
+    let status = loop {
+        std::thread::sleep(Duration::from_secs(5));
+        let status = console.command("llmctl finetune-status")?;
+        let phase = status.first().cloned().unwrap_or_default();
+        if phase.starts_with("phase: done") {
+            break status;
+        }
+        ensure!(
+            !phase.starts_with("phase: failed") && !phase.starts_with("phase: stopped"),
+            "{status:?}"
+        );
+        ensure!(
+            started.elapsed() < Duration::from_secs(1800),
+            "fine-tune not done after 30 min: {status:?}"
+        );
+    };
+    for line in &status {
+        println!("kernel: {line}");
+    }
+    let text = status.join("\n");
+    let passes = if closed_loop_runs > 0 {
+        closed_loop(&mut console, closed_loop_runs, 1)?
+    } else {
+        Vec::new()
+    };
+    console.command_then_exit("shutdown", "shutting down", Duration::from_secs(30))?;
+    drop(console);
+    let finetune = KernelFinetune {
+        weights: disk::debugfs_cat(
+            &scratch.path,
+            "/models/adapters/ft-1/adapter_model.safetensors",
+        )?,
+        config: disk::debugfs_cat(&scratch.path, "/models/adapters/ft-1/adapter_config.json")?,
+        seconds: number_after(&text, ", training ").context("no training time")?,
+        before_pct: number_after(&text, "examples): ").context("no held-out before")?,
+        after_pct: number_before(&text, " % after").context("no held-out after")?,
+        adapter_bytes: number_after(&text, "adapter: ft-1 (").context("no adapter size")?,
+        status,
+    };
+    Ok((evals, finetune, passes))
+}
+
+fn ratio(a: f64, b: f64) -> String {
+    if b == 0.0 {
+        "–".into()
+    } else {
+        format!("{:.2}×", a / b)
+    }
+}
+
+/// Runs the benchmark with the arguments after `--`.
+pub fn run(extra: &[String]) -> Result<ExitCode> {
+    let mut count = 200usize;
+    let mut closed_loop_runs = 4u32;
+    let (mut host_bench, mut host_ref) = (true, true);
+    let mut args = extra.iter();
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--count" => {
+                count = args
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .filter(|&n| (1..=1000).contains(&n))
+                    .context("--count needs a number in 1..=1000")?;
+            }
+            "--skip-host-bench" => host_bench = false,
+            "--closed-loop-runs" => {
+                closed_loop_runs = args
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .context("--closed-loop-runs needs a number (0 skips)")?;
+            }
+            "--qemu-only" => (host_bench, host_ref) = (false, false),
+            other => {
+                bail!("unknown argument {other:?} (--count N, --skip-host-bench, --qemu-only)")
+            }
+        }
+    }
+    if host_bench {
+        nous_llm(&["bench"])?;
+    }
+    let host = if host_ref {
+        key_values(&nous_llm(&["kernel-ref", "--count", &count.to_string()])?)
+    } else {
+        BTreeMap::new()
+    };
+    let (evals, ft, passes) =
+        qemu_part(count, closed_loop_runs).context("in-kernel part (QEMU)")?;
+    let h = |k: &str| host.get(k).copied().unwrap_or(f64::NAN);
+    println!();
+    println!(
+        "| figure (`cargo xtask bench llm`, {count} prompts per split, corpus seed 1) | in the kernel (QEMU TCG) | host, same code (native) | kernel / host |"
+    );
+    println!("|---|---|---|---|");
+    for (split, e) in &evals {
+        println!(
+            "| {split}: exact command, quantized path | {:.1} % ({} prompts) | {:.1} % (f32 {:.1} %, quantized = f32 on {:.1} %) | {} |",
+            e.exact_pct,
+            e.n,
+            h(&format!("host_{split}_exact_quant_pct")),
+            h(&format!("host_{split}_exact_f32_pct")),
+            h(&format!("host_{split}_quant_agrees_with_f32_pct")),
+            ratio(e.exact_pct, h(&format!("host_{split}_exact_quant_pct")))
+        );
+        println!(
+            "| {split}: answers that are allowlisted (executable) commands | {:.1} % | – | – |",
+            e.allowlisted_pct
+        );
+        println!(
+            "| {split}: `llmctl infer` latency p50 / p95 | {:.1} / {:.1} ms | {:.2} / {:.2} ms | {} (p95) |",
+            e.p50_ms,
+            e.p95_ms,
+            h(&format!("host_{split}_quant_p50_ms")),
+            h(&format!("host_{split}_quant_p95_ms")),
+            ratio(e.p95_ms, h(&format!("host_{split}_quant_p95_ms")))
+        );
+    }
+    println!(
+        "| fine-tune, {} examples, {} steps (defaults) | {:.1} s | {:.2} s | {} |",
+        h("host_finetune_examples"),
+        h("host_finetune_steps"),
+        ft.seconds,
+        h("host_finetune_seconds"),
+        ratio(ft.seconds, h("host_finetune_seconds"))
+    );
+    println!(
+        "| held-out accuracy before → after (100 held-out, quantized) | {:.1} % → {:.1} % ({:+.1} points) | {:.1} % → {:.1} % | – |",
+        ft.before_pct,
+        ft.after_pct,
+        ft.after_pct - ft.before_pct,
+        h("host_finetune_heldout_before_pct"),
+        h("host_finetune_heldout_after_pct"),
+    );
+    println!(
+        "| adapter file (`adapter_model.safetensors`) | {} B | {} B | – |",
+        ft.adapter_bytes,
+        h("host_finetune_adapter_bytes")
+    );
+    let _ = ft.status;
+    let host_dir = image::workspace_root().join("target/nous-llm/kernel-ref-adapter");
+    let same =
+        |kernel: &Option<Vec<u8>>, file: &str| match (kernel, std::fs::read(host_dir.join(file))) {
+            (Some(k), Ok(h)) if *k == h => "byte-identical".to_string(),
+            (Some(k), Ok(h)) => format!("differ ({} vs {} bytes)", k.len(), h.len()),
+            (None, _) => "not on the kernel's disk".to_string(),
+            (_, Err(_)) => "no host file (host part skipped)".to_string(),
+        };
+    println!(
+        "| kernel-written adapter (debugfs) vs host-written, same code and seed | weights {}, config {} | – | – |",
+        same(&ft.weights, "adapter_model.safetensors"),
+        same(&ft.config, "adapter_config.json")
+    );
+    if !passes.is_empty() {
+        print_closed_loop(&passes, closed_loop_runs, 1);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn oom_runs_are_read() {
+        let line = "eval run=3 scenario=leak seed=42 ladder=on oom=no oom_ms=- pred_ms=1200 earlyoom_ms=- psi_ms=- killed=culprit right=yes";
+        assert_eq!(
+            parse_oom_run(line),
+            Some(OomRun {
+                scenario: "leak".into(),
+                ladder: true,
+                oom: false
+            })
+        );
+        assert_eq!(
+            metric(
+                &["nous_llm_auto_actions_total 7".into()],
+                "nous_llm_auto_actions_total"
+            ),
+            7.0
+        );
+    }
+
+    #[test]
+    fn eval_lines_are_read() {
+        let line = "eval test n=20 seed=1: exact 17/20 (85.0 %), allowlisted 20/20 (100.0 %), latency p50 72.8 ms p95 92.5 ms max 96.3 ms";
+        assert_eq!(
+            parse_eval(line),
+            Some(EvalLine {
+                n: 20.0,
+                exact_pct: 85.0,
+                allowlisted_pct: 100.0,
+                p50_ms: 72.8,
+                p95_ms: 92.5
+            })
+        );
+        assert_eq!(parse_eval("eval test"), None);
+    }
+
+    #[test]
+    fn finetune_status_numbers_are_read() {
+        let text = "phase: done; data /models/finetune-data.json (100 examples), rank 8, 6 epochs, batch 20\nepoch 6/6, step 30/30, loss 0.1 (first 3.0), 5.9 examples/s, training 16.8 s, elapsed 19.8 s, ETA -\nheld-out accuracy (100 examples): 28.0 % before, 79.0 % after (+51.0 points)\nadapter: ft-1 (70136 bytes, /models/adapters/ft-1/), in use";
+        assert_eq!(number_after(text, ", training "), Some(16.8));
+        assert_eq!(number_after(text, "examples): "), Some(28.0));
+        assert_eq!(number_before(text, " % after"), Some(79.0));
+        assert_eq!(number_after(text, "adapter: ft-1 ("), Some(70136.0));
+    }
+}
