@@ -113,6 +113,17 @@ pub struct RunRecord {
     pub largest: Option<Role>,
     /// Role of the first owner the response killed.
     pub killed: Option<Role>,
+    /// When the prediction the predictor resolved as a hit at the OOM was made (its own
+    /// horizon: an alarm that expired or was withdrawn before the OOM is not a hit).
+    pub hit_ms: Option<u64>,
+    /// Kills the response made in this run.
+    pub kills: u32,
+    /// Kills of owners that were not culprits.
+    pub bystander_kills: u32,
+    /// Predictions (alarms) the predictor opened in this run.
+    pub alarms: u32,
+    /// Of them, withdrawn because the growth stopped (not hits, not misses).
+    pub withdrawn: u32,
     /// A run is going on and has not ended (at its first OOM, or by `close_run`).
     open: bool,
 }
@@ -143,6 +154,13 @@ impl RunRecord {
             killed: self.killed,
             right: self.killed.map(Role::is_culprit),
             largest: self.largest,
+            extra: Some(crate::eval::RunExtra {
+                hit_ms: self.hit_ms,
+                kills: self.kills,
+                bystander_kills: self.bystander_kills,
+                alarms: self.alarms,
+                withdrawn: self.withdrawn,
+            }),
         }
     }
 }
@@ -348,6 +366,9 @@ impl Supervisor {
             if assessment.predicts_crash {
                 self.run.pred_ms.get_or_insert(since);
             }
+            if assessment.new_prediction {
+                self.run.alarms += 1;
+            }
             if earlyoom_fires {
                 self.run.earlyoom_ms.get_or_insert(since);
             }
@@ -437,6 +458,8 @@ impl Supervisor {
                 && self.run.recording()
             {
                 self.run.killed.get_or_insert(role);
+                self.run.kills += 1;
+                self.run.bystander_kills += u32::from(!role.is_culprit());
             }
         }
         self.push_log(LogEntry {
@@ -450,8 +473,9 @@ impl Supervisor {
     /// included: whom a largest-first killer would have picked). The run's record stops
     /// there. The victim is forgotten and the kill logged.
     pub fn record_oom(&mut self, oom: OomKill) {
-        self.predictor.record_oom(oom.t_ms);
+        let hit = self.predictor.record_oom(oom.t_ms);
         if self.run.recording() {
+            self.run.hit_ms = hit.map(|h| h.t_ms.saturating_sub(self.run.origin_ms));
             if self.run.largest.is_none() {
                 self.run.largest = self
                     .largest_role()

@@ -57,6 +57,8 @@ pub struct RunDetail {
     pub free_at_oom: Option<u64>,
     /// Pages workloads could use when the run started.
     pub budget: u64,
+    /// Kills of owners that were not culprits (benign threads killed).
+    pub bystander_kills: u32,
 }
 
 /// Options of one run.
@@ -491,6 +493,7 @@ fn perform(
                 .context("kill of an unknown owner")?;
             report.pages_freed = m.kill(a)?;
             detail.actions.2 += 1;
+            detail.bystander_kills += u32::from(!role.is_culprit());
             victim = Some(role);
         }
     }
@@ -552,6 +555,27 @@ mod tests {
             if kind == ScenarioKind::Fragment {
                 // High-order failure with plenty of memory free.
                 assert!(d.free_at_oom.unwrap() * 100 >= d.budget * 25, "{d:?}");
+            }
+        }
+    }
+
+    /// Every family's OOM-bound kind ends in an OOM with nothing intervening and its benign
+    /// twin never does (seeds 1..=3: the evaluation's own seeds start there too).
+    #[test]
+    fn families_oom_and_their_twins_do_not() {
+        for family in oom::scenario::FAMILIES {
+            if family.split == oom::scenario::Split::Builtin {
+                continue;
+            }
+            for seed in 1..=3 {
+                let (r, _) = run(0, family.oom, seed, options(LadderMode::Off)).unwrap();
+                assert!(
+                    r.oom_ms.is_some(),
+                    "{} seed {seed} did not OOM",
+                    family.name
+                );
+                let (r, _) = run(0, family.benign, seed, options(LadderMode::Off)).unwrap();
+                assert_eq!(r.oom_ms, None, "{} seed {seed}", family.benign);
             }
         }
     }
