@@ -369,6 +369,9 @@ impl Supervisor {
             if assessment.new_prediction {
                 self.run.alarms += 1;
             }
+            if assessment.withdrawn {
+                self.run.withdrawn += 1;
+            }
             if earlyoom_fires {
                 self.run.earlyoom_ms.get_or_insert(since);
             }
@@ -411,6 +414,10 @@ impl Supervisor {
                     reclaimable_pages: sample.reclaimable_pages,
                     fastest: self.growth.fastest(),
                     total_growth_per_s: self.growth.total_growth_per_s(),
+                    fastest_sustained: self
+                        .growth
+                        .fastest()
+                        .is_some_and(|(owner, _)| self.growth.sustained_growth(owner)),
                 };
                 (
                     self.ladder.decide(&observation.assessment, &input)?,
@@ -450,7 +457,11 @@ impl Supervisor {
             .map(|(_, responder)| responder);
         if responder == Some(Responder::Ladder) {
             self.ladder.report(report);
-            self.predictor.note_action(report.t_ms);
+            if matches!(report.action, Action::Kill { .. }) {
+                self.predictor.note_kill(report.t_ms);
+            } else {
+                self.predictor.note_action(report.t_ms);
+            }
         }
         if let Action::Kill { owner } = report.action {
             self.forget_owner(owner);

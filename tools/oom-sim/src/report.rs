@@ -164,7 +164,7 @@ pub fn print_actions(records: &[EvalRecord], details: &[RunDetail]) {
         "| ladder on | runs | OOMs | runs without a kill | compactions | pages moved | reclaims | kills | right kills |"
     );
     println!("|---|---|---|---|---|---|---|---|---|");
-    for kind in ScenarioKind::ALL {
+    for kind in ScenarioKind::BUILTIN {
         let mut runs = 0;
         let mut ooms = 0;
         let mut no_kill = 0;
@@ -301,6 +301,7 @@ struct FamilyRow {
     detected: Ratio,
     median_lead_ms: Option<u64>,
     false_alarms: Ratio,
+    withdrawn: Ratio,
     benign_kill_runs: Ratio,
     bystander_kills: u32,
     kills: u32,
@@ -336,10 +337,20 @@ fn family_row(records: &[EvalRecord], policy: Policy) -> FamilyRow {
     leads.sort_unstable();
     let median_lead_ms = (!leads.is_empty()).then(|| leads[leads.len() / 2]);
     let benign_off: Vec<_> = off().filter(|r| !r.scenario.is_oom_bound()).collect();
+    // An alarm the predictor withdrew when the growth stopped is counted apart; a run with
+    // an alarm it did not withdraw (or a baseline's firing) is a false alarm.
+    let standing = |r: &EvalRecord| match (policy, r.extra) {
+        (Policy::Predictor, Some(x)) => r.pred_ms.is_some() && x.alarms > x.withdrawn,
+        _ => policy.fire_ms(r).is_some(),
+    };
     let false_alarms = Ratio {
+        num: benign_off.iter().filter(|r| standing(r)).count() as u32,
+        den: benign_off.len() as u32,
+    };
+    let withdrawn = Ratio {
         num: benign_off
             .iter()
-            .filter(|r| policy.fire_ms(r).is_some())
+            .filter(|r| policy == Policy::Predictor && r.extra.is_some_and(|x| x.withdrawn > 0))
             .count() as u32,
         den: benign_off.len() as u32,
     };
@@ -361,6 +372,7 @@ fn family_row(records: &[EvalRecord], policy: Policy) -> FamilyRow {
         detected,
         median_lead_ms,
         false_alarms,
+        withdrawn,
         benign_kill_runs: Ratio {
             num: benign_driven.iter().filter(|r| kills(r) > 0).count() as u32,
             den: benign_driven.len() as u32,
@@ -393,12 +405,17 @@ fn print_family_rows(label: &str, records: &[EvalRecord]) {
     for policy in Policy::ALL {
         let row = family_row(records, policy);
         println!(
-            "| {label} | {} | {} | {} | {} | {} | {} | {} | {} (max {} in a run) | {} | {} |",
+            "| {label} | {} | {} | {} | {} | {} | {} | {} | {} | {} (max {} in a run) | {} | {} |",
             policy.name(),
             short_pct(row.recall),
             short_pct(row.detected),
             secs(row.median_lead_ms),
             short_pct(row.false_alarms),
+            if policy == Policy::Predictor {
+                short_pct(row.withdrawn)
+            } else {
+                "n/a".to_string()
+            },
             short_pct(row.benign_kill_runs),
             row.bystander_kills,
             row.kills,
@@ -450,13 +467,13 @@ pub fn family_eval(
         predictor.threshold
     );
     println!(
-        "recall: OOMs (response off) with an alarm ≥ 5 s ahead — for the predictor the alarm it resolved as a hit inside its own horizon; false alarms: benign twins (response off) with any firing; benign-run kills, bystanders killed and right victims: runs with the policy's own response"
+        "recall: OOMs (response off) with an alarm ≥ 5 s ahead — for the predictor the alarm it resolved as a hit inside its own horizon; false alarms: benign twins (response off) with a firing — for the predictor an alarm it did not withdraw; withdrawn alarms: benign twins in which it raised an alarm and withdrew it when the growth stopped; benign-run kills, bystanders killed and right victims: runs with the policy's own response"
     );
     println!();
     println!(
-        "| family | policy | recall ≥5 s | detected | median lead | false alarms | benign runs with a kill | bystanders killed | kills (max in a run) | right first victim | OOMs averted |"
+        "| family | policy | recall ≥5 s | detected | median lead | false alarms | withdrawn alarms | benign runs with a kill | bystanders killed | kills (max in a run) | right first victim | OOMs averted |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
     for family in families {
         let records: Vec<EvalRecord> = all
             .iter()

@@ -346,6 +346,8 @@ pub fn run(
     let budget = buddy.stats().free_pages;
     let scenario = Scenario::new(kind, seed, budget);
     let duration = scenario.duration_ms;
+    // OOM_SIM_TRACE=1 prints every sample's assessment and every action (for tuning).
+    let trace = std::env::var_os("OOM_SIM_TRACE").is_some_and(|v| v == "1");
     let actors = scenario
         .actors
         .into_iter()
@@ -427,6 +429,23 @@ pub fn run(
                 pages: a.held,
             }));
             let observation = supervisor.observe(&sample, &holdings);
+            if trace {
+                let a = &observation.assessment;
+                println!(
+                    "trace t={now} free={} avail={} risk={:.2} trend={:.2} floor={:.2} decline={:.2} tte={:?} floor_tte={:?} predicts={} withdrawn={} held={:?}",
+                    sample.free_pages,
+                    sample.free_pages + sample.reclaimable_pages,
+                    a.risk,
+                    a.factors.trend,
+                    a.factors.floor,
+                    a.factors.decline,
+                    a.tte_ms,
+                    a.floor_tte_ms,
+                    a.predicts_crash,
+                    a.withdrawn,
+                    holdings.iter().map(|h| h.pages).collect::<Vec<_>>()
+                );
+            }
             if observation.untracked_owners > 0 {
                 bail!(
                     "growth tracker full: {} owners untracked",
@@ -435,6 +454,12 @@ pub fn run(
             }
             if let Some(action) = supervisor.decide() {
                 let (report, victim) = perform(&mut m, &mut detail, &mut moves, now, action)?;
+                if trace {
+                    println!(
+                        "trace t={now} action {action:?} victim {victim:?} basis {:?}",
+                        supervisor.ladder().last_basis()
+                    );
+                }
                 supervisor.report(report, victim);
             }
         }
@@ -504,6 +529,7 @@ fn perform(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use oom::eval::EvalRecord;
 
     fn options(mode: LadderMode) -> RunOptions {
         RunOptions {
@@ -577,6 +603,98 @@ mod tests {
                 let (r, _) = run(0, family.benign, seed, options(LadderMode::Off)).unwrap();
                 assert_eq!(r.oom_ms, None, "{} seed {seed}", family.benign);
             }
+        }
+    }
+
+    fn family_run(kind: ScenarioKind, seed: u64, mode: LadderMode) -> EvalRecord {
+        run(0, kind, seed, options(mode)).unwrap().0
+    }
+
+    fn extra(r: &EvalRecord) -> oom::eval::RunExtra {
+        r.extra.expect("the simulator writes the extra fields")
+    }
+
+    /// Lead of the predictor's hit and of earlyoom's first firing (ladder off).
+    fn leads(r: &EvalRecord) -> (Option<u64>, Option<u64>) {
+        let oom = r.oom_ms.expect("an OOM");
+        (
+            extra(r).hit_ms.map(|h| oom - h),
+            r.earlyoom_ms.filter(|&e| e <= oom).map(|e| oom - e),
+        )
+    }
+
+    // Issue 13, one test per failure it lists (each failed with the issue-3 predictor).
+
+    #[test]
+    fn a_leak_under_a_saw_tooth_is_predicted_from_its_floor() {
+        for seed in 1..=3 {
+            let r = family_run(ScenarioKind::Sawtooth, seed, LadderMode::Off);
+            let (lead, _) = leads(&r);
+            assert!(lead.is_some_and(|l| l >= 5_000), "seed {seed}: {r}");
+        }
+    }
+
+    #[test]
+    fn a_benign_burst_that_stops_above_the_watermark_kills_nothing() {
+        for seed in 1..=3 {
+            let off = family_run(ScenarioKind::SpikeOk, seed, LadderMode::Off);
+            assert_eq!(
+                extra(&off).alarms,
+                extra(&off).withdrawn,
+                "seed {seed}: {off}"
+            );
+            let on = family_run(ScenarioKind::SpikeOk, seed, LadderMode::On);
+            assert_eq!(extra(&on).kills, 0, "seed {seed}: {on}");
+            // In the OOM-bound twin the burst's thread is not the one killed either.
+            let on = family_run(ScenarioKind::Spike, seed, LadderMode::On);
+            assert_eq!(extra(&on).bystander_kills, 0, "seed {seed}: {on}");
+        }
+    }
+
+    #[test]
+    fn a_leak_under_a_shrinking_cache_is_seen_no_later_than_earlyoom() {
+        for seed in 1..=3 {
+            let r = family_run(ScenarioKind::CacheLeak, seed, LadderMode::Off);
+            let (ours, earlyoom) = leads(&r);
+            assert!(
+                ours.unwrap_or(0) >= earlyoom.unwrap_or(0),
+                "seed {seed}: {r}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_slow_leak_is_warned_of_long_before_and_earlier_than_the_baselines() {
+        for seed in 1..=3 {
+            let r = family_run(ScenarioKind::SlowLeak, seed, LadderMode::Off);
+            let (ours, earlyoom) = leads(&r);
+            let psi = r.psi_ms.map(|p| r.oom_ms.unwrap() - p);
+            let ours = ours.unwrap_or(0);
+            assert!(ours >= 60_000, "seed {seed}: {r}");
+            assert!(
+                ours >= earlyoom.unwrap_or(0) && ours >= psi.unwrap_or(0),
+                "seed {seed}: {r}"
+            );
+        }
+    }
+
+    #[test]
+    fn many_small_growers_are_not_killed_one_after_another() {
+        for seed in 1..=3 {
+            let r = family_run(ScenarioKind::ManyGrow, seed, LadderMode::On);
+            assert!(extra(&r).kills <= 1, "seed {seed}: {r}");
+            let r = family_run(ScenarioKind::ManyGrowOk, seed, LadderMode::On);
+            assert_eq!(extra(&r).kills, 0, "seed {seed}: {r}");
+        }
+    }
+
+    #[test]
+    fn an_alarm_is_withdrawn_when_the_growth_stops() {
+        for seed in 1..=3 {
+            let r = family_run(ScenarioKind::SlowLeakOk, seed, LadderMode::Off);
+            let x = extra(&r);
+            assert!(x.alarms >= 1 && x.withdrawn == x.alarms, "seed {seed}: {r}");
+            assert_eq!(x.hit_ms, None);
         }
     }
 
