@@ -326,6 +326,7 @@ mod tests {
         let mut ladder = ResponseLadder::default();
         // The fastest of ten similar growers: a tenth of the growth.
         let diffuse = LadderInput {
+            free_head_pages: 1000,
             total_growth_per_s: 1000.0,
             ..input(0, Some((OwnerId(4), 100.0)))
         };
@@ -334,11 +335,12 @@ mod tests {
         assert!(!basis.killed && basis.share_permille == 100 && basis.owner == OwnerId(4));
         // Most of the growth: killed, with the figures that justified it.
         let dominant = LadderInput {
+            free_head_pages: 1000,
             total_growth_per_s: 150.0,
             ..input(0, Some((OwnerId(4), 100.0)))
         };
         assert_eq!(
-            ladder.decide(&assessment(100, true, 0, 0), &dominant),
+            ladder.decide(&assessment(6_000, true, 0, 0), &dominant),
             Some(Action::Kill { owner: OwnerId(4) })
         );
         let basis = ladder.last_basis().unwrap();

@@ -931,6 +931,9 @@ impl CrashPredictor {
     /// 0.03 % of RAM over the last second, or allocations failed recently. A new alarm is
     /// raised only while this holds (a burst that already stopped does not raise one).
     fn growing_now(&self, a: &Assessment, total: u64) -> bool {
+        if a.factors.failures > 0.0 || a.factors.fragmentation >= 1.0 || a.factors.trend >= 1.0 {
+            return true;
+        }
         if self.len < 11 {
             return false;
         }
@@ -938,7 +941,11 @@ impl CrashPredictor {
         let before = self.entry(self.len - 11);
         let tolerance = total * 3 / 10_000;
         let fell = |old: u64, new: u64| old > new.saturating_add(tolerance);
+        // Exhaustion now (no block of the watched order left, or free at the watermark) needs
+        // no growth to be real.
         a.factors.failures > 0.0
+            || a.factors.fragmentation >= 1.0
+            || a.factors.trend >= 1.0
             || fell(before.free, now.free)
             || fell(before.avail, now.avail)
             || fell(
@@ -1467,7 +1474,7 @@ mod tests {
             let s = p.stats();
             prop_assert_eq!(
                 s.predictions,
-                s.true_positives + s.false_positives + s.averted + s.pending
+                s.true_positives + s.false_positives + s.averted + s.withdrawn + s.pending
             );
             prop_assert_eq!(s.ooms, s.true_positives + s.false_negatives);
             prop_assert!(p.history().count() <= HISTORY);
