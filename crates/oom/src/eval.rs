@@ -84,6 +84,25 @@ pub struct EvalRecord {
     pub right: Option<bool>,
     /// Optional: the owner a largest-first killer would have picked.
     pub largest: Option<Role>,
+    /// Optional: the run's further counts (written by drivers since issue 13).
+    pub extra: Option<RunExtra>,
+}
+
+/// Optional trailing fields of an `eval` line: `hit_ms=<t|-> kills=<n> bystander_kills=<n>
+/// alarms=<n> withdrawn=<n>`, all present or all absent.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RunExtra {
+    /// When the prediction the predictor resolved as a hit at the OOM was made (inside its
+    /// own horizon; `None` when the OOM came with no alarm pending, or without an OOM).
+    pub hit_ms: Option<u64>,
+    /// Kills the response made.
+    pub kills: u32,
+    /// Kills of owners that were not culprits.
+    pub bystander_kills: u32,
+    /// Alarms (predictions) the predictor opened.
+    pub alarms: u32,
+    /// Alarms withdrawn because the growth that raised them stopped.
+    pub withdrawn: u32,
 }
 
 struct Opt(Option<u64>);
@@ -120,6 +139,17 @@ impl fmt::Display for EvalRecord {
         )?;
         if let Some(role) = self.largest {
             write!(f, " largest={}", role.name())?;
+        }
+        if let Some(x) = self.extra {
+            write!(
+                f,
+                " hit_ms={} kills={} bystander_kills={} alarms={} withdrawn={}",
+                Opt(x.hit_ms),
+                x.kills,
+                x.bystander_kills,
+                x.alarms,
+                x.withdrawn
+            )?;
         }
         Ok(())
     }
@@ -235,7 +265,23 @@ pub fn parse_line(line: &str) -> Result<EvalLine, EvalParseError> {
         killed: opt_role(Some(required(rest, "killed")?), "killed")?,
         right,
         largest: opt_role(field(rest, "largest"), "largest")?,
+        extra: match field(rest, "kills") {
+            None => None,
+            Some(_) => Some(RunExtra {
+                hit_ms: opt_ms(rest, "hit_ms")?,
+                kills: count(rest, "kills")?,
+                bystander_kills: count(rest, "bystander_kills")?,
+                alarms: count(rest, "alarms")?,
+                withdrawn: count(rest, "withdrawn")?,
+            }),
+        },
     }))
+}
+
+fn count(line: &str, key: &'static str) -> Result<u32, EvalParseError> {
+    required(line, key)?
+        .parse()
+        .map_err(|_| EvalParseError::BadValue(key))
 }
 
 /// The three policies compared.
@@ -473,6 +519,7 @@ mod tests {
             killed: None,
             right: None,
             largest: None,
+            extra: None,
         }
     }
 
@@ -483,12 +530,19 @@ mod tests {
             killed: Some(Role::Culprit),
             right: Some(true),
             largest: Some(Role::Bystander),
+            extra: Some(RunExtra {
+                hit_ms: Some(12),
+                kills: 2,
+                bystander_kills: 1,
+                alarms: 3,
+                withdrawn: 1,
+            }),
             ..record(ScenarioKind::Leak, 42, LadderMode::On, None, Some(1200))
         };
         let line = r.to_string();
         assert_eq!(
             line,
-            "eval run=3 scenario=leak seed=42 ladder=on oom=no oom_ms=- pred_ms=1200 earlyoom_ms=- psi_ms=- killed=culprit right=yes largest=bystander"
+            "eval run=3 scenario=leak seed=42 ladder=on oom=no oom_ms=- pred_ms=1200 earlyoom_ms=- psi_ms=- killed=culprit right=yes largest=bystander hit_ms=12 kills=2 bystander_kills=1 alarms=3 withdrawn=1"
         );
         assert_eq!(parse_line(&line), Ok(EvalLine::Run(r)));
         assert_eq!(parse_line("  eval done\r"), Ok(EvalLine::Done));

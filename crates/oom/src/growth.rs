@@ -141,6 +141,34 @@ impl GrowthTracker {
         (track.len > 0).then(|| track.points[(track.head + track.len - 1) % POINTS].1)
     }
 
+    /// Pages `owner` held `ago_ms` before its latest record (the newest record at least that
+    /// old; `None` when the window does not reach back that far).
+    pub fn pages_ago(&self, owner: OwnerId, ago_ms: u64) -> Option<u64> {
+        let track = self.tracks[self.find(owner)?].as_ref()?;
+        let newest_t = track.points[(track.head + track.len.checked_sub(1)?) % POINTS].0;
+        let cutoff = newest_t.checked_sub(ago_ms)?;
+        (0..track.len)
+            .rev()
+            .map(|i| track.points[(track.head + i) % POINTS])
+            .find(|&(t, _)| t <= cutoff)
+            .map(|(_, pages)| pages)
+    }
+
+    /// Whether `owner` grew in a sustained way: it holds more now than 2 s ago (it is still
+    /// growing) and it already grew between 9.5 s and 6 s ago, so its growth has lasted more
+    /// than 4 s (a benign burst of a few seconds does not qualify).
+    pub fn sustained_growth(&self, owner: OwnerId) -> bool {
+        let (Some(now), Some(recent), Some(mid), Some(old)) = (
+            self.pages(owner),
+            self.pages_ago(owner, 2_000),
+            self.pages_ago(owner, 6_000),
+            self.pages_ago(owner, 9_500),
+        ) else {
+            return false;
+        };
+        now > recent && mid > old
+    }
+
     /// The killable owner growing fastest, with its slope (pages/s), if any slope is known.
     pub fn fastest(&self) -> Option<(OwnerId, f32)> {
         self.tracks
@@ -228,5 +256,29 @@ mod tests {
         );
         g.remove(OwnerId(0));
         assert!(g.record(0, OwnerId(99), 1, true).is_ok());
+    }
+
+    #[test]
+    fn sustained_growth_needs_more_than_a_burst() {
+        let mut g = GrowthTracker::new();
+        for i in 0..100u64 {
+            let t = i * 100;
+            // Owner 1 leaks steadily; owner 2 bursts for 3 s then holds; owner 3 is flat.
+            g.record(t, OwnerId(1), 1000 + i * 10, true).unwrap();
+            let burst = if (60..90).contains(&i) {
+                (i - 60) * 100
+            } else if i >= 90 {
+                3000
+            } else {
+                0
+            };
+            g.record(t, OwnerId(2), 500 + burst, true).unwrap();
+            g.record(t, OwnerId(3), 700, true).unwrap();
+        }
+        assert!(g.sustained_growth(OwnerId(1)));
+        assert!(!g.sustained_growth(OwnerId(2)));
+        assert!(!g.sustained_growth(OwnerId(3)));
+        assert_eq!(g.pages_ago(OwnerId(1), 2_000), Some(1000 + 79 * 10));
+        assert_eq!(g.pages_ago(OwnerId(1), 20_000), None);
     }
 }

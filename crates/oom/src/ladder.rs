@@ -89,6 +89,10 @@ pub struct LadderConfig {
     pub kill_tte_ms: u64,
     /// Never kill an owner growing slower than this (pages/s).
     pub min_kill_growth_per_s: f32,
+    /// Kill only an owner whose growth is at least this share of all killable owners'
+    /// growth: its death must stop the exhaustion. Below it the growth is diffuse and the
+    /// ladder reclaims, compacts and waits instead of killing one thread after another.
+    pub min_kill_share: f32,
 }
 
 impl Default for LadderConfig {
@@ -101,8 +105,9 @@ impl Default for LadderConfig {
             engaged_ms: 10_000,
             min_reclaim_pages: 64,
             compact_frag_permille: 300,
-            kill_tte_ms: 30_000,
+            kill_tte_ms: 10_000,
             min_kill_growth_per_s: 20.0,
+            min_kill_share: 0.5,
         }
     }
 }
@@ -118,6 +123,29 @@ pub struct LadderInput {
     pub fastest: Option<(OwnerId, f32)>,
     /// Summed positive growth of the killable owners (pages/s).
     pub total_growth_per_s: f32,
+    /// Whether the fastest owner's growth is sustained: still growing in the last 3 s and
+    /// already growing 5–10 s ago (`GrowthTracker::sustained_growth`).
+    pub fastest_sustained: bool,
+}
+
+/// The figures behind a kill (or behind a kill not made because no single owner explains
+/// the growth), logged with it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct KillBasis {
+    /// When.
+    pub t_ms: u64,
+    /// The fastest-growing owner.
+    pub owner: OwnerId,
+    /// Its growth, pages/s.
+    pub growth_per_s: f32,
+    /// Its share of all killable owners' growth, per mille.
+    pub share_permille: u16,
+    /// Projected time until free memory reaches the watermark at the summed growth, ms.
+    pub projected_ms: u64,
+    /// Whether its growth is sustained (see [`LadderInput::fastest_sustained`]).
+    pub sustained: bool,
+    /// Whether the ladder killed it (`false`: the growth was diffuse and nothing was killed).
+    pub killed: bool,
 }
 
 /// The response ladder's state: cooldowns and recent reports.
@@ -132,6 +160,8 @@ pub struct ResponseLadder {
     last_kill: Option<u64>,
     reports: [Option<ActionReport>; REPORTS],
     next_report: usize,
+    /// The figures of the latest kill decision (made or refused for diffuse growth).
+    last_basis: Option<KillBasis>,
 }
 
 fn elapsed(since: Option<u64>, now: u64, at_least: u64) -> bool {
@@ -156,7 +186,14 @@ impl ResponseLadder {
             last_kill: None,
             reports: [None; REPORTS],
             next_report: 0,
+            last_basis: None,
         }
+    }
+
+    /// The figures of the latest kill, or of the latest kill refused because no single
+    /// owner explained the growth.
+    pub fn last_basis(&self) -> Option<KillBasis> {
+        self.last_basis
     }
 
     /// The configuration in use.
@@ -175,6 +212,10 @@ impl ResponseLadder {
         let now = a.t_ms;
         if a.predicts_crash {
             self.engaged_until = Some(now.saturating_add(self.config.engaged_ms));
+        }
+        if a.withdrawn {
+            // The growth behind the alarm stopped: nothing left to respond to.
+            self.engaged_until = None;
         }
         if !self.engaged(now) {
             return None;
@@ -208,15 +249,35 @@ impl ResponseLadder {
         } else {
             f32::INFINITY
         };
-        if growth >= cfg.min_kill_growth_per_s
-            && projected_ms < cfg.kill_tte_ms as f32
-            && elapsed(self.last_reclaim, now, cfg.settle_ms)
-            && elapsed(self.last_kill, now, cfg.kill_cooldown_ms)
+        if growth < cfg.min_kill_growth_per_s
+            || projected_ms >= cfg.kill_tte_ms as f32
+            || !elapsed(self.last_reclaim, now, cfg.settle_ms)
+            || !elapsed(self.last_kill, now, cfg.kill_cooldown_ms)
         {
-            self.last_kill = Some(now);
-            return Some(Action::Kill { owner });
+            return None;
         }
-        None
+        let share = if input.total_growth_per_s > 0.0 {
+            (growth / input.total_growth_per_s).clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
+        // Kill only an owner still growing, growing for more than a burst, and whose growth
+        // is most of the growth: its death then stops the exhaustion.
+        let killed = share >= cfg.min_kill_share && input.fastest_sustained;
+        self.last_basis = Some(KillBasis {
+            t_ms: now,
+            owner,
+            growth_per_s: growth,
+            share_permille: (share * 1000.0) as u16,
+            projected_ms: projected_ms.min(u64::MAX as f32) as u64,
+            sustained: input.fastest_sustained,
+            killed,
+        });
+        if !killed {
+            return None;
+        }
+        self.last_kill = Some(now);
+        Some(Action::Kill { owner })
     }
 
     /// Records the measured effect of an action the ladder chose.
@@ -256,7 +317,59 @@ mod tests {
             reclaimable_pages: reclaimable,
             fastest,
             total_growth_per_s: fastest.map_or(0.0, |f| f.1),
+            fastest_sustained: true,
         }
+    }
+
+    #[test]
+    fn diffuse_growth_kills_nobody_and_says_so() {
+        let mut ladder = ResponseLadder::default();
+        // The fastest of ten similar growers: a tenth of the growth.
+        let diffuse = LadderInput {
+            free_head_pages: 1000,
+            total_growth_per_s: 1000.0,
+            ..input(0, Some((OwnerId(4), 100.0)))
+        };
+        assert_eq!(ladder.decide(&assessment(0, true, 0, 0), &diffuse), None);
+        let basis = ladder.last_basis().expect("the refusal is recorded");
+        assert!(!basis.killed && basis.share_permille == 100 && basis.owner == OwnerId(4));
+        // Most of the growth: killed, with the figures that justified it.
+        let dominant = LadderInput {
+            free_head_pages: 1000,
+            total_growth_per_s: 150.0,
+            ..input(0, Some((OwnerId(4), 100.0)))
+        };
+        assert_eq!(
+            ladder.decide(&assessment(6_000, true, 0, 0), &dominant),
+            Some(Action::Kill { owner: OwnerId(4) })
+        );
+        let basis = ladder.last_basis().unwrap();
+        assert!(basis.killed && basis.share_permille == 666 && basis.projected_ms < 15_000);
+    }
+
+    #[test]
+    fn a_burst_or_a_flat_owner_is_never_killed() {
+        let mut ladder = ResponseLadder::default();
+        let burst = LadderInput {
+            fastest_sustained: false,
+            ..input(0, Some((OwnerId(2), 3000.0)))
+        };
+        assert_eq!(ladder.decide(&assessment(0, true, 0, 0), &burst), None);
+        assert!(!ladder.last_basis().unwrap().killed);
+    }
+
+    #[test]
+    fn a_withdrawn_alarm_disengages_the_ladder() {
+        let mut ladder = ResponseLadder::default();
+        let i = input(0, None);
+        assert_eq!(ladder.decide(&assessment(0, true, 0, 0), &i), None);
+        assert!(ladder.engaged(5_000));
+        let withdrawn = Assessment {
+            withdrawn: true,
+            ..assessment(1_000, false, 0, 0)
+        };
+        assert_eq!(ladder.decide(&withdrawn, &i), None);
+        assert!(!ladder.engaged(1_100));
     }
 
     #[test]

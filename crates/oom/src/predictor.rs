@@ -49,6 +49,29 @@ const DECLINE_WEIGHT: f32 = 0.25;
 /// of total pages.
 const DECLINE_SPAN: f64 = 0.25;
 
+/// Seconds of per-second floors in the medium floor window.
+pub const FLOOR_MEDIUM_S: usize = 30;
+/// Seconds of per-second floors in the long floor window (also the floor ring's size).
+pub const FLOOR_LONG_S: usize = 120;
+/// The rolling minimum a floor point takes: the lowest sample of the last this many seconds
+/// (longer than the period of the saw-tooth cycles the floor must see through).
+const FLOOR_SPAN_S: usize = 10;
+/// A floor trend measured over a window of `w` seconds is trusted to extrapolate `w` ×
+/// this: the time to exhaustion at which its urgency is one half. Longer windows see slower
+/// leaks and warn earlier, so the lead scales with the leak's rate.
+const FLOOR_HORIZON_PER_WINDOW: f64 = 2.0;
+/// Consecutive samples with available memory no longer falling (3 s slope ≥ 0) before a
+/// pending alarm is withdrawn, with the risk under [`WITHDRAW_RISK_SHARE`] of the threshold.
+const WITHDRAW_CALM_SAMPLES: u32 = 50;
+/// See [`WITHDRAW_CALM_SAMPLES`].
+const WITHDRAW_RISK_SHARE: f32 = 0.5;
+/// A withdrawn-or-expired alarm's horizon is at least the configured one and at least this
+/// many times its time to exhaustion when raised (a slow leak's early alarm is not a false
+/// positive because the OOM comes after 60 s), at most [`MAX_HORIZON_MS`].
+const HORIZON_PER_TTE: u64 = 2;
+/// Longest horizon an alarm can get.
+const MAX_HORIZON_MS: u64 = 900_000;
+
 /// The default prediction threshold, tuned on the training seeds of `oom-sim` (docs/OOM.md).
 pub const DEFAULT_THRESHOLD: f32 = 0.6;
 
@@ -200,6 +223,9 @@ pub struct Factors {
     pub fragmentation: f32,
     /// Recent workload allocation failures (two or more in 10 s give 1).
     pub failures: f32,
+    /// Floor trend: urgency of the rolling minimum's time to exhaustion (free or available
+    /// memory, over 30 s or 120 s) × fit confidence, with a horizon that grows with the window.
+    pub floor: f32,
 }
 
 /// What the predictor concludes from the latest sample.
@@ -234,6 +260,13 @@ pub struct Assessment {
     pub predicts_crash: bool,
     /// Whether this sample opened a new prediction record.
     pub new_prediction: bool,
+    /// Whether this sample withdrew the pending prediction (the growth behind it stopped).
+    pub withdrawn: bool,
+    /// Time until the floor (rolling minimum) of free or available memory reaches the
+    /// watermark at its 30 s or 120 s trend, whichever factor is larger.
+    pub floor_tte_ms: Option<u64>,
+    /// Slope of available memory (free + reclaimable) over the long window, pages per second.
+    pub available_slope_per_s: f32,
 }
 
 /// How a prediction turned out.
@@ -248,9 +281,13 @@ pub enum Outcome {
     },
     /// The horizon passed without an OOM and nothing was done about it.
     FalsePositive,
-    /// The horizon passed without an OOM after the response ladder acted on the prediction:
-    /// either a crash averted or a false alarm acted on; not counted in precision.
+    /// The horizon passed without an OOM after the response ladder acted on the prediction,
+    /// or the alarm cleared after the ladder killed a growing owner for it: either a crash
+    /// averted or a false alarm acted on; not counted in precision.
     Averted,
+    /// The growth that raised the alarm stopped on its own (no kill was made for it) and the
+    /// alarm was withdrawn: neither a hit nor a miss, counted apart.
+    Withdrawn,
 }
 
 /// One prediction and its outcome.
@@ -266,6 +303,10 @@ pub struct PredictionRecord {
     pub tte_ms: Option<u64>,
     /// Whether the response ladder acted while it was pending.
     pub acted: bool,
+    /// Whether the ladder killed an owner for it.
+    pub killed: bool,
+    /// How long after `t_ms` an OOM still counts as its hit.
+    pub horizon_ms: u64,
     /// How it turned out.
     pub outcome: Outcome,
 }
@@ -281,6 +322,8 @@ pub struct PredictorStats {
     pub false_positives: u32,
     /// Predictions acted on and not followed by an OOM.
     pub averted: u32,
+    /// Predictions withdrawn because the growth behind them stopped on its own.
+    pub withdrawn: u32,
     /// Predictions still pending.
     pub pending: u32,
     /// OOMs recorded.
@@ -300,6 +343,8 @@ pub struct PredictorStats {
 struct Entry {
     t_ms: u64,
     free: u64,
+    /// Free + reclaimable pages.
+    avail: u64,
     /// Pages usable at each order (saturated to u32; the allocator covers < 2^32 frames).
     usable: [u32; ORDERS],
     failures: u64,
@@ -309,6 +354,7 @@ struct Entry {
 const EMPTY_ENTRY: Entry = Entry {
     t_ms: 0,
     free: 0,
+    avail: 0,
     usable: [0; ORDERS],
     failures: 0,
     alloc_count: 0,
@@ -336,6 +382,165 @@ struct TrendView {
     slope_per_ms: f64,
 }
 
+/// What a floor trend says (computed once per second, when a floor point is added).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+struct FloorView {
+    factor: f32,
+    confidence: f32,
+    tte_ms: Option<u64>,
+}
+
+/// The floor trends: once per second the lowest free and available pages of that second go
+/// into a ring of [`FLOOR_SPAN_S`] seconds; their minimum (the rolling floor) is a floor
+/// point, and lines are fitted to the last [`FLOOR_MEDIUM_S`] and [`FLOOR_LONG_S`] floor
+/// points. A saw-tooth's floor is a clean line where the raw samples are not.
+#[derive(Clone, Copy, Debug)]
+struct Floor {
+    /// The second being accumulated (relative time / 1000) and its minima (free, available).
+    second: Option<u64>,
+    second_min: (u64, u64),
+    /// Per-second minima of the last seconds (free, available), a ring.
+    recent: [(u64, u64); FLOOR_SPAN_S],
+    recent_len: usize,
+    recent_next: usize,
+    /// Floor points (relative ms, free floor, available floor), oldest at `head`.
+    points: [(u64, u64, u64); FLOOR_LONG_S],
+    head: usize,
+    len: usize,
+    free_medium: LineFit,
+    free_long: LineFit,
+    avail_medium: LineFit,
+    avail_long: LineFit,
+    view: FloorView,
+}
+
+impl Floor {
+    const EMPTY: Floor = Floor {
+        second: None,
+        second_min: (0, 0),
+        recent: [(0, 0); FLOOR_SPAN_S],
+        recent_len: 0,
+        recent_next: 0,
+        points: [(0, 0, 0); FLOOR_LONG_S],
+        head: 0,
+        len: 0,
+        free_medium: LineFit::EMPTY,
+        free_long: LineFit::EMPTY,
+        avail_medium: LineFit::EMPTY,
+        avail_long: LineFit::EMPTY,
+        view: FloorView {
+            factor: 0.0,
+            confidence: 0.0,
+            tte_ms: None,
+        },
+    };
+
+    fn point(&self, age_from_oldest: usize) -> (u64, u64, u64) {
+        self.points[(self.head + age_from_oldest) % FLOOR_LONG_S]
+    }
+
+    /// Adds the sample `(t, free, avail)`; closes a second when `t` enters a new one.
+    fn observe(&mut self, t: u64, free: u64, avail: u64, total: u64) {
+        let sec = t / 1000;
+        match self.second {
+            Some(current) if current == sec => {
+                self.second_min = (self.second_min.0.min(free), self.second_min.1.min(avail));
+                return;
+            }
+            Some(current) => self.close(current, total),
+            None => {}
+        }
+        self.second = Some(sec);
+        self.second_min = (free, avail);
+    }
+
+    fn close(&mut self, second: u64, total: u64) {
+        self.recent[self.recent_next] = self.second_min;
+        self.recent_next = (self.recent_next + 1) % FLOOR_SPAN_S;
+        self.recent_len = (self.recent_len + 1).min(FLOOR_SPAN_S);
+        if self.recent_len < FLOOR_SPAN_S {
+            // A floor over less than its span would start high and seem to fall.
+            return;
+        }
+        let free = self.recent.iter().map(|r| r.0).min().unwrap_or(0);
+        let avail = self.recent.iter().map(|r| r.1).min().unwrap_or(0);
+        let t = second * 1000;
+        if self.len == FLOOR_LONG_S {
+            let (ot, of, oa) = self.point(0);
+            self.free_long.remove(ot, of);
+            self.avail_long.remove(ot, oa);
+            self.head = (self.head + 1) % FLOOR_LONG_S;
+            self.len -= 1;
+        }
+        if self.len >= FLOOR_MEDIUM_S {
+            let (ot, of, oa) = self.point(self.len - FLOOR_MEDIUM_S);
+            self.free_medium.remove(ot, of);
+            self.avail_medium.remove(ot, oa);
+        }
+        self.points[(self.head + self.len) % FLOOR_LONG_S] = (t, free, avail);
+        self.len += 1;
+        self.free_long.add(t, free);
+        self.avail_long.add(t, avail);
+        self.free_medium.add(t, free);
+        self.avail_medium.add(t, avail);
+        let wm = min_free_pages(total);
+        let a = floor_view(
+            &self.free_medium,
+            &self.free_long,
+            free.saturating_sub(wm),
+            total,
+        );
+        let b = floor_view(
+            &self.avail_medium,
+            &self.avail_long,
+            avail.saturating_sub(wm),
+            total,
+        );
+        self.view = if b.factor > a.factor { b } else { a };
+    }
+}
+
+/// The floor trend of one series over the medium and the long window: the larger factor.
+/// Each window counts only when full (no alarm before the history means something); the
+/// long window's rate is the slower of its own and the medium window's decline, so a floor
+/// that stopped falling in the last 30 s does not extrapolate.
+fn floor_view(medium: &LineFit, long: &LineFit, head: u64, total: u64) -> FloorView {
+    let min_rate = (total.max(1) as f64) / 86_400_000.0;
+    let mut best = FloorView::default();
+    if medium.len() < FLOOR_MEDIUM_S {
+        return best;
+    }
+    let (slope_m, r2_m) = medium.slope_and_r_squared();
+    let Some(slope_m) = slope_m.filter(|s| *s < 0.0) else {
+        return best;
+    };
+    let mut windows = [(FLOOR_MEDIUM_S, -slope_m, r2_m), (0, 0.0, 0.0)];
+    if long.len() >= FLOOR_LONG_S {
+        let (slope_l, r2_l) = long.slope_and_r_squared();
+        if let Some(slope_l) = slope_l.filter(|s| *s < 0.0) {
+            windows[1] = (FLOOR_LONG_S, (-slope_l).min(-slope_m), r2_l);
+        }
+    }
+    for (seconds, rate, r2) in windows {
+        if seconds == 0 || rate <= min_rate {
+            continue;
+        }
+        let tte = (head as f64 / rate).min(u64::MAX as f64 / 2.0);
+        let half = seconds as f64 * 1000.0 * FLOOR_HORIZON_PER_WINDOW;
+        let x = tte / half;
+        let confidence = (r2 * r2) as f32;
+        let factor = (1.0 / (1.0 + x * x)) as f32 * confidence;
+        if factor > best.factor {
+            best = FloorView {
+                factor,
+                confidence,
+                tte_ms: Some(tte as u64),
+            };
+        }
+    }
+    best
+}
+
 /// The crash predictor. Fixed size (no allocation after construction).
 #[derive(Clone, Debug)]
 pub struct CrashPredictor {
@@ -347,9 +552,14 @@ pub struct CrashPredictor {
     /// Time of the first sample: fits use times relative to it (keeps sums small).
     epoch_ms: Option<u64>,
     free: Trend,
+    /// Free + reclaimable pages (what a leak under a shrinking cache eats).
+    avail: Trend,
     usable: Trend,
     /// Order the `usable` trend is built for.
     fit_order: usize,
+    floor: Floor,
+    /// Consecutive samples in which available memory was not falling (3 s slope).
+    calm: u32,
     failure_times: [u64; FAILURES],
     failure_count: usize,
     last_failure: Option<(u64, u8)>,
@@ -385,8 +595,11 @@ impl CrashPredictor {
             len: 0,
             epoch_ms: None,
             free: Trend::EMPTY,
+            avail: Trend::EMPTY,
             usable: Trend::EMPTY,
             fit_order: 0,
+            floor: Floor::EMPTY,
+            calm: 0,
             failure_times: [0; FAILURES],
             failure_count: 0,
             last_failure: None,
@@ -412,8 +625,11 @@ impl CrashPredictor {
         self.len = 0;
         self.epoch_ms = None;
         self.free = Trend::EMPTY;
+        self.avail = Trend::EMPTY;
         self.usable = Trend::EMPTY;
         self.fit_order = 0;
+        self.floor = Floor::EMPTY;
+        self.calm = 0;
         self.failure_times = [0; FAILURES];
         self.failure_count = 0;
         self.above = 0;
@@ -490,6 +706,7 @@ impl CrashPredictor {
         let entry = Entry {
             t_ms,
             free: sample.free_pages,
+            avail: sample.free_pages.saturating_add(sample.reclaimable_pages),
             usable,
             failures: sample.failures,
             alloc_count: sample.alloc_count,
@@ -500,6 +717,7 @@ impl CrashPredictor {
             let old = *self.entry(0);
             let t = self.rel(old.t_ms);
             self.free.long.remove(t, old.free);
+            self.avail.long.remove(t, old.avail);
             self.usable
                 .long
                 .remove(t, u64::from(old.usable[self.fit_order]));
@@ -511,6 +729,7 @@ impl CrashPredictor {
             let old = *self.entry(self.len - SHORT_WINDOW);
             let t = self.rel(old.t_ms);
             self.free.short.remove(t, old.free);
+            self.avail.short.remove(t, old.avail);
             self.usable
                 .short
                 .remove(t, u64::from(old.usable[self.fit_order]));
@@ -521,6 +740,17 @@ impl CrashPredictor {
         let t_rel = self.rel(t_ms);
         self.free.long.add(t_rel, entry.free);
         self.free.short.add(t_rel, entry.free);
+        self.avail.long.add(t_rel, entry.avail);
+        self.avail.short.add(t_rel, entry.avail);
+        self.floor
+            .observe(t_rel, entry.free, entry.avail, sample.total_pages);
+        // Available memory not falling faster than 0.03 % of RAM per second: calm.
+        let tolerance = sample.total_pages as f64 * 0.0003 / 1000.0;
+        if self.avail.short.slope().is_none_or(|s| s > -tolerance) {
+            self.calm = self.calm.saturating_add(1);
+        } else {
+            self.calm = 0;
+        }
         if order == self.fit_order {
             let y = u64::from(entry.usable[order]);
             self.usable.long.add(t_rel, y);
@@ -531,7 +761,7 @@ impl CrashPredictor {
 
         let assessment = self.assess(sample, t_ms, order);
         self.expire(t_ms);
-        let assessment = self.decide(assessment);
+        let assessment = self.decide(assessment, sample.total_pages);
         self.last = Some(assessment);
         assessment
     }
@@ -583,6 +813,18 @@ impl CrashPredictor {
         let min_free = min_free_pages(total);
         let free_head = sample.free_pages.saturating_sub(min_free);
         let free_view = self.trend_view(&self.free, free_head, total);
+        let avail_head = sample
+            .free_pages
+            .saturating_add(sample.reclaimable_pages)
+            .saturating_sub(min_free);
+        let avail_view = self.trend_view(&self.avail, avail_head, total);
+        // Free or available memory, whichever trend is more urgent.
+        let free_view = if avail_view.factor > free_view.factor {
+            avail_view
+        } else {
+            free_view
+        };
+        let floor = self.floor.view;
 
         let (frag_view, frag_index) = if order > 0 {
             let usable_now = sample.usable_pages(order);
@@ -616,9 +858,11 @@ impl CrashPredictor {
             trend: free_view.factor,
             fragmentation,
             failures,
+            floor: floor.factor,
         };
         let risk = 1.0
             - (1.0 - factors.trend)
+                * (1.0 - factors.floor)
                 * (1.0 - factors.fragmentation)
                 * (1.0 - DECLINE_WEIGHT * factors.decline)
                 * (1.0 - factors.failures);
@@ -637,16 +881,24 @@ impl CrashPredictor {
             dominant = factors.trend;
             confidence = free_view.confidence;
         }
+        if factors.floor > dominant {
+            dominant = factors.floor;
+            confidence = floor.confidence;
+        }
         if let Some(v) = &frag_view
             && v.factor > dominant
         {
             confidence = v.confidence;
         }
         let frag_tte_ms = frag_view.as_ref().and_then(|v| v.tte_ms);
-        let tte_ms = match (free_view.tte_ms, frag_tte_ms) {
+        let min_opt = |a: Option<u64>, b: Option<u64>| match (a, b) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
+        // The floor's estimate counts only when its factor does (a weak floor trend over
+        // minutes says little about the next seconds).
+        let floor_tte = floor.tte_ms.filter(|_| floor.factor >= free_view.factor);
+        let tte_ms = min_opt(min_opt(free_view.tte_ms, frag_tte_ms), floor_tte);
         let span_ms = newest.t_ms.saturating_sub(oldest.t_ms);
         let alloc_rate_per_s = if span_ms > 0 {
             newest.alloc_count.saturating_sub(oldest.alloc_count) as f32 * 1000.0 / span_ms as f32
@@ -668,25 +920,87 @@ impl CrashPredictor {
             alloc_rate_per_s,
             predicts_crash: false,
             new_prediction: false,
+            withdrawn: false,
+            floor_tte_ms: floor.tte_ms,
+            available_slope_per_s: (self.avail.long.slope().unwrap_or(0.0) * 1000.0) as f32,
         }
     }
 
     /// Applies the threshold and the sustain rule; opens a prediction record when needed.
-    fn decide(&mut self, mut a: Assessment) -> Assessment {
-        if a.risk >= self.config.threshold {
+    /// Whether memory is being used up now: free, available or usable pages fell by more than
+    /// 0.03 % of RAM over the last second, or allocations failed recently. A new alarm is
+    /// raised only while this holds (a burst that already stopped does not raise one).
+    fn growing_now(&self, a: &Assessment, total: u64) -> bool {
+        if a.factors.failures > 0.0 || a.factors.fragmentation >= 1.0 || a.factors.trend >= 1.0 {
+            return true;
+        }
+        if self.len < 11 {
+            return false;
+        }
+        let now = self.entry(self.len - 1);
+        let before = self.entry(self.len - 11);
+        let tolerance = total * 3 / 10_000;
+        let fell = |old: u64, new: u64| old > new.saturating_add(tolerance);
+        // Exhaustion now (no block of the watched order left, or free at the watermark) needs
+        // no growth to be real.
+        a.factors.failures > 0.0
+            || a.factors.fragmentation >= 1.0
+            || a.factors.trend >= 1.0
+            || fell(before.free, now.free)
+            || fell(before.avail, now.avail)
+            || fell(
+                u64::from(before.usable[self.fit_order]),
+                u64::from(now.usable[self.fit_order]),
+            )
+    }
+
+    fn decide(&mut self, mut a: Assessment, total: u64) -> Assessment {
+        if a.risk >= self.config.threshold
+            && (self.pending.is_some() || self.above > 0 || self.growing_now(&a, total))
+        {
             self.above = self.above.saturating_add(1);
         } else {
             self.above = 0;
         }
         a.predicts_crash = self.above >= self.config.sustain_samples.max(1);
+        // Hysteresis: the risk must fall to half the threshold (a saw-tooth's floor trend
+        // hovering at the threshold keeps its alarm).
+        if !a.predicts_crash
+            && a.risk < self.config.threshold * WITHDRAW_RISK_SHARE
+            && self.calm >= WITHDRAW_CALM_SAMPLES
+            && let Some(slot) = self.pending
+        {
+            // The growth behind the alarm stopped. If the ladder killed for it, the kill is
+            // what stopped it (averted); otherwise it stopped on its own (withdrawn).
+            self.pending = None;
+            if let Some(record) = self.records[slot].as_mut() {
+                if record.killed {
+                    record.outcome = Outcome::Averted;
+                    self.counts.averted = self.counts.averted.saturating_add(1);
+                } else {
+                    record.outcome = Outcome::Withdrawn;
+                    self.counts.withdrawn = self.counts.withdrawn.saturating_add(1);
+                }
+            }
+            a.withdrawn = true;
+        }
         if a.predicts_crash && self.pending.is_none() {
             let slot = self.next_record;
+            let horizon_ms = a
+                .tte_ms
+                .map_or(0, |tte| tte.saturating_mul(HORIZON_PER_TTE))
+                .clamp(
+                    self.config.horizon_ms,
+                    MAX_HORIZON_MS.max(self.config.horizon_ms),
+                );
             self.records[slot] = Some(PredictionRecord {
                 seq: self.next_seq,
                 t_ms: a.t_ms,
                 risk: a.risk,
                 tte_ms: a.tte_ms,
                 acted: false,
+                killed: false,
+                horizon_ms,
                 outcome: Outcome::Pending,
             });
             self.next_seq = self.next_seq.wrapping_add(1);
@@ -705,7 +1019,7 @@ impl CrashPredictor {
             self.pending = None;
             return;
         };
-        if now_ms.saturating_sub(record.t_ms) > self.config.horizon_ms {
+        if now_ms.saturating_sub(record.t_ms) > record.horizon_ms {
             if record.acted {
                 record.outcome = Outcome::Averted;
                 self.counts.averted = self.counts.averted.saturating_add(1);
@@ -751,6 +1065,15 @@ impl CrashPredictor {
     pub fn note_action(&mut self, _t_ms: u64) {
         if let Some(record) = self.pending.and_then(|slot| self.records[slot].as_mut()) {
             record.acted = true;
+        }
+    }
+
+    /// Reports that the ladder killed an owner for the pending prediction at `t_ms`: if the
+    /// alarm then clears, the kill stopped the growth ([`Outcome::Averted`], not withdrawn).
+    pub fn note_kill(&mut self, t_ms: u64) {
+        self.note_action(t_ms);
+        if let Some(record) = self.pending.and_then(|slot| self.records[slot].as_mut()) {
+            record.killed = true;
         }
     }
 
@@ -1151,7 +1474,7 @@ mod tests {
             let s = p.stats();
             prop_assert_eq!(
                 s.predictions,
-                s.true_positives + s.false_positives + s.averted + s.pending
+                s.true_positives + s.false_positives + s.averted + s.withdrawn + s.pending
             );
             prop_assert_eq!(s.ooms, s.true_positives + s.false_negatives);
             prop_assert!(p.history().count() <= HISTORY);

@@ -57,6 +57,222 @@ pub enum ScenarioKind {
     Fragment,
     /// High but stable usage.
     Benign,
+    /// Family kinds (docs/OOM.md, "Scenario families"): each family has an OOM-bound kind and
+    /// a benign twin (`-ok`). Design families: the behaviours the predictor was changed for.
+    /// A leak under a periodic allocate/free cycle: the floor creeps up.
+    Sawtooth,
+    /// The same cycle with a flat floor.
+    SawtoothOk,
+    /// A fast benign burst that stops 10–15 % above the watermark, then a slow leak elsewhere.
+    Spike,
+    /// The burst alone: it stops and holds.
+    SpikeOk,
+    /// A leak while a reclaimable cache shrinks at the same rate (free memory looks flat).
+    CacheLeak,
+    /// The same, the leak stopping after the cache is gone.
+    CacheLeakOk,
+    /// A leak that takes 5–10 minutes.
+    SlowLeak,
+    /// The same, stopping at 80–90 % of the way.
+    SlowLeakOk,
+    /// Ten threads each growing a little.
+    ManyGrow,
+    /// The same, all stopping at 70–85 % of the way.
+    ManyGrowOk,
+    /// A stable plateau at 88–91 % with bursts, and a slow leak starting under it.
+    Plateau,
+    /// The plateau alone (bursts never exceed 95 %).
+    PlateauOk,
+    /// Held-out families (frozen before any tuning): a leak that grows in phases with pauses.
+    Phased,
+    /// The same, stopping at 70–85 % of the way.
+    PhasedOk,
+    /// Short-lived threads, each taking a chunk, arriving faster than they leave.
+    Storm,
+    /// The same threads, each leaving after a few seconds.
+    StormOk,
+    /// A leak under a large, fast allocate/free churn.
+    Churn,
+    /// The churn with a leak that stops at 70–85 % of the way.
+    ChurnOk,
+    /// Growth in a few large steps seconds apart (abrupt: 5 s lead may be impossible).
+    Step,
+    /// Two steps, then it holds.
+    StepOk,
+    /// A leak whose rate keeps increasing.
+    Accel,
+    /// The same, stopping at 70–85 % of the way.
+    AccelOk,
+}
+
+/// Which part of the evaluation a family belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Split {
+    /// The original families the predictor was first designed on (leak, bursty, fragment, benign).
+    Builtin,
+    /// Families written for the behaviours issue 13 lists; the predictor is tuned on them.
+    Design,
+    /// Families frozen before tuning; reported once, with the final configuration.
+    HeldOut,
+}
+
+impl Split {
+    /// Lower-case name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Split::Builtin => "builtin",
+            Split::Design => "design",
+            Split::HeldOut => "held-out",
+        }
+    }
+}
+
+/// A scenario family: an OOM-bound kind and its benign twin.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Family {
+    /// Family name (the OOM-bound kind's name).
+    pub name: &'static str,
+    /// The kind that ends in an OOM when nothing intervenes.
+    pub oom: ScenarioKind,
+    /// Its benign twin.
+    pub benign: ScenarioKind,
+    /// Design or held-out.
+    pub split: Split,
+    /// Whether growth comes in steps too abrupt for 5 s of lead (reported separately).
+    pub abrupt: bool,
+}
+
+const fn family(
+    name: &'static str,
+    oom: ScenarioKind,
+    benign: ScenarioKind,
+    split: Split,
+    abrupt: bool,
+) -> Family {
+    Family {
+        name,
+        oom,
+        benign,
+        split,
+        abrupt,
+    }
+}
+
+/// Every family, builtin first (the builtin ones share the `benign` kind as their twin).
+pub const FAMILIES: [Family; 14] = [
+    family(
+        "leak",
+        ScenarioKind::Leak,
+        ScenarioKind::Benign,
+        Split::Builtin,
+        false,
+    ),
+    family(
+        "bursty",
+        ScenarioKind::Bursty,
+        ScenarioKind::Benign,
+        Split::Builtin,
+        false,
+    ),
+    family(
+        "fragment",
+        ScenarioKind::Fragment,
+        ScenarioKind::Benign,
+        Split::Builtin,
+        false,
+    ),
+    family(
+        "sawtooth",
+        ScenarioKind::Sawtooth,
+        ScenarioKind::SawtoothOk,
+        Split::Design,
+        false,
+    ),
+    family(
+        "spike",
+        ScenarioKind::Spike,
+        ScenarioKind::SpikeOk,
+        Split::Design,
+        false,
+    ),
+    family(
+        "cacheleak",
+        ScenarioKind::CacheLeak,
+        ScenarioKind::CacheLeakOk,
+        Split::Design,
+        false,
+    ),
+    family(
+        "slowleak",
+        ScenarioKind::SlowLeak,
+        ScenarioKind::SlowLeakOk,
+        Split::Design,
+        false,
+    ),
+    family(
+        "manygrow",
+        ScenarioKind::ManyGrow,
+        ScenarioKind::ManyGrowOk,
+        Split::Design,
+        false,
+    ),
+    family(
+        "plateau",
+        ScenarioKind::Plateau,
+        ScenarioKind::PlateauOk,
+        Split::Design,
+        false,
+    ),
+    family(
+        "phased",
+        ScenarioKind::Phased,
+        ScenarioKind::PhasedOk,
+        Split::HeldOut,
+        false,
+    ),
+    family(
+        "storm",
+        ScenarioKind::Storm,
+        ScenarioKind::StormOk,
+        Split::HeldOut,
+        false,
+    ),
+    family(
+        "churn",
+        ScenarioKind::Churn,
+        ScenarioKind::ChurnOk,
+        Split::HeldOut,
+        false,
+    ),
+    family(
+        "step",
+        ScenarioKind::Step,
+        ScenarioKind::StepOk,
+        Split::HeldOut,
+        true,
+    ),
+    family(
+        "accel",
+        ScenarioKind::Accel,
+        ScenarioKind::AccelOk,
+        Split::HeldOut,
+        false,
+    ),
+];
+
+impl Family {
+    /// The family named `name`.
+    pub fn by_name(name: &str) -> Option<Family> {
+        FAMILIES.iter().copied().find(|f| f.name == name)
+    }
+
+    /// The family a kind belongs to (`benign` belongs to the builtin families: `None`).
+    pub fn of(kind: ScenarioKind) -> Option<Family> {
+        FAMILIES
+            .iter()
+            .copied()
+            .find(|f| f.oom == kind || (f.benign == kind && f.split != Split::Builtin))
+    }
 }
 
 /// `ScenarioKind::from_str` failed.
@@ -67,7 +283,7 @@ impl core::fmt::Display for ParseScenarioError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         write!(
             f,
-            "unknown scenario: expected leak, bursty, fragment or benign"
+            "unknown scenario: expected leak, bursty, fragment, benign or a family kind (sawtooth, spike, cacheleak, slowleak, manygrow, plateau, phased, storm, churn, step, accel, each also with -ok)"
         )
     }
 }
@@ -76,25 +292,51 @@ impl FromStr for ScenarioKind {
     type Err = ParseScenarioError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "leak" => Ok(ScenarioKind::Leak),
-            "bursty" => Ok(ScenarioKind::Bursty),
-            "fragment" => Ok(ScenarioKind::Fragment),
-            "benign" => Ok(ScenarioKind::Benign),
-            _ => Err(ParseScenarioError),
-        }
+        ScenarioKind::ALL
+            .into_iter()
+            .find(|k| k.name() == s)
+            .ok_or(ParseScenarioError)
     }
 }
 
 impl ScenarioKind {
     /// Every kind.
-    pub const ALL: [ScenarioKind; 4] = [
+    pub const ALL: [ScenarioKind; 26] = [
+        ScenarioKind::Leak,
+        ScenarioKind::Bursty,
+        ScenarioKind::Fragment,
+        ScenarioKind::Benign,
+        ScenarioKind::Sawtooth,
+        ScenarioKind::SawtoothOk,
+        ScenarioKind::Spike,
+        ScenarioKind::SpikeOk,
+        ScenarioKind::CacheLeak,
+        ScenarioKind::CacheLeakOk,
+        ScenarioKind::SlowLeak,
+        ScenarioKind::SlowLeakOk,
+        ScenarioKind::ManyGrow,
+        ScenarioKind::ManyGrowOk,
+        ScenarioKind::Plateau,
+        ScenarioKind::PlateauOk,
+        ScenarioKind::Phased,
+        ScenarioKind::PhasedOk,
+        ScenarioKind::Storm,
+        ScenarioKind::StormOk,
+        ScenarioKind::Churn,
+        ScenarioKind::ChurnOk,
+        ScenarioKind::Step,
+        ScenarioKind::StepOk,
+        ScenarioKind::Accel,
+        ScenarioKind::AccelOk,
+    ];
+    /// The original four kinds.
+    pub const BUILTIN: [ScenarioKind; 4] = [
         ScenarioKind::Leak,
         ScenarioKind::Bursty,
         ScenarioKind::Fragment,
         ScenarioKind::Benign,
     ];
-    /// The kinds that end in an OOM when nothing intervenes.
+    /// The builtin kinds that end in an OOM when nothing intervenes.
     pub const OOM_BOUND: [ScenarioKind; 3] = [
         ScenarioKind::Leak,
         ScenarioKind::Bursty,
@@ -108,12 +350,34 @@ impl ScenarioKind {
             ScenarioKind::Bursty => "bursty",
             ScenarioKind::Fragment => "fragment",
             ScenarioKind::Benign => "benign",
+            ScenarioKind::Sawtooth => "sawtooth",
+            ScenarioKind::SawtoothOk => "sawtooth-ok",
+            ScenarioKind::Spike => "spike",
+            ScenarioKind::SpikeOk => "spike-ok",
+            ScenarioKind::CacheLeak => "cacheleak",
+            ScenarioKind::CacheLeakOk => "cacheleak-ok",
+            ScenarioKind::SlowLeak => "slowleak",
+            ScenarioKind::SlowLeakOk => "slowleak-ok",
+            ScenarioKind::ManyGrow => "manygrow",
+            ScenarioKind::ManyGrowOk => "manygrow-ok",
+            ScenarioKind::Plateau => "plateau",
+            ScenarioKind::PlateauOk => "plateau-ok",
+            ScenarioKind::Phased => "phased",
+            ScenarioKind::PhasedOk => "phased-ok",
+            ScenarioKind::Storm => "storm",
+            ScenarioKind::StormOk => "storm-ok",
+            ScenarioKind::Churn => "churn",
+            ScenarioKind::ChurnOk => "churn-ok",
+            ScenarioKind::Step => "step",
+            ScenarioKind::StepOk => "step-ok",
+            ScenarioKind::Accel => "accel",
+            ScenarioKind::AccelOk => "accel-ok",
         }
     }
 
     /// Whether the scenario ends in an OOM when nothing intervenes.
     pub fn is_oom_bound(self) -> bool {
-        self != ScenarioKind::Benign
+        self != ScenarioKind::Benign && !self.name().ends_with("-ok")
     }
 }
 
@@ -347,6 +611,46 @@ enum Program {
         /// 0: take a block; 1: free the oldest if over `keep`; 2: sleep.
         phase: u8,
     },
+    /// Grow `rate_per_s` pages per second from `start_ms`, one chunk every `tick_ms`; the rate
+    /// rises by `accel_pm` per mille of itself per second since the start; when `off_ms` > 0
+    /// it grows only during the first `on_ms` of every `on_ms + off_ms`; it stops after
+    /// adding `limit` pages and holds them.
+    Grow {
+        rate_per_s: u64,
+        start_ms: u64,
+        tick_ms: u64,
+        on_ms: u64,
+        off_ms: u64,
+        accel_pm: u64,
+        limit: u64,
+        grown: u64,
+        pause: bool,
+    },
+    /// A periodic cycle: every `period_ms`, allocate `amplitude` pages in five chunks over the
+    /// first half, then free all but `creep` of them (newest first).
+    Saw {
+        amplitude: u64,
+        period_ms: u64,
+        creep: u64,
+        step: u8,
+        pause: bool,
+    },
+    /// A cache filled to `target` at setup that gives back `rate_per_s` pages per second from
+    /// `start_ms` (oldest first) and never refills.
+    Drain {
+        target: u64,
+        rate_per_s: u64,
+        start_ms: u64,
+        pause: bool,
+    },
+    /// A short-lived thread: from `start_ms`, takes `pages` at once, holds them `hold_ms`,
+    /// exits.
+    Transient {
+        start_ms: u64,
+        pages: u64,
+        hold_ms: u64,
+        state: u8,
+    },
     /// Stable at `base`, with bursts of `burst` pages held `hold` ms, every `gap` ms.
     Burster {
         base: u64,
@@ -382,6 +686,8 @@ pub struct ActorScript {
     /// Order-0 pages a program asked for that are still to be allocated: requests larger than
     /// [`MAX_STEP_BLOCKS`] are split over several `Alloc` steps.
     owed: u64,
+    /// Blocks a program asked to free that are still to be freed, and how.
+    owed_free: (u64, FreePattern),
 }
 
 fn alloc_pages(pages: u64, order: u8, class: MigrateType) -> Step {
@@ -401,6 +707,7 @@ impl ActorScript {
             program,
             setup_done: false,
             owed: 0,
+            owed_free: (0, FreePattern::Newest),
         }
     }
 
@@ -422,6 +729,14 @@ impl ActorScript {
                 order: 0,
                 count: step as u32,
                 class: movable,
+            };
+        }
+        if self.owed_free.0 > 0 {
+            let step = self.owed_free.0.min(u64::from(MAX_STEP_BLOCKS));
+            self.owed_free.0 -= step;
+            return Step::Free {
+                count: step as u32,
+                pattern: self.owed_free.1,
             };
         }
         match &mut self.program {
@@ -578,6 +893,121 @@ impl ActorScript {
                     }
                 }
             }
+            Program::Grow {
+                rate_per_s,
+                start_ms,
+                tick_ms,
+                on_ms,
+                off_ms,
+                accel_pm,
+                limit,
+                grown,
+                pause,
+            } => {
+                if !self.setup_done {
+                    self.setup_done = true;
+                    return Step::Sleep {
+                        ms: (*start_ms).max(1),
+                    };
+                }
+                if *pause || *grown >= *limit {
+                    *pause = false;
+                    return Step::Sleep { ms: *tick_ms };
+                }
+                let elapsed = now_ms.saturating_sub(*start_ms);
+                if *off_ms > 0 && elapsed % (*on_ms + *off_ms) >= *on_ms {
+                    return Step::Sleep { ms: *tick_ms };
+                }
+                let rate = rate_per_s.saturating_mul(1000 + *accel_pm * elapsed / 1000) / 1000;
+                let chunk = self
+                    .rng
+                    .jitter(rate * *tick_ms / 1000, 70, 130)
+                    .max(1)
+                    .min(*limit - *grown);
+                *grown += chunk;
+                *pause = true;
+                self.owed = chunk;
+                self.next(now_ms, held_pages)
+            }
+            Program::Saw {
+                amplitude,
+                period_ms,
+                creep,
+                step,
+                pause,
+            } => {
+                let tick = (*period_ms / 10).max(1);
+                if !self.setup_done {
+                    self.setup_done = true;
+                    return Step::Sleep { ms: tick };
+                }
+                if *pause {
+                    *pause = false;
+                    return Step::Sleep { ms: tick };
+                }
+                let current = *step;
+                *step = (current + 1) % 10;
+                *pause = true;
+                match current {
+                    0..=4 => {
+                        self.owed = (*amplitude / 5).max(1);
+                        self.next(now_ms, held_pages)
+                    }
+                    5 => {
+                        // Everything this cycle added but the creep (5 chunks of amplitude/5).
+                        let added = (*amplitude / 5).max(1) * 5;
+                        self.owed_free = (added.saturating_sub(*creep), FreePattern::Newest);
+                        self.next(now_ms, held_pages)
+                    }
+                    _ => Step::Sleep { ms: tick },
+                }
+            }
+            Program::Drain {
+                target,
+                rate_per_s,
+                start_ms,
+                pause,
+            } => {
+                if !self.setup_done {
+                    if held_pages < *target {
+                        return alloc_pages(*target - held_pages, 0, MigrateType::Reclaimable);
+                    }
+                    self.setup_done = true;
+                    return Step::Sleep { ms: 500 };
+                }
+                if *pause || now_ms < *start_ms || held_pages == 0 {
+                    *pause = false;
+                    return Step::Sleep { ms: 500 };
+                }
+                *pause = true;
+                self.owed_free = ((*rate_per_s / 2).max(1), FreePattern::Oldest);
+                self.next(now_ms, held_pages)
+            }
+            Program::Transient {
+                start_ms,
+                pages,
+                hold_ms,
+                state,
+            } => {
+                if !self.setup_done {
+                    self.setup_done = true;
+                    return Step::Sleep {
+                        ms: (*start_ms).max(1),
+                    };
+                }
+                match *state {
+                    0 => {
+                        *state = 1;
+                        self.owed = *pages;
+                        self.next(now_ms, held_pages)
+                    }
+                    1 => {
+                        *state = 2;
+                        Step::Sleep { ms: *hold_ms }
+                    }
+                    _ => Step::Exit,
+                }
+            }
             Program::Burster {
                 base,
                 burst_lo,
@@ -650,6 +1080,393 @@ impl ActorScript {
     }
 }
 
+fn stable(target: u64, main: &mut Rng) -> Program {
+    Program::Stable {
+        target,
+        churn: main.range(8, 32) as u32,
+        period_ms: main.range(500, 1000),
+        freed_last: false,
+    }
+}
+
+fn cache(target: u64) -> Program {
+    Program::Cache {
+        target,
+        refill: (target / 40).max(1),
+    }
+}
+
+/// A steady grower from `start_ms` (chunks every `tick_ms`), stopping after `limit` pages.
+fn grow(rate_per_s: u64, start_ms: u64, tick_ms: u64, limit: u64) -> Program {
+    Program::Grow {
+        rate_per_s,
+        start_ms,
+        tick_ms,
+        on_ms: 0,
+        off_ms: 0,
+        accel_pm: 0,
+        limit,
+        grown: 0,
+        pause: false,
+    }
+}
+
+/// The actors of a family kind (`Family`); returns the run's duration in ms. In a benign twin
+/// (`-ok`) no actor is a culprit: whatever grows is a bystander, and killing it is harm.
+fn family_actors(
+    kind: ScenarioKind,
+    main: &mut Rng,
+    rng: &dyn Fn(u64) -> Rng,
+    total: u64,
+    actors: &mut Vec<ActorScript>,
+) -> u64 {
+    use ScenarioKind as K;
+    let wm = min_free_pages(total);
+    let usable = total.saturating_sub(wm);
+    let oom = kind.is_oom_bound();
+    let grower = if oom { Role::Culprit } else { Role::Bystander };
+    // The share of the way to exhaustion a benign twin's growth stops at.
+    // The share of the way to exhaustion a benign twin's growth stops at (drawn in both
+    // twins: twins share their streams, so the rest of their parameters match seed for seed).
+    let stop_at = |main: &mut Rng, distance: u64, lo: u64, hi: u64| {
+        let share = main.range(lo, hi);
+        if oom {
+            u64::MAX
+        } else {
+            distance * share / 100
+        }
+    };
+    match kind {
+        K::Sawtooth | K::SawtoothOk => {
+            let bystander = permille(total, main.range(400, 500));
+            let cached = permille(total, main.range(30, 50));
+            let amplitude = permille(total, main.range(150, 250));
+            let period_ms = main.range(4_000, 10_000);
+            let oom_after_ms = main.range(60_000, 180_000);
+            let headroom = usable.saturating_sub(bystander + cached + amplitude);
+            let creep = if oom {
+                (headroom * period_ms / oom_after_ms).max(1)
+            } else {
+                0
+            };
+            actors.push(ActorScript::new(
+                Role::Bystander,
+                rng(1),
+                stable(bystander, main),
+            ));
+            actors.push(ActorScript::new(Role::Cache, rng(2), cache(cached)));
+            actors.push(ActorScript::new(
+                grower,
+                rng(3),
+                Program::Saw {
+                    amplitude,
+                    period_ms,
+                    creep,
+                    step: 0,
+                    pause: false,
+                },
+            ));
+            240_000
+        }
+        K::Spike | K::SpikeOk => {
+            let bystander = permille(total, main.range(450, 550));
+            let cached = permille(total, main.range(30, 50));
+            let gap = permille(total, main.range(100, 150));
+            let spike = usable.saturating_sub(bystander + cached + gap);
+            let start_ms = main.range(5_000, 20_000);
+            let spike_ms = main.range(2_000, 4_000);
+            actors.push(ActorScript::new(
+                Role::Bystander,
+                rng(1),
+                stable(bystander, main),
+            ));
+            actors.push(ActorScript::new(Role::Cache, rng(2), cache(cached)));
+            // The burst is benign in both twins: it stops and holds.
+            actors.push(ActorScript::new(
+                Role::Bystander,
+                rng(3),
+                grow(spike * 1000 / spike_ms, start_ms, 100, spike),
+            ));
+            if oom {
+                let leak_ms = main.range(20_000, 40_000);
+                actors.push(ActorScript::new(
+                    Role::Culprit,
+                    rng(4),
+                    grow(
+                        (gap * 1000 / leak_ms).max(1),
+                        start_ms + spike_ms + 2_000,
+                        100,
+                        u64::MAX,
+                    ),
+                ));
+            }
+            120_000
+        }
+        K::CacheLeak | K::CacheLeakOk => {
+            let bystander = permille(total, main.range(350, 450));
+            let cached = permille(total, main.range(200, 300));
+            let drain_ms = main.range(30_000, 60_000);
+            let rate = (cached * 1000 / drain_ms).max(1);
+            let free_initial = usable.saturating_sub(bystander + cached);
+            let limit = stop_at(main, cached + free_initial, 50, 75);
+            actors.push(ActorScript::new(
+                Role::Bystander,
+                rng(1),
+                stable(bystander, main),
+            ));
+            actors.push(ActorScript::new(
+                Role::Cache,
+                rng(2),
+                Program::Drain {
+                    target: cached,
+                    rate_per_s: rate,
+                    start_ms: 5_000,
+                    pause: false,
+                },
+            ));
+            actors.push(ActorScript::new(
+                grower,
+                rng(3),
+                grow(rate, 5_000, 100, limit),
+            ));
+            240_000
+        }
+        K::SlowLeak | K::SlowLeakOk => {
+            let bystander = permille(total, main.range(450, 550));
+            let cached = permille(total, main.range(30, 50));
+            let oom_after_ms = main.range(300_000, 600_000);
+            let distance = usable.saturating_sub(bystander + cached);
+            let limit = stop_at(main, distance, 80, 90);
+            actors.push(ActorScript::new(
+                Role::Bystander,
+                rng(1),
+                stable(bystander, main),
+            ));
+            actors.push(ActorScript::new(Role::Cache, rng(2), cache(cached)));
+            actors.push(ActorScript::new(
+                grower,
+                rng(3),
+                grow((distance * 1000 / oom_after_ms).max(1), 2_000, 500, limit),
+            ));
+            660_000
+        }
+        K::ManyGrow | K::ManyGrowOk => {
+            const GROWERS: u64 = 10;
+            let bystander = permille(total, main.range(300, 400));
+            let cached = permille(total, main.range(30, 50));
+            let oom_after_ms = main.range(40_000, 90_000);
+            let distance = usable.saturating_sub(bystander + cached);
+            let limit = stop_at(main, distance, 70, 85);
+            actors.push(ActorScript::new(
+                Role::Bystander,
+                rng(1),
+                stable(bystander, main),
+            ));
+            actors.push(ActorScript::new(Role::Cache, rng(2), cache(cached)));
+            for i in 0..GROWERS {
+                let rate = main.jitter(distance * 1000 / oom_after_ms / GROWERS, 70, 130);
+                actors.push(ActorScript::new(
+                    grower,
+                    rng(3 + i),
+                    grow(rate.max(1), 2_000, 200, limit / GROWERS),
+                ));
+            }
+            150_000
+        }
+        K::Plateau | K::PlateauOk => {
+            let level = permille(total, main.range(880, 910));
+            let cached = permille(total, main.range(30, 50));
+            let burster = level.saturating_sub(cached) * main.range(20, 30) / 100;
+            let steady = level.saturating_sub(cached + burster);
+            let burst_hi = pct(total, 95)
+                .min(total.saturating_sub(3 * wm))
+                .saturating_sub(level);
+            actors.push(ActorScript::new(
+                Role::Bystander,
+                rng(1),
+                stable(steady, main),
+            ));
+            actors.push(ActorScript::new(
+                Role::Bystander,
+                rng(2),
+                Program::Burster {
+                    base: burster,
+                    burst_lo: burst_hi / 3,
+                    burst_hi,
+                    hold_lo_ms: 500,
+                    hold_hi_ms: 3000,
+                    gap_lo_ms: 2000,
+                    gap_hi_ms: 8000,
+                    phase: BurstPhase::Idle,
+                },
+            ));
+            actors.push(ActorScript::new(Role::Cache, rng(3), cache(cached)));
+            if oom {
+                let leak_ms = main.range(40_000, 80_000);
+                actors.push(ActorScript::new(
+                    Role::Culprit,
+                    rng(4),
+                    grow(
+                        (usable.saturating_sub(level) * 1000 / leak_ms).max(1),
+                        20_000,
+                        100,
+                        u64::MAX,
+                    ),
+                ));
+            }
+            120_000
+        }
+        K::Phased | K::PhasedOk => {
+            let bystander = permille(total, main.range(400, 500));
+            let cached = permille(total, main.range(30, 50));
+            let active_ms = main.range(40_000, 90_000);
+            let on_ms = main.range(5_000, 12_000);
+            let off_ms = main.range(5_000, 15_000);
+            let distance = usable.saturating_sub(bystander + cached);
+            let limit = stop_at(main, distance, 70, 85);
+            actors.push(ActorScript::new(
+                Role::Bystander,
+                rng(1),
+                stable(bystander, main),
+            ));
+            actors.push(ActorScript::new(Role::Cache, rng(2), cache(cached)));
+            actors.push(ActorScript::new(
+                grower,
+                rng(3),
+                Program::Grow {
+                    rate_per_s: (distance * 1000 / active_ms).max(1),
+                    start_ms: 3_000,
+                    tick_ms: 100,
+                    on_ms,
+                    off_ms,
+                    accel_pm: 0,
+                    limit,
+                    grown: 0,
+                    pause: false,
+                },
+            ));
+            400_000
+        }
+        K::Storm | K::StormOk => {
+            const THREADS: u64 = 12;
+            let bystander = permille(total, main.range(200, 300));
+            let cached = permille(total, main.range(30, 50));
+            actors.push(ActorScript::new(
+                Role::Bystander,
+                rng(1),
+                stable(bystander, main),
+            ));
+            actors.push(ActorScript::new(Role::Cache, rng(2), cache(cached)));
+            let mut start_ms = 5_000;
+            for i in 0..THREADS {
+                let pages = permille(total, main.range(60, 80));
+                let hold_ms = if oom {
+                    600_000
+                } else {
+                    main.range(4_000, 10_000)
+                };
+                actors.push(ActorScript::new(
+                    grower,
+                    rng(3 + i),
+                    Program::Transient {
+                        start_ms,
+                        pages,
+                        hold_ms,
+                        state: 0,
+                    },
+                ));
+                start_ms += main.range(2_000, 4_000);
+            }
+            90_000
+        }
+        K::Churn | K::ChurnOk => {
+            let bystander = permille(total, main.range(300, 400));
+            let cached = permille(total, main.range(30, 50));
+            let amplitude = permille(total, main.range(100, 200));
+            let period_ms = main.range(1_000, 3_000);
+            let oom_after_ms = main.range(40_000, 120_000);
+            let distance = usable.saturating_sub(bystander + cached + amplitude);
+            let limit = stop_at(main, distance, 70, 85);
+            actors.push(ActorScript::new(
+                Role::Bystander,
+                rng(1),
+                stable(bystander, main),
+            ));
+            actors.push(ActorScript::new(Role::Cache, rng(2), cache(cached)));
+            actors.push(ActorScript::new(
+                Role::Bystander,
+                rng(3),
+                Program::Saw {
+                    amplitude,
+                    period_ms,
+                    creep: 0,
+                    step: 0,
+                    pause: false,
+                },
+            ));
+            actors.push(ActorScript::new(
+                grower,
+                rng(4),
+                grow((distance * 1000 / oom_after_ms).max(1), 2_000, 100, limit),
+            ));
+            180_000
+        }
+        K::Step | K::StepOk => {
+            let bystander = permille(total, main.range(300, 400));
+            let cached = permille(total, main.range(30, 50));
+            let step = permille(total, main.range(150, 220));
+            let tick_ms = main.range(6_000, 12_000);
+            let distance = usable.saturating_sub(bystander + cached);
+            let limit = stop_at(main, distance, 60, 75);
+            actors.push(ActorScript::new(
+                Role::Bystander,
+                rng(1),
+                stable(bystander, main),
+            ));
+            actors.push(ActorScript::new(Role::Cache, rng(2), cache(cached)));
+            actors.push(ActorScript::new(
+                grower,
+                rng(3),
+                grow(step * 1000 / tick_ms, 5_000, tick_ms, limit),
+            ));
+            90_000
+        }
+        K::Accel | K::AccelOk => {
+            let bystander = permille(total, main.range(400, 500));
+            let cached = permille(total, main.range(30, 50));
+            let accel_pm = main.range(50, 150);
+            let oom_s = main.range(40, 120);
+            let distance = usable.saturating_sub(bystander + cached);
+            // ∫ r0 (1 + a t / 1000) dt over oom_s seconds = distance.
+            let rate = (distance * 2000 / (2000 * oom_s + accel_pm * oom_s * oom_s)).max(1);
+            let limit = stop_at(main, distance, 70, 85);
+            actors.push(ActorScript::new(
+                Role::Bystander,
+                rng(1),
+                stable(bystander, main),
+            ));
+            actors.push(ActorScript::new(Role::Cache, rng(2), cache(cached)));
+            actors.push(ActorScript::new(
+                grower,
+                rng(3),
+                Program::Grow {
+                    rate_per_s: rate,
+                    start_ms: 2_000,
+                    tick_ms: 100,
+                    on_ms: 0,
+                    off_ms: 0,
+                    accel_pm,
+                    limit,
+                    grown: 0,
+                    pause: false,
+                },
+            ));
+            200_000
+        }
+        K::Leak | K::Bursty | K::Fragment | K::Benign => 0,
+    }
+}
+
 /// A scenario instance: its actors' scripts and how long a run lasts.
 #[derive(Clone, Debug)]
 pub struct Scenario {
@@ -682,8 +1499,10 @@ impl Scenario {
     pub fn new(kind: ScenarioKind, seed: u64, total_pages: u64) -> Scenario {
         let total = total_pages;
         let usable = total.saturating_sub(min_free_pages(total));
-        let mut main = Rng::new(kind, seed, 0);
-        let rng = |i: u64| Rng::new(kind, seed, i);
+        // A family's benign twin draws from its OOM-bound kind's streams.
+        let stream = Family::of(kind).map_or(kind, |f| f.oom);
+        let mut main = Rng::new(stream, seed, 0);
+        let rng = |i: u64| Rng::new(stream, seed, i);
         let mut actors = Vec::new();
         let mut high_order = 0;
         let duration_ms;
@@ -807,6 +1626,9 @@ impl Scenario {
                     },
                 ));
                 duration_ms = 60_000;
+            }
+            _ => {
+                duration_ms = family_actors(kind, &mut main, &rng, total, &mut actors);
             }
         }
         Scenario {

@@ -113,6 +113,17 @@ pub struct RunRecord {
     pub largest: Option<Role>,
     /// Role of the first owner the response killed.
     pub killed: Option<Role>,
+    /// When the prediction the predictor resolved as a hit at the OOM was made (its own
+    /// horizon: an alarm that expired or was withdrawn before the OOM is not a hit).
+    pub hit_ms: Option<u64>,
+    /// Kills the response made in this run.
+    pub kills: u32,
+    /// Kills of owners that were not culprits.
+    pub bystander_kills: u32,
+    /// Predictions (alarms) the predictor opened in this run.
+    pub alarms: u32,
+    /// Of them, withdrawn because the growth stopped (not hits, not misses).
+    pub withdrawn: u32,
     /// A run is going on and has not ended (at its first OOM, or by `close_run`).
     open: bool,
 }
@@ -143,6 +154,13 @@ impl RunRecord {
             killed: self.killed,
             right: self.killed.map(Role::is_culprit),
             largest: self.largest,
+            extra: Some(crate::eval::RunExtra {
+                hit_ms: self.hit_ms,
+                kills: self.kills,
+                bystander_kills: self.bystander_kills,
+                alarms: self.alarms,
+                withdrawn: self.withdrawn,
+            }),
         }
     }
 }
@@ -348,6 +366,12 @@ impl Supervisor {
             if assessment.predicts_crash {
                 self.run.pred_ms.get_or_insert(since);
             }
+            if assessment.new_prediction {
+                self.run.alarms += 1;
+            }
+            if assessment.withdrawn {
+                self.run.withdrawn += 1;
+            }
             if earlyoom_fires {
                 self.run.earlyoom_ms.get_or_insert(since);
             }
@@ -390,6 +414,10 @@ impl Supervisor {
                     reclaimable_pages: sample.reclaimable_pages,
                     fastest: self.growth.fastest(),
                     total_growth_per_s: self.growth.total_growth_per_s(),
+                    fastest_sustained: self
+                        .growth
+                        .fastest()
+                        .is_some_and(|(owner, _)| self.growth.sustained_growth(owner)),
                 };
                 (
                     self.ladder.decide(&observation.assessment, &input)?,
@@ -429,7 +457,11 @@ impl Supervisor {
             .map(|(_, responder)| responder);
         if responder == Some(Responder::Ladder) {
             self.ladder.report(report);
-            self.predictor.note_action(report.t_ms);
+            if matches!(report.action, Action::Kill { .. }) {
+                self.predictor.note_kill(report.t_ms);
+            } else {
+                self.predictor.note_action(report.t_ms);
+            }
         }
         if let Action::Kill { owner } = report.action {
             self.forget_owner(owner);
@@ -437,6 +469,8 @@ impl Supervisor {
                 && self.run.recording()
             {
                 self.run.killed.get_or_insert(role);
+                self.run.kills += 1;
+                self.run.bystander_kills += u32::from(!role.is_culprit());
             }
         }
         self.push_log(LogEntry {
@@ -450,8 +484,9 @@ impl Supervisor {
     /// included: whom a largest-first killer would have picked). The run's record stops
     /// there. The victim is forgotten and the kill logged.
     pub fn record_oom(&mut self, oom: OomKill) {
-        self.predictor.record_oom(oom.t_ms);
+        let hit = self.predictor.record_oom(oom.t_ms);
         if self.run.recording() {
+            self.run.hit_ms = hit.map(|h| h.t_ms.saturating_sub(self.run.origin_ms));
             if self.run.largest.is_none() {
                 self.run.largest = self
                     .largest_role()
@@ -634,7 +669,7 @@ mod tests {
         let mut s = supervisor(LadderMode::On);
         let mut actions = Vec::new();
         let mut culprit_alive = true;
-        for i in 0..20u64 {
+        for i in 0..120u64 {
             let t = i * 100;
             let o = s.observe(&sample(t, 3_000, 3, 500), &holdings(t, culprit_alive));
             assert_eq!(o.untracked_owners, 0);
@@ -653,13 +688,21 @@ mod tests {
             }
         }
         assert_eq!(
-            actions[..3],
+            actions[..2],
             [
                 (200, Action::Compact { order: 3 }),
                 (300, Action::Reclaim { pages: 500 }),
-                (800, Action::Kill { owner: CULPRIT }),
             ]
         );
+        // The kill waits until the culprit's growth is known to be sustained (its window
+        // reaches 9.5 s back), and it is the culprit.
+        let kills: Vec<_> = actions
+            .iter()
+            .filter(|(_, a)| matches!(a, Action::Kill { .. }))
+            .collect();
+        assert_eq!(kills.len(), 1, "{actions:?}");
+        assert_eq!(kills[0].1, Action::Kill { owner: CULPRIT });
+        assert!(kills[0].0 >= 9_500, "{actions:?}");
         let run = *s.run();
         assert_eq!(run.pred_ms, Some(200));
         assert_eq!(run.largest, Some(Role::Bystander));

@@ -378,6 +378,9 @@ fn crashctl_history(_: &mut KernelCtx, args: &[&str], out: Out) -> CmdResult {
             }
             Outcome::FalsePositive => alloc::string::String::from("false positive"),
             Outcome::Averted => alloc::string::String::from("acted on, no OOM"),
+            Outcome::Withdrawn => {
+                alloc::string::String::from("withdrawn: the growth stopped on its own")
+            }
         };
         w(writeln!(
             out,

@@ -24,6 +24,7 @@ use clap::{Parser, Subcommand};
 use oom::ScenarioKind;
 use oom::eval::{EvalLine, EvalRecord, LadderMode, parse_line};
 use oom::predictor::PredictorConfig;
+use oom::scenario::{FAMILIES, Family, Split};
 
 /// First seed of the evaluation (test) set.
 const TEST_SEED_BASE: u64 = 1;
@@ -59,6 +60,14 @@ enum Command {
         /// Predictor updates for the cost measurement.
         #[arg(long, default_value_t = 2_000_000)]
         observe_calls: u64,
+        /// Run scenario families instead of the builtin mix: `design`, `held-out`, `all`
+        /// (design and held-out), or a comma-separated list of family names; each family
+        /// runs `--runs-per-family` seeds of its OOM-bound kind and of its benign twin.
+        #[arg(long)]
+        families: Option<String>,
+        /// Seeds per family (with --families).
+        #[arg(long, default_value_t = 20)]
+        runs_per_family: u32,
     },
     /// Sweep the threshold on the training seeds (ladder off).
     Tune {
@@ -108,6 +117,22 @@ fn plan(oom_runs: u32, benign_runs: u32, base: u64) -> Vec<(ScenarioKind, u64)> 
     runs
 }
 
+/// The families named by `spec` (see `eval --families`).
+fn parse_families(spec: &str) -> Result<Vec<Family>> {
+    let split = |split: Split| FAMILIES.iter().copied().filter(move |f| f.split == split);
+    Ok(match spec {
+        "design" => split(Split::Design).collect(),
+        "held-out" => split(Split::HeldOut).collect(),
+        "all" => split(Split::Design).chain(split(Split::HeldOut)).collect(),
+        list => list
+            .split(',')
+            .map(|name| {
+                Family::by_name(name.trim()).with_context(|| format!("unknown family {name:?}"))
+            })
+            .collect::<Result<_>>()?,
+    })
+}
+
 fn config(threshold: Option<f32>) -> Result<PredictorConfig> {
     let mut config = PredictorConfig::default();
     if let Some(t) = threshold {
@@ -126,8 +151,21 @@ fn run(cli: Cli) -> Result<ExitCode> {
             threshold,
             quiet,
             observe_calls,
+            families,
+            runs_per_family,
         } => {
             let predictor = config(threshold)?;
+            if let Some(spec) = families {
+                let families = parse_families(&spec)?;
+                return report::family_eval(
+                    &families,
+                    runs_per_family,
+                    seed_base,
+                    predictor,
+                    quiet,
+                )
+                .map(|()| ExitCode::SUCCESS);
+            }
             let mut records = Vec::new();
             let mut details = Vec::new();
             let mut index = 0;

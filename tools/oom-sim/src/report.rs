@@ -10,6 +10,7 @@ use buddy::ORDERS;
 use oom::ScenarioKind;
 use oom::eval::{EvalRecord, LadderMode, Policy, PolicySummary, Ratio, summarize};
 use oom::predictor::PredictorConfig;
+use oom::scenario::{Family, Split};
 use oom::{CrashPredictor, Sample};
 
 use crate::sim::{self, RunDetail, RunOptions};
@@ -163,7 +164,7 @@ pub fn print_actions(records: &[EvalRecord], details: &[RunDetail]) {
         "| ladder on | runs | OOMs | runs without a kill | compactions | pages moved | reclaims | kills | right kills |"
     );
     println!("|---|---|---|---|---|---|---|---|---|");
-    for kind in ScenarioKind::ALL {
+    for kind in ScenarioKind::BUILTIN {
         let mut runs = 0;
         let mut ooms = 0;
         let mut no_kill = 0;
@@ -290,6 +291,220 @@ pub fn tune(runs: &[(ScenarioKind, u64)]) -> Result<()> {
             secs(p.median_lead_ms),
             pct(p.false_positives)
         );
+    }
+    Ok(())
+}
+
+/// One policy's figures on one set of runs of the family evaluation.
+struct FamilyRow {
+    recall: Ratio,
+    detected: Ratio,
+    median_lead_ms: Option<u64>,
+    false_alarms: Ratio,
+    withdrawn: Ratio,
+    benign_kill_runs: Ratio,
+    bystander_kills: u32,
+    kills: u32,
+    max_kills: u32,
+    right: Ratio,
+    averted: Ratio,
+}
+
+/// The figures of `policy` over `records` (off runs of OOM-bound kinds give recall and lead,
+/// off runs of benign kinds the false alarms, runs with its own response the kills). The
+/// predictor's recall counts only the alarm it resolved as a hit at the OOM (inside its own
+/// horizon, `hit_ms`); a baseline's, its first firing.
+fn family_row(records: &[EvalRecord], policy: Policy) -> FamilyRow {
+    let off = || records.iter().filter(|r| r.ladder == LadderMode::Off);
+    let mut leads = Vec::new();
+    let mut recall = Ratio::default();
+    for r in off().filter(|r| r.scenario.is_oom_bound()) {
+        let Some(oom) = r.oom_ms else { continue };
+        recall.den += 1;
+        let fire = match policy {
+            Policy::Predictor => r.extra.and_then(|x| x.hit_ms).or(r.pred_ms),
+            _ => policy.fire_ms(r),
+        };
+        if let Some(fire) = fire.filter(|&f| f <= oom) {
+            leads.push(oom - fire);
+            recall.num += u32::from(oom - fire >= oom::eval::MIN_LEAD_MS);
+        }
+    }
+    let detected = Ratio {
+        num: leads.len() as u32,
+        den: recall.den,
+    };
+    leads.sort_unstable();
+    let median_lead_ms = (!leads.is_empty()).then(|| leads[leads.len() / 2]);
+    let benign_off: Vec<_> = off().filter(|r| !r.scenario.is_oom_bound()).collect();
+    // An alarm the predictor withdrew when the growth stopped is counted apart; a run with
+    // an alarm it did not withdraw (or a baseline's firing) is a false alarm.
+    let standing = |r: &EvalRecord| match (policy, r.extra) {
+        (Policy::Predictor, Some(x)) => r.pred_ms.is_some() && x.alarms > x.withdrawn,
+        _ => policy.fire_ms(r).is_some(),
+    };
+    let false_alarms = Ratio {
+        num: benign_off.iter().filter(|r| standing(r)).count() as u32,
+        den: benign_off.len() as u32,
+    };
+    let withdrawn = Ratio {
+        num: benign_off
+            .iter()
+            .filter(|r| policy == Policy::Predictor && r.extra.is_some_and(|x| x.withdrawn > 0))
+            .count() as u32,
+        den: benign_off.len() as u32,
+    };
+    let driven: Vec<_> = records
+        .iter()
+        .filter(|r| r.ladder == policy.mode())
+        .collect();
+    let kills = |r: &EvalRecord| r.extra.map_or(u32::from(r.killed.is_some()), |x| x.kills);
+    let benign_driven: Vec<_> = driven
+        .iter()
+        .filter(|r| !r.scenario.is_oom_bound())
+        .collect();
+    let bound_driven: Vec<_> = driven
+        .iter()
+        .filter(|r| r.scenario.is_oom_bound())
+        .collect();
+    FamilyRow {
+        recall,
+        detected,
+        median_lead_ms,
+        false_alarms,
+        withdrawn,
+        benign_kill_runs: Ratio {
+            num: benign_driven.iter().filter(|r| kills(r) > 0).count() as u32,
+            den: benign_driven.len() as u32,
+        },
+        bystander_kills: driven
+            .iter()
+            .map(|r| r.extra.map_or(0, |x| x.bystander_kills))
+            .sum(),
+        kills: driven.iter().map(|r| kills(r)).sum(),
+        max_kills: driven.iter().map(|r| kills(r)).max().unwrap_or(0),
+        right: Ratio {
+            num: driven.iter().filter(|r| r.right == Some(true)).count() as u32,
+            den: driven.iter().filter(|r| r.killed.is_some()).count() as u32,
+        },
+        averted: Ratio {
+            num: bound_driven.iter().filter(|r| r.oom_ms.is_none()).count() as u32,
+            den: bound_driven.len() as u32,
+        },
+    }
+}
+
+fn short_pct(r: Ratio) -> String {
+    match r.value() {
+        Some(v) => format!("{}/{} {:.0} %", r.num, r.den, v * 100.0),
+        None => "–".to_string(),
+    }
+}
+
+fn print_family_rows(label: &str, records: &[EvalRecord]) {
+    for policy in Policy::ALL {
+        let row = family_row(records, policy);
+        println!(
+            "| {label} | {} | {} | {} | {} | {} | {} | {} | {} | {} (max {} in a run) | {} | {} |",
+            policy.name(),
+            short_pct(row.recall),
+            short_pct(row.detected),
+            secs(row.median_lead_ms),
+            short_pct(row.false_alarms),
+            if policy == Policy::Predictor {
+                short_pct(row.withdrawn)
+            } else {
+                "n/a".to_string()
+            },
+            short_pct(row.benign_kill_runs),
+            row.bystander_kills,
+            row.kills,
+            row.max_kills,
+            short_pct(row.right),
+            short_pct(row.averted),
+        );
+    }
+}
+
+/// Runs every family in `families` (`runs` seeds from `seed_base`, its OOM-bound kind and its
+/// benign twin, each in the four modes) and prints a table per family and per split.
+pub fn family_eval(
+    families: &[Family],
+    runs: u32,
+    seed_base: u64,
+    predictor: PredictorConfig,
+    quiet: bool,
+) -> Result<()> {
+    let mut all: Vec<(Family, EvalRecord)> = Vec::new();
+    let mut index = 0;
+    for family in families {
+        for i in 0..runs {
+            let seed = seed_base + u64::from(i);
+            for kind in [family.oom, family.benign] {
+                for mode in [
+                    LadderMode::Off,
+                    LadderMode::On,
+                    LadderMode::EarlyOom,
+                    LadderMode::Psi,
+                ] {
+                    let (record, _) =
+                        sim::run(index, kind, seed, RunOptions { predictor, mode })
+                            .with_context(|| format!("run {index}: {kind} seed {seed}"))?;
+                    if !quiet {
+                        println!("{record}");
+                    }
+                    all.push((*family, record));
+                    index += 1;
+                }
+            }
+        }
+    }
+    println!("eval done");
+    println!();
+    println!(
+        "scenario families: {runs} seeds each ({seed_base}..{}) of the OOM-bound kind and its benign twin, each with the response off, the ladder on, earlyoom's and PSI's response; threshold {:.2}",
+        seed_base + u64::from(runs) - 1,
+        predictor.threshold
+    );
+    println!(
+        "recall: OOMs (response off) with an alarm ≥ 5 s ahead — for the predictor the alarm it resolved as a hit inside its own horizon; false alarms: benign twins (response off) with a firing — for the predictor an alarm it did not withdraw; withdrawn alarms: benign twins in which it raised an alarm and withdrew it when the growth stopped; benign-run kills, bystanders killed and right victims: runs with the policy's own response"
+    );
+    println!();
+    println!(
+        "| family | policy | recall ≥5 s | detected | median lead | false alarms | withdrawn alarms | benign runs with a kill | bystanders killed | kills (max in a run) | right first victim | OOMs averted |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
+    for family in families {
+        let records: Vec<EvalRecord> = all
+            .iter()
+            .filter(|(f, _)| f == family)
+            .map(|(_, r)| *r)
+            .collect();
+        let label = format!(
+            "{} ({}{})",
+            family.name,
+            family.split.name(),
+            if family.abrupt { ", abrupt" } else { "" }
+        );
+        print_family_rows(&label, &records);
+    }
+    for split in [Split::Design, Split::HeldOut] {
+        for abrupt in [false, true] {
+            let records: Vec<EvalRecord> = all
+                .iter()
+                .filter(|(f, _)| f.split == split && f.abrupt == abrupt)
+                .map(|(_, r)| *r)
+                .collect();
+            if records.is_empty() {
+                continue;
+            }
+            let label = format!(
+                "**all {}{}**",
+                split.name(),
+                if abrupt { " abrupt" } else { " gradual" }
+            );
+            print_family_rows(&label, &records);
+        }
     }
     Ok(())
 }
