@@ -198,11 +198,11 @@ fn ctrl_c_stops_a_long_command(console: &mut Console) -> Result<()> {
         "a workload is still running after the cancel: {status:?}"
     );
     let auto_after = console.command("crashctl status")?;
+    // The `auto: on|off` field only (the rest of the status line follows the machine).
     let auto_line = |lines: &[String]| {
         lines
             .iter()
-            .find(|l| l.contains("auto"))
-            .cloned()
+            .find_map(|l| l.split("auto:").nth(1).map(|v| v.trim().to_string()))
             .unwrap_or_default()
     };
     ensure!(

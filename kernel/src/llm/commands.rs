@@ -124,12 +124,12 @@ fn llmctl_status(_: &mut KernelCtx, _: &[&str], out: Out) -> CmdResult {
     ))?;
     let read = |name: &str| crate::kmetrics::value_i64(name).unwrap_or(0);
     let n = read("nous_llm_inferences_total");
-    let total_us = read("nous_llm_inference_us_total");
+    let (last_us, total_us) = infer::latency_us();
     w(writeln!(
         out,
         "inferences: {n} (mean {} ms, last {} ms); commands proposed {}, executed {}, refused {}, failed {}",
-        if n > 0 { total_us / n / 1000 } else { 0 },
-        read("nous_llm_inference_last_us") / 1000,
+        if n > 0 { total_us / n as u64 / 1000 } else { 0 },
+        last_us / 1000,
         read("nous_llm_commands_proposed_total"),
         read("nous_llm_commands_executed_total"),
         read("nous_llm_commands_refused_total"),

@@ -11,9 +11,9 @@
 
 use alloc::collections::VecDeque;
 use alloc::string::String;
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use metrics::{Counter, Gauge, Metric, MetricKind, Value};
+use metrics::{Counter, Metric, MetricKind, Value};
 use oslang::state::OsState;
 use shell::DispatchStatus;
 
@@ -31,14 +31,33 @@ static M_INFERENCES: Counter = Counter::new(
     "nous_llm_inferences_total",
     "Model inferences (llmctl infer, eval and the autonomous mode).",
 );
-static M_LAST_US: Gauge = Gauge::new(
-    "nous_llm_inference_last_us",
-    "Duration of the last inference (encode + prefill + decode), microseconds.",
+/// Duration of the last inference and the sum of all, in microseconds (the clock the phases
+/// are timed with); exported in seconds, Prometheus's base unit.
+static LAST_US: AtomicU64 = AtomicU64::new(0);
+static TOTAL_US: AtomicU64 = AtomicU64::new(0);
+
+static M_LAST: Computed = Computed::new(
+    MetricKind::Gauge,
+    "nous_llm_inference_last_seconds",
+    "Duration of the last inference (encode + prefill + decode), seconds.",
+    &[],
+    || Value::Float(LAST_US.load(Ordering::Relaxed) as f64 / 1e6),
 );
-static M_LATENCY_US: Counter = Counter::new(
-    "nous_llm_inference_us_total",
-    "Total inference time, microseconds (divide by nous_llm_inferences_total for the mean).",
+static M_LATENCY: Computed = Computed::new(
+    MetricKind::Counter,
+    "nous_llm_inference_seconds_total",
+    "Total inference time, seconds (divide by nous_llm_inferences_total for the mean).",
+    &[],
+    || Value::Float(TOTAL_US.load(Ordering::Relaxed) as f64 / 1e6),
 );
+
+/// (last, total) inference time in microseconds, for `llmctl status`.
+pub fn latency_us() -> (u64, u64) {
+    (
+        LAST_US.load(Ordering::Relaxed),
+        TOTAL_US.load(Ordering::Relaxed),
+    )
+}
 static M_PROMPT_TOKENS: Counter = Counter::new(
     "nous_llm_prompt_tokens_total",
     "Prompt tokens fed to the model.",
@@ -88,8 +107,8 @@ static M_AUTO: Computed = Computed::new(
 /// The series this subsystem exports.
 pub static METRICS: [&dyn Metric; 12] = [
     &M_INFERENCES,
-    &M_LAST_US,
-    &M_LATENCY_US,
+    &M_LAST,
+    &M_LATENCY,
     &M_PROMPT_TOKENS,
     &M_OUTPUT_TOKENS,
     &M_PROPOSED,
@@ -131,8 +150,8 @@ pub fn infer_on(loaded: &Loaded, state: OsState, query: &str) -> Result<Inferenc
     )
     .map_err(|e| alloc::format!("{e}"))?;
     M_INFERENCES.inc();
-    M_LAST_US.set(i64::try_from(prediction.times.total()).unwrap_or(i64::MAX));
-    M_LATENCY_US.add(prediction.times.total());
+    LAST_US.store(prediction.times.total(), Ordering::Relaxed);
+    TOTAL_US.fetch_add(prediction.times.total(), Ordering::Relaxed);
     M_PROMPT_TOKENS.add(prediction.prompt_tokens as u64);
     M_OUTPUT_TOKENS.add(prediction.tokens.len() as u64);
     if prediction.command().is_ok() {

@@ -2,7 +2,7 @@
 //! counters (`SchedPolicy::counters`), so the dashboard shows the learned policy's training and
 //! decision latency beside the baseline's.
 
-use metrics::{Label, Metric, MetricKind, MetricsRegistry, Value};
+use metrics::{Metric, MetricKind, MetricsRegistry, Value};
 
 use crate::kmetrics::Computed;
 
@@ -40,17 +40,17 @@ static GUARD: Computed = Computed::new(
 );
 static PICK_P50: Computed = Computed::new(
     MetricKind::Gauge,
-    "nous_sched_decision_latency_ns",
-    "Policy decision (pick) latency of the running policy, TSC-timed.",
-    &[Label::new("quantile", "0.5")],
-    || Value::Unsigned(counters().pick_p50_ns),
+    "nous_sched_decision_latency_p50_seconds",
+    "Median policy decision (pick) latency of the running policy in seconds, TSC-timed.",
+    &[],
+    || Value::Float(counters().pick_p50_ns as f64 / 1e9),
 );
 static PICK_P99: Computed = Computed::new(
     MetricKind::Gauge,
-    "nous_sched_decision_latency_ns",
-    "Policy decision (pick) latency of the running policy, TSC-timed.",
-    &[Label::new("quantile", "0.99")],
-    || Value::Unsigned(counters().pick_p99_ns),
+    "nous_sched_decision_latency_p99_seconds",
+    "99th-percentile policy decision (pick) latency of the running policy in seconds, TSC-timed.",
+    &[],
+    || Value::Float(counters().pick_p99_ns as f64 / 1e9),
 );
 
 /// The series this subsystem exports.
