@@ -64,3 +64,20 @@ pub fn run(area: Area, extra: &[String]) -> Result<ExitCode> {
     }
     Ok(ExitCode::SUCCESS)
 }
+
+/// Runs a host tool of the workspace (release build) with `args`, its output going to the
+/// terminal: the simulator half of `bench oom` and `bench sched`.
+pub fn run_host_tool(package: &str, args: &[&str]) -> Result<()> {
+    let mut command = image::cargo();
+    command
+        .args(["run", "--release", "-q", "-p", package, "--"])
+        .args(args);
+    println!("xtask: bench: {command:?}");
+    let status = command
+        .status()
+        .map_err(|e| anyhow::anyhow!("could not start cargo: {e}"))?;
+    if !status.success() {
+        bail!("{package} failed ({status})");
+    }
+    Ok(())
+}

@@ -79,20 +79,6 @@ fn parse_options(extra: &[String]) -> Result<Options> {
     Ok(options)
 }
 
-/// Runs `oom-sim` (release) with `args`.
-fn oom_sim(args: &[&str]) -> Result<()> {
-    let mut command = image::cargo();
-    command
-        .args(["run", "--release", "-q", "-p", "oom-sim", "--"])
-        .args(args);
-    println!("xtask: bench oom: {command:?}");
-    let status = command.status().context("could not start cargo")?;
-    if !status.success() {
-        bail!("oom-sim failed ({status})");
-    }
-    Ok(())
-}
-
 /// Where the in-kernel lines are saved: next to the kernel images.
 fn qemu_lines_path(elf: &std::path::Path) -> PathBuf {
     elf.parent().and_then(|images| images.parent()).map_or_else(
@@ -146,7 +132,7 @@ fn qemu_part(runs: u32, seed: u64) -> Result<()> {
         path.display()
     );
     let path_arg = path.display().to_string();
-    oom_sim(&["summarize", &path_arg])?;
+    crate::bench::run_host_tool("oom-sim", &["summarize", &path_arg])?;
     let stats = console.command("crashctl stats")?;
     for line in stats {
         println!("kernel: {line}");
@@ -162,7 +148,7 @@ pub fn run(extra: &[String]) -> Result<ExitCode> {
     if options.host {
         let mut args = vec!["eval"];
         args.extend(options.sim_args.iter().map(String::as_str));
-        oom_sim(&args)?;
+        crate::bench::run_host_tool("oom-sim", &args)?;
     }
     if options.qemu {
         qemu_part(options.qemu_runs, options.qemu_seed).context("in-kernel part (QEMU)")?;

@@ -26,19 +26,6 @@ use crate::{image, setup};
 /// Longest one in-kernel run may take under TCG (the longest family runs about 1 s of CPU).
 const PER_RUN_TIMEOUT: Duration = Duration::from_secs(30);
 
-fn sched_sim(args: &[&str]) -> Result<()> {
-    let mut command = image::cargo();
-    command
-        .args(["run", "--release", "-q", "-p", "sched-sim", "--"])
-        .args(args);
-    println!("xtask: bench sched: {command:?}");
-    let status = command.status().context("could not start cargo")?;
-    if !status.success() {
-        bail!("sched-sim failed ({status})");
-    }
-    Ok(())
-}
-
 fn qemu_part(seeds: u32) -> Result<()> {
     setup::ensure_qemu()?;
     let elf = image::build(image::Variant::Normal)?;
@@ -74,7 +61,7 @@ fn qemu_part(seeds: u32) -> Result<()> {
         "\nin-kernel evaluation (QEMU TCG, `{command}`; lines saved in {}):",
         path.display()
     );
-    sched_sim(&["--summarize", &path.display().to_string()])?;
+    crate::bench::run_host_tool("sched-sim", &["--summarize", &path.display().to_string()])?;
     for line in console.command("schedctl stats")? {
         println!("kernel: {line}");
     }
@@ -108,7 +95,7 @@ pub fn run(extra: &[String]) -> Result<ExitCode> {
     }
     if host {
         let args: Vec<&str> = sim_args.iter().map(String::as_str).collect();
-        sched_sim(&args)?;
+        crate::bench::run_host_tool("sched-sim", &args)?;
     }
     if qemu {
         qemu_part(seeds).context("in-kernel part (QEMU)")?;
