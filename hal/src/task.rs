@@ -363,7 +363,9 @@ pub fn yield_now() {
     switch_with(|_| Some(SwitchReason::Yield));
 }
 
-/// Sleeps at least `ns` nanoseconds (timer resolution: 1 ms).
+/// Sleeps at least `ns` nanoseconds (timer resolution: 1 ms). The idle thread (the boot
+/// context after `init`) must stay runnable, so there it returns at once: idle code waits by
+/// yielding instead.
 pub fn sleep_ns(ns: u64) {
     let until_ns = crate::time::now_ns().saturating_add(ns);
     switch_with(|_| Some(SwitchReason::Sleep { until_ns }));

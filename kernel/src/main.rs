@@ -145,11 +145,20 @@ fn fault_test(boot: &hal::BootInfo) {
     hal::println!("{}", foundation::boot_report(boot));
     if boot.cmdline().contains("fault=stack-overflow") {
         hal::println!("fault-test: recursing until the stack guard page is hit");
-        let spawned = task::spawn("overflow", || overflow_stack(0, &mut [0; 512]) as i64);
-        if spawned.is_ok() {
-            task::sleep_ns(5_000_000_000);
+        match task::spawn("overflow", || overflow_stack(0, &mut [0; 512]) as i64) {
+            // This is the boot context, which is already the idle thread: the scheduler refuses
+            // to let idle sleep (`sleep_ns` would return at once, and whether the overflow ran
+            // first was a race with the timer tick), so it yields until the fault stops the
+            // machine.
+            Ok(_) => {
+                let deadline = hal::time::now_ns() + 30_000_000_000;
+                while hal::time::now_ns() < deadline {
+                    task::yield_now();
+                }
+                hal::println!("fault-test: FAILED, the overflow was not caught in 30 s");
+            }
+            Err(e) => hal::println!("fault-test: FAILED, cannot spawn the thread: {e}"),
         }
-        hal::println!("fault-test: FAILED, the overflow was not caught");
         hal::fault::stop(ExitCode::Failure);
     }
     hal::println!(
