@@ -313,6 +313,26 @@ pub struct Case {
     pub note: Option<String>,
 }
 
+impl Case {
+    /// The request a system under test is given, as one JSON line of the batch interface:
+    /// `{"id": N, "state": {...}, "query": "..."}` — never the answers.
+    pub fn request_line(&self) -> String {
+        #[derive(Serialize)]
+        struct Request<'a> {
+            id: u32,
+            state: &'a CaseState,
+            query: &'a str,
+        }
+        let request = Request {
+            id: self.id,
+            state: &self.state,
+            query: &self.query,
+        };
+        // Plain structs of strings and integers always serialise.
+        serde_json::to_string(&request).unwrap_or_default()
+    }
+}
+
 /// A line of the cases file that could not be read.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LoadError {
@@ -660,6 +680,34 @@ mod tests {
         assert_eq!(parse_answer("refusenik"), Answer::Command(s("refusenik")));
         assert!(parse_answer("refuse: a").same_as(&parse_answer("refuse: b")));
         assert!(!Answer::Malformed.same_as(&Answer::Malformed));
+    }
+
+    #[test]
+    fn request_lines_carry_no_answers() {
+        let c = load_cases(GOOD_LINE).unwrap().remove(0);
+        let line = c.request_line();
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(keys.len(), 3);
+        for key in ["id", "state", "query"] {
+            assert!(keys.contains(&key), "{line}");
+        }
+        let state: CaseState = serde_json::from_value(v["state"].clone()).unwrap();
+        assert_eq!(state, c.state);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn parsing_never_panics_and_is_stable(text in "[a-z0-9 ;:\t/.-]{0,40}") {
+            let answer = parse_answer(&text);
+            let again = match &answer {
+                Answer::Command(c) => parse_answer(c),
+                Answer::Plan(p) => parse_answer(&p.join("; ")),
+                Answer::Refusal(r) => parse_answer(&alloc::format!("refuse: {r}")),
+                Answer::Malformed => Answer::Malformed,
+            };
+            proptest::prop_assert_eq!(again, answer);
+        }
     }
 
     #[test]
