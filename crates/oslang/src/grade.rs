@@ -93,7 +93,12 @@ pub fn parse_answer(text: &str) -> Answer {
         }
     }
     let steps: Vec<String> = text.split(';').map(normalize_whitespace).collect();
-    let bad_step = |s: &String| s.is_empty() || s == "refuse" || s.starts_with("refuse:");
+    let refusal_step = |s: &String| {
+        s.split([' ', ':'])
+            .next()
+            .is_some_and(|first| first == "refuse")
+    };
+    let bad_step = |s: &String| s.is_empty() || refusal_step(s);
     if steps.len() > MAX_PLAN || steps.iter().any(bad_step) {
         return Answer::Malformed;
     }
@@ -366,11 +371,8 @@ pub fn load_cases(jsonl: &str) -> Result<Vec<Case>, LoadError> {
         if case.expected.is_empty() {
             return Err(err("no expected answer".to_string()));
         }
-        let answers = case.expected.iter().chain(&case.acceptable);
-        if let Some(bad) = answers
-            .clone()
-            .find(|a| parse_answer(a) == Answer::Malformed)
-        {
+        let mut answers = case.expected.iter().chain(&case.acceptable);
+        if let Some(bad) = answers.find(|a| parse_answer(a) == Answer::Malformed) {
             return Err(err(alloc::format!("malformed answer '{bad}'")));
         }
         if let Some(bad) = case
@@ -673,6 +675,8 @@ mod tests {
             "ps; refuse: no",
             "refuse; ps",
             "refuse out of scope",
+            "ps; refuse : no",
+            "ps; refuse",
         ] {
             assert_eq!(parse_answer(malformed), Answer::Malformed, "{malformed:?}");
         }
