@@ -25,7 +25,7 @@ const SUBCOMMANDS: [Subcommand<KernelCtx>; 3] = [
     Subcommand {
         name: "workload",
         usage: "<FAMILY> [SEED]",
-        summary: "start a workload family (W1-W6, H1, H2) in the background",
+        summary: "start a workload family (W1-W6, H1-H4) in the background",
         handler: schedctl_workload,
     },
 ];
@@ -65,7 +65,7 @@ fn family_arg(text: &str) -> Result<Vec<&'static str>, CommandError> {
         .map(|f| alloc::vec![*f])
         .ok_or_else(|| {
             CommandError::usage(alloc::format!(
-                "family: expected one of W1-W6, H1, H2 or all, got '{text}'"
+                "family: expected one of W1-W6, H1-H4 or all, got '{text}'"
             ))
         })
 }
@@ -103,7 +103,7 @@ fn schedctl_workload(_: &mut KernelCtx, args: &[&str], out: Out) -> CmdResult {
     let text = required_arg(args, 0, "family")?;
     if text == "all" {
         return Err(CommandError::usage(
-            "family: one family (W1-W6, H1, H2), not all",
+            "family: one family (W1-W6, H1-H4), not all",
         ));
     }
     let family = family_arg(text)?;
