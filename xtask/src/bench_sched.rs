@@ -36,6 +36,12 @@ fn qemu_part(seeds: u32) -> Result<()> {
             .error
             .context(format!("serial log:\n{}", failure.log))
     })?;
+    // Decision latency at 16 runnable threads under TCG, each policy on a private scheduler.
+    console.set_command_timeout(Duration::from_secs(120));
+    println!("xtask: bench sched: `schedctl latency 16` in QEMU");
+    for line in console.command("schedctl latency 16")? {
+        println!("kernel: {line}");
+    }
     let runs = 10 * 6 * seeds;
     console.set_command_timeout(PER_RUN_TIMEOUT * runs + Duration::from_secs(60));
     let command = format!("schedctl eval all {seeds}");

@@ -703,6 +703,18 @@ pub fn simulate(
     board: Option<&OracleBoard>,
     cfg: SimConfig,
 ) -> Observations {
+    simulate_with(w, policy, board, cfg, &mut || {})
+}
+
+/// [`simulate`], calling `background` at every timer tick — what a kernel thread does between
+/// decisions (the learned policy's trainer drains its sample ring there).
+pub fn simulate_with(
+    w: &Workload,
+    policy: Box<dyn SchedPolicy>,
+    board: Option<&OracleBoard>,
+    cfg: SimConfig,
+    background: &mut dyn FnMut(),
+) -> Observations {
     let mut s = Scheduler::new(policy, 0);
     let mut obs = Observations::default();
     let chan_q: Vec<_> = (0..w.channels)
@@ -820,6 +832,7 @@ pub fn simulate(
         }
         if now >= next_tick {
             next_tick = now + cfg.tick_ns;
+            background();
             if s.tick(now) {
                 let before = s.current();
                 let _ = s.schedule(now, SwitchReason::Preempted);
@@ -1160,7 +1173,7 @@ pub fn run_sim_report(
     let (obs, picks) = if policy == "srpt-oracle" {
         let board = OracleBoard::new(w.threads.len() + 64);
         let timed = crate::timed::TimedPolicy::new(OraclePolicy::new(board.clone()), clock);
-        simulate_timed(&w, timed, Some(&board), cfg)
+        simulate_timed(&w, timed, Some(&board), cfg, &mut || {})
     } else {
         match policy {
             "round-robin" => simulate_timed(
@@ -1168,43 +1181,42 @@ pub fn run_sim_report(
                 crate::timed::TimedPolicy::new(crate::RoundRobinPolicy::new(), clock),
                 None,
                 cfg,
+                &mut || {},
             ),
             "eevdf-like" => simulate_timed(
                 &w,
                 crate::timed::TimedPolicy::new(crate::baselines::EevdfPolicy::new(), clock),
                 None,
                 cfg,
+                &mut || {},
             ),
             "mlfq" => simulate_timed(
                 &w,
                 crate::timed::TimedPolicy::new(crate::baselines::MlfqPolicy::new(), clock),
                 None,
                 cfg,
+                &mut || {},
             ),
             "sjf-ewma" => simulate_timed(
                 &w,
                 crate::timed::TimedPolicy::new(crate::baselines::SjfPolicy::new(), clock),
                 None,
                 cfg,
+                &mut || {},
             ),
-            "learned-attention" => simulate_timed(
-                &w,
-                crate::timed::TimedPolicy::new(
-                    crate::learned::LearnedPolicy::with_attention(true),
-                    clock,
-                ),
-                None,
-                cfg,
-            ),
-            "learned-no-attention" => simulate_timed(
-                &w,
-                crate::timed::TimedPolicy::new(
-                    crate::learned::LearnedPolicy::with_attention(false),
-                    clock,
-                ),
-                None,
-                cfg,
-            ),
+            "learned-attention" | "learned-no-attention" => {
+                let (p, mut trainer) =
+                    crate::learned::LearnedPolicy::with_trainer(policy == "learned-attention");
+                simulate_timed(
+                    &w,
+                    crate::timed::TimedPolicy::new(p, clock),
+                    None,
+                    cfg,
+                    &mut || {
+                        trainer.drain(crate::trainer::RING);
+                    },
+                )
+            }
             _ => return None,
         }
     };
@@ -1217,13 +1229,14 @@ fn simulate_timed<P: SchedPolicy + 'static>(
     timed: crate::timed::TimedPolicy<P>,
     board: Option<&OracleBoard>,
     cfg: SimConfig,
+    background: &mut dyn FnMut(),
 ) -> (Observations, (u64, u64)) {
     let probe = Arc::new(PickProbe::default());
     let policy = ProbedPolicy {
         inner: timed,
         probe: probe.clone(),
     };
-    let obs = simulate(w, Box::new(policy), board, cfg);
+    let obs = simulate_with(w, Box::new(policy), board, cfg, background);
     let picks = (
         probe.p50.load(Ordering::Relaxed),
         probe.p99.load(Ordering::Relaxed),
@@ -1288,12 +1301,17 @@ impl<P: SchedPolicy> SchedPolicy for ProbedPolicy<P> {
     }
 }
 
+/// What [`probed_policy`] returns: the policy, its latency probe and its trainer, if it learns.
+pub type ProbedSetup = (
+    Box<dyn SchedPolicy>,
+    Arc<PickProbe>,
+    Option<crate::trainer::Trainer>,
+);
+
 /// A policy for the evaluation by name (every entry of [`POLICIES`] except the oracle, which
-/// needs the simulator), timed with `clock`, and the probe its latencies reach when dropped.
-pub fn probed_policy(
-    name: &str,
-    clock: fn() -> u64,
-) -> Option<(Box<dyn SchedPolicy>, Arc<PickProbe>)> {
+/// needs the simulator), timed with `clock`, the probe its latencies reach when dropped, and —
+/// for a learned policy — the trainer the caller must run outside the scheduler.
+pub fn probed_policy(name: &str, clock: fn() -> u64) -> Option<ProbedSetup> {
     fn wrap<P: SchedPolicy + 'static>(
         p: P,
         clock: fn() -> u64,
@@ -1305,13 +1323,51 @@ pub fn probed_policy(
         };
         (Box::new(policy), probe)
     }
-    Some(match name {
+    let (p, probe) = match name {
         "round-robin" => wrap(crate::RoundRobinPolicy::new(), clock),
         "eevdf-like" => wrap(crate::baselines::EevdfPolicy::new(), clock),
         "mlfq" => wrap(crate::baselines::MlfqPolicy::new(), clock),
         "sjf-ewma" => wrap(crate::baselines::SjfPolicy::new(), clock),
-        "learned-attention" => wrap(crate::learned::LearnedPolicy::with_attention(true), clock),
-        "learned-no-attention" => wrap(crate::learned::LearnedPolicy::with_attention(false), clock),
+        "learned-attention" | "learned-no-attention" => {
+            let (p, trainer) =
+                crate::learned::LearnedPolicy::with_trainer(name == "learned-attention");
+            let (p, probe) = wrap(p, clock);
+            return Some((p, probe, Some(trainer)));
+        }
         _ => return None,
-    })
+    };
+    Some((p, probe, None))
+}
+
+/// Decision latency with exactly `n` runnable threads: a scheduler holding `n` threads under
+/// `policy` (any entry of [`POLICIES`] but the oracle) switches `rounds` times on a virtual
+/// clock advancing 1 ms per decision — every third slice ends in a yield (a complete burst),
+/// the others in preemption, so all `n` stay runnable — and a learned policy's trainer drains
+/// its ring after every decision, so weight adoptions (and the projections they recompute) are
+/// in the figures. Only `pick_next` is timed, with `clock`. Returns (p50, p99) in ns.
+pub fn pick_latency(policy: &str, n: usize, rounds: u32, clock: fn() -> u64) -> Option<(u64, u64)> {
+    let (p, probe, mut trainer) = probed_policy(policy, clock)?;
+    let mut s = Scheduler::new(p, 0);
+    for i in 0..n {
+        s.spawn(&format!("pick-{i}"), Priority::Normal, 0).ok()?;
+    }
+    let mut now = 0u64;
+    for r in 0..rounds {
+        now += MS;
+        let reason = if r % 3 == 0 {
+            SwitchReason::Yield
+        } else {
+            SwitchReason::Preempted
+        };
+        let _ = s.schedule(now, reason);
+        if let Some(t) = trainer.as_mut() {
+            t.drain(crate::trainer::RING);
+        }
+    }
+    // Dropping the scheduler drops the policy, which publishes its quantiles to the probe.
+    drop(s);
+    Some((
+        probe.p50.load(Ordering::Relaxed),
+        probe.p99.load(Ordering::Relaxed),
+    ))
 }

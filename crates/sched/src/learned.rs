@@ -33,20 +33,20 @@
 // Index loops over parallel fixed arrays (rows, activations, gradients) read like the maths.
 #![allow(clippy::needless_range_loop)]
 
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::fmt::Write;
 
-use crate::attention::{AttentionModel, FEATURES, MAX_SET, SetFeatures};
+use crate::attention::{AttentionModel, FEATURES, MAX_SET, RowCache, SetFeatures, Y_ONE};
 use crate::ids::{Priority, ThreadId};
 use crate::policy::SchedPolicy;
 use crate::thread::{ThreadState, ThreadTableView, ThreadView};
+use crate::trainer::{ADOPT_EVERY_NS, Sample, Trainer, TrainerLink};
 
 /// Threads tracked without allocating on the decision path.
 pub const MAX_TRACKED: usize = 128;
 /// Pending training samples kept (one per recent pick).
 const PENDING: usize = 8;
-/// Replayed samples kept per kind (exact, censored).
-const REPLAY: usize = 8;
 /// Hysteresis of the pick, in log scale (1/16 = a factor of 2): a preempted thread is picked
 /// again unless another is predicted to need less than half its remaining burst. Without it the
 /// attained-service floor makes CPU-bound threads alternate every quantum.
@@ -87,6 +87,11 @@ struct Track {
     bursts: u32,
     /// Latest predicted remaining burst (ns), for the quantum and early preemption.
     pred_ns: u64,
+    /// The same prediction in the log scale (compared without converting back).
+    pred_log: f32,
+    /// The row's projections under the weights of `cache_epoch` (see [`RowCache`]).
+    cache: RowCache,
+    cache_epoch: u32,
     /// The feature row, computed when the thread becomes runnable: nothing in it changes while
     /// it waits, so a decision reads rows instead of taking ~7 logarithms per thread.
     row: [f32; FEATURES],
@@ -109,7 +114,10 @@ impl Track {
             off_since: None,
             bursts: 0,
             pred_ns: 0,
+            pred_log: 0.0,
             row: [0.0; FEATURES],
+            cache: RowCache::default(),
+            cache_epoch: 0,
         }
     }
 }
@@ -133,17 +141,6 @@ fn features(t: &Track) -> [f32; FEATURES] {
     ]
 }
 
-/// A resolved sample kept for replay: exact bursts outnumber censored ones ~100:1 on a mix of
-/// short and CPU-bound threads, so without replay the model never learns what a long-running
-/// thread looks like. Each training event also replays one stored sample, alternating kinds.
-#[derive(Clone, Copy, Debug)]
-struct Replay {
-    set: SetFeatures,
-    row: usize,
-    target: f32,
-    censored: bool,
-}
-
 #[derive(Clone, Copy, Debug)]
 struct Pending {
     tid: ThreadId,
@@ -160,7 +157,7 @@ pub struct LearnedStats {
     pub model_picks: u64,
     /// Picks forced by the starvation guard.
     pub guard_interventions: u64,
-    /// Training steps on complete bursts.
+    /// Training steps on complete bursts (taken by the trainer).
     pub exact_steps: u64,
     /// Training steps on censored (preempted) bursts.
     pub censored_steps: u64,
@@ -172,6 +169,10 @@ pub struct LearnedStats {
     pub stretched_quanta: u64,
     /// Largest runnable wait seen at a pick (ns).
     pub max_wait_ns: u64,
+    /// Training samples lost (ring busy or full).
+    pub dropped_samples: u64,
+    /// Weight versions adopted from the trainer.
+    pub adopted_versions: u64,
 }
 
 /// The learned scheduling policy (see the module documentation).
@@ -186,11 +187,16 @@ pub struct LearnedPolicy {
     starvation_bound_ns: u64,
     training: bool,
     stats: LearnedStats,
-    early_sum: f32,
     name: &'static str,
-    replay: [[Option<Replay>; REPLAY]; 2],
-    replay_next: [usize; 2],
-    replay_turn: usize,
+    /// Shared with the trainer: samples go out, weights come back.
+    link: Arc<TrainerLink>,
+    /// Version of the weights in `model` (0: the prior it was built with).
+    version: u32,
+    /// Bumped on every adoption; a track's cache from another epoch is recomputed.
+    epoch: u32,
+    adopted_at: u64,
+    /// `log_scale(1 ms)`: the "short thread" threshold of early preemption.
+    log_1ms: f32,
     last: [(ThreadId, f32); MAX_SET],
     last_n: usize,
     /// The thread last descheduled by preemption: it keeps the CPU unless another thread is
@@ -209,10 +215,14 @@ impl LearnedPolicy {
         Self::with_attention(true)
     }
 
-    /// The policy with (`true`) or without (`false`, the ablation) the attention layer.
+    /// The policy with (`true`) or without (`false`, the ablation) the attention layer, and no
+    /// trainer: it records samples, but decides with the prior's weights until something
+    /// drains its link ([`LearnedPolicy::link`]). Use [`LearnedPolicy::with_trainer`] to learn.
     pub fn with_attention(attention: bool) -> Self {
+        let model = AttentionModel::new(attention, 0x5EED);
+        let link = Arc::new(TrainerLink::new(model.params));
         LearnedPolicy {
-            model: AttentionModel::new(attention, 0x5EED),
+            model,
             tracks: Vec::with_capacity(MAX_TRACKED),
             pending: [None; PENDING],
             next_pending: 0,
@@ -221,19 +231,33 @@ impl LearnedPolicy {
             starvation_bound_ns: Self::DEFAULT_STARVATION_BOUND_NS,
             training: true,
             stats: LearnedStats::default(),
-            early_sum: 0.0,
             name: if attention {
                 "learned-attention"
             } else {
                 "learned-no-attention"
             },
-            replay: [[None; REPLAY]; 2],
-            replay_next: [0; 2],
-            replay_turn: 0,
+            link,
+            version: 0,
+            epoch: 1,
+            adopted_at: 0,
+            log_1ms: log_scale(1_000_000),
             last: [(ThreadId::IDLE, 0.0); MAX_SET],
             last_n: 0,
             preempted_last: None,
         }
+    }
+
+    /// The policy and the [`Trainer`] that learns for it (run `Trainer::drain` outside the
+    /// scheduler: a kernel thread, or the simulator's background callback).
+    pub fn with_trainer(attention: bool) -> (Self, Trainer) {
+        let p = Self::with_attention(attention);
+        let t = Trainer::new(p.model.clone(), p.link.clone());
+        (p, t)
+    }
+
+    /// The link to the trainer.
+    pub fn link(&self) -> &Arc<TrainerLink> {
+        &self.link
     }
 
     /// Sets the starvation bound (a thread never waits longer than this plus one slice).
@@ -253,9 +277,17 @@ impl LearnedPolicy {
         self.starvation_bound_ns
     }
 
-    /// Counters.
+    /// Counters (training figures from the trainer's link).
     pub fn stats(&self) -> LearnedStats {
-        self.stats
+        let t = self.link.stats();
+        LearnedStats {
+            exact_steps: t.exact_steps,
+            censored_steps: t.censored_steps,
+            early_loss: t.early_loss,
+            recent_loss: t.recent_loss,
+            dropped_samples: t.dropped,
+            ..self.stats
+        }
     }
 
     /// The last model decision: each candidate and its ranked prediction (log scale).
@@ -305,50 +337,29 @@ impl LearnedPolicy {
             .and_then(Option::take)
     }
 
-    fn learn(&mut self, p: &Pending, target: f32, censored: bool) {
-        if !self.training {
-            return;
-        }
-        let kind = usize::from(censored);
-        let slot = self.replay_next[kind];
-        self.replay[kind][slot] = Some(Replay {
-            set: p.set,
-            row: p.row,
-            target,
-            censored,
-        });
-        self.replay_next[kind] = (slot + 1) % REPLAY;
-        // Replay one stored sample of the other kind than last time.
-        self.replay_turn = (self.replay_turn + 1) % (2 * REPLAY);
-        let (rk, ri) = (self.replay_turn % 2, self.replay_turn / 2);
-        if let Some(r) = self.replay[rk][ri] {
-            let y = self.model.forward(&r.set)[r.row];
-            if !r.censored || y < r.target {
-                self.model.train_step(&r.set, r.row, r.target);
-            }
-        }
-        let loss = self.model.train_step(&p.set, p.row, target);
-        if censored {
-            self.stats.censored_steps += 1;
-        } else {
-            self.stats.exact_steps += 1;
-        }
-        let n = self.stats.exact_steps + self.stats.censored_steps;
-        if n <= 50 {
-            self.early_sum += loss;
-            self.stats.early_loss = self.early_sum / n as f32;
-            self.stats.recent_loss = self.stats.early_loss;
-        } else {
-            self.stats.recent_loss = 0.98 * self.stats.recent_loss + 0.02 * loss;
+    fn offer(&self, p: &Pending, target: f32, censored: bool) {
+        if self.training {
+            self.link.offer(Sample {
+                set: p.set,
+                row: p.row,
+                target,
+                censored,
+            });
         }
     }
 
-    /// A context-free prediction (the thread alone in its set), used when a thread wakes so early
-    /// preemption has a fresh estimate; the full decision uses the whole set.
-    fn solo_prediction(&self, t: &Track) -> u64 {
-        let mut set = SetFeatures::new();
-        set.push(t.row);
-        from_log_scale(self.model.forward(&set)[0])
+    /// Takes the trainer's newer weights, at most every [`ADOPT_EVERY_NS`] and never waiting.
+    fn adopt_weights(&mut self, now_ns: u64) {
+        if now_ns.saturating_sub(self.adopted_at) < ADOPT_EVERY_NS {
+            return;
+        }
+        if let Some((params, version)) = self.link.try_weights(self.version) {
+            self.model.params = params;
+            self.version = version;
+            self.epoch = self.epoch.wrapping_add(1);
+            self.adopted_at = now_ns;
+            self.stats.adopted_versions += 1;
+        }
     }
 }
 
@@ -377,12 +388,18 @@ impl SchedPolicy for LearnedPolicy {
             t.ewma_off_ns = 0.5 * off + 0.5 * t.ewma_off_ns;
         }
         t.row = features(t);
-        let t = *t;
-        let pred = self.solo_prediction(&t);
-        if let Some(i) = self.track_index(t.tid)
+        let row = t.row;
+        // Alone in its set the softmax is 1, so the context-free prediction is base + s.
+        let cache = self.model.project_row(&row);
+        let solo = cache.base.saturating_add(cache.s) as f32 / Y_ONE as f32;
+        let epoch = self.epoch;
+        if let Some(i) = self.track_index(thread.id())
             && let Some(t) = self.tracks.get_mut(i)
         {
-            t.pred_ns = pred;
+            t.cache = cache;
+            t.cache_epoch = epoch;
+            t.pred_log = solo;
+            t.pred_ns = from_log_scale(solo);
         }
     }
 
@@ -395,6 +412,7 @@ impl SchedPolicy for LearnedPolicy {
     }
 
     fn pick_next(&mut self, now_ns: u64, _threads: &ThreadTableView<'_>) -> Option<ThreadId> {
+        self.adopt_weights(now_ns);
         // 1. Starvation guard: the longest-waiting thread, if it waited past the bound.
         let oldest = self
             .tracks
@@ -437,16 +455,28 @@ impl SchedPolicy for LearnedPolicy {
                 members[pos] = i;
                 n = (n + 1).min(MAX_SET);
             }
-            let mut set = SetFeatures::new();
-            for &i in &members[..n] {
-                set.push(self.tracks[i].row);
+            // Per-thread projections are cached (recomputed only after the weights changed), so
+            // the decision is the integer attention over at most MAX_SET rows.
+            let mut rows = [RowCache::default(); MAX_SET];
+            for (r, &i) in members[..n].iter().enumerate() {
+                let t = &mut self.tracks[i];
+                if t.cache_epoch != self.epoch {
+                    t.cache = self.model.project_row(&t.row);
+                    t.cache_epoch = self.epoch;
+                }
+                rows[r] = t.cache;
             }
-            let mut preds = self.model.forward(&set);
+            let mut fixed = [0i32; MAX_SET];
+            self.model.forward_cached(&rows[..n], &mut fixed);
+            let mut preds = [0.0f32; MAX_SET];
+            for r in 0..n {
+                preds[r] = fixed[r] as f32 / Y_ONE as f32;
+            }
             // Attained-service floor: a thread that has already run A in this burst is ranked as
             // needing at least A more (the least-attained-service prior for heavy-tailed bursts).
             // The model ranks everything above the floor; it is trained on its raw output.
             for r in 0..n {
-                preds[r] = preds[r].max(set.rows[r][2]);
+                preds[r] = preds[r].max(self.tracks[members[r]].row[2]);
                 if Some(self.tracks[members[r]].tid) == self.preempted_last {
                     preds[r] -= STICKY;
                 }
@@ -459,11 +489,17 @@ impl SchedPolicy for LearnedPolicy {
                 }
             }
             for r in 0..n {
-                self.tracks[members[r]].pred_ns = from_log_scale(preds[r]);
+                self.tracks[members[r]].pred_log = preds[r];
                 self.last[r] = (self.tracks[members[r]].tid, preds[r]);
             }
             self.last_n = n;
             let idx = members[best];
+            self.tracks[idx].pred_ns = from_log_scale(preds[best]);
+            // The training sample keeps the feature rows (the trainer's f32 model needs them).
+            let mut set = SetFeatures::new();
+            for &i in &members[..n] {
+                set.push(self.tracks[i].row);
+            }
             self.stats.model_picks += 1;
             let attained = self.tracks[idx].attained_ns;
             let slot = self.next_pending;
@@ -514,7 +550,7 @@ impl SchedPolicy for LearnedPolicy {
         self.tracks.iter().filter(|t| t.queued).any(|t| {
             t.priority > running.priority()
                 || (t.priority == running.priority()
-                    && t.pred_ns < 1_000_000
+                    && t.pred_log < self.log_1ms
                     && run_left > 4_000_000
                     && ran >= 3_000_000)
         })
@@ -561,10 +597,10 @@ impl SchedPolicy for LearnedPolicy {
             let since_pick = attained.saturating_sub(p.attained_at_pick);
             let target = log_scale(since_pick);
             if !preempted {
-                self.learn(&p, target, false);
+                self.offer(&p, target, false);
             } else if p.predicted < target {
                 // Censored: the burst lasts at least this long; correct only an underestimate.
-                self.learn(&p, target, true);
+                self.offer(&p, target, true);
             }
         }
         if !preempted && ran_ns > self.base_quantum_ns {
@@ -573,16 +609,17 @@ impl SchedPolicy for LearnedPolicy {
     }
 
     fn counters(&self) -> crate::policy::PolicyCounters {
+        let t = self.link.stats();
         crate::policy::PolicyCounters {
-            training_steps: self.stats.exact_steps + self.stats.censored_steps,
-            recent_loss: f64::from(self.stats.recent_loss),
+            training_steps: t.exact_steps + t.censored_steps,
+            recent_loss: f64::from(t.recent_loss),
             guard_interventions: self.stats.guard_interventions,
             ..Default::default()
         }
     }
 
     fn report(&self, out: &mut dyn Write) -> core::fmt::Result {
-        let s = &self.stats;
+        let s = &self.stats();
         writeln!(
             out,
             "model: attention={} dim={} params={}",
@@ -605,6 +642,11 @@ impl SchedPolicy for LearnedPolicy {
             out,
             "starvation guard interventions: {}",
             s.guard_interventions
+        )?;
+        writeln!(
+            out,
+            "trainer: weights v{} adopted {} times, {} samples dropped",
+            self.version, s.adopted_versions, s.dropped_samples
         )?;
         writeln!(out, "stretched slices: {}", s.stretched_quanta)?;
         write!(out, "max runnable wait: {} us", s.max_wait_ns / 1000)

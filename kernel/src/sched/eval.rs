@@ -168,13 +168,22 @@ pub fn run(
     interrupted: &dyn Fn() -> bool,
 ) -> Result<RunRecord, String> {
     let w = eval::build(family, seed).ok_or_else(|| alloc::format!("unknown family '{family}'"))?;
-    let (p, probe) = eval::probed_policy(policy, super::policy::clock)
+    let (p, probe, trainer) = eval::probed_policy(policy, super::policy::clock)
         .ok_or_else(|| alloc::format!("unknown policy '{policy}'"))?;
+    // A learned policy trains in its own kernel thread for the run (it ends once the policy is
+    // dropped below).
+    let trainer = match trainer {
+        Some(t) => Some(super::policy::spawn_trainer(t, false)?),
+        None => None,
+    };
     let previous = task::set_policy(p).map_err(|e| alloc::format!("{e}"))?;
     let result = run_workload(&w, interrupted);
     // Put the previous policy back; dropping the evaluated one publishes its latencies.
     let evaluated = task::set_policy(previous).map_err(|e| alloc::format!("{e}"))?;
     drop(evaluated);
+    if let Some(t) = trainer {
+        let _ = task::join(t);
+    }
     let obs = result?;
     let picks = (
         probe.p50.load(Ordering::Relaxed),

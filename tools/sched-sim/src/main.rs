@@ -34,6 +34,9 @@ struct Args {
     /// Summarize `sched-eval` lines from this file instead of simulating.
     #[arg(long)]
     summarize: Option<String>,
+    /// Only measure decision latency with this many runnable threads (native), every policy.
+    #[arg(long)]
+    pick_latency: Option<usize>,
 }
 
 fn clock() -> u64 {
@@ -50,6 +53,15 @@ fn main() -> Result<()> {
             bail!("no sched-eval lines in {path}");
         }
         print!("{}", eval::summarize(&records));
+        return Ok(());
+    }
+    if let Some(n) = args.pick_latency {
+        for policy in eval::POLICIES.iter().filter(|p| **p != "srpt-oracle") {
+            let Some((p50, p99)) = eval::pick_latency(policy, n, 3000, clock) else {
+                bail!("cannot measure {policy}");
+            };
+            println!("sched-pick policy={policy} runnable={n} p50_ns={p50} p99_ns={p99}");
+        }
         return Ok(());
     }
     let families: Vec<String> = match args.families {
