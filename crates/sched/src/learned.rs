@@ -51,8 +51,30 @@ const PENDING: usize = 8;
 /// again unless another is predicted to need less than half its remaining burst. Without it the
 /// attained-service floor makes CPU-bound threads alternate every quantum.
 pub const STICKY: f32 = 2.0 / 16.0;
+/// Early preemption: a waiting thread predicted shorter than [`PREEMPT_SHORT_NS`] and by this
+/// margin (log scale: 2/16 = a factor of 4) shorter than the running thread's remaining burst
+/// takes the CPU once the running thread has had [`PREEMPT_MIN_RUN_NS`] — SRPT with a floor
+/// against thrashing.
+pub const PREEMPT_MARGIN: f32 = 2.0 / 16.0;
+/// See [`PREEMPT_MARGIN`].
+pub const PREEMPT_SHORT_NS: u64 = 4_000_000;
+/// See [`PREEMPT_MARGIN`].
+pub const PREEMPT_MIN_RUN_NS: u64 = 1_000_000;
+/// The slice of a thread predicted to run longer than [`QUANTUM_STRETCH`] base quanta.
+pub const LONG_QUANTUM_NS: u64 = 40_000_000;
 /// A thread predicted to finish within this many base quanta keeps the CPU until it does.
 pub const QUANTUM_STRETCH: u64 = 3;
+
+/// How far the model may move a thread's estimate from its averaged burst (the SJF-EWMA
+/// estimate), in the log scale: 1/8 = a factor of 4 either way. The model ranks and corrects
+/// within that band; a drifting model cannot turn the order upside down.
+pub const CORRECTION: f32 = 2.0 / 16.0;
+
+/// The decision's estimate: the averaged burst `prior` moved by the model's `output` by at most
+/// [`CORRECTION`].
+fn bounded(prior: f32, output: f32) -> f32 {
+    prior + (output - prior).clamp(-CORRECTION, CORRECTION)
+}
 
 /// Log scale used for every time feature and for the target: `log2(1 + µs) / 16`.
 pub fn log_scale(ns: u64) -> f32 {
@@ -123,10 +145,20 @@ impl Track {
 }
 
 /// The feature row of a tracked thread at `now`.
-fn features(t: &Track) -> [f32; FEATURES] {
+///
+/// A thread without a complete burst yet gets the population's averaged burst `pop_burst_ns`
+/// in place of its own (feature 7 still says it has no history): an estimate of 0 made every
+/// new thread look shortest, so a stream of new CPU-bound jobs kept a known-short interactive
+/// thread waiting.
+fn features(t: &Track, pop_burst_ns: f32) -> [f32; FEATURES] {
+    let (avg, last) = if t.bursts == 0 {
+        (pop_burst_ns as u64, pop_burst_ns as u64)
+    } else {
+        (t.ewma_burst_ns as u64, t.last_burst_ns)
+    };
     [
-        log_scale(t.ewma_burst_ns as u64),
-        log_scale(t.last_burst_ns),
+        log_scale(avg),
+        log_scale(last),
         log_scale(t.attained_ns),
         log_scale(t.cpu_ns),
         t.preempt_frac,
@@ -195,13 +227,17 @@ pub struct LearnedPolicy {
     /// Bumped on every adoption; a track's cache from another epoch is recomputed.
     epoch: u32,
     adopted_at: u64,
-    /// `log_scale(1 ms)`: the "short thread" threshold of early preemption.
-    log_1ms: f32,
+    /// `log_scale(PREEMPT_SHORT_NS)`: the "short thread" threshold of early preemption.
+    log_short: f32,
     last: [(ThreadId, f32); MAX_SET],
     last_n: usize,
     /// The thread last descheduled by preemption: it keeps the CPU unless another thread is
     /// predicted to finish at least [`STICKY`] (in log scale) sooner.
     preempted_last: Option<ThreadId>,
+    /// The previous pick was the starvation guard's.
+    guard_last: bool,
+    /// Exponential average (α = 0.1) of every thread's complete bursts (ns).
+    pop_burst_ns: f32,
 }
 
 impl LearnedPolicy {
@@ -240,10 +276,12 @@ impl LearnedPolicy {
             version: 0,
             epoch: 1,
             adopted_at: 0,
-            log_1ms: log_scale(1_000_000),
+            log_short: log_scale(PREEMPT_SHORT_NS),
             last: [(ThreadId::IDLE, 0.0); MAX_SET],
             last_n: 0,
             preempted_last: None,
+            guard_last: false,
+            pop_burst_ns: 0.0,
         }
     }
 
@@ -377,6 +415,7 @@ impl SchedPolicy for LearnedPolicy {
     fn on_runnable(&mut self, thread: &ThreadView<'_>, now_ns: u64) {
         self.seq += 1;
         let seq = self.seq;
+        let pop = self.pop_burst_ns;
         let Some(t) = self.track_mut(thread.id(), thread.priority()) else {
             return;
         };
@@ -387,11 +426,14 @@ impl SchedPolicy for LearnedPolicy {
             let off = now_ns.saturating_sub(since) as f32;
             t.ewma_off_ns = 0.5 * off + 0.5 * t.ewma_off_ns;
         }
-        t.row = features(t);
+        t.row = features(t, pop);
         let row = t.row;
         // Alone in its set the softmax is 1, so the context-free prediction is base + s.
         let cache = self.model.project_row(&row);
-        let solo = cache.base.saturating_add(cache.s) as f32 / Y_ONE as f32;
+        let solo = bounded(
+            row[0],
+            cache.base.saturating_add(cache.s) as f32 / Y_ONE as f32,
+        );
         let epoch = self.epoch;
         if let Some(i) = self.track_index(thread.id())
             && let Some(t) = self.tracks.get_mut(i)
@@ -421,7 +463,12 @@ impl SchedPolicy for LearnedPolicy {
             .filter(|(_, t)| t.queued)
             .min_by_key(|(_, t)| t.seq)
             .map(|(i, t)| (i, now_ns.saturating_sub(t.runnable_since)))?;
-        let chosen = if oldest.1 >= self.starvation_bound_ns {
+        // At most every other pick is the guard's: in overload, when the backlog itself is older
+        // than the bound, a guard that always fired would turn the policy into FIFO with a
+        // 100 ms delay for everyone, interactive threads included.
+        let guard = oldest.1 >= self.starvation_bound_ns && !self.guard_last;
+        self.guard_last = guard;
+        let chosen = if guard {
             self.stats.guard_interventions += 1;
             oldest.0
         } else {
@@ -432,15 +479,25 @@ impl SchedPolicy for LearnedPolicy {
                 .filter(|t| t.queued)
                 .map(|t| t.priority)
                 .max()?;
+            // The set: the MAX_SET threads of that level with the smallest latest estimate
+            // (floored by attained service), ties to the longer waiting. Choosing the longest
+            // waiting instead kept a just-woken short thread out of the set whenever more than
+            // MAX_SET were runnable — starving exactly what SRPT should run first (the guard
+            // covers threads left out for long).
+            let key = |t: &Track| (t.pred_log.max(t.row[2]), t.seq);
             let mut members = [0usize; MAX_SET];
+            let mut keys = [(0.0f32, 0u64); MAX_SET];
             let mut n = 0usize;
             for (i, t) in self.tracks.iter().enumerate() {
                 if !t.queued || t.priority != top {
                     continue;
                 }
-                // Insertion into the n smallest seqs seen so far.
+                let kt = key(t);
                 let mut pos = n;
-                while pos > 0 && self.tracks[members[pos - 1]].seq > t.seq {
+                while pos > 0
+                    && (keys[pos - 1].0 > kt.0
+                        || (keys[pos - 1].0 == kt.0 && keys[pos - 1].1 > kt.1))
+                {
                     pos -= 1;
                 }
                 if pos >= MAX_SET {
@@ -450,9 +507,11 @@ impl SchedPolicy for LearnedPolicy {
                 let mut k = end;
                 while k > pos {
                     members[k] = members[k - 1];
+                    keys[k] = keys[k - 1];
                     k -= 1;
                 }
                 members[pos] = i;
+                keys[pos] = kt;
                 n = (n + 1).min(MAX_SET);
             }
             // Per-thread projections are cached (recomputed only after the weights changed), so
@@ -470,7 +529,8 @@ impl SchedPolicy for LearnedPolicy {
             self.model.forward_cached(&rows[..n], &mut fixed);
             let mut preds = [0.0f32; MAX_SET];
             for r in 0..n {
-                preds[r] = fixed[r] as f32 / Y_ONE as f32;
+                let row0 = self.tracks[members[r]].row[0];
+                preds[r] = bounded(row0, fixed[r] as f32 / Y_ONE as f32);
             }
             // Attained-service floor: a thread that has already run A in this burst is ranked as
             // needing at least A more (the least-attained-service prior for heavy-tailed bursts).
@@ -483,8 +543,8 @@ impl SchedPolicy for LearnedPolicy {
             }
             let mut best = 0usize;
             for r in 1..n {
-                // Strictly smaller: ties go to the longer-waiting thread (earlier row).
-                if preds[r] < preds[best] {
+                // Ties go to the longer-waiting thread.
+                if preds[r] < preds[best] || (preds[r] == preds[best] && keys[r].1 < keys[best].1) {
                     best = r;
                 }
             }
@@ -534,6 +594,10 @@ impl SchedPolicy for LearnedPolicy {
             Some(t) if t.pred_ns > base && t.pred_ns <= QUANTUM_STRETCH * base => {
                 (t.pred_ns + t.pred_ns / 4).min(QUANTUM_STRETCH * base)
             }
+            // Predicted longer still: a long slice. Short threads that wake meanwhile take the
+            // CPU through early preemption, so the slice costs them nothing; among long threads
+            // it only saves switches.
+            Some(t) if t.pred_ns > QUANTUM_STRETCH * base => LONG_QUANTUM_NS,
             _ => base,
         }
     }
@@ -546,13 +610,19 @@ impl SchedPolicy for LearnedPolicy {
             return false;
         };
         let ran = now_ns.saturating_sub(running.state_since_ns());
-        let run_left = run.pred_ns.saturating_sub(ran);
+        // Remaining of the running thread: its prediction minus what it ran, but at least what
+        // it has attained in this burst (the same least-attained-service floor as the pick).
+        let run_left = run
+            .pred_ns
+            .saturating_sub(ran)
+            .max(run.attained_ns.saturating_add(ran));
+        let run_left_log = log_scale(run_left);
         self.tracks.iter().filter(|t| t.queued).any(|t| {
             t.priority > running.priority()
                 || (t.priority == running.priority()
-                    && t.pred_log < self.log_1ms
-                    && run_left > 4_000_000
-                    && ran >= 3_000_000)
+                    && ran >= PREEMPT_MIN_RUN_NS
+                    && t.pred_log < self.log_short
+                    && t.pred_log + PREEMPT_MARGIN < run_left_log)
         })
     }
 
@@ -586,6 +656,11 @@ impl SchedPolicy for LearnedPolicy {
                 0.5 * attained as f32 + 0.5 * t.ewma_burst_ns
             };
             t.bursts = t.bursts.saturating_add(1);
+            self.pop_burst_ns = if self.pop_burst_ns == 0.0 {
+                attained as f32
+            } else {
+                0.9 * self.pop_burst_ns + 0.1 * attained as f32
+            };
             t.attained_ns = 0;
             t.off_since = Some(now_ns);
         }
