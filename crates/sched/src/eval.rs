@@ -532,6 +532,9 @@ pub struct RunRecord {
     pub wake_p99_us: f64,
     /// Context switches (the CPU changed hands).
     pub switches: u64,
+    /// Of those, involuntary: the thread was preempted (the rest are blocks, sleeps, yields
+    /// and exits, which no policy removes).
+    pub preemptions: u64,
     /// Jain's fairness index over the jobs' service rates (CPU demand / completion time).
     pub jain: f64,
     /// Longest runnable wait of any thread (µs).
@@ -566,6 +569,8 @@ pub struct Observations {
     pub wakeups: Vec<u64>,
     /// Context switches.
     pub switches: u64,
+    /// Involuntary context switches (preemptions that changed hands).
+    pub preemptions: u64,
     /// Longest runnable wait (ns).
     pub max_wait_ns: u64,
     /// The policy's own report at the end of the run ([`SchedPolicy::report`]).
@@ -614,6 +619,7 @@ impl Observations {
             wake_p50_us: percentile(&wk, 0.5),
             wake_p99_us: percentile(&wk, 0.99),
             switches: self.switches,
+            preemptions: self.preemptions,
             jain,
             max_wait_us: self.max_wait_ns as f64 / 1e3,
             pick_p50_ns: picks.0,
@@ -626,7 +632,7 @@ impl RunRecord {
     /// The one-line form: `sched-eval key=value ...`.
     pub fn line(&self) -> String {
         format!(
-            "sched-eval family={} seed={} policy={} jobs={} unfinished={} mean_ct_us={:.1} p50_ct_us={:.1} p99_ct_us={:.1} mean_slowdown={:.3} p99_slowdown={:.3} wake_p50_us={:.1} wake_p99_us={:.1} switches={} jain={:.4} max_wait_us={:.1} pick_p50_ns={} pick_p99_ns={}",
+            "sched-eval family={} seed={} policy={} jobs={} unfinished={} mean_ct_us={:.1} p50_ct_us={:.1} p99_ct_us={:.1} mean_slowdown={:.3} p99_slowdown={:.3} wake_p50_us={:.1} wake_p99_us={:.1} switches={} preemptions={} jain={:.4} max_wait_us={:.1} pick_p50_ns={} pick_p99_ns={}",
             self.family,
             self.seed,
             self.policy,
@@ -640,6 +646,7 @@ impl RunRecord {
             self.wake_p50_us,
             self.wake_p99_us,
             self.switches,
+            self.preemptions,
             self.jain,
             self.max_wait_us,
             self.pick_p50_ns,
@@ -670,6 +677,7 @@ impl RunRecord {
                 "wake_p50_us" => r.wake_p50_us = f()?,
                 "wake_p99_us" => r.wake_p99_us = f()?,
                 "switches" => r.switches = u()?,
+                "preemptions" => r.preemptions = u()?,
                 "jain" => r.jain = f()?,
                 "max_wait_us" => r.max_wait_us = f()?,
                 "pick_p50_ns" => r.pick_p50_ns = u()?,
@@ -678,7 +686,7 @@ impl RunRecord {
             }
             seen += 1;
         }
-        (seen == 17).then_some(r)
+        (seen == 18).then_some(r)
     }
 }
 
@@ -841,6 +849,7 @@ pub fn simulate_with(
         }
     }
     obs.switches = s.stats().switches;
+    obs.preemptions = s.stats().involuntary_switches;
     let _ = s.policy_report(&mut obs.policy_report);
     obs.unfinished = sims
         .iter()
@@ -1029,6 +1038,8 @@ pub struct Cell {
     pub wake_p99_us: f64,
     /// Context switches per completed job.
     pub switches_per_job: f64,
+    /// Involuntary switches per completed job.
+    pub preemptions_per_job: f64,
     /// Jain index.
     pub jain: f64,
     /// Largest runnable wait over all runs (µs).
@@ -1051,6 +1062,7 @@ pub fn aggregate(records: &[RunRecord], families: &[&str], policy: &str) -> Cell
     let m = |f: &dyn Fn(&RunRecord) -> f64| rs.iter().map(|r| f(r)).sum::<f64>() / n;
     let jobs: u64 = rs.iter().map(|r| r.jobs).sum();
     let switches: u64 = rs.iter().map(|r| r.switches).sum();
+    let preemptions: u64 = rs.iter().map(|r| r.preemptions).sum();
     Cell {
         runs: rs.len() as u64,
         mean_ct_us: m(&|r| r.mean_ct_us),
@@ -1060,6 +1072,7 @@ pub fn aggregate(records: &[RunRecord], families: &[&str], policy: &str) -> Cell
         wake_p50_us: m(&|r| r.wake_p50_us),
         wake_p99_us: m(&|r| r.wake_p99_us),
         switches_per_job: switches as f64 / jobs.max(1) as f64,
+        preemptions_per_job: preemptions as f64 / jobs.max(1) as f64,
         jain: m(&|r| r.jain),
         max_wait_us: rs.iter().map(|r| r.max_wait_us).fold(0.0, f64::max),
         pick_p99_ns: rs.iter().map(|r| r.pick_p99_ns).max().unwrap_or(0),
@@ -1097,7 +1110,7 @@ pub fn summarize(records: &[RunRecord]) -> String {
         let _ = writeln!(out, "== {name} ({} runs per policy)", rr.runs);
         let _ = writeln!(
             out,
-            "{:<21} {:>9} {:>9} {:>10} {:>7} {:>8} {:>8} {:>7} {:>6} {:>8} {:>7} {:>7} {:>6} {:>8} {:>8}",
+            "{:<21} {:>9} {:>9} {:>10} {:>7} {:>8} {:>8} {:>7} {:>7} {:>6} {:>8} {:>7} {:>7} {:>6} {:>8} {:>8}",
             "policy",
             "mean_ms",
             "p50_ms",
@@ -1106,6 +1119,7 @@ pub fn summarize(records: &[RunRecord]) -> String {
             "wake50us",
             "wake99us",
             "sw/job",
+            "pre/job",
             "jain",
             "maxwaitms",
             "ct/rr",
@@ -1129,7 +1143,7 @@ pub fn summarize(records: &[RunRecord]) -> String {
             };
             let _ = writeln!(
                 out,
-                "{:<21} {:>9.2} {:>9.2} {:>10.2} {:>7.2} {:>8.0} {:>8.0} {:>7.2} {:>6.3} {:>9.1} {:>7.3} {:>7.3} {:>6} {:>8} {:>8}{}",
+                "{:<21} {:>9.2} {:>9.2} {:>10.2} {:>7.2} {:>8.0} {:>8.0} {:>7.2} {:>7.2} {:>6.3} {:>9.1} {:>7.3} {:>7.3} {:>6} {:>8} {:>8}{}",
                 p,
                 c.mean_ct_us / 1e3,
                 c.p50_ct_us / 1e3,
@@ -1138,6 +1152,7 @@ pub fn summarize(records: &[RunRecord]) -> String {
                 c.wake_p50_us,
                 c.wake_p99_us,
                 c.switches_per_job,
+                c.preemptions_per_job,
                 c.jain,
                 c.max_wait_us / 1e3,
                 c.mean_ct_us / rr.mean_ct_us.max(1e-9),

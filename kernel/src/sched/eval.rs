@@ -111,7 +111,14 @@ pub fn run_workload(w: &Workload, interrupted: &dyn Fn() -> bool) -> Result<Obse
             "workload has more than {MAX_THREADS} threads"
         ));
     }
-    let switches_before = hal::task::with_scheduler(|s| s.stats().switches).unwrap_or(0);
+    let switch_counts = || {
+        hal::task::with_scheduler(|s| {
+            let st = s.stats();
+            (st.switches, st.involuntary_switches)
+        })
+        .unwrap_or((0, 0))
+    };
+    let switches_before = switch_counts();
     let state = Arc::new(RunState {
         start_ns: hal::time::now_ns(),
         queues: channel_queues(usize::from(w.channels))?,
@@ -150,9 +157,10 @@ pub fn run_workload(w: &Workload, interrupted: &dyn Fn() -> bool) -> Result<Obse
     for t in tids {
         let _ = task::join(t);
     }
-    let switches_after = hal::task::with_scheduler(|s| s.stats().switches).unwrap_or(0);
+    let switches_after = switch_counts();
     let mut obs = core::mem::take(&mut *state.obs.lock());
-    obs.switches = switches_after.saturating_sub(switches_before);
+    obs.switches = switches_after.0.saturating_sub(switches_before.0);
+    obs.preemptions = switches_after.1.saturating_sub(switches_before.1);
     obs.max_wait_ns = state.max_wait_ns.load(Ordering::Relaxed);
     let expected = w.threads.iter().filter(|t| !t.interactive).count() as u64;
     obs.unfinished = expected.saturating_sub(obs.jobs.len() as u64) + refused;
