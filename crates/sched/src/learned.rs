@@ -59,7 +59,7 @@ pub const PREEMPT_MARGIN: f32 = 2.0 / 16.0;
 /// See [`PREEMPT_MARGIN`].
 pub const PREEMPT_SHORT_NS: u64 = 4_000_000;
 /// See [`PREEMPT_MARGIN`].
-pub const PREEMPT_MIN_RUN_NS: u64 = 1_000_000;
+pub const PREEMPT_MIN_RUN_NS: u64 = 2_000_000;
 /// The slice of a thread predicted to run longer than [`QUANTUM_STRETCH`] base quanta.
 pub const LONG_QUANTUM_NS: u64 = 40_000_000;
 /// A thread predicted to finish within this many base quanta keeps the CPU until it does.
