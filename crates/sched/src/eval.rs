@@ -1222,13 +1222,19 @@ pub fn run_sim_report(
             "learned-attention" | "learned-no-attention" => {
                 let (p, mut trainer) =
                     crate::learned::LearnedPolicy::with_trainer(policy == "learned-attention");
+                // The trainer drains every TRAIN_PERIOD_NS, as the kernel thread does.
+                let every = (crate::trainer::TRAIN_PERIOD_NS / cfg.tick_ns).max(1);
+                let mut ticks = 0u64;
                 simulate_timed(
                     &w,
                     crate::timed::TimedPolicy::new(p, clock),
                     None,
                     cfg,
                     &mut || {
-                        trainer.drain(crate::trainer::RING);
+                        ticks += 1;
+                        if ticks.is_multiple_of(every) {
+                            trainer.drain(crate::trainer::RING);
+                        }
                     },
                 )
             }

@@ -17,13 +17,18 @@
 
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
+use alloc::collections::VecDeque;
 use alloc::sync::Arc;
 use spin::Mutex;
 
 use crate::attention::{AttentionModel, PARAMS, SetFeatures};
 
 /// Samples the ring holds; older ones are overwritten when the trainer falls behind.
-pub const RING: usize = 32;
+pub const RING: usize = 128;
+/// How often the trainer drains the ring (the kernel thread's period; the simulator's too). It
+/// runs at low priority, so in the kernel it mostly uses idle time, and a long period keeps its
+/// own wake-ups from adding context switches to the workload's.
+pub const TRAIN_PERIOD_NS: u64 = 20_000_000;
 /// Replayed samples kept per kind (exact, censored).
 const REPLAY: usize = 8;
 /// The policy adopts published weights at most this often (each adoption recomputes the cached
@@ -45,11 +50,11 @@ pub struct Sample {
     pub censored: bool,
 }
 
+/// The ring: capacity reserved once (on the heap: 128 samples are ~70 KiB, too much for a
+/// kernel stack), never grown — a full ring drops its oldest sample.
 #[derive(Debug)]
 struct Ring {
-    buf: [Option<Sample>; RING],
-    head: usize,
-    len: usize,
+    buf: VecDeque<Sample>,
 }
 
 #[derive(Debug)]
@@ -94,9 +99,7 @@ impl TrainerLink {
     pub fn new(params: [f32; PARAMS]) -> Self {
         TrainerLink {
             ring: Mutex::new(Ring {
-                buf: [None; RING],
-                head: 0,
-                len: 0,
+                buf: VecDeque::with_capacity(RING),
             }),
             weights: Mutex::new(Published { params, version: 0 }),
             version: AtomicU32::new(0),
@@ -115,33 +118,21 @@ impl TrainerLink {
             self.dropped.fetch_add(1, Ordering::Relaxed);
             return;
         };
-        let slot = (ring.head + ring.len) % RING;
-        if let Some(s) = ring.buf.get_mut(slot) {
-            *s = Some(sample);
-        }
-        if ring.len == RING {
-            ring.head = (ring.head + 1) % RING;
+        if ring.buf.len() >= RING {
+            ring.buf.pop_front();
             self.dropped.fetch_add(1, Ordering::Relaxed);
-        } else {
-            ring.len += 1;
         }
+        // Never beyond the capacity reserved in `new`: no allocation here.
+        ring.buf.push_back(sample);
     }
 
     fn pop(&self) -> Option<Sample> {
-        let mut ring = self.ring.lock();
-        if ring.len == 0 {
-            return None;
-        }
-        let head = ring.head;
-        let s = ring.buf.get_mut(head).and_then(Option::take);
-        ring.head = (head + 1) % RING;
-        ring.len -= 1;
-        s
+        self.ring.lock().buf.pop_front()
     }
 
     /// Samples waiting.
     pub fn pending(&self) -> usize {
-        self.ring.try_lock().map_or(0, |r| r.len)
+        self.ring.try_lock().map_or(0, |r| r.buf.len())
     }
 
     /// Latest published version (0: nothing trained yet).

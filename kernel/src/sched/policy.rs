@@ -7,20 +7,22 @@
 //! either.
 //!
 //! The learned policy does not train inside the scheduler: its `on_descheduled` only offers a
-//! sample to a fixed ring; a `sched-trainer` kernel thread ([`spawn_trainer`]) drains the ring
-//! every [`TRAIN_PERIOD_NS`], takes the gradient steps with interrupts on, and publishes the
-//! weights the policy adopts. The thread ends by itself once the policy is dropped.
+//! sample to a fixed ring; a low-priority `sched-trainer` kernel thread ([`spawn_trainer`])
+//! drains the ring every `sched::trainer::TRAIN_PERIOD_NS`, takes the gradient steps with
+//! interrupts on, and publishes the weights the policy adopts. The thread ends by itself once
+//! the policy is dropped.
 
 use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::sync::Arc;
 
 use hal::task::{self, SpawnOptions};
+use sched::Priority;
 use sched::SchedPolicy;
 use sched::ThreadId;
 use sched::learned::LearnedPolicy;
 use sched::timed::TimedPolicy;
-use sched::trainer::{RING, Trainer};
+use sched::trainer::{RING, TRAIN_PERIOD_NS, Trainer};
 use spin::Mutex;
 
 /// The policy that is not running (round-robin while learned runs, and vice versa).
@@ -35,15 +37,15 @@ fn timed_round_robin() -> Box<dyn SchedPolicy> {
     Box::new(TimedPolicy::new(sched::RoundRobinPolicy::new(), clock))
 }
 
-/// How often the trainer thread drains the sample ring.
-pub const TRAIN_PERIOD_NS: u64 = 5_000_000;
-
 /// Starts the kernel thread that trains for a learned policy: every [`TRAIN_PERIOD_NS`] it
 /// drains the ring and publishes weights; it returns once it holds the only reference to the
 /// link (the policy was dropped). `detached`: nobody joins it.
 pub fn spawn_trainer(mut trainer: Trainer, detached: bool) -> Result<ThreadId, String> {
+    // Low priority: training uses otherwise idle time and never preempts the workload; the
+    // learned policy's starvation guard still runs it within its bound under full load.
     let opts = SpawnOptions {
         detached,
+        priority: Priority::Low,
         ..SpawnOptions::default()
     };
     task::spawn_with("sched-trainer", opts, move || {
