@@ -1,33 +1,36 @@
-//! The learned policy: SRPT on CPU bursts predicted by a self-attention model trained online,
-//! with a predicted quantum and a starvation guard.
+//! The learned policy: SRPT on CPU bursts predicted by a self-attention model trained online
+//! (outside the scheduler, see [`crate::trainer`]), with a predicted quantum, early preemption
+//! and a starvation guard.
 //!
 //! Per decision ([`LearnedPolicy::pick_next`]):
 //! 1. **Starvation guard.** A thread runnable for longer than the bound
 //!    ([`LearnedPolicy::starvation_bound_ns`], 100 ms by default) runs first, whatever its
-//!    priority or prediction; each such pick is counted as an intervention. This is what makes the
-//!    wait bounded under an adversarial stream of short jobs.
+//!    priority or prediction — but at most every other pick, so that in overload the guard does
+//!    not turn the policy into FIFO; each such pick is counted as an intervention.
 //! 2. **Priorities.** Otherwise only the highest waiting priority level is considered.
-//! 3. **Model.** The (up to [`MAX_SET`]) longest-waiting threads of that level become feature rows
-//!    ([`features`]); the [`AttentionModel`] predicts each one's remaining CPU burst (the CPU time
-//!    until it next blocks, sleeps, yields or exits) using the others as context; the smallest
-//!    prediction runs (shortest remaining processing time first), ties to the longest waiting.
+//! 3. **Model.** The (up to [`MAX_SET`]) threads of that level with the smallest latest estimate
+//!    become rows; the [`AttentionModel`] predicts each one's remaining CPU burst (the CPU time
+//!    until it next blocks, sleeps, yields or exits) using the others as context, in integer
+//!    arithmetic over per-thread projections cached when the thread became runnable
+//!    ([`AttentionModel::forward_cached`]). The estimate is the averaged burst moved by the model
+//!    by at most [`CORRECTION`], floored by the CPU already attained in the burst; the smallest
+//!    runs (shortest remaining processing time first), ties to the longest waiting.
 //!
 //! Training signal: the decision's feature set is kept with the picked thread. When its slice
 //! ends, the scheduler's accounting tells what really happened: if the burst ended, the exact
-//! remaining burst since the pick is the target (one Adam step); if it was preempted, only a lower
-//! bound is known, and the model is corrected only if it predicted less (a censored, one-sided
-//! loss). Bursts are what SRPT needs and are observed exactly by `on_descheduled`, so no label is
-//! invented.
+//! remaining burst since the pick is the target; if it was preempted, only a lower bound is
+//! known, and a sample is made only if the estimate was below it (a censored, one-sided loss).
+//! `on_descheduled` only offers the sample to the trainer's ring — no gradient step runs in the
+//! scheduler — and `pick_next` adopts the trainer's published weights (at most every 10 ms).
 //!
 //! Quantum: a thread predicted to finish its burst within [`QUANTUM_STRETCH`] quanta gets a
-//! quantum stretched to cover the prediction (+25 %), so it can finish instead of being switched
-//! out and back; others get the base quantum. Early preemption: only for a strictly higher
-//! priority, or when a short thread (predicted < 1 ms) waits behind one that has run 3 ms of its
-//! slice and is predicted to run more than 4 ms more — the wake-up latency that stretched quanta
-//! would otherwise cost, bought with as few extra switches as the tuning runs allowed.
+//! quantum stretched to cover the prediction (+25 %); one predicted longer gets
+//! [`LONG_QUANTUM_NS`]; others the base quantum. Early preemption: for a strictly higher
+//! priority, or for a waiting thread predicted short and [`PREEMPT_MARGIN`] shorter than the
+//! running thread's remaining burst, once the running thread has had [`PREEMPT_MIN_RUN_NS`].
 //!
 //! Bounded memory: a fixed table of tracked threads (capacity reserved up front), one pending
-//! training sample per tracked thread in a fixed ring, the model's ~1 KiB. The decision path does
+//! training sample per recent pick in a fixed array, the model's ~1 KiB. The decision path does
 //! not allocate as long as fewer than [`MAX_TRACKED`] threads exist.
 
 // Index loops over parallel fixed arrays (rows, activations, gradients) read like the maths.
