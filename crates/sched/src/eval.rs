@@ -1096,11 +1096,17 @@ pub fn summarize(records: &[RunRecord]) -> String {
     groups.push(("seen(H1,H2)".to_string(), SEEN.to_vec()));
     groups.push(("fresh(H3,H4)".to_string(), FRESH.to_vec()));
     groups.push(("all".to_string(), FAMILIES.to_vec()));
-    let policies: Vec<&str> = POLICIES
+    let mut policies: Vec<&str> = POLICIES
         .iter()
         .copied()
         .filter(|p| records.iter().any(|r| r.policy == *p))
         .collect();
+    // Policies outside the standard list (e.g. the host-only `rules-untrained` ablation) follow.
+    for r in records {
+        if !policies.contains(&r.policy.as_str()) {
+            policies.push(r.policy.as_str());
+        }
+    }
     for (name, fams) in &groups {
         let rr = aggregate(records, fams, "round-robin");
         let oracle = aggregate(records, fams, "srpt-oracle");
@@ -1215,6 +1221,18 @@ pub fn run_sim_report(
             "sjf-ewma" => simulate_timed(
                 &w,
                 crate::timed::TimedPolicy::new(crate::baselines::SjfPolicy::new(), clock),
+                None,
+                cfg,
+                &mut || {},
+            ),
+            // The ablation of the model: the learned policy's decision rules with the untrained
+            // prior (SJF-EWMA estimates), no trainer. Not in POLICIES (host only, on request).
+            "rules-untrained" => simulate_timed(
+                &w,
+                crate::timed::TimedPolicy::new(
+                    crate::learned::LearnedPolicy::with_attention(true),
+                    clock,
+                ),
                 None,
                 cfg,
                 &mut || {},

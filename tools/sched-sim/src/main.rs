@@ -22,7 +22,8 @@ struct Args {
     /// Comma-separated families (default: all: W1-W6, the seen H1, H2 and the fresh H3, H4).
     #[arg(long)]
     families: Option<String>,
-    /// Comma-separated policies (default: all).
+    /// Comma-separated policies (default: all of the table; also `rules-untrained`, the
+    /// learned decision rules with the untrained prior and no trainer — a host-only ablation).
     #[arg(long)]
     policies: Option<String>,
     /// Print every run's line too.
