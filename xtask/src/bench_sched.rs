@@ -103,6 +103,8 @@ pub fn run(extra: &[String]) -> Result<ExitCode> {
     if host {
         let args: Vec<&str> = sim_args.iter().map(String::as_str).collect();
         crate::bench::run_host_tool("sched-sim", &args)?;
+        // Native decision latency with 16 runnable threads (the in-kernel figure is below).
+        crate::bench::run_host_tool("sched-sim", &["--pick-latency", "16"])?;
     }
     if qemu {
         qemu_part(seeds).context("in-kernel part (QEMU)")?;

@@ -995,7 +995,9 @@ fn advance(
 }
 
 /// A policy by name: `round-robin`, `eevdf-like`, `mlfq`, `sjf-ewma`, `learned-attention`,
-/// `learned-no-attention` (`srpt-oracle` needs a board: use [`OraclePolicy`]).
+/// `learned-no-attention` (`srpt-oracle` needs a board: use [`OraclePolicy`]). The learned ones
+/// come without a trainer, so they decide with their prior: use [`probed_policy`] or
+/// [`crate::learned::LearnedPolicy::with_trainer`] to learn.
 pub fn policy_by_name(name: &str) -> Option<Box<dyn SchedPolicy>> {
     Some(match name {
         "round-robin" => Box::new(crate::RoundRobinPolicy::new()),
