@@ -1,7 +1,8 @@
 //! `cargo xtask bench sched`: the evaluation of the learned scheduler (issue 14), in two parts.
 //!
-//! 1. The host simulator: `sched-sim` runs every workload family (W1–W6 and the held-out H1,
-//!    H2) × 20 seeds (100–119; the policy was tuned on seeds 1–5 of W1–W6 only) × every policy
+//! 1. The host simulator: `sched-sim` runs every workload family (the tuning families W1–W6, H1
+//!    and H2 seen in diagnosis, the fresh H3 and H4) × 20 seeds (100–119; the policy was tuned
+//!    on seeds 1–5 of W1–W6 only) × every policy
 //!    (round-robin, EEVDF-like, MLFQ, SJF-EWMA, the learned policy with and without attention,
 //!    the SRPT oracle) on a virtual clock, and prints the table with ratios to round-robin and
 //!    the share of the round-robin→oracle gap closed.
@@ -35,7 +36,13 @@ fn qemu_part(seeds: u32) -> Result<()> {
             .error
             .context(format!("serial log:\n{}", failure.log))
     })?;
-    let runs = 8 * 6 * seeds;
+    // Decision latency at 16 runnable threads under TCG, each policy on a private scheduler.
+    console.set_command_timeout(Duration::from_secs(120));
+    println!("xtask: bench sched: `schedctl latency 16` in QEMU");
+    for line in console.command("schedctl latency 16")? {
+        println!("kernel: {line}");
+    }
+    let runs = 10 * 6 * seeds;
     console.set_command_timeout(PER_RUN_TIMEOUT * runs + Duration::from_secs(60));
     let command = format!("schedctl eval all {seeds}");
     println!("xtask: bench sched: `{command}` in QEMU ({runs} runs)");
@@ -96,6 +103,8 @@ pub fn run(extra: &[String]) -> Result<ExitCode> {
     if host {
         let args: Vec<&str> = sim_args.iter().map(String::as_str).collect();
         crate::bench::run_host_tool("sched-sim", &args)?;
+        // Native decision latency with 16 runnable threads (the in-kernel figure is below).
+        crate::bench::run_host_tool("sched-sim", &["--pick-latency", "16"])?;
     }
     if qemu {
         qemu_part(seeds).context("in-kernel part (QEMU)")?;

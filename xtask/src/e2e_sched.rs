@@ -6,7 +6,8 @@
 //! starvation guard and decision latency, `off` returns to round-robin, and `on` again resumes
 //! the same learned policy (its training steps are kept, not restarted); the shell answers
 //! throughout; `schedctl eval` runs a family under every policy and prints one `sched-eval` line
-//! per run and the summary table. Each test leaves round-robin running.
+//! per run and the summary table, and `schedctl latency` one `sched-pick` line per policy. Each
+//! test leaves round-robin running.
 
 use std::time::Duration;
 
@@ -44,6 +45,9 @@ fn sched_commands_reject_bad_arguments(console: &mut Console) -> Result<()> {
         ("schedctl workload all", "family"),
         ("schedctl workload Q1", "family"),
         ("schedctl workload W1 -3", "seed"),
+        ("schedctl latency 0", "runnable"),
+        ("schedctl latency 65", "runnable"),
+        ("schedctl latency x", "runnable"),
     ] {
         command_error(console, line, needle)?;
     }
@@ -165,6 +169,15 @@ fn sched_eval_runs_every_policy(console: &mut Console) -> Result<()> {
         );
     }
     ensure!(output.iter().any(|l| l.starts_with("== W1")), "no table");
+    let latency = console.command("schedctl latency 4")?;
+    ensure!(
+        latency
+            .iter()
+            .filter(|l| l.starts_with("sched-pick policy=") && l.contains(" runnable=4 "))
+            .count()
+            == 6,
+        "expected one sched-pick line per policy: {latency:?}"
+    );
     let stats = console.command("schedctl stats")?;
     ensure!(
         stats.iter().any(|l| l == "policy: round-robin"),

@@ -356,9 +356,117 @@ impl AttentionModel {
     }
 }
 
+/// Fixed-point scale of predictions and value scores in [`RowCache`] (Q16 of the log scale).
+pub const Y_ONE: i32 = 1 << 16;
+/// Fixed-point scale of queries and keys in [`RowCache`] (Q10).
+const QK_ONE: f32 = 1024.0;
+/// Queries and keys are clamped to ±this before quantising; the softmax is saturated long before.
+const QK_CLAMP: f32 = 64.0;
+
+/// 2^(−i/64) in Q16, for the integer softmax (max relative error 1.1 %).
+const EXP2_NEG: [i32; 64] = [
+    65536, 64830, 64132, 63441, 62757, 62081, 61413, 60751, 60097, 59449, 58809, 58176, 57549,
+    56929, 56316, 55709, 55109, 54515, 53928, 53347, 52773, 52204, 51642, 51085, 50535, 49991,
+    49452, 48920, 48393, 47871, 47356, 46846, 46341, 45842, 45348, 44859, 44376, 43898, 43425,
+    42958, 42495, 42037, 41584, 41136, 40693, 40255, 39821, 39392, 38968, 38548, 38133, 37722,
+    37316, 36914, 36516, 36123, 35734, 35349, 34968, 34591, 34219, 33850, 33486, 33125,
+];
+
+/// What the decision needs of one thread, precomputed once per (feature row, weights): the
+/// thread's own prediction `base = wo·e + bo`, its value's contribution to any output
+/// `s = wo·v` (the head is linear, so `wo·Σ a_j v_j = Σ a_j (wo·v_j)`), and its query and key.
+/// Fixed point, so the per-decision attention is integer arithmetic only — under QEMU TCG that
+/// is several times cheaper than f32 (see ../shared/tcg-performance.md).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RowCache {
+    /// `wo·e + bo`, Q16.
+    pub base: i32,
+    /// `wo·v`, Q16.
+    pub s: i32,
+    /// Query, Q10.
+    pub q: [i32; DIM],
+    /// Key, Q10.
+    pub k: [i32; DIM],
+}
+
+fn quant(x: f32, one: f32, clamp: f32) -> i32 {
+    (x.clamp(-clamp, clamp) * one) as i32
+}
+
+impl AttentionModel {
+    /// The per-thread part of the forward pass for one feature row (f32, ~80 multiply-adds).
+    pub fn project_row(&self, row: &[f32; FEATURES]) -> RowCache {
+        let mut e: [f32; DIM] = mat_vec::<DIM, FEATURES>(self.p(OFF_WE..OFF_BE), row);
+        for (x, b) in e.iter_mut().zip(self.p(OFF_BE..OFF_WQ)) {
+            *x += b;
+        }
+        let wo: [f32; DIM] = core::array::from_fn(|d| self.params[OFF_WO + d]);
+        let base = dot(&wo, &e) + self.params[OFF_BO];
+        let mut c = RowCache {
+            base: quant(base, Y_ONE as f32, 16.0),
+            ..RowCache::default()
+        };
+        if self.attention {
+            let q = mat_vec::<DIM, DIM>(self.p(OFF_WQ..OFF_WK), &e);
+            let k = mat_vec::<DIM, DIM>(self.p(OFF_WK..OFF_WV), &e);
+            let v = mat_vec::<DIM, DIM>(self.p(OFF_WV..OFF_WO), &e);
+            c.s = quant(dot(&wo, &v), Y_ONE as f32, 16.0);
+            for d in 0..DIM {
+                c.q[d] = quant(q[d], QK_ONE, QK_CLAMP);
+                c.k[d] = quant(k[d], QK_ONE, QK_CLAMP);
+            }
+        }
+        c
+    }
+
+    /// The forward pass over a runnable set from precomputed rows, in integer arithmetic:
+    /// `out[i] = base_i + Σ_j softmax_j(q_i·k_j/√DIM)·s_j` (Q16). The softmax is a base-2
+    /// exponential from a 64-entry table and shifts; it agrees with [`AttentionModel::forward`]
+    /// to about 0.01 in the log scale (tested). No floating point, no allocation: O(n²·DIM).
+    pub fn forward_cached(&self, rows: &[RowCache], out: &mut [i32; MAX_SET]) {
+        let n = rows.len().min(MAX_SET);
+        if !self.attention {
+            for (o, r) in out.iter_mut().zip(rows) {
+                *o = r.base;
+            }
+            return;
+        }
+        // log2(e)/√DIM in Q20 turns a Q20 logit q·k into a Q10 base-2 exponent.
+        const LOG2E_OVER_SQRT_DIM_Q20: i64 = 756_388; // 1.442695 / 2 · 2^20 for DIM = 4
+        for i in 0..n {
+            let mut z = [0i64; MAX_SET];
+            let mut max = i64::MIN;
+            for j in 0..n {
+                let mut acc = 0i64;
+                for d in 0..DIM {
+                    acc += i64::from(rows[i].q[d]) * i64::from(rows[j].k[d]);
+                }
+                // acc is Q20; (acc · c) >> 30 is the exponent in Q10.
+                z[j] = (acc * LOG2E_OVER_SQRT_DIM_Q20) >> 30;
+                max = max.max(z[j]);
+            }
+            let (mut wsum, mut num) = (0i64, 0i64);
+            for j in 0..n {
+                let d = max - z[j];
+                let shift = d >> 10;
+                let w = if shift >= 24 {
+                    0
+                } else {
+                    i64::from(EXP2_NEG[((d & 1023) >> 4) as usize]) >> shift
+                };
+                wsum += w;
+                num += w * i64::from(rows[j].s);
+            }
+            let ctx = if wsum > 0 { num / wsum } else { 0 };
+            out[i] = rows[i].base.saturating_add(ctx as i32);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use alloc::vec::Vec;
 
     fn sample_set(n: usize, seed: u32) -> SetFeatures {
         let mut set = SetFeatures::new();
@@ -414,6 +522,32 @@ mod tests {
                     assert_eq!(qkv_nonzero, 0);
                 }
                 assert!(checked > 20);
+            }
+        }
+    }
+
+    #[test]
+    fn the_integer_forward_pass_agrees_with_the_f32_reference() {
+        for attention in [true, false] {
+            for seed in 0..20u32 {
+                let mut model = AttentionModel::new(attention, u64::from(seed) + 1);
+                for (i, p) in model.params.iter_mut().enumerate() {
+                    *p += ((i as u32 * 13 + seed) % 7) as f32 * 0.08 - 0.24;
+                }
+                let n = 1 + (seed as usize % MAX_SET);
+                let set = sample_set(n, seed.wrapping_mul(7919));
+                let reference = model.forward(&set);
+                let rows: Vec<RowCache> = (0..n).map(|i| model.project_row(&set.rows[i])).collect();
+                let mut fast = [0i32; MAX_SET];
+                model.forward_cached(&rows, &mut fast);
+                for i in 0..n {
+                    let f = fast[i] as f32 / Y_ONE as f32;
+                    assert!(
+                        (f - reference[i]).abs() < 0.01,
+                        "attention={attention} seed={seed} row {i}: {f} vs {}",
+                        reference[i]
+                    );
+                }
             }
         }
     }

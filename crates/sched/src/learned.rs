@@ -1,58 +1,83 @@
-//! The learned policy: SRPT on CPU bursts predicted by a self-attention model trained online,
-//! with a predicted quantum and a starvation guard.
+//! The learned policy: SRPT on CPU bursts predicted by a self-attention model trained online
+//! (outside the scheduler, see [`crate::trainer`]), with a predicted quantum, early preemption
+//! and a starvation guard.
 //!
 //! Per decision ([`LearnedPolicy::pick_next`]):
 //! 1. **Starvation guard.** A thread runnable for longer than the bound
 //!    ([`LearnedPolicy::starvation_bound_ns`], 100 ms by default) runs first, whatever its
-//!    priority or prediction; each such pick is counted as an intervention. This is what makes the
-//!    wait bounded under an adversarial stream of short jobs.
+//!    priority or prediction — but at most every other pick, so that in overload the guard does
+//!    not turn the policy into FIFO; each such pick is counted as an intervention.
 //! 2. **Priorities.** Otherwise only the highest waiting priority level is considered.
-//! 3. **Model.** The (up to [`MAX_SET`]) longest-waiting threads of that level become feature rows
-//!    ([`features`]); the [`AttentionModel`] predicts each one's remaining CPU burst (the CPU time
-//!    until it next blocks, sleeps, yields or exits) using the others as context; the smallest
-//!    prediction runs (shortest remaining processing time first), ties to the longest waiting.
+//! 3. **Model.** The (up to [`MAX_SET`]) threads of that level with the smallest latest estimate
+//!    become rows; the [`AttentionModel`] predicts each one's remaining CPU burst (the CPU time
+//!    until it next blocks, sleeps, yields or exits) using the others as context, in integer
+//!    arithmetic over per-thread projections cached when the thread became runnable
+//!    ([`AttentionModel::forward_cached`]). The estimate is the averaged burst moved by the model
+//!    by at most [`CORRECTION`], floored by the CPU already attained in the burst; the smallest
+//!    runs (shortest remaining processing time first), ties to the longest waiting.
 //!
 //! Training signal: the decision's feature set is kept with the picked thread. When its slice
 //! ends, the scheduler's accounting tells what really happened: if the burst ended, the exact
-//! remaining burst since the pick is the target (one Adam step); if it was preempted, only a lower
-//! bound is known, and the model is corrected only if it predicted less (a censored, one-sided
-//! loss). Bursts are what SRPT needs and are observed exactly by `on_descheduled`, so no label is
-//! invented.
+//! remaining burst since the pick is the target; if it was preempted, only a lower bound is
+//! known, and a sample is made only if the estimate was below it (a censored, one-sided loss).
+//! `on_descheduled` only offers the sample to the trainer's ring — no gradient step runs in the
+//! scheduler — and `pick_next` adopts the trainer's published weights (at most every 10 ms).
 //!
 //! Quantum: a thread predicted to finish its burst within [`QUANTUM_STRETCH`] quanta gets a
-//! quantum stretched to cover the prediction (+25 %), so it can finish instead of being switched
-//! out and back; others get the base quantum. Early preemption: only for a strictly higher
-//! priority, or when a short thread (predicted < 1 ms) waits behind one that has run 3 ms of its
-//! slice and is predicted to run more than 4 ms more — the wake-up latency that stretched quanta
-//! would otherwise cost, bought with as few extra switches as the tuning runs allowed.
+//! quantum stretched to cover the prediction (+25 %); one predicted longer gets
+//! [`LONG_QUANTUM_NS`]; others the base quantum. Early preemption: for a strictly higher
+//! priority, or for a waiting thread predicted short and [`PREEMPT_MARGIN`] shorter than the
+//! running thread's remaining burst, once the running thread has had [`PREEMPT_MIN_RUN_NS`].
 //!
 //! Bounded memory: a fixed table of tracked threads (capacity reserved up front), one pending
-//! training sample per tracked thread in a fixed ring, the model's ~1 KiB. The decision path does
+//! training sample per recent pick in a fixed array, the model's ~1 KiB. The decision path does
 //! not allocate as long as fewer than [`MAX_TRACKED`] threads exist.
 
 // Index loops over parallel fixed arrays (rows, activations, gradients) read like the maths.
 #![allow(clippy::needless_range_loop)]
 
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::fmt::Write;
 
-use crate::attention::{AttentionModel, FEATURES, MAX_SET, SetFeatures};
+use crate::attention::{AttentionModel, FEATURES, MAX_SET, RowCache, SetFeatures, Y_ONE};
 use crate::ids::{Priority, ThreadId};
 use crate::policy::SchedPolicy;
 use crate::thread::{ThreadState, ThreadTableView, ThreadView};
+use crate::trainer::{ADOPT_EVERY_NS, Sample, Trainer, TrainerLink};
 
 /// Threads tracked without allocating on the decision path.
 pub const MAX_TRACKED: usize = 128;
 /// Pending training samples kept (one per recent pick).
 const PENDING: usize = 8;
-/// Replayed samples kept per kind (exact, censored).
-const REPLAY: usize = 8;
 /// Hysteresis of the pick, in log scale (1/16 = a factor of 2): a preempted thread is picked
 /// again unless another is predicted to need less than half its remaining burst. Without it the
 /// attained-service floor makes CPU-bound threads alternate every quantum.
 pub const STICKY: f32 = 2.0 / 16.0;
+/// Early preemption: a waiting thread predicted shorter than [`PREEMPT_SHORT_NS`] and by this
+/// margin (log scale: 2/16 = a factor of 4) shorter than the running thread's remaining burst
+/// takes the CPU once the running thread has had [`PREEMPT_MIN_RUN_NS`] — SRPT with a floor
+/// against thrashing.
+pub const PREEMPT_MARGIN: f32 = 2.0 / 16.0;
+/// See [`PREEMPT_MARGIN`].
+pub const PREEMPT_SHORT_NS: u64 = 4_000_000;
+/// See [`PREEMPT_MARGIN`].
+pub const PREEMPT_MIN_RUN_NS: u64 = 2_000_000;
+/// The slice of a thread predicted to run longer than [`QUANTUM_STRETCH`] base quanta.
+pub const LONG_QUANTUM_NS: u64 = 40_000_000;
 /// A thread predicted to finish within this many base quanta keeps the CPU until it does.
 pub const QUANTUM_STRETCH: u64 = 3;
+
+/// How far the model may move a thread's estimate from its averaged burst (the SJF-EWMA
+/// estimate), in the log scale: 1/8 = a factor of 4 either way. The model ranks and corrects
+/// within that band; a drifting model cannot turn the order upside down.
+pub const CORRECTION: f32 = 2.0 / 16.0;
+
+/// The decision's estimate: the averaged burst `prior` moved by the model's `output` by at most
+/// [`CORRECTION`].
+fn bounded(prior: f32, output: f32) -> f32 {
+    prior + (output - prior).clamp(-CORRECTION, CORRECTION)
+}
 
 /// Log scale used for every time feature and for the target: `log2(1 + µs) / 16`.
 pub fn log_scale(ns: u64) -> f32 {
@@ -87,6 +112,11 @@ struct Track {
     bursts: u32,
     /// Latest predicted remaining burst (ns), for the quantum and early preemption.
     pred_ns: u64,
+    /// The same prediction in the log scale (compared without converting back).
+    pred_log: f32,
+    /// The row's projections under the weights of `cache_epoch` (see [`RowCache`]).
+    cache: RowCache,
+    cache_epoch: u32,
     /// The feature row, computed when the thread becomes runnable: nothing in it changes while
     /// it waits, so a decision reads rows instead of taking ~7 logarithms per thread.
     row: [f32; FEATURES],
@@ -109,16 +139,29 @@ impl Track {
             off_since: None,
             bursts: 0,
             pred_ns: 0,
+            pred_log: 0.0,
             row: [0.0; FEATURES],
+            cache: RowCache::default(),
+            cache_epoch: 0,
         }
     }
 }
 
 /// The feature row of a tracked thread at `now`.
-fn features(t: &Track) -> [f32; FEATURES] {
+///
+/// A thread without a complete burst yet gets the population's averaged burst `pop_burst_ns`
+/// in place of its own (feature 7 still says it has no history): an estimate of 0 made every
+/// new thread look shortest, so a stream of new CPU-bound jobs kept a known-short interactive
+/// thread waiting.
+fn features(t: &Track, pop_burst_ns: f32) -> [f32; FEATURES] {
+    let (avg, last) = if t.bursts == 0 {
+        (pop_burst_ns as u64, pop_burst_ns as u64)
+    } else {
+        (t.ewma_burst_ns as u64, t.last_burst_ns)
+    };
     [
-        log_scale(t.ewma_burst_ns as u64),
-        log_scale(t.last_burst_ns),
+        log_scale(avg),
+        log_scale(last),
         log_scale(t.attained_ns),
         log_scale(t.cpu_ns),
         t.preempt_frac,
@@ -131,17 +174,6 @@ fn features(t: &Track) -> [f32; FEATURES] {
             0.5 + t.bursts.min(16) as f32 / 32.0
         },
     ]
-}
-
-/// A resolved sample kept for replay: exact bursts outnumber censored ones ~100:1 on a mix of
-/// short and CPU-bound threads, so without replay the model never learns what a long-running
-/// thread looks like. Each training event also replays one stored sample, alternating kinds.
-#[derive(Clone, Copy, Debug)]
-struct Replay {
-    set: SetFeatures,
-    row: usize,
-    target: f32,
-    censored: bool,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -160,7 +192,7 @@ pub struct LearnedStats {
     pub model_picks: u64,
     /// Picks forced by the starvation guard.
     pub guard_interventions: u64,
-    /// Training steps on complete bursts.
+    /// Training steps on complete bursts (taken by the trainer).
     pub exact_steps: u64,
     /// Training steps on censored (preempted) bursts.
     pub censored_steps: u64,
@@ -172,6 +204,10 @@ pub struct LearnedStats {
     pub stretched_quanta: u64,
     /// Largest runnable wait seen at a pick (ns).
     pub max_wait_ns: u64,
+    /// Training samples lost (ring busy or full).
+    pub dropped_samples: u64,
+    /// Weight versions adopted from the trainer.
+    pub adopted_versions: u64,
 }
 
 /// The learned scheduling policy (see the module documentation).
@@ -186,16 +222,25 @@ pub struct LearnedPolicy {
     starvation_bound_ns: u64,
     training: bool,
     stats: LearnedStats,
-    early_sum: f32,
     name: &'static str,
-    replay: [[Option<Replay>; REPLAY]; 2],
-    replay_next: [usize; 2],
-    replay_turn: usize,
+    /// Shared with the trainer: samples go out, weights come back.
+    link: Arc<TrainerLink>,
+    /// Version of the weights in `model` (0: the prior it was built with).
+    version: u32,
+    /// Bumped on every adoption; a track's cache from another epoch is recomputed.
+    epoch: u32,
+    adopted_at: u64,
+    /// `log_scale(PREEMPT_SHORT_NS)`: the "short thread" threshold of early preemption.
+    log_short: f32,
     last: [(ThreadId, f32); MAX_SET],
     last_n: usize,
     /// The thread last descheduled by preemption: it keeps the CPU unless another thread is
     /// predicted to finish at least [`STICKY`] (in log scale) sooner.
     preempted_last: Option<ThreadId>,
+    /// The previous pick was the starvation guard's.
+    guard_last: bool,
+    /// Exponential average (α = 0.1) of every thread's complete bursts (ns).
+    pop_burst_ns: f32,
 }
 
 impl LearnedPolicy {
@@ -209,10 +254,14 @@ impl LearnedPolicy {
         Self::with_attention(true)
     }
 
-    /// The policy with (`true`) or without (`false`, the ablation) the attention layer.
+    /// The policy with (`true`) or without (`false`, the ablation) the attention layer, and no
+    /// trainer: it records samples, but decides with the prior's weights until something
+    /// drains its link ([`LearnedPolicy::link`]). Use [`LearnedPolicy::with_trainer`] to learn.
     pub fn with_attention(attention: bool) -> Self {
+        let model = AttentionModel::new(attention, 0x5EED);
+        let link = Arc::new(TrainerLink::new(model.params));
         LearnedPolicy {
-            model: AttentionModel::new(attention, 0x5EED),
+            model,
             tracks: Vec::with_capacity(MAX_TRACKED),
             pending: [None; PENDING],
             next_pending: 0,
@@ -221,19 +270,35 @@ impl LearnedPolicy {
             starvation_bound_ns: Self::DEFAULT_STARVATION_BOUND_NS,
             training: true,
             stats: LearnedStats::default(),
-            early_sum: 0.0,
             name: if attention {
                 "learned-attention"
             } else {
                 "learned-no-attention"
             },
-            replay: [[None; REPLAY]; 2],
-            replay_next: [0; 2],
-            replay_turn: 0,
+            link,
+            version: 0,
+            epoch: 1,
+            adopted_at: 0,
+            log_short: log_scale(PREEMPT_SHORT_NS),
             last: [(ThreadId::IDLE, 0.0); MAX_SET],
             last_n: 0,
             preempted_last: None,
+            guard_last: false,
+            pop_burst_ns: 0.0,
         }
+    }
+
+    /// The policy and the [`Trainer`] that learns for it (run `Trainer::drain` outside the
+    /// scheduler: a kernel thread, or the simulator's background callback).
+    pub fn with_trainer(attention: bool) -> (Self, Trainer) {
+        let p = Self::with_attention(attention);
+        let t = Trainer::new(p.model.clone(), p.link.clone());
+        (p, t)
+    }
+
+    /// The link to the trainer.
+    pub fn link(&self) -> &Arc<TrainerLink> {
+        &self.link
     }
 
     /// Sets the starvation bound (a thread never waits longer than this plus one slice).
@@ -253,9 +318,17 @@ impl LearnedPolicy {
         self.starvation_bound_ns
     }
 
-    /// Counters.
+    /// Counters (training figures from the trainer's link).
     pub fn stats(&self) -> LearnedStats {
-        self.stats
+        let t = self.link.stats();
+        LearnedStats {
+            exact_steps: t.exact_steps,
+            censored_steps: t.censored_steps,
+            early_loss: t.early_loss,
+            recent_loss: t.recent_loss,
+            dropped_samples: t.dropped,
+            ..self.stats
+        }
     }
 
     /// The last model decision: each candidate and its ranked prediction (log scale).
@@ -305,50 +378,29 @@ impl LearnedPolicy {
             .and_then(Option::take)
     }
 
-    fn learn(&mut self, p: &Pending, target: f32, censored: bool) {
-        if !self.training {
-            return;
-        }
-        let kind = usize::from(censored);
-        let slot = self.replay_next[kind];
-        self.replay[kind][slot] = Some(Replay {
-            set: p.set,
-            row: p.row,
-            target,
-            censored,
-        });
-        self.replay_next[kind] = (slot + 1) % REPLAY;
-        // Replay one stored sample of the other kind than last time.
-        self.replay_turn = (self.replay_turn + 1) % (2 * REPLAY);
-        let (rk, ri) = (self.replay_turn % 2, self.replay_turn / 2);
-        if let Some(r) = self.replay[rk][ri] {
-            let y = self.model.forward(&r.set)[r.row];
-            if !r.censored || y < r.target {
-                self.model.train_step(&r.set, r.row, r.target);
-            }
-        }
-        let loss = self.model.train_step(&p.set, p.row, target);
-        if censored {
-            self.stats.censored_steps += 1;
-        } else {
-            self.stats.exact_steps += 1;
-        }
-        let n = self.stats.exact_steps + self.stats.censored_steps;
-        if n <= 50 {
-            self.early_sum += loss;
-            self.stats.early_loss = self.early_sum / n as f32;
-            self.stats.recent_loss = self.stats.early_loss;
-        } else {
-            self.stats.recent_loss = 0.98 * self.stats.recent_loss + 0.02 * loss;
+    fn offer(&self, p: &Pending, target: f32, censored: bool) {
+        if self.training {
+            self.link.offer(Sample {
+                set: p.set,
+                row: p.row,
+                target,
+                censored,
+            });
         }
     }
 
-    /// A context-free prediction (the thread alone in its set), used when a thread wakes so early
-    /// preemption has a fresh estimate; the full decision uses the whole set.
-    fn solo_prediction(&self, t: &Track) -> u64 {
-        let mut set = SetFeatures::new();
-        set.push(t.row);
-        from_log_scale(self.model.forward(&set)[0])
+    /// Takes the trainer's newer weights, at most every [`ADOPT_EVERY_NS`] and never waiting.
+    fn adopt_weights(&mut self, now_ns: u64) {
+        if now_ns.saturating_sub(self.adopted_at) < ADOPT_EVERY_NS {
+            return;
+        }
+        if let Some((params, version)) = self.link.try_weights(self.version) {
+            self.model.params = params;
+            self.version = version;
+            self.epoch = self.epoch.wrapping_add(1);
+            self.adopted_at = now_ns;
+            self.stats.adopted_versions += 1;
+        }
     }
 }
 
@@ -366,6 +418,7 @@ impl SchedPolicy for LearnedPolicy {
     fn on_runnable(&mut self, thread: &ThreadView<'_>, now_ns: u64) {
         self.seq += 1;
         let seq = self.seq;
+        let pop = self.pop_burst_ns;
         let Some(t) = self.track_mut(thread.id(), thread.priority()) else {
             return;
         };
@@ -376,13 +429,22 @@ impl SchedPolicy for LearnedPolicy {
             let off = now_ns.saturating_sub(since) as f32;
             t.ewma_off_ns = 0.5 * off + 0.5 * t.ewma_off_ns;
         }
-        t.row = features(t);
-        let t = *t;
-        let pred = self.solo_prediction(&t);
-        if let Some(i) = self.track_index(t.tid)
+        t.row = features(t, pop);
+        let row = t.row;
+        // Alone in its set the softmax is 1, so the context-free prediction is base + s.
+        let cache = self.model.project_row(&row);
+        let solo = bounded(
+            row[0],
+            cache.base.saturating_add(cache.s) as f32 / Y_ONE as f32,
+        );
+        let epoch = self.epoch;
+        if let Some(i) = self.track_index(thread.id())
             && let Some(t) = self.tracks.get_mut(i)
         {
-            t.pred_ns = pred;
+            t.cache = cache;
+            t.cache_epoch = epoch;
+            t.pred_log = solo;
+            t.pred_ns = from_log_scale(solo);
         }
     }
 
@@ -395,6 +457,7 @@ impl SchedPolicy for LearnedPolicy {
     }
 
     fn pick_next(&mut self, now_ns: u64, _threads: &ThreadTableView<'_>) -> Option<ThreadId> {
+        self.adopt_weights(now_ns);
         // 1. Starvation guard: the longest-waiting thread, if it waited past the bound.
         let oldest = self
             .tracks
@@ -403,7 +466,12 @@ impl SchedPolicy for LearnedPolicy {
             .filter(|(_, t)| t.queued)
             .min_by_key(|(_, t)| t.seq)
             .map(|(i, t)| (i, now_ns.saturating_sub(t.runnable_since)))?;
-        let chosen = if oldest.1 >= self.starvation_bound_ns {
+        // At most every other pick is the guard's: in overload, when the backlog itself is older
+        // than the bound, a guard that always fired would turn the policy into FIFO with a
+        // 100 ms delay for everyone, interactive threads included.
+        let guard = oldest.1 >= self.starvation_bound_ns && !self.guard_last;
+        self.guard_last = guard;
+        let chosen = if guard {
             self.stats.guard_interventions += 1;
             oldest.0
         } else {
@@ -414,15 +482,25 @@ impl SchedPolicy for LearnedPolicy {
                 .filter(|t| t.queued)
                 .map(|t| t.priority)
                 .max()?;
+            // The set: the MAX_SET threads of that level with the smallest latest estimate
+            // (floored by attained service), ties to the longer waiting. Choosing the longest
+            // waiting instead kept a just-woken short thread out of the set whenever more than
+            // MAX_SET were runnable — starving exactly what SRPT should run first (the guard
+            // covers threads left out for long).
+            let key = |t: &Track| (t.pred_log.max(t.row[2]), t.seq);
             let mut members = [0usize; MAX_SET];
+            let mut keys = [(0.0f32, 0u64); MAX_SET];
             let mut n = 0usize;
             for (i, t) in self.tracks.iter().enumerate() {
                 if !t.queued || t.priority != top {
                     continue;
                 }
-                // Insertion into the n smallest seqs seen so far.
+                let kt = key(t);
                 let mut pos = n;
-                while pos > 0 && self.tracks[members[pos - 1]].seq > t.seq {
+                while pos > 0
+                    && (keys[pos - 1].0 > kt.0
+                        || (keys[pos - 1].0 == kt.0 && keys[pos - 1].1 > kt.1))
+                {
                     pos -= 1;
                 }
                 if pos >= MAX_SET {
@@ -432,38 +510,59 @@ impl SchedPolicy for LearnedPolicy {
                 let mut k = end;
                 while k > pos {
                     members[k] = members[k - 1];
+                    keys[k] = keys[k - 1];
                     k -= 1;
                 }
                 members[pos] = i;
+                keys[pos] = kt;
                 n = (n + 1).min(MAX_SET);
             }
-            let mut set = SetFeatures::new();
-            for &i in &members[..n] {
-                set.push(self.tracks[i].row);
+            // Per-thread projections are cached (recomputed only after the weights changed), so
+            // the decision is the integer attention over at most MAX_SET rows.
+            let mut rows = [RowCache::default(); MAX_SET];
+            for (r, &i) in members[..n].iter().enumerate() {
+                let t = &mut self.tracks[i];
+                if t.cache_epoch != self.epoch {
+                    t.cache = self.model.project_row(&t.row);
+                    t.cache_epoch = self.epoch;
+                }
+                rows[r] = t.cache;
             }
-            let mut preds = self.model.forward(&set);
+            let mut fixed = [0i32; MAX_SET];
+            self.model.forward_cached(&rows[..n], &mut fixed);
+            let mut preds = [0.0f32; MAX_SET];
+            for r in 0..n {
+                let row0 = self.tracks[members[r]].row[0];
+                preds[r] = bounded(row0, fixed[r] as f32 / Y_ONE as f32);
+            }
             // Attained-service floor: a thread that has already run A in this burst is ranked as
             // needing at least A more (the least-attained-service prior for heavy-tailed bursts).
             // The model ranks everything above the floor; it is trained on its raw output.
             for r in 0..n {
-                preds[r] = preds[r].max(set.rows[r][2]);
+                preds[r] = preds[r].max(self.tracks[members[r]].row[2]);
                 if Some(self.tracks[members[r]].tid) == self.preempted_last {
                     preds[r] -= STICKY;
                 }
             }
             let mut best = 0usize;
             for r in 1..n {
-                // Strictly smaller: ties go to the longer-waiting thread (earlier row).
-                if preds[r] < preds[best] {
+                // Ties go to the longer-waiting thread.
+                if preds[r] < preds[best] || (preds[r] == preds[best] && keys[r].1 < keys[best].1) {
                     best = r;
                 }
             }
             for r in 0..n {
-                self.tracks[members[r]].pred_ns = from_log_scale(preds[r]);
+                self.tracks[members[r]].pred_log = preds[r];
                 self.last[r] = (self.tracks[members[r]].tid, preds[r]);
             }
             self.last_n = n;
             let idx = members[best];
+            self.tracks[idx].pred_ns = from_log_scale(preds[best]);
+            // The training sample keeps the feature rows (the trainer's f32 model needs them).
+            let mut set = SetFeatures::new();
+            for &i in &members[..n] {
+                set.push(self.tracks[i].row);
+            }
             self.stats.model_picks += 1;
             let attained = self.tracks[idx].attained_ns;
             let slot = self.next_pending;
@@ -498,6 +597,10 @@ impl SchedPolicy for LearnedPolicy {
             Some(t) if t.pred_ns > base && t.pred_ns <= QUANTUM_STRETCH * base => {
                 (t.pred_ns + t.pred_ns / 4).min(QUANTUM_STRETCH * base)
             }
+            // Predicted longer still: a long slice. Short threads that wake meanwhile take the
+            // CPU through early preemption, so the slice costs them nothing; among long threads
+            // it only saves switches.
+            Some(t) if t.pred_ns > QUANTUM_STRETCH * base => LONG_QUANTUM_NS,
             _ => base,
         }
     }
@@ -510,13 +613,19 @@ impl SchedPolicy for LearnedPolicy {
             return false;
         };
         let ran = now_ns.saturating_sub(running.state_since_ns());
-        let run_left = run.pred_ns.saturating_sub(ran);
+        // Remaining of the running thread: its prediction minus what it ran, but at least what
+        // it has attained in this burst (the same least-attained-service floor as the pick).
+        let run_left = run
+            .pred_ns
+            .saturating_sub(ran)
+            .max(run.attained_ns.saturating_add(ran));
+        let run_left_log = log_scale(run_left);
         self.tracks.iter().filter(|t| t.queued).any(|t| {
             t.priority > running.priority()
                 || (t.priority == running.priority()
-                    && t.pred_ns < 1_000_000
-                    && run_left > 4_000_000
-                    && ran >= 3_000_000)
+                    && ran >= PREEMPT_MIN_RUN_NS
+                    && t.pred_log < self.log_short
+                    && t.pred_log + PREEMPT_MARGIN < run_left_log)
         })
     }
 
@@ -550,6 +659,11 @@ impl SchedPolicy for LearnedPolicy {
                 0.5 * attained as f32 + 0.5 * t.ewma_burst_ns
             };
             t.bursts = t.bursts.saturating_add(1);
+            self.pop_burst_ns = if self.pop_burst_ns == 0.0 {
+                attained as f32
+            } else {
+                0.9 * self.pop_burst_ns + 0.1 * attained as f32
+            };
             t.attained_ns = 0;
             t.off_since = Some(now_ns);
         }
@@ -561,10 +675,10 @@ impl SchedPolicy for LearnedPolicy {
             let since_pick = attained.saturating_sub(p.attained_at_pick);
             let target = log_scale(since_pick);
             if !preempted {
-                self.learn(&p, target, false);
+                self.offer(&p, target, false);
             } else if p.predicted < target {
                 // Censored: the burst lasts at least this long; correct only an underestimate.
-                self.learn(&p, target, true);
+                self.offer(&p, target, true);
             }
         }
         if !preempted && ran_ns > self.base_quantum_ns {
@@ -573,16 +687,17 @@ impl SchedPolicy for LearnedPolicy {
     }
 
     fn counters(&self) -> crate::policy::PolicyCounters {
+        let t = self.link.stats();
         crate::policy::PolicyCounters {
-            training_steps: self.stats.exact_steps + self.stats.censored_steps,
-            recent_loss: f64::from(self.stats.recent_loss),
+            training_steps: t.exact_steps + t.censored_steps,
+            recent_loss: f64::from(t.recent_loss),
             guard_interventions: self.stats.guard_interventions,
             ..Default::default()
         }
     }
 
     fn report(&self, out: &mut dyn Write) -> core::fmt::Result {
-        let s = &self.stats;
+        let s = &self.stats();
         writeln!(
             out,
             "model: attention={} dim={} params={}",
@@ -605,6 +720,11 @@ impl SchedPolicy for LearnedPolicy {
             out,
             "starvation guard interventions: {}",
             s.guard_interventions
+        )?;
+        writeln!(
+            out,
+            "trainer: weights v{} adopted {} times, {} samples dropped",
+            self.version, s.adopted_versions, s.dropped_samples
         )?;
         writeln!(out, "stretched slices: {}", s.stretched_quanta)?;
         write!(out, "max runnable wait: {} us", s.max_wait_ns / 1000)

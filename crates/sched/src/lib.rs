@@ -59,6 +59,7 @@ pub mod round_robin;
 pub mod scheduler;
 pub mod thread;
 pub mod timed;
+pub mod trainer;
 
 pub use error::SchedError;
 pub use ids::{Priority, ThreadId, WaitQueueId};

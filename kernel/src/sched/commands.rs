@@ -9,7 +9,7 @@ use shell::{CommandError, CommandRegistry, Subcommand, optional_arg, required_ar
 use super::{eval as keval, policy};
 use crate::ctx::{CmdResult, KernelCtx, Out, w};
 
-const SUBCOMMANDS: [Subcommand<KernelCtx>; 3] = [
+const SUBCOMMANDS: [Subcommand<KernelCtx>; 4] = [
     Subcommand {
         name: "transformer",
         usage: "<on|off>",
@@ -23,9 +23,15 @@ const SUBCOMMANDS: [Subcommand<KernelCtx>; 3] = [
         handler: schedctl_eval,
     },
     Subcommand {
+        name: "latency",
+        usage: "[RUNNABLE]",
+        summary: "time each policy's decision with RUNNABLE (default 16) runnable threads",
+        handler: schedctl_latency,
+    },
+    Subcommand {
         name: "workload",
         usage: "<FAMILY> [SEED]",
-        summary: "start a workload family (W1-W6, H1, H2) in the background",
+        summary: "start a workload family (W1-W6, H1-H4) in the background",
         handler: schedctl_workload,
     },
 ];
@@ -65,7 +71,7 @@ fn family_arg(text: &str) -> Result<Vec<&'static str>, CommandError> {
         .map(|f| alloc::vec![*f])
         .ok_or_else(|| {
             CommandError::usage(alloc::format!(
-                "family: expected one of W1-W6, H1, H2 or all, got '{text}'"
+                "family: expected one of W1-W6, H1-H4 or all, got '{text}'"
             ))
         })
 }
@@ -99,11 +105,31 @@ fn schedctl_eval(ctx: &mut KernelCtx, args: &[&str], out: Out) -> CmdResult {
     w(write!(out, "{}", eval::summarize(&records)))
 }
 
+fn schedctl_latency(ctx: &mut KernelCtx, args: &[&str], out: Out) -> CmdResult {
+    let n: usize = optional_arg(args, 0, "runnable")?.unwrap_or(16);
+    if !(1..=64).contains(&n) {
+        return Err(CommandError::usage("runnable: expected 1 to 64"));
+    }
+    for p in eval::POLICIES.iter().filter(|p| **p != "srpt-oracle") {
+        if ctx.interrupted() {
+            return w(writeln!(out, "interrupted"));
+        }
+        // A private scheduler (not the running one): only the policy's arithmetic is timed.
+        let (p50, p99) = eval::pick_latency(p, n, 2000, super::policy::clock)
+            .ok_or_else(|| CommandError::failed(alloc::format!("cannot measure {p}")))?;
+        w(writeln!(
+            out,
+            "sched-pick policy={p} runnable={n} p50_ns={p50} p99_ns={p99}"
+        ))?;
+    }
+    Ok(())
+}
+
 fn schedctl_workload(_: &mut KernelCtx, args: &[&str], out: Out) -> CmdResult {
     let text = required_arg(args, 0, "family")?;
     if text == "all" {
         return Err(CommandError::usage(
-            "family: one family (W1-W6, H1, H2), not all",
+            "family: one family (W1-W6, H1-H4), not all",
         ));
     }
     let family = family_arg(text)?;

@@ -111,7 +111,14 @@ pub fn run_workload(w: &Workload, interrupted: &dyn Fn() -> bool) -> Result<Obse
             "workload has more than {MAX_THREADS} threads"
         ));
     }
-    let switches_before = hal::task::with_scheduler(|s| s.stats().switches).unwrap_or(0);
+    let switch_counts = || {
+        hal::task::with_scheduler(|s| {
+            let st = s.stats();
+            (st.switches, st.involuntary_switches)
+        })
+        .unwrap_or((0, 0))
+    };
+    let switches_before = switch_counts();
     let state = Arc::new(RunState {
         start_ns: hal::time::now_ns(),
         queues: channel_queues(usize::from(w.channels))?,
@@ -150,9 +157,10 @@ pub fn run_workload(w: &Workload, interrupted: &dyn Fn() -> bool) -> Result<Obse
     for t in tids {
         let _ = task::join(t);
     }
-    let switches_after = hal::task::with_scheduler(|s| s.stats().switches).unwrap_or(0);
+    let switches_after = switch_counts();
     let mut obs = core::mem::take(&mut *state.obs.lock());
-    obs.switches = switches_after.saturating_sub(switches_before);
+    obs.switches = switches_after.0.saturating_sub(switches_before.0);
+    obs.preemptions = switches_after.1.saturating_sub(switches_before.1);
     obs.max_wait_ns = state.max_wait_ns.load(Ordering::Relaxed);
     let expected = w.threads.iter().filter(|t| !t.interactive).count() as u64;
     obs.unfinished = expected.saturating_sub(obs.jobs.len() as u64) + refused;
@@ -168,13 +176,22 @@ pub fn run(
     interrupted: &dyn Fn() -> bool,
 ) -> Result<RunRecord, String> {
     let w = eval::build(family, seed).ok_or_else(|| alloc::format!("unknown family '{family}'"))?;
-    let (p, probe) = eval::probed_policy(policy, super::policy::clock)
+    let (p, probe, trainer) = eval::probed_policy(policy, super::policy::clock)
         .ok_or_else(|| alloc::format!("unknown policy '{policy}'"))?;
+    // A learned policy trains in its own kernel thread for the run (it ends once the policy is
+    // dropped below).
+    let trainer = match trainer {
+        Some(t) => Some(super::policy::spawn_trainer(t, false)?),
+        None => None,
+    };
     let previous = task::set_policy(p).map_err(|e| alloc::format!("{e}"))?;
     let result = run_workload(&w, interrupted);
     // Put the previous policy back; dropping the evaluated one publishes its latencies.
     let evaluated = task::set_policy(previous).map_err(|e| alloc::format!("{e}"))?;
     drop(evaluated);
+    if let Some(t) = trainer {
+        let _ = task::join(t);
+    }
     let obs = result?;
     let picks = (
         probe.p50.load(Ordering::Relaxed),

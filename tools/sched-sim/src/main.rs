@@ -19,10 +19,11 @@ struct Args {
     /// Number of seeds.
     #[arg(long, default_value_t = 20)]
     seeds: u64,
-    /// Comma-separated families (default: all, W1-W6 and the held-out H1, H2).
+    /// Comma-separated families (default: all: W1-W6, the seen H1, H2 and the fresh H3, H4).
     #[arg(long)]
     families: Option<String>,
-    /// Comma-separated policies (default: all).
+    /// Comma-separated policies (default: all of the table; also `rules-untrained`, the
+    /// learned decision rules with the untrained prior and no trainer — a host-only ablation).
     #[arg(long)]
     policies: Option<String>,
     /// Print every run's line too.
@@ -34,6 +35,9 @@ struct Args {
     /// Summarize `sched-eval` lines from this file instead of simulating.
     #[arg(long)]
     summarize: Option<String>,
+    /// Only measure decision latency with this many runnable threads (native), every policy.
+    #[arg(long)]
+    pick_latency: Option<usize>,
 }
 
 fn clock() -> u64 {
@@ -50,6 +54,15 @@ fn main() -> Result<()> {
             bail!("no sched-eval lines in {path}");
         }
         print!("{}", eval::summarize(&records));
+        return Ok(());
+    }
+    if let Some(n) = args.pick_latency {
+        for policy in eval::POLICIES.iter().filter(|p| **p != "srpt-oracle") {
+            let Some((p50, p99)) = eval::pick_latency(policy, n, 3000, clock) else {
+                bail!("cannot measure {policy}");
+            };
+            println!("sched-pick policy={policy} runnable={n} p50_ns={p50} p99_ns={p99}");
+        }
         return Ok(());
     }
     let families: Vec<String> = match args.families {
