@@ -60,8 +60,9 @@ enum Command {
         /// Predictor updates for the cost measurement.
         #[arg(long, default_value_t = 2_000_000)]
         observe_calls: u64,
-        /// Run scenario families instead of the builtin mix: `design`, `held-out`, `all`
-        /// (design and held-out), or a comma-separated list of family names; each family
+        /// Run scenario families instead of the builtin mix: `design`, `held-out` (the first
+        /// held-out families, seen in diagnosis since), `fresh` (the fresh held-out families),
+        /// `all` (all three), or a comma-separated list of family names; each family
         /// runs `--runs-per-family` seeds of its OOM-bound kind and of its benign twin.
         #[arg(long)]
         families: Option<String>,
@@ -122,8 +123,12 @@ fn parse_families(spec: &str) -> Result<Vec<Family>> {
     let split = |split: Split| FAMILIES.iter().copied().filter(move |f| f.split == split);
     Ok(match spec {
         "design" => split(Split::Design).collect(),
-        "held-out" => split(Split::HeldOut).collect(),
-        "all" => split(Split::Design).chain(split(Split::HeldOut)).collect(),
+        "held-out" | "seen-held-out" => split(Split::HeldOut).collect(),
+        "fresh" | "fresh-held-out" => split(Split::Fresh).collect(),
+        "all" => split(Split::Design)
+            .chain(split(Split::HeldOut))
+            .chain(split(Split::Fresh))
+            .collect(),
         list => list
             .split(',')
             .map(|name| {

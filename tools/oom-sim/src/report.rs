@@ -488,7 +488,7 @@ pub fn family_eval(
         );
         print_family_rows(&label, &records);
     }
-    for split in [Split::Design, Split::HeldOut] {
+    for split in [Split::Design, Split::HeldOut, Split::Fresh] {
         for abrupt in [false, true] {
             let records: Vec<EvalRecord> = all
                 .iter()
