@@ -87,6 +87,18 @@ enum Command {
         /// File with the lines; stdin when absent or `-`.
         file: Option<String>,
     },
+    /// One run of one scenario kind (e.g. `churn-ok`), printing its `eval` line; with
+    /// `OOM_SIM_TRACE=1` every sample's assessment and every action too (diagnosis).
+    Run {
+        /// Scenario kind (`leak`, `churn-ok`, …).
+        kind: String,
+        /// Seed.
+        #[arg(long, default_value_t = TEST_SEED_BASE)]
+        seed: u64,
+        /// Response mode: off, on, earlyoom, psi.
+        #[arg(long, default_value = "off")]
+        mode: String,
+    },
     /// Measure the cost of one predictor update.
     ObserveCost {
         /// Updates to time.
@@ -234,6 +246,27 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 bail!("no eval lines found");
             }
             report::print_summary(&records);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Run { kind, seed, mode } => {
+            let kind: ScenarioKind = kind.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
+            let mode = match mode.as_str() {
+                "off" => LadderMode::Off,
+                "on" => LadderMode::On,
+                "earlyoom" => LadderMode::EarlyOom,
+                "psi" => LadderMode::Psi,
+                other => bail!("unknown mode {other:?} (off, on, earlyoom, psi)"),
+            };
+            let (record, _) = sim::run(
+                0,
+                kind,
+                seed,
+                sim::RunOptions {
+                    predictor: config(None)?,
+                    mode,
+                },
+            )?;
+            println!("{record}");
             Ok(ExitCode::SUCCESS)
         }
         Command::ObserveCost { calls } => {
