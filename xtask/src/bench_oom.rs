@@ -1,9 +1,14 @@
-//! `cargo xtask bench oom`: the evaluation of predictive OOM handling (issue 3), in two parts.
+//! `cargo xtask bench oom`: the evaluation of predictive OOM handling (issues 3 and 13), in two
+//! parts.
 //!
-//! 1. The host simulator: `oom-sim eval` (60 OOM-bound + 60 benign scenarios by default, each
-//!    run with the response off, our ladder on, and each baseline's native response), which
-//!    prints every `eval …` line, the summary table with ratios, and the cost of one predictor
-//!    update.
+//! 1. The host simulator: `oom-sim eval` (60 OOM-bound + 60 benign scenarios of the builtin
+//!    kinds by default, each run with the response off, our ladder on, and each baseline's
+//!    native response), which prints every `eval …` line, the summary table with ratios, and
+//!    the cost of one predictor update; then `oom-sim eval --families all` (issue 13: every
+//!    scenario family, [`FAMILY_RUNS`] test seeds each of the OOM-bound kind and its benign
+//!    twin), which prints per-family tables for the train (design), seen-held-out and
+//!    fresh-held-out families — recall at ≥ 5 s inside the predictor's horizon, false alarms,
+//!    benign kills, right victim and median lead for the predictor, earlyoom and PSI.
 //! 2. The same in QEMU with fewer runs: boots the normal kernel image, runs
 //!    `crashctl eval <runs> <seed>` with a generous timeout (the runs take real time: up to
 //!    90 s each), saves the `eval …` lines next to the kernel images
@@ -12,7 +17,8 @@
 //!
 //! Arguments after `--`: `--qemu-runs N` (default 12: three OOM-bound and three benign
 //! scenarios, each with the ladder off and on), `--qemu-seed S` (default 1), `--host-only`,
-//! `--qemu-only`; anything else goes to `oom-sim eval` (e.g. `--oom-runs 90`).
+//! `--qemu-only`, `--family-runs N` (seeds per family, default [`FAMILY_RUNS`]; 0 skips the
+//! families); anything else goes to the builtin `oom-sim eval` (e.g. `--oom-runs 90`).
 //! If the kernel has no `crashctl` command, the QEMU part says so and the command fails.
 //!
 //! Neighbours: [`crate::bench`] dispatches here; [`crate::qemu`] and [`crate::console`] drive
@@ -28,6 +34,8 @@ use crate::console::Console;
 use crate::qemu::Guest;
 use crate::{image, setup};
 
+/// Test seeds per scenario family in the host part (seeds 1..=30, as in docs/oom-eval).
+const FAMILY_RUNS: u32 = 30;
 /// Default number of in-kernel runs (`crashctl eval` pairs them: ladder off, then on).
 const DEFAULT_QEMU_RUNS: u32 = 12;
 /// Longest one in-kernel run may take: the longest scenario (90 s), the kernel's 5 s grace
@@ -41,6 +49,7 @@ struct Options {
     qemu_seed: u64,
     host: bool,
     qemu: bool,
+    family_runs: u32,
     sim_args: Vec<String>,
 }
 
@@ -50,6 +59,7 @@ fn parse_options(extra: &[String]) -> Result<Options> {
         qemu_seed: 1,
         host: true,
         qemu: true,
+        family_runs: FAMILY_RUNS,
         sim_args: Vec::new(),
     };
     let mut args = extra.iter();
@@ -67,6 +77,12 @@ fn parse_options(extra: &[String]) -> Result<Options> {
                 options.qemu_seed = value
                     .parse()
                     .with_context(|| format!("--qemu-seed: {value:?} is not a number"))?;
+            }
+            "--family-runs" => {
+                let value = args.next().context("--family-runs needs a number")?;
+                options.family_runs = value
+                    .parse()
+                    .with_context(|| format!("--family-runs: {value:?} is not a number"))?;
             }
             "--host-only" => options.qemu = false,
             "--qemu-only" => options.host = false,
@@ -149,6 +165,24 @@ pub fn run(extra: &[String]) -> Result<ExitCode> {
         let mut args = vec!["eval"];
         args.extend(options.sim_args.iter().map(String::as_str));
         crate::bench::run_host_tool("oom-sim", &args)?;
+        if options.family_runs > 0 {
+            let runs = options.family_runs.to_string();
+            println!();
+            println!("xtask: bench oom: scenario families (issue 13), {runs} test seeds each");
+            crate::bench::run_host_tool(
+                "oom-sim",
+                &[
+                    "eval",
+                    "--families",
+                    "all",
+                    "--runs-per-family",
+                    &runs,
+                    "--seed-base",
+                    "1",
+                    "--quiet",
+                ],
+            )?;
+        }
     }
     if options.qemu {
         qemu_part(options.qemu_runs, options.qemu_seed).context("in-kernel part (QEMU)")?;
@@ -172,9 +206,12 @@ mod tests {
             "--oom-runs",
             "90",
             "--host-only",
+            "--family-runs",
+            "5",
         ]))
         .unwrap();
         assert_eq!(o.qemu_runs, 4);
+        assert_eq!(o.family_runs, 5);
         assert!(o.host && !o.qemu);
         assert_eq!(o.sim_args, strings(&["--oom-runs", "90"]));
         let d = parse_options(&[]).unwrap();
@@ -185,6 +222,8 @@ mod tests {
         assert!(parse_options(&strings(&["--qemu-runs", "0"])).is_err());
         assert!(parse_options(&strings(&["--qemu-runs"])).is_err());
         assert!(parse_options(&strings(&["--qemu-seed", "x"])).is_err());
+        assert!(parse_options(&strings(&["--family-runs", "x"])).is_err());
+        assert_eq!(d.family_runs, FAMILY_RUNS);
         assert!(parse_options(&strings(&["--host-only", "--qemu-only"])).is_err());
     }
 }

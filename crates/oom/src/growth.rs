@@ -166,7 +166,27 @@ impl GrowthTracker {
         ) else {
             return false;
         };
-        now > recent && mid > old
+        if !(now > recent && mid > old) {
+            return false;
+        }
+        // Its floor rose too: the least it held in the last 5 s is more than the least it held
+        // 5–10 s ago. A thread that bursts and gives the burst back (its memory returns to the
+        // same base between bursts) is not growing, however fast each burst is.
+        let Some(track) = self.find(owner).and_then(|i| self.tracks[i].as_ref()) else {
+            return false;
+        };
+        let newest_t = track.points[(track.head + track.len - 1) % POINTS].0;
+        let split = newest_t.saturating_sub(5_000);
+        let (mut recent_min, mut older_min) = (u64::MAX, u64::MAX);
+        for i in 0..track.len {
+            let (t, pages) = track.points[(track.head + i) % POINTS];
+            if t > split {
+                recent_min = recent_min.min(pages);
+            } else {
+                older_min = older_min.min(pages);
+            }
+        }
+        older_min != u64::MAX && recent_min > older_min
     }
 
     /// The killable owner growing fastest, with its slope (pages/s), if any slope is known.
@@ -280,5 +300,27 @@ mod tests {
         assert!(!g.sustained_growth(OwnerId(3)));
         assert_eq!(g.pages_ago(OwnerId(1), 2_000), Some(1000 + 79 * 10));
         assert_eq!(g.pages_ago(OwnerId(1), 20_000), None);
+    }
+
+    #[test]
+    fn repeated_bursts_given_back_are_not_sustained_growth() {
+        // A burster (the plateau family's bystander): +2000 pages over 0.4 s, held 2 s, given
+        // back, every 5 s. Near the end of a burst its memory is up on 2 s ago and 6 s ago on
+        // 9.5 s ago (what the older rule asked), but its floor is the same base: not growing.
+        let mut g = GrowthTracker::new();
+        for i in 0..100u64 {
+            let phase = (i + 22) % 50;
+            let burst = match phase {
+                0..=3 => phase * 500,
+                4..=23 => 2000,
+                _ => 0,
+            };
+            g.record(i * 100, OwnerId(1), 5000 + burst, true).unwrap();
+            // A leak with the same churn on top still grows.
+            g.record(i * 100, OwnerId(2), 5000 + i * 20 + burst, true)
+                .unwrap();
+        }
+        assert!(!g.sustained_growth(OwnerId(1)));
+        assert!(g.sustained_growth(OwnerId(2)));
     }
 }

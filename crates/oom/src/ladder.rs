@@ -105,7 +105,7 @@ impl Default for LadderConfig {
             engaged_ms: 10_000,
             min_reclaim_pages: 64,
             compact_frag_permille: 300,
-            kill_tte_ms: 10_000,
+            kill_tte_ms: 6_000,
             min_kill_growth_per_s: 20.0,
             min_kill_share: 0.5,
         }
@@ -333,18 +333,25 @@ mod tests {
         assert_eq!(ladder.decide(&assessment(0, true, 0, 0), &diffuse), None);
         let basis = ladder.last_basis().expect("the refusal is recorded");
         assert!(!basis.killed && basis.share_permille == 100 && basis.owner == OwnerId(4));
-        // Most of the growth: killed, with the figures that justified it.
-        let dominant = LadderInput {
+        // Most of the growth, but exhaustion still 6.7 s away: not yet (a benign grower
+        // that stops short of the watermark looks the same until it stops).
+        let early = LadderInput {
             free_head_pages: 1000,
             total_growth_per_s: 150.0,
             ..input(0, Some((OwnerId(4), 100.0)))
+        };
+        assert_eq!(ladder.decide(&assessment(5_000, true, 0, 0), &early), None);
+        // Most of the growth, exhaustion 4 s away: killed, with the figures that justified it.
+        let dominant = LadderInput {
+            free_head_pages: 600,
+            ..early
         };
         assert_eq!(
             ladder.decide(&assessment(6_000, true, 0, 0), &dominant),
             Some(Action::Kill { owner: OwnerId(4) })
         );
         let basis = ladder.last_basis().unwrap();
-        assert!(basis.killed && basis.share_permille == 666 && basis.projected_ms < 15_000);
+        assert!(basis.killed && basis.share_permille == 666 && basis.projected_ms < 6_000);
     }
 
     #[test]

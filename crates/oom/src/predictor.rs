@@ -412,6 +412,10 @@ struct Floor {
     avail_medium: LineFit,
     avail_long: LineFit,
     view: FloorView,
+    /// Whether the available floor is no lower than [`FLOOR_SPAN_S`] seconds ago (within the
+    /// calm tolerance): the growth under a fast allocate/free churn has stopped, where the
+    /// 3 s slope keeps swinging with the churn.
+    avail_flat: bool,
 }
 
 impl Floor {
@@ -433,6 +437,7 @@ impl Floor {
             confidence: 0.0,
             tte_ms: None,
         },
+        avail_flat: false,
     };
 
     fn point(&self, age_from_oldest: usize) -> (u64, u64, u64) {
@@ -483,6 +488,11 @@ impl Floor {
         self.avail_long.add(t, avail);
         self.free_medium.add(t, free);
         self.avail_medium.add(t, avail);
+        self.avail_flat = self.len > FLOOR_SPAN_S && {
+            let (_, _, before) = self.point(self.len - 1 - FLOOR_SPAN_S);
+            // The calm tolerance (0.03 % of RAM per second) over the span.
+            avail.saturating_add(total * 3 * FLOOR_SPAN_S as u64 / 10_000) >= before
+        };
         let wm = min_free_pages(total);
         let a = floor_view(
             &self.free_medium,
@@ -744,9 +754,10 @@ impl CrashPredictor {
         self.avail.short.add(t_rel, entry.avail);
         self.floor
             .observe(t_rel, entry.free, entry.avail, sample.total_pages);
-        // Available memory not falling faster than 0.03 % of RAM per second: calm.
+        // Available memory not falling faster than 0.03 % of RAM per second over the last
+        // 3 s, or its floor not lower than 10 s ago (a fast churn swings the 3 s slope): calm.
         let tolerance = sample.total_pages as f64 * 0.0003 / 1000.0;
-        if self.avail.short.slope().is_none_or(|s| s > -tolerance) {
+        if self.avail.short.slope().is_none_or(|s| s > -tolerance) || self.floor.avail_flat {
             self.calm = self.calm.saturating_add(1);
         } else {
             self.calm = 0;

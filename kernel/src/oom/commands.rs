@@ -160,8 +160,8 @@ pub const CRASHCTL: [Subcommand<KernelCtx>; 7] = [
     },
     Subcommand {
         name: "eval",
-        usage: "<RUNS> <SEED>",
-        summary: "in-kernel evaluation: RUNS runs (1-200), OOM-bound and benign, ladder off and on (Ctrl-C stops it)",
+        usage: "<RUNS|FAMILY> <SEED> [SEEDS]",
+        summary: "in-kernel evaluation: RUNS runs (1-200), OOM-bound and benign, ladder off and on; or a scenario family (sawtooth, churn, ...) for SEEDS seeds (1-50, default 1), its OOM-bound kind and benign twin, ladder off and on (Ctrl-C stops it)",
         handler: crashctl_eval,
     },
 ];
@@ -529,12 +529,42 @@ fn crashctl_log(_: &mut KernelCtx, args: &[&str], out: Out) -> CmdResult {
 }
 
 fn crashctl_eval(ctx: &mut KernelCtx, args: &[&str], out: Out) -> CmdResult {
-    let runs: u32 = parse_arg("RUNS", required_arg(args, 0, "RUNS")?)?;
-    if !(1..=200).contains(&runs) {
+    let first = required_arg(args, 0, "RUNS|FAMILY")?;
+    let seed: u64 = parse_arg("SEED", required_arg(args, 1, "SEED")?)?;
+    let seeds: Option<u32> = optional_arg(args, 2, "SEEDS")?;
+    if first.bytes().all(|b| b.is_ascii_digit()) {
+        let runs: u32 = parse_arg("RUNS", first)?;
+        if !(1..=200).contains(&runs) {
+            return Err(CommandError::usage(alloc::format!(
+                "RUNS must be between 1 and 200, got {runs}"
+            )));
+        }
+        if seeds.is_some() {
+            return Err(CommandError::usage(
+                "SEEDS goes with a FAMILY (crashctl eval churn 1 3), not with RUNS",
+            ));
+        }
+        return eval::run(eval::Plan::Builtin, runs, seed, &|| ctx.interrupted(), out);
+    }
+    let family = oom::scenario::Family::by_name(first).ok_or_else(|| {
+        let names: alloc::vec::Vec<&str> = oom::scenario::FAMILIES.iter().map(|f| f.name).collect();
+        CommandError::usage(alloc::format!(
+            "unknown family {first:?}: expected a number of runs or one of {}",
+            names.join(", ")
+        ))
+    })?;
+    let seeds = seeds.unwrap_or(1);
+    if !(1..=50).contains(&seeds) {
         return Err(CommandError::usage(alloc::format!(
-            "RUNS must be between 1 and 200, got {runs}"
+            "SEEDS must be between 1 and 50, got {seeds}"
         )));
     }
-    let seed: u64 = parse_arg("SEED", required_arg(args, 1, "SEED")?)?;
-    eval::run(runs, seed, &|| ctx.interrupted(), out)
+    // Per seed: the OOM-bound kind and its twin, each with the ladder off and on.
+    eval::run(
+        eval::Plan::Family(family),
+        seeds * 4,
+        seed,
+        &|| ctx.interrupted(),
+        out,
+    )
 }

@@ -10,11 +10,17 @@
 //! setting is restored at the end. Ctrl-C stops the evaluation between two samples of the
 //! running workload: its actors are stopped, the user's settings restored, and the command
 //! fails with a line saying how many runs were completed.
+//!
+//! `crashctl eval FAMILY SEED [SEEDS]` runs a scenario family (issue 13) instead: for each of
+//! SEEDS seeds from SEED, its OOM-bound kind then its benign twin, each with the ladder off
+//! then on — the simulator's `off` and `on` modes of `oom-sim eval --families`, the same
+//! lines, so `oom-sim summarize` and the family tables read both.
 
 use core::fmt::Write;
 
 use oom::ScenarioKind;
 use oom::eval::{EvalRecord, LadderMode};
+use oom::scenario::Family;
 use shell::CommandError;
 
 use super::{state, workload};
@@ -34,9 +40,38 @@ fn now_ms() -> u64 {
     hal::time::now_ns() / 1_000_000
 }
 
+/// The scenario, seed and ladder setting of run `i` of family `family` from seed `seed`.
+pub fn family_plan(family: Family, i: u32, seed: u64) -> (ScenarioKind, u64, bool) {
+    let kind = if (i / 2).is_multiple_of(2) {
+        family.oom
+    } else {
+        family.benign
+    };
+    (kind, seed.wrapping_add(u64::from(i / 4)), i % 2 == 1)
+}
+
+/// What `crashctl eval` runs.
+#[derive(Clone, Copy, Debug)]
+pub enum Plan {
+    /// The builtin mix ([`plan`]).
+    Builtin,
+    /// A scenario family ([`family_plan`]).
+    Family(Family),
+}
+
+impl Plan {
+    fn run(self, i: u32, seed: u64) -> (ScenarioKind, u64, bool) {
+        match self {
+            Plan::Builtin => plan(i, seed),
+            Plan::Family(family) => family_plan(family, i, seed),
+        }
+    }
+}
+
 /// Runs the evaluation and prints its lines to `out` as each run ends; `cancelled` is polled
 /// (Ctrl-C) and ends it early.
 pub fn run(
+    what: Plan,
     runs: u32,
     seed: u64,
     cancelled: &dyn Fn() -> bool,
@@ -50,7 +85,7 @@ pub fn run(
     let saved_auto = state::auto();
     let mut done = 0;
     let result = (0..runs).try_for_each(|i| {
-        one_run(i, seed, cancelled, out)?;
+        one_run(i, what.run(i, seed), cancelled, out)?;
         done += 1;
         Ok(())
     });
@@ -79,14 +114,13 @@ impl From<CommandError> for RunError {
 
 fn one_run(
     i: u32,
-    seed: u64,
+    (kind, run_seed, ladder): (ScenarioKind, u64, bool),
     cancelled: &dyn Fn() -> bool,
     out: &mut dyn Write,
 ) -> Result<(), RunError> {
     if cancelled() {
         return Err(Cancelled);
     }
-    let (kind, run_seed, ladder) = plan(i, seed);
     state::set_auto(ladder);
     let info = workload::start(kind, run_seed)
         .map_err(|e| CommandError::failed(alloc::format!("run {i}: {e}")))?;

@@ -30,8 +30,9 @@ use oom::FreePattern;
 
 use super::state;
 
-/// Owners (workload threads) the pool tracks at once.
-pub const MAX_OWNERS: usize = 8;
+/// Owners (workload threads) the pool tracks at once: a run's actors (at most
+/// `workload::MAX_ACTORS` = 14) and `memctl` tests.
+pub const MAX_OWNERS: usize = 16;
 
 /// End of a list / no entry.
 const NIL: u32 = u32::MAX;

@@ -23,8 +23,11 @@ use oom::{OomKill, OwnerId, Role, Scenario, ScenarioKind, Step};
 use super::pool::{self, Owner, PoolError};
 use super::state;
 
-/// Most actors in one run (every scenario has at most three).
-pub const MAX_ACTORS: usize = 4;
+/// Most actors in one run: the scenario families have up to 14 (storm: a bystander, a cache
+/// and twelve short-lived threads; forkburst: a bystander, a cache, a dispatcher and eleven
+/// workers). Each actor costs a kernel thread (a 64 KiB stack) and a pool owner slot
+/// (`pool::MAX_OWNERS`); a scenario with more actors is refused, never truncated.
+pub const MAX_ACTORS: usize = 14;
 
 /// A unique id for an actor, across runs (the growth tracker's owner id).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -95,6 +98,8 @@ static KILLED: [AtomicBool; MAX_ACTORS] = [const { AtomicBool::new(false) }; MAX
 #[derive(Clone, Copy, Debug)]
 pub enum StartError {
     Busy,
+    /// The scenario has more actors than [`MAX_ACTORS`].
+    TooManyActors(usize),
     Pool(PoolError),
     Spawn,
 }
@@ -105,6 +110,10 @@ impl core::fmt::Display for StartError {
             StartError::Busy => write!(
                 f,
                 "a workload is already running (memctl stress stop ends it)"
+            ),
+            StartError::TooManyActors(n) => write!(
+                f,
+                "the scenario has {n} actors, the kernel runs at most {MAX_ACTORS}"
             ),
             StartError::Pool(e) => write!(f, "{e}"),
             StartError::Spawn => write!(f, "cannot start the actor threads"),
@@ -132,6 +141,9 @@ pub fn active() -> bool {
 pub fn start(kind: ScenarioKind, seed: u64) -> Result<RunInfo, StartError> {
     let total = hal::mem::frames::stats().free_pages;
     let scenario = Scenario::new(kind, seed, total);
+    if scenario.actors.len() > MAX_ACTORS {
+        return Err(StartError::TooManyActors(scenario.actors.len()));
+    }
     {
         let mut run = RUN.lock();
         if run.as_ref().is_some_and(RunInfo::active) {
@@ -153,7 +165,7 @@ pub fn start(kind: ScenarioKind, seed: u64) -> Result<RunInfo, StartError> {
     state::run_setup();
     let mut spawned = 0;
     let mut failure = None;
-    for (slot, script) in scenario.actors.into_iter().take(MAX_ACTORS).enumerate() {
+    for (slot, script) in scenario.actors.into_iter().enumerate() {
         let owner = match pool::register_owner() {
             Ok(o) => o,
             Err(e) => {

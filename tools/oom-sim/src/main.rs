@@ -60,8 +60,9 @@ enum Command {
         /// Predictor updates for the cost measurement.
         #[arg(long, default_value_t = 2_000_000)]
         observe_calls: u64,
-        /// Run scenario families instead of the builtin mix: `design`, `held-out`, `all`
-        /// (design and held-out), or a comma-separated list of family names; each family
+        /// Run scenario families instead of the builtin mix: `design`, `held-out` (the first
+        /// held-out families, seen in diagnosis since), `fresh` (the fresh held-out families),
+        /// `all` (all three), or a comma-separated list of family names; each family
         /// runs `--runs-per-family` seeds of its OOM-bound kind and of its benign twin.
         #[arg(long)]
         families: Option<String>,
@@ -85,6 +86,18 @@ enum Command {
     Summarize {
         /// File with the lines; stdin when absent or `-`.
         file: Option<String>,
+    },
+    /// One run of one scenario kind (e.g. `churn-ok`), printing its `eval` line; with
+    /// `OOM_SIM_TRACE=1` every sample's assessment and every action too (diagnosis).
+    Run {
+        /// Scenario kind (`leak`, `churn-ok`, …).
+        kind: String,
+        /// Seed.
+        #[arg(long, default_value_t = TEST_SEED_BASE)]
+        seed: u64,
+        /// Response mode: off, on, earlyoom, psi.
+        #[arg(long, default_value = "off")]
+        mode: String,
     },
     /// Measure the cost of one predictor update.
     ObserveCost {
@@ -122,8 +135,12 @@ fn parse_families(spec: &str) -> Result<Vec<Family>> {
     let split = |split: Split| FAMILIES.iter().copied().filter(move |f| f.split == split);
     Ok(match spec {
         "design" => split(Split::Design).collect(),
-        "held-out" => split(Split::HeldOut).collect(),
-        "all" => split(Split::Design).chain(split(Split::HeldOut)).collect(),
+        "held-out" | "seen-held-out" => split(Split::HeldOut).collect(),
+        "fresh" | "fresh-held-out" => split(Split::Fresh).collect(),
+        "all" => split(Split::Design)
+            .chain(split(Split::HeldOut))
+            .chain(split(Split::Fresh))
+            .collect(),
         list => list
             .split(',')
             .map(|name| {
@@ -229,6 +246,27 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 bail!("no eval lines found");
             }
             report::print_summary(&records);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Run { kind, seed, mode } => {
+            let kind: ScenarioKind = kind.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
+            let mode = match mode.as_str() {
+                "off" => LadderMode::Off,
+                "on" => LadderMode::On,
+                "earlyoom" => LadderMode::EarlyOom,
+                "psi" => LadderMode::Psi,
+                other => bail!("unknown mode {other:?} (off, on, earlyoom, psi)"),
+            };
+            let (record, _) = sim::run(
+                0,
+                kind,
+                seed,
+                sim::RunOptions {
+                    predictor: config(None)?,
+                    mode,
+                },
+            )?;
+            println!("{record}");
             Ok(ExitCode::SUCCESS)
         }
         Command::ObserveCost { calls } => {

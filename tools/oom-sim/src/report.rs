@@ -426,6 +426,22 @@ fn print_family_rows(label: &str, records: &[EvalRecord]) {
     }
 }
 
+/// The heading of a split's table.
+fn split_title(split: Split) -> &'static str {
+    match split {
+        Split::Builtin => "builtin families (leak, bursty, fragment; issue 3)",
+        Split::Design => {
+            "train (design) families: the predictor and ladder were designed and tuned on them (tuning seeds from 1 000 000)"
+        }
+        Split::HeldOut => {
+            "seen-held-out families: frozen before the first pass, then diagnosed (on tuning seeds) in the second: no longer a clean held-out figure"
+        }
+        Split::Fresh => {
+            "fresh-held-out families: frozen with the old predictor's numbers before the second pass changed anything (docs/oom-eval/families-fresh.md): the held-out figure"
+        }
+    }
+}
+
 /// Runs every family in `families` (`runs` seeds from `seed_base`, its OOM-bound kind and its
 /// benign twin, each in the four modes) and prints a table per family and per split.
 pub fn family_eval(
@@ -469,26 +485,34 @@ pub fn family_eval(
     println!(
         "recall: OOMs (response off) with an alarm ≥ 5 s ahead — for the predictor the alarm it resolved as a hit inside its own horizon; false alarms: benign twins (response off) with a firing — for the predictor an alarm it did not withdraw; withdrawn alarms: benign twins in which it raised an alarm and withdrew it when the growth stopped; benign-run kills, bystanders killed and right victims: runs with the policy's own response"
     );
-    println!();
-    println!(
-        "| family | policy | recall ≥5 s | detected | median lead | false alarms | withdrawn alarms | benign runs with a kill | bystanders killed | kills (max in a run) | right first victim | OOMs averted |"
-    );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
-    for family in families {
-        let records: Vec<EvalRecord> = all
-            .iter()
-            .filter(|(f, _)| f == family)
-            .map(|(_, r)| *r)
-            .collect();
-        let label = format!(
-            "{} ({}{})",
-            family.name,
-            family.split.name(),
-            if family.abrupt { ", abrupt" } else { "" }
+    let header = |title: &str| {
+        println!();
+        println!("{title}");
+        println!();
+        println!(
+            "| family | policy | recall ≥5 s | detected | median lead | false alarms | withdrawn alarms | benign runs with a kill | bystanders killed | kills (max in a run) | right first victim | OOMs averted |"
         );
-        print_family_rows(&label, &records);
-    }
-    for split in [Split::Design, Split::HeldOut] {
+        println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
+    };
+    for split in [Split::Design, Split::HeldOut, Split::Fresh] {
+        let in_split: Vec<&Family> = families.iter().filter(|f| f.split == split).collect();
+        if in_split.is_empty() {
+            continue;
+        }
+        header(split_title(split));
+        for family in &in_split {
+            let records: Vec<EvalRecord> = all
+                .iter()
+                .filter(|(f, _)| f == *family)
+                .map(|(_, r)| *r)
+                .collect();
+            let label = format!(
+                "{}{}",
+                family.name,
+                if family.abrupt { " (abrupt)" } else { "" }
+            );
+            print_family_rows(&label, &records);
+        }
         for abrupt in [false, true] {
             let records: Vec<EvalRecord> = all
                 .iter()
@@ -504,6 +528,33 @@ pub fn family_eval(
                 if abrupt { " abrupt" } else { " gradual" }
             );
             print_family_rows(&label, &records);
+        }
+    }
+    let splits = families
+        .iter()
+        .map(|f| f.split)
+        .fold(Vec::new(), |mut v, s| {
+            if !v.contains(&s) {
+                v.push(s);
+            }
+            v
+        });
+    if splits.len() > 1 {
+        header("every family above together (the issue's targets are over all families)");
+        for abrupt in [false, true] {
+            let records: Vec<EvalRecord> = all
+                .iter()
+                .filter(|(f, _)| f.abrupt == abrupt)
+                .map(|(_, r)| *r)
+                .collect();
+            if !records.is_empty() {
+                let label = if abrupt {
+                    "**all abrupt**"
+                } else {
+                    "**all gradual**"
+                };
+                print_family_rows(label, &records);
+            }
         }
     }
     Ok(())
