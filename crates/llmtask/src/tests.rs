@@ -32,10 +32,10 @@ fn small_config(vocab: usize) -> LlamaConfig {
     }
 }
 
-/// Whatever the weights, constrained greedy decoding yields an allowlisted command, on the
-/// f32 and on the quantized model.
+/// Whatever the weights, constrained greedy decoding yields an answer of the grammar whose
+/// commands are all allowlisted, on the f32 and on the quantized model.
 #[test]
-fn constrained_decoding_of_a_random_model_gives_allowlisted_commands() {
+fn constrained_decoding_of_a_random_model_gives_allowlisted_answers() {
     let tok = tokenizer_for(3, 300, 400);
     let sp = specials(&tok).unwrap();
     for seed in 0..4 {
@@ -43,10 +43,10 @@ fn constrained_decoding_of_a_random_model_gives_allowlisted_commands() {
         let quant = QuantModel::from_model(&model).unwrap();
         for e in generate(Split::Test, seed, 5) {
             let out = predict(&model, &tok, sp, &e.prompt(), true).unwrap();
-            assert!(oslang::is_complete(out.as_bytes()), "{out:?}");
-            assert!(allowlisted(&out).is_ok(), "{out:?}");
+            assert!(oslang::answer::is_complete(out.as_bytes()), "{out:?}");
+            assert!(allowlisted_answer(&out).is_ok(), "{out:?}");
             let p = predict_timed(&quant, &tok, sp, &e.prompt(), true, &|| 0).unwrap();
-            assert!(p.command().is_ok(), "{:?}", p.text);
+            assert!(p.answer().is_ok(), "{:?}", p.text);
             assert!(p.finished);
         }
     }
@@ -108,7 +108,13 @@ fn allowlist_is_the_catalogue() {
         "",
     ] {
         assert!(allowlisted(bad).is_err(), "{bad}");
+        assert!(allowlisted_answer(bad).is_err(), "{bad}");
+        assert!(allowlisted_answer(&format!("ps; {bad}")).is_err(), "{bad}");
     }
+    let plan = allowlisted_answer("memctl compact 3; memctl stats").unwrap();
+    assert_eq!(plan.commands().len(), 2);
+    let refusal = allowlisted_answer("refuse: destructive").unwrap();
+    assert!(refusal.commands().is_empty());
 }
 
 #[test]

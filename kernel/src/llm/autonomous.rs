@@ -112,6 +112,6 @@ fn tick(last_action_ms: Option<u64>) -> Option<u64> {
     };
     M_AUTO_ACTIONS.inc();
     let mut output = String::new();
-    infer::execute(subsystems, &command, origin, &mut output);
+    infer::execute_answer(subsystems, &command, origin, &mut output);
     Some(now_ms)
 }

@@ -205,20 +205,24 @@ fn llmctl_infer(ctx: &mut KernelCtx, args: &[&str], out: Out) -> CmdResult {
         ));
     }
     let mut output = String::new();
-    match infer::execute(ctx.subsystems, &p.text, "shell", &mut output) {
-        Outcome::Ran => {
-            w(writeln!(out, "executed: {}", p.text))?;
-            w(out.write_str(&output))
-        }
-        Outcome::Refused(why) => w(writeln!(out, "refused (not on the allowlist): {why}")),
-        Outcome::Failed(why) => {
-            w(out.write_str(&output))?;
-            Err(CommandError::failed(alloc::format!(
-                "'{}' failed: {why}",
-                p.text
-            )))
+    let steps = infer::execute_answer(ctx.subsystems, &p.text, "shell", &mut output);
+    for (command, outcome) in &steps {
+        match outcome {
+            Outcome::Ran => w(writeln!(out, "executed: {command}"))?,
+            Outcome::Declined(reason) => w(writeln!(
+                out,
+                "the model refused ({reason}): nothing executed"
+            ))?,
+            Outcome::Refused(why) => w(writeln!(out, "refused (not on the allowlist): {why}"))?,
+            Outcome::Failed(why) => {
+                w(out.write_str(&output))?;
+                return Err(CommandError::failed(alloc::format!(
+                    "'{command}' failed: {why}"
+                )));
+            }
         }
     }
+    w(out.write_str(&output))
 }
 
 fn llmctl_auto_execute(ctx: &mut KernelCtx, args: &[&str], out: Out) -> CmdResult {
@@ -258,6 +262,7 @@ fn llmctl_log(_: &mut KernelCtx, _: &[&str], out: Out) -> CmdResult {
             Outcome::Ran => String::from("ran"),
             Outcome::Refused(why) => alloc::format!("refused ({why})"),
             Outcome::Failed(why) => alloc::format!("failed ({why})"),
+            Outcome::Declined(reason) => alloc::format!("declined ({reason})"),
         };
         w(writeln!(
             out,
@@ -309,7 +314,7 @@ fn llmctl_eval(ctx: &mut KernelCtx, args: &[&str], out: Out) -> CmdResult {
         let inference = infer::infer_on(&m, e.state, &e.query).map_err(CommandError::failed)?;
         let p = &inference.prediction;
         exact += usize::from(p.text == expected);
-        allowlisted += usize::from(p.command().is_ok());
+        allowlisted += usize::from(p.answer().is_ok());
         latencies.push(p.times.total());
     }
     let done = latencies.len();
