@@ -5,8 +5,8 @@
 //! 2. `nous-llm kernel-ref`: the kernel's own code (`llmtask`) natively on the kernel's work —
 //!    accuracy of the f32 and quantized paths on the first N prompts of each held-out split
 //!    (corpus seed 1), latency, and the kernel's fine-tune of `finetune-data.json`.
-//! 3. In QEMU (TCG, the normal image, a fresh data disk with `/models`): `llmctl eval test N`,
-//!    `llmctl eval validation N` (latency p50/p95, exact-command and allowlisted shares) and
+//! 3. In QEMU (TCG, the normal image, a fresh data disk with `/models`): `llmctl eval validation
+//!    N`, `llmctl eval train N` (latency p50/p95, exact-answer and allowlisted shares) and
 //!    `llmctl finetune --heldout 100` with its time and held-out gain; then the table of
 //!    in-kernel figures next to the host's, with ratios.
 //!
@@ -247,7 +247,7 @@ fn qemu_part(
     }
     console.set_command_timeout(Duration::from_secs(30 + count as u64));
     let mut evals = BTreeMap::new();
-    for split in ["test", "validation"] {
+    for split in ["validation", "train"] {
         let command = format!("llmctl eval {split} {count}");
         let out = console.command(&command)?;
         let line = out

@@ -31,6 +31,9 @@ use llm::generate::choose;
 use llm::{DecodeWeights, Rng, Sampling, Session, TrainExample};
 use oslang::answer::{Answer, AnswerError, parse_answer};
 use oslang::catalogue::{Command, CommandError, parse_command};
+use oslang::state::OsState;
+use oslang::state_json::StateObject;
+pub use oslang::task::Split as TaskSplit;
 
 /// Why a prediction could not be made.
 #[derive(Clone, Debug, PartialEq)]
@@ -105,6 +108,23 @@ pub fn check_pair(model_vocab: usize, tok: &Tokenizer) -> Result<Specials, TaskE
         });
     }
     specials(tok)
+}
+
+/// The prompt the shipped model reads: the state as the raw-number state object
+/// (`oslang::state_json::encode_raw_prompt`) and the query. The kernel (`llmctl infer`, the
+/// autonomous mode, `llmctl eval`), `nous-llm` and the fine-tune data all build prompts here, so
+/// the prompt format and the model switch together. `uptime` is not in the prompt today.
+pub fn prompt(state: &OsState, uptime: &str, query: &str) -> String {
+    oslang::state_json::encode_raw_prompt(&StateObject::from_os_state(state, uptime), query)
+}
+
+/// The first `n` examples of the operator task's `split` (corpus seed `seed`) as (kernel
+/// state, query, expected answer): what `llmctl eval` and `nous-llm kernel-ref` score.
+pub fn eval_examples(split: TaskSplit, seed: u64, n: usize) -> Vec<(OsState, String, String)> {
+    oslang::task::generate(split, seed, n)
+        .into_iter()
+        .map(|e| (e.state.to_os_state(), e.query, e.answer.to_text()))
+        .collect()
 }
 
 /// `<bos>` + prompt tokens.

@@ -2,11 +2,17 @@ use super::*;
 use llm::{LlamaConfig, LlamaModel, QuantModel};
 use oslang::corpus::{Split, generate};
 
-/// A small tokenizer trained on `count` training-split examples (prompts and commands).
+/// A small tokenizer trained on `count` training-split examples of the operator task
+/// (prompts and answers).
 fn tokenizer_for(seed: u64, count: usize, vocab_size: usize) -> Tokenizer {
-    let texts: Vec<String> = generate(Split::Train, seed, count)
+    let texts: Vec<String> = oslang::task::generate(oslang::task::Split::Train, seed, count)
         .iter()
-        .flat_map(|e| [e.prompt(), e.command.to_text()])
+        .flat_map(|e| {
+            [
+                oslang::state_json::encode_raw_prompt(&e.state, &e.query),
+                e.answer.to_text(),
+            ]
+        })
         .collect();
     Tokenizer::train(
         texts.iter().map(|s| s.as_bytes()),
@@ -178,7 +184,7 @@ mod finetune_data {
     fn good_data_parses_into_sequences() {
         let (tok, sp) = setup();
         let (records, examples) =
-            parse_data(doc("hello", "meminfo").as_bytes(), &tok, sp, 64).unwrap();
+            parse_data(doc("hello", "meminfo").as_bytes(), &tok, sp, 256).unwrap();
         assert_eq!(records.len(), 2);
         assert_eq!(examples.len(), 2);
     }
@@ -186,20 +192,23 @@ mod finetune_data {
     #[test]
     fn bad_data_names_the_line() {
         let (tok, sp) = setup();
-        let unknown = parse_data(doc("hello", "rm -rf /").as_bytes(), &tok, sp, 64).unwrap_err();
+        let unknown = parse_data(doc("hello", "rm -rf /").as_bytes(), &tok, sp, 256).unwrap_err();
         assert_eq!(unknown.line, 9, "{unknown}");
         assert!(unknown.message.contains("example 1: command"), "{unknown}");
         let broken = parse_data(
             b"{\n\"format\": \"nous-finetune-v1\",\n\"examples\": [,]}",
             &tok,
             sp,
-            64,
+            256,
         )
         .unwrap_err();
         assert_eq!(broken.line, 3, "{broken}");
         assert!(broken.message.contains("not valid JSON"), "{broken}");
         let long_query = "word ".repeat(12);
-        let long = parse_data(doc(&long_query, "meminfo").as_bytes(), &tok, sp, 40).unwrap_err();
+        // A context one position longer than the short example: the long one overflows it.
+        let (_, short) = parse_data(doc("hello", "meminfo").as_bytes(), &tok, sp, 256).unwrap();
+        let limit = short[0].tokens.len() + 1;
+        let long = parse_data(doc(&long_query, "meminfo").as_bytes(), &tok, sp, limit).unwrap_err();
         assert_eq!(long.line, 9, "{long}");
         assert!(long.message.contains("too long"), "{long}");
         let field = parse_data(
@@ -208,7 +217,7 @@ mod finetune_data {
                 .as_bytes(),
             &tok,
             sp,
-            64,
+            256,
         )
         .unwrap_err();
         assert_eq!(field.line, 9, "{field}");
@@ -216,7 +225,7 @@ mod finetune_data {
             br#"{"format": "nous-finetune-v1", "examples": []}"#,
             &tok,
             sp,
-            64,
+            256,
         )
         .unwrap_err();
         assert_eq!(
@@ -236,7 +245,7 @@ mod finetune_data {
         let cfg = small_config(tok.vocab_size());
         let model = LlamaModel::new_random(cfg.clone(), 3).unwrap();
         let text = doc("hello", "meminfo");
-        let (_, examples) = parse_data(text.as_bytes(), &tok, sp, 64).unwrap();
+        let (_, examples) = parse_data(text.as_bytes(), &tok, sp, 256).unwrap();
         let settings = Settings {
             epochs: 20,
             batch: 1,

@@ -126,6 +126,8 @@ pub enum AnswerError {
     UnknownReason(String),
     /// A part of the plan is not a catalogue command (its position from 1, the error).
     Command(usize, CommandError),
+    /// A plan names the same command twice (the position of the repetition, from 1).
+    Repeated(usize),
 }
 
 impl fmt::Display for AnswerError {
@@ -140,6 +142,7 @@ impl fmt::Display for AnswerError {
                 "refusal reason '{r}' is not one of out-of-scope, destructive, not-allowed, unclear"
             ),
             AnswerError::Command(i, e) => write!(f, "command {i}: {e}"),
+            AnswerError::Repeated(i) => write!(f, "command {i} repeats an earlier one"),
         }
     }
 }
@@ -168,6 +171,9 @@ pub fn parse_answer(text: &str) -> Result<Answer, AnswerError> {
         .enumerate()
         .map(|(i, p)| parse_command(p).map_err(|e| AnswerError::Command(i + 1, e)))
         .collect::<Result<Vec<_>, _>>()?;
+    if let Some(i) = (1..commands.len()).find(|&i| commands[..i].contains(&commands[i])) {
+        return Err(AnswerError::Repeated(i + 1));
+    }
     Ok(Answer::Plan(commands))
 }
 
@@ -193,6 +199,7 @@ fn plan_match(text: &[u8]) -> PrefixMatch {
         return PrefixMatch::default();
     }
     let last = parts.len() - 1;
+    let mut earlier: Vec<&[u8]> = Vec::with_capacity(MAX_PLAN);
     for (i, part) in parts.iter().enumerate() {
         let command = if i == 0 {
             *part
@@ -209,14 +216,21 @@ fn plan_match(text: &[u8]) -> PrefixMatch {
                 None => return PrefixMatch::default(),
             }
         };
+        let repeated = earlier.contains(&command);
         if i < last {
-            if !catalogue::is_complete(command) {
+            if repeated || !catalogue::is_complete(command) {
                 return PrefixMatch::default();
             }
+            earlier.push(command);
         } else {
+            // A plan never repeats a command: the last part must still be completable to a
+            // command not planned yet (`crashctl history 6` may become `… 64`), so the mask
+            // never leads into a dead end.
+            let taken = earlier.iter().filter(|e| e.starts_with(command)).count();
             return PrefixMatch {
-                prefix: catalogue::is_valid_prefix(command),
-                complete: catalogue::is_complete(command),
+                prefix: catalogue::is_valid_prefix(command)
+                    && catalogue::count_completions(command, taken + 1) > taken,
+                complete: catalogue::is_complete(command) && !repeated,
             };
         }
     }
@@ -292,8 +306,8 @@ mod tests {
         }
         // A fourth command, a missing or doubled space, an incomplete first command.
         for bad in [
-            "ps; ps; ps;",
-            "ps; ps; ps; ps",
+            "ps; df; uptime;",
+            "ps; df; uptime; sync",
             "ps;ps",
             "ps;  ps",
             "mem; ps",
@@ -302,13 +316,20 @@ mod tests {
         ] {
             assert!(!is_complete(bad.as_bytes()), "{bad}");
         }
-        for bad in ["ps; ps; ps;", "ps;ps", "ps;  ", "mem; ", ";"] {
+        for bad in ["ps; df; uptime;", "ps;ps", "ps;  ", "mem; ", ";"] {
             assert!(!is_valid_prefix(bad.as_bytes()), "{bad}");
         }
         assert_eq!(
             parse_answer("ps; ps; ps; ps"),
             Err(AnswerError::TooManyCommands(4))
         );
+        // No command twice in a plan, under the mask or in parsing.
+        assert_eq!(parse_answer("ps; df; ps"), Err(AnswerError::Repeated(3)));
+        assert!(!is_complete(b"ps; ps") && !is_valid_prefix(b"ps; ps"));
+        assert!(!is_valid_prefix(b"meminfo; df; meminfo"));
+        assert!(is_valid_prefix(b"crashctl history 6; crashctl history 6"));
+        assert!(!is_complete(b"crashctl history 6; crashctl history 6"));
+        assert!(is_complete(b"crashctl history 6; crashctl history 64"));
         assert!(matches!(
             parse_answer("ps; rm -rf /"),
             Err(AnswerError::Command(2, CommandError::UnknownProgram(_)))
@@ -399,12 +420,14 @@ mod tests {
         let longest = catalogue::max_command_len();
         let plan = [
             "schedctl transformer off",
-            "schedctl transformer off",
-            "schedctl transformer off",
+            "schedctl transformer on",
+            "llmctl finetune-status",
         ]
         .join(PLAN_SEPARATOR);
         assert!(is_complete(plan.as_bytes()));
         assert_eq!(longest, "schedctl transformer off".len());
-        assert_eq!(max_answer_len(), plan.len());
+        // The bound allows three of the longest (distinct plans are at most that long).
+        assert!(max_answer_len() >= plan.len());
+        assert_eq!(max_answer_len(), 3 * longest + 2 * PLAN_SEPARATOR.len());
     }
 }

@@ -580,6 +580,74 @@ pub fn is_valid_prefix(text: &[u8]) -> bool {
     CATALOGUE.iter().any(|s| match_spec(s, text).prefix)
 }
 
+/// How many canonical catalogue commands start with `text`, counted up to `cap` (the
+/// answer grammar uses it to keep a plan from ending in a dead end: a prefix only an
+/// already-planned command completes).
+pub fn count_completions(text: &[u8], cap: usize) -> usize {
+    let mut total = 0usize;
+    for spec in CATALOGUE {
+        if match_spec(spec, text).prefix {
+            total = total.saturating_add(spec_completions(spec, text, cap));
+            if total >= cap {
+                return cap;
+            }
+        }
+    }
+    total
+}
+
+/// Completions of `text` (a valid prefix of `spec`) within `spec`, up to `cap`.
+fn spec_completions(spec: &CommandSpec, text: &[u8], cap: usize) -> usize {
+    let Some(at) = spec.parts.iter().position(|p| matches!(p, Int { .. })) else {
+        return 1;
+    };
+    let Int { min, max } = spec.parts[at] else {
+        return 1;
+    };
+    // Bytes before the integer: the words and one space after each.
+    let before: usize = spec.parts[..at]
+        .iter()
+        .map(|p| match p {
+            Word(w) => w.len() + 1,
+            Int { .. } => 0,
+        })
+        .sum();
+    let all = (u64::from(max) - u64::from(min) + 1).min(cap as u64) as usize;
+    let Some(rest) = text.get(before..) else {
+        return all;
+    };
+    let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+    if digits == 0 {
+        return all;
+    }
+    if digits < rest.len() {
+        return 1;
+    }
+    let d = rest
+        .iter()
+        .fold(0u64, |acc, &b| acc * 10 + u64::from(b - b'0'));
+    // Values whose decimal form starts with `d`: [d·10^j, (d+1)·10^j − 1] for j ≥ 0.
+    let (min, max) = (u64::from(min), u64::from(max));
+    let mut count = 0u64;
+    let mut scale = 1u64;
+    for _ in 0..=10 {
+        let lo = d.saturating_mul(scale).max(min);
+        let hi = d
+            .saturating_add(1)
+            .saturating_mul(scale)
+            .saturating_sub(1)
+            .min(max);
+        if lo <= hi {
+            count += hi - lo + 1;
+        }
+        if count >= cap as u64 || d.saturating_mul(scale) > max {
+            break;
+        }
+        scale = scale.saturating_mul(10);
+    }
+    count.min(cap as u64) as usize
+}
+
 /// Whether `text` is exactly a canonical catalogue command.
 pub fn is_complete(text: &[u8]) -> bool {
     CATALOGUE.iter().any(|s| match_spec(s, text).complete)
@@ -725,6 +793,19 @@ mod tests {
         let longest = examples(&[64, 99]).iter().map(String::len).max().unwrap();
         assert_eq!(max_command_len(), longest);
         assert_eq!(max_command_len(), "schedctl transformer off".len());
+    }
+
+    #[test]
+    fn completions_are_counted() {
+        assert_eq!(count_completions(b"ps", 5), 1);
+        assert_eq!(count_completions(b"autoctl ai-metric", 5), 1);
+        assert_eq!(count_completions(b"crashctl history 6", 9), 6); // 6, 60..=64
+        assert_eq!(count_completions(b"crashctl history 6", 2), 2);
+        assert_eq!(count_completions(b"crashctl history 65", 5), 0);
+        assert_eq!(count_completions(b"crashctl log 3", 9), 4); // 3, 30, 31, 32
+        assert_eq!(count_completions(b"crashctl log 3", 3), 3);
+        assert_eq!(count_completions(b"ls", 9), 5);
+        assert_eq!(count_completions(b"", 1000), 1000);
     }
 
     #[test]

@@ -31,6 +31,7 @@ pub mod rng;
 pub mod state;
 pub mod state_json;
 pub mod task;
+pub mod task_baselines;
 
 pub use answer::{Answer, AnswerError, RefusalReason, parse_answer};
 pub use catalogue::{

@@ -109,6 +109,42 @@ mod tests {
         }
     }
 
+    /// Random walks through the mask (any allowed token, `<eos>` taken at random when allowed)
+    /// always end in a complete answer: no prefix the mask allows is a dead end, plans
+    /// included (no command twice).
+    #[test]
+    fn random_walks_never_dead_end() {
+        let t = tok();
+        let eos = t.special_id(EOS).unwrap() as usize;
+        let mut rng = crate::rng::SplitMix64::new(7);
+        for _ in 0..300 {
+            let mut out = Vec::new();
+            let mut done = false;
+            for _ in 0..=crate::answer::max_answer_len() {
+                let mask = allowed_tokens(&t, &out);
+                let allowed: Vec<usize> = (0..mask.len()).filter(|&i| mask[i]).collect();
+                assert!(
+                    !allowed.is_empty(),
+                    "dead end after {:?}",
+                    String::from_utf8_lossy(&out)
+                );
+                if mask[eos] && rng.below(4) == 0 {
+                    done = true;
+                    break;
+                }
+                let pick = allowed[rng.below(allowed.len() as u64) as usize];
+                if pick == eos {
+                    done = true;
+                    break;
+                }
+                out.extend_from_slice(t.token_bytes(pick as u32).unwrap());
+            }
+            let text = String::from_utf8_lossy(&out);
+            assert!(done && is_complete(&out), "{text}");
+            assert!(crate::answer::parse_answer(&text).is_ok(), "{text}");
+        }
+    }
+
     /// Writing a never-proposed command byte by byte (alone or as a plan's second step), the
     /// mask blocks some byte before the command is complete, and `<eos>` is never allowed.
     #[test]

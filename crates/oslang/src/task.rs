@@ -1290,7 +1290,9 @@ pub fn sample_state(rng: &mut SplitMix64) -> StateObject {
     StateObject {
         total_mem_mib: total,
         free_mem_mib: total * free_pct / 100,
-        free_mem_pct: free_pct as u8,
+        // The share of the whole MiB, as the kernel's state computes it from the same
+        // numbers (`StateObject::from_os_state`), so prompts agree on both sides.
+        free_mem_pct: (total * free_pct / 100 * 100 / total) as u8,
         fragmentation_index: rng.range(0, 100) as u8,
         oom_risk: risk,
         oom_confidence_pct: rng.range(20, 99) as u8,
@@ -1316,18 +1318,24 @@ pub fn sample_state(rng: &mut SplitMix64) -> StateObject {
     }
 }
 
+/// Sets free memory to about `pct` % of the total, the share rounded down to whole MiB.
+fn set_free(s: &mut StateObject, pct: u64) {
+    s.free_mem_mib = s.total_mem_mib * pct / 100;
+    s.free_mem_pct = (s.free_mem_mib * 100 / s.total_mem_mib.max(1)) as u8;
+}
+
 /// The twin of `s` for a minimal pair on `need`: the one field the rule reads first moved to
 /// the other side of its threshold.
 fn twin(rng: &mut SplitMix64, s: &StateObject, need: Need) -> Option<StateObject> {
     let mut t = s.clone();
     match need {
         Need::FreeMemory => {
-            t.free_mem_pct = if s.free_mem_pct <= 10 {
-                rng.range(30, 90) as u8
+            let pct = if s.free_mem_pct <= 10 {
+                rng.range(30, 90)
             } else {
-                rng.range(0, 10) as u8
+                rng.range(0, 10)
             };
-            t.free_mem_mib = t.total_mem_mib * u64::from(t.free_mem_pct) / 100;
+            set_free(&mut t, pct);
         }
         Need::Stabilise => {
             let high = matches!(s.oom_risk, RiskLevel::High | RiskLevel::Critical);
@@ -1336,8 +1344,8 @@ fn twin(rng: &mut SplitMix64, s: &StateObject, need: Need) -> Option<StateObject
             } else if expert_answer(s, &[need]).commands().len() > 1 {
                 t.oom_risk = RiskLevel::Medium;
             } else {
-                t.free_mem_pct = rng.range(0, 20) as u8;
-                t.free_mem_mib = t.total_mem_mib * u64::from(t.free_mem_pct) / 100;
+                let pct = rng.range(0, 20);
+                set_free(&mut t, pct);
             }
         }
         Need::SpeedUp => {
@@ -1593,6 +1601,14 @@ mod tests {
             }
         }
         assert!(pairs > 100, "{pairs}");
+    }
+
+    #[test]
+    fn states_survive_the_kernel_view() {
+        for e in generate(Split::Validation, 4, 500) {
+            let back = StateObject::from_os_state(&e.state.to_os_state(), &e.state.uptime);
+            assert_eq!(back, e.state);
+        }
     }
 
     #[test]

@@ -7,7 +7,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::sync::atomic::Ordering;
 
-use oslang::corpus::{self, Split};
+use llmtask::TaskSplit;
 use shell::{CommandError, Subcommand, parse_arg};
 
 use super::finetune::{self, Phase};
@@ -53,8 +53,8 @@ pub const LLMCTL: [Subcommand<KernelCtx>; 10] = [
     },
     Subcommand {
         name: "eval",
-        usage: "<test|validation> <N>",
-        summary: "exact-command accuracy and latency on N held-out corpus prompts (1-1000)",
+        usage: "<validation|train> <N>",
+        summary: "exact-answer accuracy and latency on the first N prompts of the operator task's corpus split (1-1000)",
         handler: llmctl_eval,
     },
     Subcommand {
@@ -170,7 +170,7 @@ fn llmctl_state(_: &mut KernelCtx, _: &[&str], out: Out) -> CmdResult {
     w(writeln!(
         out,
         "prompt: {}",
-        oslang::state::encode_prompt(&s, "")
+        llmtask::prompt(&s, &infer::uptime_text(), "")
     ))
 }
 
@@ -284,11 +284,11 @@ fn percentile(sorted: &[u64], p: usize) -> u64 {
 
 fn llmctl_eval(ctx: &mut KernelCtx, args: &[&str], out: Out) -> CmdResult {
     let split = match args.first().copied() {
-        Some("test") => Split::Test,
-        Some("validation") => Split::Validation,
+        Some("validation") => TaskSplit::Validation,
+        Some("train") => TaskSplit::Train,
         Some(other) => {
             return Err(CommandError::usage(alloc::format!(
-                "unknown split '{other}' (expected test or validation)"
+                "unknown split '{other}' (expected validation or train)"
             )));
         }
         None => return Err(CommandError::usage("expected a split")),
@@ -302,7 +302,7 @@ fn llmctl_eval(ctx: &mut KernelCtx, args: &[&str], out: Out) -> CmdResult {
     let m = loaded()?;
     let mut latencies: Vec<u64> = Vec::with_capacity(n);
     let (mut exact, mut allowlisted) = (0usize, 0usize);
-    for (i, e) in corpus::generate(split, EVAL_SEED, n)
+    for (i, (state, query, expected)) in llmtask::eval_examples(split, EVAL_SEED, n)
         .into_iter()
         .enumerate()
     {
@@ -310,8 +310,7 @@ fn llmctl_eval(ctx: &mut KernelCtx, args: &[&str], out: Out) -> CmdResult {
             w(writeln!(out, "interrupted after {i} prompts"))?;
             break;
         }
-        let expected = e.command.to_text();
-        let inference = infer::infer_on(&m, e.state, &e.query).map_err(CommandError::failed)?;
+        let inference = infer::infer_on(&m, state, &query).map_err(CommandError::failed)?;
         let p = &inference.prediction;
         exact += usize::from(p.text == expected);
         allowlisted += usize::from(p.answer().is_ok());

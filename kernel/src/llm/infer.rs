@@ -1,7 +1,8 @@
 //! One inference on the live state, the execution allowlist, the action log and the
 //! `nous_llm_*` series.
 //!
-//! [`infer`] encodes [`super::state::snapshot`] with the query (`oslang::state::encode_prompt`),
+//! [`infer`] encodes [`super::state::snapshot`] with the query (`llmtask::prompt`: the raw-number
+//! state object),
 //! decodes under the grammar mask on the quantized model (`llmtask::predict_timed`, phases
 //! timed with the TSC clock) and parses the answer with the catalogue. [`execute_answer`]
 //! runs an answer — one command or a plan of up to three (`oslang::answer`) — command by
@@ -123,6 +124,12 @@ pub static METRICS: [&dyn Metric; 12] = [
     &M_AUTO,
 ];
 
+/// Time since boot as the state object's `uptime` text.
+pub fn uptime_text() -> String {
+    let s = hal::time::now_ns() / 1_000_000_000;
+    alloc::format!("{} h {} min {} s", s / 3600, (s / 60) % 60, s % 60)
+}
+
 /// Microseconds since boot, the clock the phases are timed with.
 fn clock_us() -> u64 {
     hal::time::now_ns() / 1000
@@ -142,7 +149,7 @@ pub fn infer(loaded: &Loaded, query: &str) -> Result<Inference, String> {
 
 /// Runs the model on a given state (`llmctl eval` feeds corpus states).
 pub fn infer_on(loaded: &Loaded, state: OsState, query: &str) -> Result<Inference, String> {
-    let prompt = oslang::state::encode_prompt(&state, query);
+    let prompt = llmtask::prompt(&state, &uptime_text(), query);
     let prediction = llmtask::predict_timed(
         &loaded.quant,
         &loaded.tok,
