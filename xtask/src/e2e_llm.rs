@@ -436,6 +436,78 @@ fn wait_finetune(console: &mut Console, timeout: Duration) -> Result<Vec<String>
     }
 }
 
+/// Hugging Face PEFT loads the adapter the kernel wrote, on the base model read from the same
+/// disk, and its logits match ours: `hf_dump --adapter` computes our logits with and without the
+/// adapter (refusing a file our own writer would not reproduce byte for byte), and
+/// `tools/hf-check/check_peft.py` compares `PeftModel.from_pretrained` and `merge_and_unload`
+/// with them, within 1e-4.
+fn kernel_adapter_loads_in_peft(image: &Path, config: &[u8], weights: &[u8]) -> Result<()> {
+    let python = crate::setup::ensure_hf_python()?;
+    let dir = crate::image::workspace_root()
+        .join("target/llm-tests")
+        .join(format!("peft-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let (model, adapter, check) = (dir.join("model"), dir.join("adapter"), dir.join("check"));
+    std::fs::create_dir_all(&model)?;
+    std::fs::create_dir_all(&adapter)?;
+    for file in ["config.json", "model.safetensors"] {
+        let bytes = disk::debugfs_cat(image, &format!("/models/{file}"))?
+            .with_context(|| format!("no /models/{file} on the disk"))?;
+        std::fs::write(model.join(file), bytes)?;
+    }
+    std::fs::write(adapter.join("adapter_config.json"), config)?;
+    std::fs::write(adapter.join("adapter_model.safetensors"), weights)?;
+    let ours = crate::image::cargo()
+        .args([
+            "run",
+            "--release",
+            "-q",
+            "-p",
+            "llm",
+            "--example",
+            "hf_dump",
+            "--",
+        ])
+        .arg(&check)
+        .arg("--from")
+        .arg(&model)
+        .arg("--adapter")
+        .arg(&adapter)
+        .output()
+        .context("could not start cargo for hf_dump")?;
+    ensure!(
+        ours.status.success(),
+        "hf_dump on the kernel's adapter failed:\n{}",
+        String::from_utf8_lossy(&ours.stderr)
+    );
+    let script = crate::image::workspace_root().join("tools/hf-check/check_peft.py");
+    let peft = std::process::Command::new(&python)
+        .arg(&script)
+        .arg(&check)
+        .output()
+        .context("could not start the Hugging Face check")?;
+    let report = String::from_utf8_lossy(&peft.stdout);
+    ensure!(
+        peft.status.success(),
+        "PEFT disagrees with the kernel's adapter or cannot load it:\n{report}\n{}",
+        String::from_utf8_lossy(&peft.stderr)
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&report).context("check_peft.py printed no JSON")?;
+    let loaded = json["lora_tensors_loaded"].as_u64().unwrap_or(0);
+    let effect = json["adapter_effect_max_abs"].as_f64().unwrap_or(0.0);
+    ensure!(
+        loaded > 0 && effect > 0.0,
+        "PEFT loaded {loaded} LoRA tensors with an effect of {effect} on the logits: {report}"
+    );
+    eprintln!(
+        "  PEFT {} loaded the kernel's adapter: {loaded} LoRA tensors, logits within {} (adapter) and {} (merged) of ours",
+        json["peft"], json["max_abs_diff_adapter"], json["max_abs_diff_merged"]
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
 /// Bad fine-tune files are refused with their line and nothing is trained; a small run
 /// trains with visible progress and saves a PEFT adapter that the host reads back through
 /// debugfs, that survives a reboot (reloaded at boot), and that `llmctl adapter` unloads and
@@ -527,10 +599,11 @@ fn finetune_refuses_bad_data_trains_and_persists_the_adapter(elf: &Path) -> Resu
     ensure!(fsck.clean, "e2fsck after the fine-tune:\n{}", fsck.output);
     let config = disk::debugfs_cat(&image.path, "/models/adapters/ft-1/adapter_config.json")?
         .context("no adapter_config.json")?;
-    let config = String::from_utf8_lossy(&config);
+    let config_text = String::from_utf8_lossy(&config);
     ensure!(
-        config.contains("\"peft_type\":\"LORA\"") || config.contains("\"peft_type\": \"LORA\""),
-        "adapter_config.json: {config}"
+        config_text.contains("\"peft_type\":\"LORA\"")
+            || config_text.contains("\"peft_type\": \"LORA\""),
+        "adapter_config.json: {config_text}"
     );
     let weights = disk::debugfs_cat(
         &image.path,
@@ -547,6 +620,7 @@ fn finetune_refuses_bad_data_trains_and_persists_the_adapter(elf: &Path) -> Resu
         active.as_deref() == Some(&b"ft-1"[..]),
         "ACTIVE holds {active:?}"
     );
+    kernel_adapter_loads_in_peft(&image.path, &config, &weights)?;
 
     // Reboot: the adapter comes back; unload and load work.
     let mut console = boot_with_cmdline(elf, &image.path, Some("llm.save_pause_ms=4000"))?;

@@ -57,6 +57,12 @@ pub const CHROMIUM: Requirement = Requirement {
     package: "chromium",
 };
 
+/// Python, for the Hugging Face cross-check.
+pub const PYTHON3: Requirement = Requirement {
+    program: "python3",
+    package: "python3",
+};
+
 /// Absolute paths of the e2fsprogs programs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct E2fsTools {
@@ -136,6 +142,75 @@ pub fn ensure_e2fsprogs() -> Result<E2fsTools> {
     }
 }
 
+/// The Python packages of the Hugging Face cross-check (`tools/hf-check/`), pinned to the
+/// versions it was checked with. PyPI's Linux torch wheel pulls the CUDA libraries (about 5 GiB
+/// installed, about 75 s here): CPU-only wheels live outside PyPI, which this machine cannot
+/// reach, and the torch wheel will not import without them.
+pub const HF_PACKAGES: [&str; 4] = [
+    "torch==2.15.0",
+    "transformers==5.25.0",
+    "peft==0.21.2",
+    "safetensors==0.8.0",
+];
+
+/// Makes sure a Python with torch, transformers and PEFT exists (a virtual environment under
+/// the target directory, created on first use) and returns its interpreter.
+pub fn ensure_hf_python() -> Result<PathBuf> {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| crate::image::workspace_root().join("target"));
+    let venv = target.join("hf-venv");
+    let python = venv.join("bin/python");
+    let imports = |python: &Path| {
+        Command::new(python)
+            .args(["-c", "import torch, transformers, peft, safetensors"])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if imports(&python) {
+        return Ok(python);
+    }
+    if !python.exists() {
+        let system = ensure(&[PYTHON3])?
+            .pop()
+            .context("tool lookup returned no path for python3")?;
+        let created = Command::new(&system)
+            .args(["-m", "venv"])
+            .arg(&venv)
+            .status()
+            .with_context(|| format!("could not start {}", system.display()))?;
+        if !created.success() {
+            // Debian's python3 leaves `venv` to a separate package.
+            install_packages(&["python3-venv"], "python3's venv module")?;
+            let again = Command::new(&system)
+                .args(["-m", "venv"])
+                .arg(&venv)
+                .status()?;
+            if !again.success() {
+                bail!("`python3 -m venv {}` failed with {again}", venv.display());
+            }
+        }
+    }
+    eprintln!(
+        "xtask: installing {} into {} (once; about 5 GiB)",
+        HF_PACKAGES.join(" "),
+        venv.display()
+    );
+    let status = Command::new(venv.join("bin/pip"))
+        .args(["install", "--quiet", "--no-cache-dir"])
+        .args(HF_PACKAGES)
+        .status()
+        .context("could not start the virtual environment's pip")?;
+    if !status.success() || !imports(&python) {
+        bail!(
+            "could not install {} into {} (pip: {status})",
+            HF_PACKAGES.join(" "),
+            venv.display()
+        );
+    }
+    Ok(python)
+}
+
 /// Returns the path of every requirement, in order, installing missing ones first if allowed.
 pub fn ensure(requirements: &[Requirement]) -> Result<Vec<PathBuf>> {
     let search = search_path();
@@ -144,32 +219,13 @@ pub fn ensure(requirements: &[Requirement]) -> Result<Vec<PathBuf>> {
         .filter(|r| find_program(r.program, &search).is_none())
         .map(|r| r.package)
         .collect();
-    match plan(&missing, is_root()?) {
-        Plan::Nothing => {}
-        Plan::Install(commands) => {
-            eprintln!("xtask: installing missing packages: {}", missing.join(" "));
-            for (program, args) in commands {
-                let status = Command::new(&program)
-                    .args(&args)
-                    .env("DEBIAN_FRONTEND", "noninteractive")
-                    .status()
-                    .with_context(|| format!("could not start `{program}` (is this Debian?)"))?;
-                if !status.success() {
-                    bail!("`{program} {}` failed with {status}", args.join(" "));
-                }
-            }
-        }
-        Plan::Instruct(command) => {
-            let programs: Vec<&str> = requirements
-                .iter()
-                .filter(|r| missing.contains(&r.package))
-                .map(|r| r.program)
-                .collect();
-            bail!(
-                "missing {}; install with:\n    {command}",
-                programs.join(", ")
-            );
-        }
+    if !missing.is_empty() {
+        let programs: Vec<&str> = requirements
+            .iter()
+            .filter(|r| missing.contains(&r.package))
+            .map(|r| r.program)
+            .collect();
+        install_packages(&missing, &programs.join(", "))?;
     }
     requirements
         .iter()
@@ -182,6 +238,29 @@ pub fn ensure(requirements: &[Requirement]) -> Result<Vec<PathBuf>> {
             })
         })
         .collect()
+}
+
+/// Installs Debian `packages` as [`plan`] decides (`what` names them in the error a non-root
+/// user gets).
+fn install_packages(packages: &[&str], what: &str) -> Result<()> {
+    match plan(packages, is_root()?) {
+        Plan::Nothing => Ok(()),
+        Plan::Install(commands) => {
+            eprintln!("xtask: installing missing packages: {}", packages.join(" "));
+            for (program, args) in commands {
+                let status = Command::new(&program)
+                    .args(&args)
+                    .env("DEBIAN_FRONTEND", "noninteractive")
+                    .status()
+                    .with_context(|| format!("could not start `{program}` (is this Debian?)"))?;
+                if !status.success() {
+                    bail!("`{program} {}` failed with {status}", args.join(" "));
+                }
+            }
+            Ok(())
+        }
+        Plan::Instruct(command) => bail!("missing {what}; install with:\n    {command}"),
+    }
 }
 
 /// The directories searched for programs: `PATH`, then the sbin directories.

@@ -1,13 +1,15 @@
 //! Writes a model directory (config.json + model.safetensors), a PEFT adapter directory and our
 //! logits on fixed token sequences, for the Hugging Face cross-check in `tools/hf-check/`.
 //!
-//! `cargo run --release -p llm --example hf_dump -- <out_dir> [--from <model_dir> | --base-size]`
+//! `cargo run --release -p llm --example hf_dump -- <out_dir> [--from <model_dir> [--adapter <peft_dir>] | --base-size]`
 //!
 //! Without `--from`, the model is random with weights large enough (σ = 0.1, norms ≈ 1 ± 0.2)
 //! that logits are far from uniform, so agreement is a real check. With `--from`, an existing
 //! model directory (e.g. the shipped base model) is loaded and re-checked. `--base-size` makes
 //! the random model the size of the bench example's (≈1.05 M parameters, vocab 1024) instead
-//! of the small default (≈171 k).
+//! of the small default (≈171 k). `--adapter` takes an existing PEFT directory (the one the
+//! kernel wrote to its disk, read back with debugfs) instead of making a random adapter, so that
+//! `check_peft.py` judges that file.
 //! Outputs in `<out_dir>`: `model/`, `adapter/` (PEFT: q, v, o, gate, up, down on every
 //! layer, nonzero B), `logits.json` = `{ sequences, logits, logits_adapter, logits_merged }`
 //! with `logits[i]` the flattened `[T, vocab]` array for `sequences[i]`.
@@ -40,11 +42,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let out = PathBuf::from(
         args.first()
-            .ok_or("usage: hf_dump <out_dir> [--from <model_dir>]")?,
+            .ok_or("usage: hf_dump <out_dir> [--from <model_dir> [--adapter <peft_dir>]]")?,
     );
     let from = args
         .iter()
         .position(|a| a == "--from")
+        .and_then(|i| args.get(i + 1))
+        .map(PathBuf::from);
+    let adapter_from = args
+        .iter()
+        .position(|a| a == "--adapter")
         .and_then(|i| args.get(i + 1))
         .map(PathBuf::from);
     let model = match &from {
@@ -102,15 +109,36 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ],
         layers: None,
     };
-    let mut adapters = LoraAdapters::new(&cfg, lcfg, 7)?;
-    let mut rng = Rng::new(77);
-    for l in 0..cfg.num_hidden_layers {
-        for t in LoraTarget::ALL {
-            if let Some(p) = adapters.get_mut(l, t) {
-                p.b.iter_mut().for_each(|v| *v = 0.05 * rng.normal());
+    let adapters = match &adapter_from {
+        // An adapter someone else wrote (the kernel's, read back from its disk image): checked
+        // as it is, and written out again only through our own PEFT writer below, which must
+        // reproduce it byte for byte.
+        Some(dir) => {
+            let config = fs::read(dir.join("adapter_config.json"))?;
+            let weights = fs::read(dir.join("adapter_model.safetensors"))?;
+            let adapters = LoraAdapters::from_peft(&cfg, &config, &weights)?;
+            if adapters.to_peft()?.adapter_model_safetensors != weights {
+                return Err(format!(
+                    "{}: our PEFT writer does not reproduce this adapter's weights file",
+                    dir.display()
+                )
+                .into());
             }
+            adapters
         }
-    }
+        None => {
+            let mut adapters = LoraAdapters::new(&cfg, lcfg, 7)?;
+            let mut rng = Rng::new(77);
+            for l in 0..cfg.num_hidden_layers {
+                for t in LoraTarget::ALL {
+                    if let Some(p) = adapters.get_mut(l, t) {
+                        p.b.iter_mut().for_each(|v| *v = 0.05 * rng.normal());
+                    }
+                }
+            }
+            adapters
+        }
+    };
     let peft = adapters.to_peft()?;
     fs::write(adir.join("adapter_config.json"), &peft.adapter_config_json)?;
     fs::write(

@@ -13,6 +13,7 @@
 //! classes, the allowlist), [`answer`] (one command, a plan or a refusal), [`mask`] (allowed-token masks over a [`bpe::Tokenizer`]), [`policy`]
 //! (intents and the expert policy), [`corpus`] (seeded examples and splits),
 //! [`finetune`] (the site-policy task shift and the `finetune-data.json` format),
+//! [`grade`] (the hand-written held-out set's case format and fixed-rubric grader),
 //! [`baseline`] (a naive Bayes intent classifier fitted on the training split only: the
 //! fair baseline the model is compared with).
 #![cfg_attr(not(test), no_std)]
@@ -25,6 +26,7 @@ pub mod baseline;
 pub mod catalogue;
 pub mod corpus;
 pub mod finetune;
+pub mod grade;
 pub mod mask;
 pub mod policy;
 pub mod rng;
