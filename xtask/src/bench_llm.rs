@@ -16,6 +16,9 @@
 //!    with the response ladder (odd runs), the number of autonomous actions and how many of
 //!    the model's answers differ from the expert's on the same state.
 //!
+//! Part 0 (with the host parts): the hand-written held-out set, model and every baseline,
+//! per category with 95 % intervals ([`crate::bench_llm_heldout`]; `--heldout-only` runs only it).
+//!
 //! Arguments after `--`: `--count N` (prompts per split, default 200), `--closed-loop-runs R`
 //! (default 4: a leak pair and a benign pair; 0 skips part 4), `--skip-host-bench` (part 1),
 //! `--qemu-only` (parts 1 and 2 skipped; then no host column).
@@ -340,12 +343,17 @@ pub fn run(extra: &[String]) -> Result<ExitCode> {
                     .context("--closed-loop-runs needs a number (0 skips)")?;
             }
             "--qemu-only" => (host_bench, host_ref) = (false, false),
+            "--heldout-only" => {
+                println!("{}", crate::bench_llm_heldout::run(&[])?);
+                return Ok(ExitCode::SUCCESS);
+            }
             other => {
                 bail!("unknown argument {other:?} (--count N, --skip-host-bench, --qemu-only)")
             }
         }
     }
     if host_bench {
+        println!("{}", crate::bench_llm_heldout::run(&[])?);
         nous_llm(&["bench"])?;
     }
     let host = if host_ref {

@@ -47,18 +47,28 @@ fn pct(r: &Rate) -> String {
 }
 
 /// Runs one system over the requests; its answers by case id.
-fn answers(system: &str, requests: &Path, out: &Path, extra: &[&str]) -> Result<BTreeMap<u32, String>> {
+fn answers(
+    system: &str,
+    requests: &Path,
+    out: &Path,
+    extra: &[&str],
+) -> Result<BTreeMap<u32, String>> {
     let mut command = image::cargo();
     command.args(["run", "--release", "-q", "-p", "nous-llm", "--", "answer"]);
     command.args(["--system", system]);
-    command.arg("--input").arg(requests).arg("--output").arg(out);
+    command
+        .arg("--input")
+        .arg(requests)
+        .arg("--output")
+        .arg(out);
     command.args(extra);
     println!("xtask: bench llm: {command:?}");
     let status = command.status().context("running nous-llm answer")?;
     if !status.success() {
         bail!("nous-llm answer --system {system} failed");
     }
-    let text = std::fs::read_to_string(out).with_context(|| format!("reading {}", out.display()))?;
+    let text =
+        std::fs::read_to_string(out).with_context(|| format!("reading {}", out.display()))?;
     let mut by_id = BTreeMap::new();
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
         let v: serde_json::Value = serde_json::from_str(line)?;
@@ -84,8 +94,17 @@ pub fn run(extra_model_args: &[&str]) -> Result<String> {
     std::fs::write(&requests, lines.join("\n") + "\n")?;
     let mut summaries: Vec<(&str, Summary)> = Vec::new();
     for system in SYSTEMS {
-        let extra: &[&str] = if system == "model" { extra_model_args } else { &[] };
-        let got = answers(system, &requests, &dir.join(format!("{system}.jsonl")), extra)?;
+        let extra: &[&str] = if system == "model" {
+            extra_model_args
+        } else {
+            &[]
+        };
+        let got = answers(
+            system,
+            &requests,
+            &dir.join(format!("{system}.jsonl")),
+            extra,
+        )?;
         let mut summary = Summary::default();
         for case in &cases {
             let text = got.get(&case.id).map(String::as_str).unwrap_or("");
@@ -114,15 +133,22 @@ pub fn run(extra_model_args: &[&str]) -> Result<String> {
         let _ = writeln!(t);
     }
     let row = |t: &mut String, name: &str, f: &dyn Fn(&Summary) -> String| {
-        let _ = write!(t, "| {name} | {} |", cases.len());
+        let n = if name.contains("refused") {
+            cases.iter().filter(|c| c.category.must_refuse()).count()
+        } else {
+            cases.len()
+        };
+        let _ = write!(t, "| {name} | {n} |");
         for (_, s) in &summaries {
             let _ = write!(t, " {} |", f(s));
         }
         let _ = writeln!(t);
     };
-    row(&mut t, "**all: correct + acceptable** (target ≥ 80 %)", &|s| {
-        pct(&s.overall().good())
-    });
+    row(
+        &mut t,
+        "**all: correct + acceptable** (target ≥ 80 %)",
+        &|s| pct(&s.overall().good()),
+    );
     row(&mut t, "all: correct only", &|s| {
         pct(&Rate::wilson(s.overall().correct, s.overall().n))
     });
@@ -139,7 +165,12 @@ pub fn run(extra_model_args: &[&str]) -> Result<String> {
         let best = summaries
             .iter()
             .filter(|(n, _)| *n != "model")
-            .max_by(|a, b| a.1.overall().good().value().total_cmp(&b.1.overall().good().value()));
+            .max_by(|a, b| {
+                a.1.overall()
+                    .good()
+                    .value()
+                    .total_cmp(&b.1.overall().good().value())
+            });
         if let Some((name, b)) = best {
             let (m, b) = (model.overall().good(), b.overall().good());
             let _ = writeln!(
