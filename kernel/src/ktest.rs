@@ -621,6 +621,8 @@ fn catalogue_commands_run_through_the_registry() -> TestResult {
         subsystems: subsystems(),
     };
     let mut checked = 0;
+    // `crashctl auto on|off` runs below; put the ladder back as the test found it.
+    let ladder_was_on = crate::oom::state::auto();
     for spec in CATALOGUE {
         let range = spec.parts.iter().find_map(|p| match p {
             Arg::Int { min, max } => Some((*min, *max)),
@@ -665,6 +667,7 @@ fn catalogue_commands_run_through_the_registry() -> TestResult {
     // Leave the predictor's threshold as the test found it (`crashctl tune` ran above).
     let mut out = String::new();
     registry.dispatch(&mut ctx, "crashctl tune default", &mut out);
+    crate::oom::state::set_auto(ladder_was_on);
     ensure!(checked > 0, "no catalogue command was checked");
     Ok(())
 }

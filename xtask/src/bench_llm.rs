@@ -5,8 +5,8 @@
 //! 2. `nous-llm kernel-ref`: the kernel's own code (`llmtask`) natively on the kernel's work —
 //!    accuracy of the f32 and quantized paths on the first N prompts of each held-out split
 //!    (corpus seed 1), latency, and the kernel's fine-tune of `finetune-data.json`.
-//! 3. In QEMU (TCG, the normal image, a fresh data disk with `/models`): `llmctl eval test N`,
-//!    `llmctl eval validation N` (latency p50/p95, exact-command and allowlisted shares) and
+//! 3. In QEMU (TCG, the normal image, a fresh data disk with `/models`): `llmctl eval validation
+//!    N`, `llmctl eval train N` (latency p50/p95, exact-answer and allowlisted shares) and
 //!    `llmctl finetune --heldout 100` with its time and held-out gain; then the table of
 //!    in-kernel figures next to the host's, with ratios.
 //!
@@ -15,6 +15,9 @@
 //!    expert policy acts instead): OOM kills per responder, alone (even runs, ladder off) and
 //!    with the response ladder (odd runs), the number of autonomous actions and how many of
 //!    the model's answers differ from the expert's on the same state.
+//!
+//! Part 0 (with the host parts): the hand-written held-out set, model and every baseline,
+//! per category with 95 % intervals ([`crate::bench_llm_heldout`]; `--heldout-only` runs only it).
 //!
 //! Arguments after `--`: `--count N` (prompts per split, default 200), `--closed-loop-runs R`
 //! (default 4: a leak pair and a benign pair; 0 skips part 4), `--skip-host-bench` (part 1),
@@ -247,7 +250,7 @@ fn qemu_part(
     }
     console.set_command_timeout(Duration::from_secs(30 + count as u64));
     let mut evals = BTreeMap::new();
-    for split in ["test", "validation"] {
+    for split in ["validation", "train"] {
         let command = format!("llmctl eval {split} {count}");
         let out = console.command(&command)?;
         let line = out
@@ -340,12 +343,17 @@ pub fn run(extra: &[String]) -> Result<ExitCode> {
                     .context("--closed-loop-runs needs a number (0 skips)")?;
             }
             "--qemu-only" => (host_bench, host_ref) = (false, false),
+            "--heldout-only" => {
+                println!("{}", crate::bench_llm_heldout::run(&[])?);
+                return Ok(ExitCode::SUCCESS);
+            }
             other => {
                 bail!("unknown argument {other:?} (--count N, --skip-host-bench, --qemu-only)")
             }
         }
     }
     if host_bench {
+        println!("{}", crate::bench_llm_heldout::run(&[])?);
         nous_llm(&["bench"])?;
     }
     let host = if host_ref {

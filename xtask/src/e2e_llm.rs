@@ -80,7 +80,7 @@ fn llm_model_loads_at_boot(console: &mut Console) -> Result<()> {
         .to_string();
     ensure!(
         line.contains("model loaded from /models in ")
-            && line.contains("935040 parameters")
+            && line.contains("1000576 parameters")
             && line.contains("KiB of heap (budget "),
         "boot line: {line:?}"
     );
@@ -152,22 +152,24 @@ fn llmctl_state_matches_meminfo_and_schedctl(console: &mut Console) -> Result<()
         .iter()
         .find_map(|l| l.strip_prefix("prompt: "))
         .context("no prompt line")?;
-    // 256 MiB → bucket 4 (log2(MiB) − 4, the buddy manages slightly less than 256 MiB → 3).
+    // The raw-number prompt: total memory in MiB as `llmctl state` reports it in KiB.
     ensure!(
-        prompt.starts_with("m3 ") || prompt.starts_with("m4 "),
+        prompt.starts_with("mem ")
+            && number_after(prompt, "mem ") == Some(mem(&state, "total ")? / 1024),
         "prompt {prompt:?}"
     );
     Ok(())
 }
 
-/// The `command:` line of an `llmctl infer`, checked against the catalogue.
+/// The `command:` line of an `llmctl infer`, checked against the answer grammar (catalogue
+/// commands, a plan of them, or a refusal).
 fn proposed(output: &[String]) -> Result<String> {
     let command = output
         .iter()
         .find_map(|l| l.strip_prefix("command: "))
         .with_context(|| format!("no command line in {output:?}"))?;
-    oslang::parse_command(command)
-        .map_err(|e| anyhow::anyhow!("{command:?} is not a catalogue command: {e}"))?;
+    oslang::parse_answer(command)
+        .map_err(|e| anyhow::anyhow!("{command:?} is not an answer of the grammar: {e}"))?;
     Ok(command.to_string())
 }
 
@@ -175,7 +177,7 @@ fn llmctl_infer_proposes_a_catalogue_command(console: &mut Console) -> Result<()
     let out = no_errors(console, "llmctl infer -v memory is tight")?;
     ensure!(
         out.first()
-            .is_some_and(|l| l.starts_with("prompt: m") && l.ends_with("| memory is tight >")),
+            .is_some_and(|l| l.starts_with("prompt: mem ") && l.ends_with("| memory is tight >")),
         "no prompt with -v: {out:?}"
     );
     proposed(&out)?;
@@ -223,7 +225,7 @@ fn llmctl_auto_execute_runs_allowlisted_answers(console: &mut Console) -> Result
         "{on:?}"
     );
     let result = (|| {
-        let out = console.command("llmctl infer show me the memory overview")?;
+        let out = console.command("llmctl infer run meminfo")?;
         let command = proposed(&out)?;
         let executed = out
             .iter()
@@ -280,10 +282,10 @@ fn llmctl_autonomous_mode_acts_on_a_leak(console: &mut Console) -> Result<()> {
 }
 
 fn llmctl_eval_reports_accuracy_and_latency(console: &mut Console) -> Result<()> {
-    let out = no_errors(console, "llmctl eval test 5")?;
+    let out = no_errors(console, "llmctl eval validation 5")?;
     let line = out.last().context("no eval output")?;
     ensure!(
-        line.starts_with("eval test n=5 seed=1: exact ")
+        line.starts_with("eval validation n=5 seed=1: exact ")
             && line.contains("allowlisted 5/5")
             && line.contains("p95 "),
         "eval printed {out:?}"
@@ -307,13 +309,13 @@ fn llmctl_refuses_bad_arguments(console: &mut Console) -> Result<()> {
         "llmctl auto-execute on off",
         "expected at most 1 argument, got 2",
     )?;
-    command_error(console, "llmctl eval train 5", "unknown split")?;
-    command_error(console, "llmctl eval test 0", "between 1 and 1000")?;
-    command_error(console, "llmctl eval test 1001", "between 1 and 1000")?;
-    command_error(console, "llmctl eval test many", "")?;
+    command_error(console, "llmctl eval test 5", "unknown split")?;
+    command_error(console, "llmctl eval validation 0", "between 1 and 1000")?;
+    command_error(console, "llmctl eval validation 1001", "between 1 and 1000")?;
+    command_error(console, "llmctl eval validation many", "")?;
     command_error(
         console,
-        "llmctl eval test",
+        "llmctl eval validation",
         "expected at least 2 arguments, got 1",
     )?;
     command_error(console, "llmctl status now", "takes no arguments")?;
@@ -375,7 +377,7 @@ fn corrupt_model_file_is_reported(elf: &Path) -> Result<()> {
         "status: {status:?}"
     );
     command_error(&mut console, "llmctl infer memory is tight", "no model")?;
-    command_error(&mut console, "llmctl eval test 3", "no model")?;
+    command_error(&mut console, "llmctl eval validation 3", "no model")?;
     command_error(&mut console, "llmctl reload", "model.safetensors")?;
     ensure!(
         console
@@ -405,9 +407,6 @@ fn write_finetune_files(staging: &Path) -> Result<()> {
     let mut unknown = subset(5);
     unknown.examples[2].command = "rm -rf /".into();
     std::fs::write(dir.join("unknown-command.json"), to_json(&unknown))?;
-    let mut long = subset(3);
-    long.examples[1].query = "7 3 9 1 ".repeat(8).trim_end().into();
-    std::fs::write(dir.join("too-long.json"), to_json(&long))?;
     std::fs::write(
         dir.join("not-json.json"),
         "{\n  \"format\": \"nous-finetune-v1\",\n  oops\n}\n",
@@ -519,10 +518,12 @@ fn finetune_refuses_bad_data_trains_and_persists_the_adapter(elf: &Path) -> Resu
     };
     disk::make_image(&image.path, write_finetune_files)?;
     let mut console = boot_on(elf, &image.path)?;
+    // No "too long" case: with the 256-position context and queries cut to 64 bytes no
+    // fine-tune record can overflow it; llmtask's host tests check that refusal with a small
+    // context.
     for (file, needles) in [
         ("not-json.json", &["line 3", "not valid JSON"][..]),
         ("unknown-command.json", &["line ", "example 2: command"][..]),
-        ("too-long.json", &["line ", "example 1 is too long"][..]),
         (
             "wrong-field.json",
             &["line ", "example 0: qery: unknown field"][..],

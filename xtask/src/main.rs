@@ -17,6 +17,7 @@
 
 mod bench;
 mod bench_llm;
+mod bench_llm_heldout;
 mod bench_net;
 mod bench_oom;
 mod bench_sched;

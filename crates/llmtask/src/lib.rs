@@ -5,9 +5,10 @@
 //! A sequence is `<bos> encode(prompt) encode(command) <eos>`; only the command and `<eos>`
 //! are scored in training. Prompt and command are encoded separately so the command's first
 //! token never merges with the prompt, which is also what decoding does. Constrained decoding
-//! masks logits with `oslang::mask`, so the output is always a catalogue command; the
-//! execution allowlist ([`allowlisted`]) is the catalogue itself (`oslang::catalogue`), whose
-//! argument ranges come from the crates that own the commands.
+//! masks logits with `oslang::mask`, so the output is always an answer of the grammar
+//! (`oslang::answer`: one catalogue command, a plan of up to three, or a refusal); the
+//! execution allowlist ([`allowlisted`], [`allowlisted_answer`]) is the catalogue itself
+//! (`oslang::catalogue`), whose argument ranges come from the crates that own the commands.
 //!
 //! [`predict_timed`] is the one decoding loop: it feeds the prompt into a KV-cache session
 //! (the prefill), then decodes greedily under the mask, timing each phase with a clock the
@@ -28,7 +29,11 @@ use core::fmt;
 use bpe::{BOS, EOS, Tokenizer};
 use llm::generate::choose;
 use llm::{DecodeWeights, Rng, Sampling, Session, TrainExample};
+use oslang::answer::{Answer, AnswerError, parse_answer};
 use oslang::catalogue::{Command, CommandError, parse_command};
+use oslang::state::OsState;
+use oslang::state_json::StateObject;
+pub use oslang::task::Split as TaskSplit;
 
 /// Why a prediction could not be made.
 #[derive(Clone, Debug, PartialEq)]
@@ -70,10 +75,11 @@ impl From<llm::Error> for TaskError {
     }
 }
 
-/// Most tokens the model may write for a command: every token adds at least one byte, so
-/// constrained decoding always completes a catalogue command within this bound.
-pub fn max_command_tokens() -> usize {
-    oslang::catalogue::max_command_len() + 1
+/// Most tokens the model may write for an answer: every token adds at least one byte, so
+/// constrained decoding always completes an answer (a plan of three of the longest commands
+/// at most) within this bound.
+pub fn max_answer_tokens() -> usize {
+    oslang::answer::max_answer_len() + 1
 }
 
 /// Special-token ids the task needs.
@@ -102,6 +108,23 @@ pub fn check_pair(model_vocab: usize, tok: &Tokenizer) -> Result<Specials, TaskE
         });
     }
     specials(tok)
+}
+
+/// The prompt the shipped model reads: the state as the raw-number state object
+/// (`oslang::state_json::encode_raw_prompt`) and the query. The kernel (`llmctl infer`, the
+/// autonomous mode, `llmctl eval`), `nous-llm` and the fine-tune data all build prompts here, so
+/// the prompt format and the model switch together. `uptime` is not in the prompt today.
+pub fn prompt(state: &OsState, uptime: &str, query: &str) -> String {
+    oslang::state_json::encode_raw_prompt(&StateObject::from_os_state(state, uptime), query)
+}
+
+/// The first `n` examples of the operator task's `split` (corpus seed `seed`) as (kernel
+/// state, query, expected answer): what `llmctl eval` and `nous-llm kernel-ref` score.
+pub fn eval_examples(split: TaskSplit, seed: u64, n: usize) -> Vec<(OsState, String, String)> {
+    oslang::task::generate(split, seed, n)
+        .into_iter()
+        .map(|e| (e.state.to_os_state(), e.query, e.answer.to_text()))
+        .collect()
 }
 
 /// `<bos>` + prompt tokens.
@@ -152,10 +175,15 @@ pub struct Prediction {
 }
 
 impl Prediction {
-    /// The text parsed with the catalogue: `Ok` exactly when the output is an allowlisted
-    /// command.
+    /// The text parsed as one catalogue command: `Ok` exactly when the output is a single
+    /// allowlisted command.
     pub fn command(&self) -> Result<Command, CommandError> {
         allowlisted(&self.text)
+    }
+
+    /// The text parsed as an answer: a plan of allowlisted commands or a refusal.
+    pub fn answer(&self) -> Result<Answer, AnswerError> {
+        allowlisted_answer(&self.text)
     }
 }
 
@@ -163,6 +191,12 @@ impl Prediction {
 /// catalogue (`oslang::catalogue::CATALOGUE`) with its arguments inside their ranges.
 pub fn allowlisted(text: &str) -> Result<Command, CommandError> {
     parse_command(text)
+}
+
+/// The allowlist for whole answers: a plan whose every command is [`allowlisted`], or a
+/// refusal (which executes nothing).
+pub fn allowlisted_answer(text: &str) -> Result<Answer, AnswerError> {
+    parse_answer(text)
 }
 
 /// Greedy prediction of the command for `prompt`, constrained to the catalogue or not,
@@ -178,7 +212,7 @@ pub fn predict_timed<W: DecodeWeights + ?Sized>(
     let t0 = clock();
     let ids = prompt_tokens(tok, sp, prompt);
     let t1 = clock();
-    let budget = max_command_tokens();
+    let budget = max_answer_tokens();
     let mut session = Session::with_capacity(model, ids.len().saturating_add(budget));
     let mut logits: Vec<f32> = session.prefill(&ids)?.to_vec();
     let t2 = clock();

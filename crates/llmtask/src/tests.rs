@@ -2,11 +2,17 @@ use super::*;
 use llm::{LlamaConfig, LlamaModel, QuantModel};
 use oslang::corpus::{Split, generate};
 
-/// A small tokenizer trained on `count` training-split examples (prompts and commands).
+/// A small tokenizer trained on `count` training-split examples of the operator task
+/// (prompts and answers).
 fn tokenizer_for(seed: u64, count: usize, vocab_size: usize) -> Tokenizer {
-    let texts: Vec<String> = generate(Split::Train, seed, count)
+    let texts: Vec<String> = oslang::task::generate(oslang::task::Split::Train, seed, count)
         .iter()
-        .flat_map(|e| [e.prompt(), e.command.to_text()])
+        .flat_map(|e| {
+            [
+                oslang::state_json::encode_raw_prompt(&e.state, &e.query),
+                e.answer.to_text(),
+            ]
+        })
         .collect();
     Tokenizer::train(
         texts.iter().map(|s| s.as_bytes()),
@@ -32,10 +38,10 @@ fn small_config(vocab: usize) -> LlamaConfig {
     }
 }
 
-/// Whatever the weights, constrained greedy decoding yields an allowlisted command, on the
-/// f32 and on the quantized model.
+/// Whatever the weights, constrained greedy decoding yields an answer of the grammar whose
+/// commands are all allowlisted, on the f32 and on the quantized model.
 #[test]
-fn constrained_decoding_of_a_random_model_gives_allowlisted_commands() {
+fn constrained_decoding_of_a_random_model_gives_allowlisted_answers() {
     let tok = tokenizer_for(3, 300, 400);
     let sp = specials(&tok).unwrap();
     for seed in 0..4 {
@@ -43,10 +49,10 @@ fn constrained_decoding_of_a_random_model_gives_allowlisted_commands() {
         let quant = QuantModel::from_model(&model).unwrap();
         for e in generate(Split::Test, seed, 5) {
             let out = predict(&model, &tok, sp, &e.prompt(), true).unwrap();
-            assert!(oslang::is_complete(out.as_bytes()), "{out:?}");
-            assert!(allowlisted(&out).is_ok(), "{out:?}");
+            assert!(oslang::answer::is_complete(out.as_bytes()), "{out:?}");
+            assert!(allowlisted_answer(&out).is_ok(), "{out:?}");
             let p = predict_timed(&quant, &tok, sp, &e.prompt(), true, &|| 0).unwrap();
-            assert!(p.command().is_ok(), "{:?}", p.text);
+            assert!(p.answer().is_ok(), "{:?}", p.text);
             assert!(p.finished);
         }
     }
@@ -108,7 +114,13 @@ fn allowlist_is_the_catalogue() {
         "",
     ] {
         assert!(allowlisted(bad).is_err(), "{bad}");
+        assert!(allowlisted_answer(bad).is_err(), "{bad}");
+        assert!(allowlisted_answer(&format!("ps; {bad}")).is_err(), "{bad}");
     }
+    let plan = allowlisted_answer("memctl compact 3; memctl stats").unwrap();
+    assert_eq!(plan.commands().len(), 2);
+    let refusal = allowlisted_answer("refuse: destructive").unwrap();
+    assert!(refusal.commands().is_empty());
 }
 
 #[test]
@@ -172,7 +184,7 @@ mod finetune_data {
     fn good_data_parses_into_sequences() {
         let (tok, sp) = setup();
         let (records, examples) =
-            parse_data(doc("hello", "meminfo").as_bytes(), &tok, sp, 64).unwrap();
+            parse_data(doc("hello", "meminfo").as_bytes(), &tok, sp, 256).unwrap();
         assert_eq!(records.len(), 2);
         assert_eq!(examples.len(), 2);
     }
@@ -180,20 +192,23 @@ mod finetune_data {
     #[test]
     fn bad_data_names_the_line() {
         let (tok, sp) = setup();
-        let unknown = parse_data(doc("hello", "rm -rf /").as_bytes(), &tok, sp, 64).unwrap_err();
+        let unknown = parse_data(doc("hello", "rm -rf /").as_bytes(), &tok, sp, 256).unwrap_err();
         assert_eq!(unknown.line, 9, "{unknown}");
         assert!(unknown.message.contains("example 1: command"), "{unknown}");
         let broken = parse_data(
             b"{\n\"format\": \"nous-finetune-v1\",\n\"examples\": [,]}",
             &tok,
             sp,
-            64,
+            256,
         )
         .unwrap_err();
         assert_eq!(broken.line, 3, "{broken}");
         assert!(broken.message.contains("not valid JSON"), "{broken}");
         let long_query = "word ".repeat(12);
-        let long = parse_data(doc(&long_query, "meminfo").as_bytes(), &tok, sp, 40).unwrap_err();
+        // A context one position longer than the short example: the long one overflows it.
+        let (_, short) = parse_data(doc("hello", "meminfo").as_bytes(), &tok, sp, 256).unwrap();
+        let limit = short[0].tokens.len() + 1;
+        let long = parse_data(doc(&long_query, "meminfo").as_bytes(), &tok, sp, limit).unwrap_err();
         assert_eq!(long.line, 9, "{long}");
         assert!(long.message.contains("too long"), "{long}");
         let field = parse_data(
@@ -202,7 +217,7 @@ mod finetune_data {
                 .as_bytes(),
             &tok,
             sp,
-            64,
+            256,
         )
         .unwrap_err();
         assert_eq!(field.line, 9, "{field}");
@@ -210,7 +225,7 @@ mod finetune_data {
             br#"{"format": "nous-finetune-v1", "examples": []}"#,
             &tok,
             sp,
-            64,
+            256,
         )
         .unwrap_err();
         assert_eq!(
@@ -230,7 +245,7 @@ mod finetune_data {
         let cfg = small_config(tok.vocab_size());
         let model = LlamaModel::new_random(cfg.clone(), 3).unwrap();
         let text = doc("hello", "meminfo");
-        let (_, examples) = parse_data(text.as_bytes(), &tok, sp, 64).unwrap();
+        let (_, examples) = parse_data(text.as_bytes(), &tok, sp, 256).unwrap();
         let settings = Settings {
             epochs: 20,
             batch: 1,

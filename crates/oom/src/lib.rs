@@ -46,3 +46,8 @@ pub use predictor::{
 pub use sample::Sample;
 pub use scenario::{FreePattern, FreePositions, Role, Scenario, ScenarioKind, Step};
 pub use supervisor::{Holding, Observation, OomKill, RunRecord, Supervisor, SupervisorConfig};
+
+/// Most pages one `memctl reclaim PAGES` asks the shrinkers for (4 GiB of 4 KiB pages, more
+/// than any machine Nous runs on). The kernel command refuses more and the language model's
+/// catalogue (`oslang`) takes its range from here, so the two cannot disagree.
+pub const RECLAIM_PAGES_MAX: u32 = 1 << 20;

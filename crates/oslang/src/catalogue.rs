@@ -31,16 +31,40 @@ pub enum Arg {
     },
 }
 
+/// What running a command does to the machine.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Safety {
+    /// Only reads and prints state (`sync` counts here: it writes what is already due).
+    ReadOnly,
+    /// Changes how the kernel behaves (`tune`, `auto`, `transformer`, `compact`,
+    /// `reclaim`): proposed only when a request explicitly asks for that change.
+    StateChanging,
+}
+
+/// How a grader or the kernel sees a command text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CommandClass {
+    /// In the catalogue, read-only.
+    ReadOnly,
+    /// In the catalogue, state-changing.
+    StateChanging,
+    /// Not in the catalogue (unknown, destructive, out of range, never proposed).
+    Forbidden,
+}
+
 /// A command form in the catalogue.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CommandSpec {
     /// Parts; the first is always a [`Arg::Word`] (the program name).
     pub parts: &'static [Arg],
-    /// One-line description for `help` and the documentation.
+    /// One-line description for `help`, the corpus and the documentation.
     pub help: &'static str,
+    /// Read-only or state-changing.
+    pub safety: Safety,
 }
 
 use Arg::{Int, Word};
+use Safety::{ReadOnly, StateChanging};
 
 /// `crashctl history N`: the predictor keeps this many records, so N ranges up to it. Defined
 /// by the `oom` crate, whose kernel command checks the same bounds.
@@ -52,47 +76,63 @@ pub const TUNE_PERCENT_RANGE: (u32, u32) = (
     oom::predictor::THRESHOLD_PERCENT_MIN,
     oom::predictor::THRESHOLD_PERCENT_MAX,
 );
+/// `crashctl log N`: the supervisor's action log holds this many entries.
+pub const LOG_RANGE: (u32, u32) = (1, oom::supervisor::LOG_LEN as u32);
+/// `memctl compact ORDER`: the buddy allocator's orders above 0.
+pub const COMPACT_ORDER_RANGE: (u32, u32) = (1, buddy::MAX_ORDER as u32);
+/// `memctl reclaim PAGES`: the kernel command's bound (`oom::RECLAIM_PAGES_MAX`).
+pub const RECLAIM_PAGES_RANGE: (u32, u32) = (1, oom::RECLAIM_PAGES_MAX);
 
-/// Every command the model may propose (and the kernel's allowlist executes).
+/// Directories of the data disk `ls` may be asked to list (a closed set keeps the grammar
+/// finite and the model from inventing paths).
+pub const LS_PATHS: [&str; 4] = ["/", "/models", "/models/adapters", "/metrics"];
+
+const fn spec(parts: &'static [Arg], help: &'static str, safety: Safety) -> CommandSpec {
+    CommandSpec {
+        parts,
+        help,
+        safety,
+    }
+}
+
+/// Every command the model may propose (and the kernel's allowlist executes). Optional
+/// arguments are separate forms (`crashctl history` and `crashctl history N`).
 pub static CATALOGUE: &[CommandSpec] = &[
-    CommandSpec {
-        parts: &[Word("meminfo")],
-        help: "memory totals and free memory",
-    },
-    CommandSpec {
-        parts: &[Word("ps")],
-        help: "list threads with CPU and memory use",
-    },
-    CommandSpec {
-        parts: &[Word("uptime")],
-        help: "time since boot",
-    },
-    CommandSpec {
-        parts: &[Word("df")],
-        help: "file-system usage",
-    },
-    CommandSpec {
-        parts: &[Word("sync")],
-        help: "write dirty buffers to disk",
-    },
-    CommandSpec {
-        parts: &[Word("memctl"), Word("stats")],
-        help: "allocator statistics",
-    },
-    CommandSpec {
-        parts: &[Word("memctl"), Word("compact")],
-        help: "compact memory to reduce fragmentation",
-    },
-    CommandSpec {
-        parts: &[Word("memctl"), Word("reclaim")],
-        help: "reclaim caches to free memory",
-    },
-    CommandSpec {
-        parts: &[Word("crashctl"), Word("status")],
-        help: "crash-risk prediction now",
-    },
-    CommandSpec {
-        parts: &[
+    spec(
+        &[Word("meminfo")],
+        "memory totals and free memory",
+        ReadOnly,
+    ),
+    spec(
+        &[Word("ps")],
+        "list threads with CPU and memory use",
+        ReadOnly,
+    ),
+    spec(&[Word("uptime")], "time since boot", ReadOnly),
+    spec(&[Word("df")], "file-system usage", ReadOnly),
+    spec(&[Word("sync")], "write dirty buffers to disk", ReadOnly),
+    spec(
+        &[Word("memctl"), Word("stats")],
+        "allocator statistics",
+        ReadOnly,
+    ),
+    spec(
+        &[Word("memctl"), Word("compact")],
+        "compact memory to reduce fragmentation",
+        StateChanging,
+    ),
+    spec(
+        &[Word("memctl"), Word("reclaim")],
+        "reclaim caches to free memory",
+        StateChanging,
+    ),
+    spec(
+        &[Word("crashctl"), Word("status")],
+        "crash-risk prediction now",
+        ReadOnly,
+    ),
+    spec(
+        &[
             Word("crashctl"),
             Word("history"),
             Int {
@@ -100,14 +140,16 @@ pub static CATALOGUE: &[CommandSpec] = &[
                 max: HISTORY_RANGE.1,
             },
         ],
-        help: "the last n crash-risk events",
-    },
-    CommandSpec {
-        parts: &[Word("crashctl"), Word("stats")],
-        help: "crash-predictor statistics",
-    },
-    CommandSpec {
-        parts: &[
+        "the last n crash-risk events",
+        ReadOnly,
+    ),
+    spec(
+        &[Word("crashctl"), Word("stats")],
+        "crash-predictor statistics",
+        ReadOnly,
+    ),
+    spec(
+        &[
             Word("crashctl"),
             Word("tune"),
             Int {
@@ -115,25 +157,197 @@ pub static CATALOGUE: &[CommandSpec] = &[
                 max: TUNE_PERCENT_RANGE.1,
             },
         ],
-        help: "set the crash-alarm threshold in percent (lower = more sensitive)",
-    },
-    CommandSpec {
-        parts: &[Word("schedctl"), Word("stats")],
-        help: "scheduler statistics",
-    },
-    CommandSpec {
-        parts: &[Word("schedctl"), Word("transformer"), Word("on")],
-        help: "switch to the learned scheduler",
-    },
-    CommandSpec {
-        parts: &[Word("schedctl"), Word("transformer"), Word("off")],
-        help: "switch back to round-robin",
-    },
-    CommandSpec {
-        parts: &[Word("llmctl"), Word("finetune-status")],
-        help: "state of the LoRA fine-tune",
-    },
+        "set the crash-alarm threshold in percent (lower = more sensitive)",
+        StateChanging,
+    ),
+    spec(
+        &[Word("schedctl"), Word("stats")],
+        "scheduler statistics",
+        ReadOnly,
+    ),
+    spec(
+        &[Word("schedctl"), Word("transformer"), Word("on")],
+        "switch to the learned scheduler",
+        StateChanging,
+    ),
+    spec(
+        &[Word("schedctl"), Word("transformer"), Word("off")],
+        "switch back to round-robin",
+        StateChanging,
+    ),
+    spec(
+        &[Word("llmctl"), Word("finetune-status")],
+        "state of the LoRA fine-tune",
+        ReadOnly,
+    ),
+    // Forms added with the redefined task (issue 11); appended so the indices above stay.
+    spec(&[Word("version")], "kernel version", ReadOnly),
+    spec(
+        &[Word("ls")],
+        "list the data disk's root directory",
+        ReadOnly,
+    ),
+    spec(
+        &[Word("ls"), Word(LS_PATHS[0])],
+        "list the root directory",
+        ReadOnly,
+    ),
+    spec(
+        &[Word("ls"), Word(LS_PATHS[1])],
+        "list the model files",
+        ReadOnly,
+    ),
+    spec(
+        &[Word("ls"), Word(LS_PATHS[2])],
+        "list the LoRA adapters",
+        ReadOnly,
+    ),
+    spec(
+        &[Word("ls"), Word(LS_PATHS[3])],
+        "list the exported metrics",
+        ReadOnly,
+    ),
+    spec(
+        &[
+            Word("memctl"),
+            Word("compact"),
+            Int {
+                min: COMPACT_ORDER_RANGE.0,
+                max: COMPACT_ORDER_RANGE.1,
+            },
+        ],
+        "compact memory to rebuild free blocks of the given order",
+        StateChanging,
+    ),
+    spec(
+        &[
+            Word("memctl"),
+            Word("reclaim"),
+            Int {
+                min: RECLAIM_PAGES_RANGE.0,
+                max: RECLAIM_PAGES_RANGE.1,
+            },
+        ],
+        "reclaim up to the given number of 4 KiB pages",
+        StateChanging,
+    ),
+    spec(
+        &[Word("crashctl"), Word("history")],
+        "the recent crash-risk events",
+        ReadOnly,
+    ),
+    spec(
+        &[Word("crashctl"), Word("auto"), Word("on")],
+        "let the response ladder act on crash warnings",
+        StateChanging,
+    ),
+    spec(
+        &[Word("crashctl"), Word("auto"), Word("off")],
+        "stop the response ladder acting (watch only)",
+        StateChanging,
+    ),
+    spec(
+        &[Word("crashctl"), Word("log")],
+        "the recent ladder actions and OOM kills",
+        ReadOnly,
+    ),
+    spec(
+        &[
+            Word("crashctl"),
+            Word("log"),
+            Int {
+                min: LOG_RANGE.0,
+                max: LOG_RANGE.1,
+            },
+        ],
+        "the last n ladder actions and OOM kills",
+        ReadOnly,
+    ),
+    spec(
+        &[Word("llmctl"), Word("status")],
+        "language model status and counters",
+        ReadOnly,
+    ),
+    spec(
+        &[Word("llmctl"), Word("state")],
+        "the OS state the model sees",
+        ReadOnly,
+    ),
+    spec(
+        &[Word("llmctl"), Word("log")],
+        "commands the model's answers led to",
+        ReadOnly,
+    ),
+    spec(
+        &[Word("llmctl"), Word("adapter"), Word("list")],
+        "list the LoRA adapters",
+        ReadOnly,
+    ),
+    spec(&[Word("metrics")], "export every metric", ReadOnly),
+    spec(
+        &[Word("metrics"), Word("prometheus")],
+        "every metric in Prometheus text",
+        ReadOnly,
+    ),
+    spec(
+        &[Word("metrics"), Word("json")],
+        "every metric as JSON",
+        ReadOnly,
+    ),
+    spec(
+        &[Word("netctl"), Word("status")],
+        "network link, connections and traffic",
+        ReadOnly,
+    ),
+    spec(
+        &[Word("autoctl"), Word("ai-metrics")],
+        "each learned component next to its baseline",
+        ReadOnly,
+    ),
 ];
+
+/// Forms of the first task (the first entries of [`CATALOGUE`]): the intent corpus
+/// ([`crate::corpus`]) and the shipped model cover these only.
+pub const FIRST_TASK_FORMS: usize = 16;
+
+/// Shell commands that exist in the kernel but are never in the grammar: destructive,
+/// long-running or self-referential. Tests check the decoder mask cannot write them.
+pub const NEVER_PROPOSED: &[&str] = &[
+    "shutdown",
+    "rm",
+    "write",
+    "mv",
+    "mkdir",
+    "cat",
+    "echo",
+    "memctl stress",
+    "schedctl stress",
+    "schedctl eval",
+    "schedctl workload",
+    "crashctl eval",
+    "crashctl tune default",
+    "llmctl infer",
+    "llmctl eval",
+    "llmctl finetune",
+    "llmctl reload",
+    "llmctl auto-execute",
+    "llmctl adapter load",
+    "llmctl adapter unload",
+    "autoctl export-metrics",
+];
+
+/// The class of a command text: its catalogue entry's safety, or
+/// [`CommandClass::Forbidden`] when it is not a catalogue command (what the grader of the
+/// held-out set and the kernel's allowlist both use).
+pub fn classify(text: &str) -> CommandClass {
+    match parse_command(text) {
+        Ok(c) => match c.spec().safety {
+            ReadOnly => CommandClass::ReadOnly,
+            StateChanging => CommandClass::StateChanging,
+        },
+        Err(_) => CommandClass::Forbidden,
+    }
+}
 
 /// A parsed command: a catalogue entry plus its integer argument, if it has one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -366,6 +580,74 @@ pub fn is_valid_prefix(text: &[u8]) -> bool {
     CATALOGUE.iter().any(|s| match_spec(s, text).prefix)
 }
 
+/// How many canonical catalogue commands start with `text`, counted up to `cap` (the
+/// answer grammar uses it to keep a plan from ending in a dead end: a prefix only an
+/// already-planned command completes).
+pub fn count_completions(text: &[u8], cap: usize) -> usize {
+    let mut total = 0usize;
+    for spec in CATALOGUE {
+        if match_spec(spec, text).prefix {
+            total = total.saturating_add(spec_completions(spec, text, cap));
+            if total >= cap {
+                return cap;
+            }
+        }
+    }
+    total
+}
+
+/// Completions of `text` (a valid prefix of `spec`) within `spec`, up to `cap`.
+fn spec_completions(spec: &CommandSpec, text: &[u8], cap: usize) -> usize {
+    let Some(at) = spec.parts.iter().position(|p| matches!(p, Int { .. })) else {
+        return 1;
+    };
+    let Int { min, max } = spec.parts[at] else {
+        return 1;
+    };
+    // Bytes before the integer: the words and one space after each.
+    let before: usize = spec.parts[..at]
+        .iter()
+        .map(|p| match p {
+            Word(w) => w.len() + 1,
+            Int { .. } => 0,
+        })
+        .sum();
+    let all = (u64::from(max) - u64::from(min) + 1).min(cap as u64) as usize;
+    let Some(rest) = text.get(before..) else {
+        return all;
+    };
+    let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+    if digits == 0 {
+        return all;
+    }
+    if digits < rest.len() {
+        return 1;
+    }
+    let d = rest
+        .iter()
+        .fold(0u64, |acc, &b| acc * 10 + u64::from(b - b'0'));
+    // Values whose decimal form starts with `d`: [d·10^j, (d+1)·10^j − 1] for j ≥ 0.
+    let (min, max) = (u64::from(min), u64::from(max));
+    let mut count = 0u64;
+    let mut scale = 1u64;
+    for _ in 0..=10 {
+        let lo = d.saturating_mul(scale).max(min);
+        let hi = d
+            .saturating_add(1)
+            .saturating_mul(scale)
+            .saturating_sub(1)
+            .min(max);
+        if lo <= hi {
+            count += hi - lo + 1;
+        }
+        if count >= cap as u64 || d.saturating_mul(scale) > max {
+            break;
+        }
+        scale = scale.saturating_mul(10);
+    }
+    count.min(cap as u64) as usize
+}
+
 /// Whether `text` is exactly a canonical catalogue command.
 pub fn is_complete(text: &[u8]) -> bool {
     CATALOGUE.iter().any(|s| match_spec(s, text).complete)
@@ -511,6 +793,19 @@ mod tests {
         let longest = examples(&[64, 99]).iter().map(String::len).max().unwrap();
         assert_eq!(max_command_len(), longest);
         assert_eq!(max_command_len(), "schedctl transformer off".len());
+    }
+
+    #[test]
+    fn completions_are_counted() {
+        assert_eq!(count_completions(b"ps", 5), 1);
+        assert_eq!(count_completions(b"autoctl ai-metric", 5), 1);
+        assert_eq!(count_completions(b"crashctl history 6", 9), 6); // 6, 60..=64
+        assert_eq!(count_completions(b"crashctl history 6", 2), 2);
+        assert_eq!(count_completions(b"crashctl history 65", 5), 0);
+        assert_eq!(count_completions(b"crashctl log 3", 9), 4); // 3, 30, 31, 32
+        assert_eq!(count_completions(b"crashctl log 3", 3), 3);
+        assert_eq!(count_completions(b"ls", 9), 5);
+        assert_eq!(count_completions(b"", 1000), 1000);
     }
 
     #[test]

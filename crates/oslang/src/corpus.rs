@@ -558,12 +558,13 @@ mod tests {
     }
 
     #[test]
-    fn corpus_covers_every_catalogue_command() {
+    fn corpus_covers_every_catalogue_command_of_its_task() {
         let cmds: BTreeSet<usize> = generate(Split::Train, 3, 5000)
             .iter()
             .map(|e| e.command.spec_index())
             .collect();
-        assert_eq!(cmds.len(), crate::CATALOGUE.len());
+        // The intent corpus was written for the first catalogue (the shipped model's task).
+        assert_eq!(cmds, (0..crate::catalogue::FIRST_TASK_FORMS).collect());
     }
 
     #[test]

@@ -24,7 +24,7 @@ use crate::catalogue::{Command, parse_command};
 use crate::corpus::{Split, decorate, phrase, sample_intent, sample_state, vary};
 use crate::policy::{Intent, expert_command};
 use crate::rng::SplitMix64;
-use crate::state::{OsState, encode_prompt, normalize_query};
+use crate::state::{OsState, normalize_query};
 
 /// The `format` value of version 1 files.
 pub const FORMAT: &str = "nous-finetune-v1";
@@ -61,9 +61,14 @@ pub struct Record {
 }
 
 impl Record {
-    /// The prompt the model sees ([`encode_prompt`]).
+    /// The prompt the model sees: the raw-number prompt of the operator task
+    /// ([`crate::state_json::encode_raw_prompt`], the shipped model's format; the record has
+    /// no uptime, which the prompt does not show).
     pub fn prompt(&self) -> String {
-        encode_prompt(&self.state, &self.query)
+        crate::state_json::encode_raw_prompt(
+            &crate::state_json::StateObject::from_os_state(&self.state, ""),
+            &self.query,
+        )
     }
 }
 

@@ -9,8 +9,8 @@
 //! - **Deterministic.** Generators take a seed and use a fixed PRNG ([`rng`]).
 //! - `no_std + alloc`, no unsafe; bad input (commands, JSON) gives error values.
 //!
-//! Modules: [`state`] (OS state and prompt encoding), [`catalogue`] (commands, grammar,
-//! prefix checks), [`mask`] (allowed-token masks over a [`bpe::Tokenizer`]), [`policy`]
+//! Modules: [`state`] (OS state and prompt encoding), [`catalogue`] (commands, safety
+//! classes, the allowlist), [`answer`] (one command, a plan or a refusal), [`mask`] (allowed-token masks over a [`bpe::Tokenizer`]), [`policy`]
 //! (intents and the expert policy), [`corpus`] (seeded examples and splits),
 //! [`finetune`] (the site-policy task shift and the `finetune-data.json` format),
 //! [`grade`] (the hand-written held-out set's case format and fixed-rubric grader),
@@ -21,6 +21,7 @@
 
 extern crate alloc;
 
+pub mod answer;
 pub mod baseline;
 pub mod catalogue;
 pub mod corpus;
@@ -30,8 +31,13 @@ pub mod mask;
 pub mod policy;
 pub mod rng;
 pub mod state;
+pub mod state_json;
+pub mod task;
+pub mod task_baselines;
 
+pub use answer::{Answer, AnswerError, RefusalReason, parse_answer};
 pub use catalogue::{
-    CATALOGUE, Command, CommandError, is_complete, is_valid_prefix, parse_command,
+    CATALOGUE, Command, CommandClass, CommandError, classify, is_complete, is_valid_prefix,
+    parse_command,
 };
 pub use state::{OsState, encode_prompt};

@@ -1,18 +1,19 @@
 //! Allowed-token masks for constrained decoding over a [`bpe::Tokenizer`].
 //!
-//! While the model writes a command, the kernel passes the engine a logits mask: token `t`
-//! is allowed after output bytes `p` when `p + bytes(t)` is still a prefix of some
-//! catalogue command ([`crate::is_valid_prefix`]); `<eos>` is allowed only when `p` is a
-//! complete command ([`crate::is_complete`]); other special tokens never. Because the
-//! empty output is a valid prefix and every valid prefix extends to a complete command
-//! one byte at a time (single-byte tokens always exist), the mask is never all-false,
-//! so greedy decoding under the mask always ends in a catalogue command.
+//! While the model writes its answer, the kernel passes the engine a logits mask: token `t`
+//! is allowed after output bytes `p` when `p + bytes(t)` is still a prefix of some answer
+//! of the grammar ([`crate::answer::is_valid_prefix`]: one catalogue command, a plan of up
+//! to three, or a refusal with a fixed reason); `<eos>` is allowed only when `p` is a
+//! complete answer ([`crate::answer::is_complete`]); other special tokens never. Because
+//! the empty output is a valid prefix and every valid prefix extends to a complete answer
+//! one byte at a time (single-byte tokens always exist), the mask is never all-false, so
+//! greedy decoding under the mask always ends in an answer of the grammar.
 
 use alloc::vec::Vec;
 
 use bpe::{EOS, Tokenizer};
 
-use crate::catalogue::{is_complete, is_valid_prefix};
+use crate::answer::{is_complete, is_valid_prefix};
 
 /// Writes into `mask` (resized to the vocabulary) which tokens may follow `generated`.
 pub fn fill_allowed(tok: &Tokenizer, generated: &[u8], mask: &mut Vec<bool>) {
@@ -91,7 +92,7 @@ mod tests {
         let eos = t.special_id(EOS).unwrap() as usize;
         for skip in 0..5 {
             let mut out = Vec::new();
-            for _ in 0..64 {
+            for _ in 0..=crate::answer::max_answer_len() {
                 let mask = allowed_tokens(&t, &out);
                 let allowed: Vec<usize> = (0..mask.len()).filter(|&i| mask[i]).collect();
                 assert!(!allowed.is_empty(), "empty mask after {out:?}");
@@ -105,6 +106,88 @@ mod tests {
                 out.extend_from_slice(t.token_bytes(pick as u32).unwrap());
             }
             assert!(is_complete(&out), "{}", String::from_utf8_lossy(&out));
+        }
+    }
+
+    /// Random walks through the mask (any allowed token, `<eos>` taken at random when allowed)
+    /// always end in a complete answer: no prefix the mask allows is a dead end, plans
+    /// included (no command twice).
+    #[test]
+    fn random_walks_never_dead_end() {
+        let t = tok();
+        let eos = t.special_id(EOS).unwrap() as usize;
+        let mut rng = crate::rng::SplitMix64::new(7);
+        for _ in 0..300 {
+            let mut out = Vec::new();
+            let mut done = false;
+            for _ in 0..=crate::answer::max_answer_len() {
+                let mask = allowed_tokens(&t, &out);
+                let allowed: Vec<usize> = (0..mask.len()).filter(|&i| mask[i]).collect();
+                assert!(
+                    !allowed.is_empty(),
+                    "dead end after {:?}",
+                    String::from_utf8_lossy(&out)
+                );
+                if mask[eos] && rng.below(4) == 0 {
+                    done = true;
+                    break;
+                }
+                let pick = allowed[rng.below(allowed.len() as u64) as usize];
+                if pick == eos {
+                    done = true;
+                    break;
+                }
+                out.extend_from_slice(t.token_bytes(pick as u32).unwrap());
+            }
+            let text = String::from_utf8_lossy(&out);
+            assert!(done && is_complete(&out), "{text}");
+            assert!(crate::answer::parse_answer(&text).is_ok(), "{text}");
+        }
+    }
+
+    /// Writing a never-proposed command byte by byte (alone or as a plan's second step), the
+    /// mask blocks some byte before the command is complete, and `<eos>` is never allowed.
+    #[test]
+    fn never_proposed_commands_are_unreachable() {
+        let t = tok();
+        let eos = t.special_id(EOS).unwrap() as usize;
+        for forbidden in crate::catalogue::NEVER_PROPOSED {
+            for text in [
+                alloc::format!("{forbidden} x"),
+                alloc::format!("ps; {forbidden} x"),
+            ] {
+                let mut out = Vec::new();
+                let mut blocked = false;
+                for &b in text.as_bytes() {
+                    let mask = allowed_tokens(&t, &out);
+                    if out.ends_with(forbidden.as_bytes()) {
+                        assert!(!mask[eos], "<eos> allowed after {text:?}");
+                    }
+                    if !mask[usize::from(b)] {
+                        blocked = true;
+                        break;
+                    }
+                    out.push(b);
+                }
+                assert!(blocked, "{text:?} was writable under the mask");
+            }
+        }
+    }
+
+    #[test]
+    fn refusals_and_plans_are_writable() {
+        let t = tok();
+        let eos = t.special_id(EOS).unwrap() as usize;
+        for text in ["refuse: destructive", "memctl compact 3; memctl stats; ps"] {
+            let mut out = Vec::new();
+            for &b in text.as_bytes() {
+                assert!(
+                    allowed_tokens(&t, &out)[usize::from(b)],
+                    "{text:?} at {out:?}"
+                );
+                out.push(b);
+            }
+            assert!(allowed_tokens(&t, &out)[eos], "{text}");
         }
     }
 }

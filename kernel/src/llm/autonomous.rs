@@ -4,11 +4,12 @@
 //! user words — and runs an allowlisted answer through the shell registry, at most once per
 //! [`COOLDOWN_MS`]. Every attempt goes into the action log (`llmctl log`, origin `auto`).
 //!
-//! The standing query is a training phrasing of the "stabilise" intent, whose expert answer
-//! depends on the state (reclaim when free memory is low, compact when fragmented, else
-//! `crashctl status`): the model was trained only on prompts with a query, so the state alone
-//! would be out of its distribution. Each time, the expert policy's answer for the same state
-//! and intent is computed too: answers that differ are counted
+//! The standing query is a training phrasing of the "stabilise" request, whose expert answer
+//! depends on the state (`oslang::task`: at high or critical risk, `memctl reclaim; crashctl
+//! status` when free memory is ≤ 20 %, `memctl compact; crashctl status` when fragmentation
+//! is ≥ 60, else `crashctl status`): the model was trained only on prompts with a query, so the
+//! state alone would be out of its distribution. Each time, the expert policy's answer for the
+//! same state and request is computed too: answers that differ are counted
 //! (`nous_llm_auto_disagreements_total`), and `llmctl auto-execute expert` runs the expert's
 //! answer instead (origin `exprt` in the log) — the baseline of the closed-loop evaluation.
 
@@ -16,7 +17,8 @@ use alloc::string::String;
 use core::sync::atomic::{AtomicBool, Ordering};
 
 use metrics::Counter;
-use oslang::policy::{Intent, expert_command};
+use oslang::state_json::StateObject;
+use oslang::task::{Need, expert_answer};
 
 use hal::task::{self, SpawnOptions};
 use sched::Priority;
@@ -99,7 +101,8 @@ fn tick(last_action_ms: Option<u64>) -> Option<u64> {
     }
     let subsystems = (*SUBSYSTEMS.lock())?;
     let state = super::state::snapshot();
-    let expert = expert_command(&state, Intent::Stabilise).to_text();
+    let expert =
+        expert_answer(&StateObject::from_os_state(&state, ""), &[Need::Stabilise]).to_text();
     let (command, origin) = if EXPERT.load(Ordering::SeqCst) {
         (expert, "exprt")
     } else {
@@ -112,6 +115,6 @@ fn tick(last_action_ms: Option<u64>) -> Option<u64> {
     };
     M_AUTO_ACTIONS.inc();
     let mut output = String::new();
-    infer::execute(subsystems, &command, origin, &mut output);
+    infer::execute_answer(subsystems, &command, origin, &mut output);
     Some(now_ms)
 }

@@ -7,7 +7,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::sync::atomic::Ordering;
 
-use oslang::corpus::{self, Split};
+use llmtask::TaskSplit;
 use shell::{CommandError, Subcommand, parse_arg};
 
 use super::finetune::{self, Phase};
@@ -53,8 +53,8 @@ pub const LLMCTL: [Subcommand<KernelCtx>; 10] = [
     },
     Subcommand {
         name: "eval",
-        usage: "<test|validation> <N>",
-        summary: "exact-command accuracy and latency on N held-out corpus prompts (1-1000)",
+        usage: "<validation|train> <N>",
+        summary: "exact-answer accuracy and latency on the first N prompts of the operator task's corpus split (1-1000)",
         handler: llmctl_eval,
     },
     Subcommand {
@@ -170,7 +170,7 @@ fn llmctl_state(_: &mut KernelCtx, _: &[&str], out: Out) -> CmdResult {
     w(writeln!(
         out,
         "prompt: {}",
-        oslang::state::encode_prompt(&s, "")
+        llmtask::prompt(&s, &infer::uptime_text(), "")
     ))
 }
 
@@ -205,20 +205,24 @@ fn llmctl_infer(ctx: &mut KernelCtx, args: &[&str], out: Out) -> CmdResult {
         ));
     }
     let mut output = String::new();
-    match infer::execute(ctx.subsystems, &p.text, "shell", &mut output) {
-        Outcome::Ran => {
-            w(writeln!(out, "executed: {}", p.text))?;
-            w(out.write_str(&output))
-        }
-        Outcome::Refused(why) => w(writeln!(out, "refused (not on the allowlist): {why}")),
-        Outcome::Failed(why) => {
-            w(out.write_str(&output))?;
-            Err(CommandError::failed(alloc::format!(
-                "'{}' failed: {why}",
-                p.text
-            )))
+    let steps = infer::execute_answer(ctx.subsystems, &p.text, "shell", &mut output);
+    for (command, outcome) in &steps {
+        match outcome {
+            Outcome::Ran => w(writeln!(out, "executed: {command}"))?,
+            Outcome::Declined(reason) => w(writeln!(
+                out,
+                "the model refused ({reason}): nothing executed"
+            ))?,
+            Outcome::Refused(why) => w(writeln!(out, "refused (not on the allowlist): {why}"))?,
+            Outcome::Failed(why) => {
+                w(out.write_str(&output))?;
+                return Err(CommandError::failed(alloc::format!(
+                    "'{command}' failed: {why}"
+                )));
+            }
         }
     }
+    w(out.write_str(&output))
 }
 
 fn llmctl_auto_execute(ctx: &mut KernelCtx, args: &[&str], out: Out) -> CmdResult {
@@ -258,6 +262,7 @@ fn llmctl_log(_: &mut KernelCtx, _: &[&str], out: Out) -> CmdResult {
             Outcome::Ran => String::from("ran"),
             Outcome::Refused(why) => alloc::format!("refused ({why})"),
             Outcome::Failed(why) => alloc::format!("failed ({why})"),
+            Outcome::Declined(reason) => alloc::format!("declined ({reason})"),
         };
         w(writeln!(
             out,
@@ -279,11 +284,11 @@ fn percentile(sorted: &[u64], p: usize) -> u64 {
 
 fn llmctl_eval(ctx: &mut KernelCtx, args: &[&str], out: Out) -> CmdResult {
     let split = match args.first().copied() {
-        Some("test") => Split::Test,
-        Some("validation") => Split::Validation,
+        Some("validation") => TaskSplit::Validation,
+        Some("train") => TaskSplit::Train,
         Some(other) => {
             return Err(CommandError::usage(alloc::format!(
-                "unknown split '{other}' (expected test or validation)"
+                "unknown split '{other}' (expected validation or train)"
             )));
         }
         None => return Err(CommandError::usage("expected a split")),
@@ -297,7 +302,7 @@ fn llmctl_eval(ctx: &mut KernelCtx, args: &[&str], out: Out) -> CmdResult {
     let m = loaded()?;
     let mut latencies: Vec<u64> = Vec::with_capacity(n);
     let (mut exact, mut allowlisted) = (0usize, 0usize);
-    for (i, e) in corpus::generate(split, EVAL_SEED, n)
+    for (i, (state, query, expected)) in llmtask::eval_examples(split, EVAL_SEED, n)
         .into_iter()
         .enumerate()
     {
@@ -305,11 +310,10 @@ fn llmctl_eval(ctx: &mut KernelCtx, args: &[&str], out: Out) -> CmdResult {
             w(writeln!(out, "interrupted after {i} prompts"))?;
             break;
         }
-        let expected = e.command.to_text();
-        let inference = infer::infer_on(&m, e.state, &e.query).map_err(CommandError::failed)?;
+        let inference = infer::infer_on(&m, state, &query).map_err(CommandError::failed)?;
         let p = &inference.prediction;
         exact += usize::from(p.text == expected);
-        allowlisted += usize::from(p.command().is_ok());
+        allowlisted += usize::from(p.answer().is_ok());
         latencies.push(p.times.total());
     }
     let done = latencies.len();

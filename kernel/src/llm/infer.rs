@@ -1,13 +1,17 @@
 //! One inference on the live state, the execution allowlist, the action log and the
 //! `nous_llm_*` series.
 //!
-//! [`infer`] encodes [`super::state::snapshot`] with the query (`oslang::state::encode_prompt`),
+//! [`infer`] encodes [`super::state::snapshot`] with the query (`llmtask::prompt`: the raw-number
+//! state object),
 //! decodes under the grammar mask on the quantized model (`llmtask::predict_timed`, phases
-//! timed with the TSC clock) and parses the answer with the catalogue. [`execute`] runs an
-//! answer through the shell's own registry only when it is on the allowlist
-//! (`llmtask::allowlisted`, i.e. the `oslang` catalogue with its argument ranges); anything
-//! else is refused and counted, whatever the model said. Every execution attempt — ran,
-//! refused, failed — goes into a ring ([`LOG_LEN`] entries) that `llmctl log` prints.
+//! timed with the TSC clock) and parses the answer with the catalogue. [`execute_answer`]
+//! runs an answer — one command or a plan of up to three (`oslang::answer`) — command by
+//! command, each through [`execute`], which runs it through the shell's own registry only when
+//! it is on the allowlist (`llmtask::allowlisted`, i.e. the `oslang` catalogue with its
+//! argument ranges); anything else is refused and counted, whatever the model said. A plan
+//! stops at its first refused or failed command; a refusal (`refuse: <reason>`) executes
+//! nothing. Every attempt — ran, refused, failed, declined — goes into a ring ([`LOG_LEN`]
+//! entries) that `llmctl log` prints.
 
 use alloc::collections::VecDeque;
 use alloc::string::String;
@@ -68,7 +72,7 @@ static M_OUTPUT_TOKENS: Counter = Counter::new(
 );
 static M_PROPOSED: Counter = Counter::new(
     "nous_llm_commands_proposed_total",
-    "Answers that parsed as a catalogue (allowlisted) command.",
+    "Answers that parsed as allowlisted commands (one, or a plan of up to three).",
 );
 static M_EXECUTED: Counter = Counter::new(
     "nous_llm_commands_executed_total",
@@ -120,6 +124,12 @@ pub static METRICS: [&dyn Metric; 12] = [
     &M_AUTO,
 ];
 
+/// Time since boot as the state object's `uptime` text.
+pub fn uptime_text() -> String {
+    let s = hal::time::now_ns() / 1_000_000_000;
+    alloc::format!("{} h {} min {} s", s / 3600, (s / 60) % 60, s % 60)
+}
+
 /// Microseconds since boot, the clock the phases are timed with.
 fn clock_us() -> u64 {
     hal::time::now_ns() / 1000
@@ -139,7 +149,7 @@ pub fn infer(loaded: &Loaded, query: &str) -> Result<Inference, String> {
 
 /// Runs the model on a given state (`llmctl eval` feeds corpus states).
 pub fn infer_on(loaded: &Loaded, state: OsState, query: &str) -> Result<Inference, String> {
-    let prompt = oslang::state::encode_prompt(&state, query);
+    let prompt = llmtask::prompt(&state, &uptime_text(), query);
     let prediction = llmtask::predict_timed(
         &loaded.quant,
         &loaded.tok,
@@ -154,7 +164,10 @@ pub fn infer_on(loaded: &Loaded, state: OsState, query: &str) -> Result<Inferenc
     TOTAL_US.fetch_add(prediction.times.total(), Ordering::Relaxed);
     M_PROMPT_TOKENS.add(prediction.prompt_tokens as u64);
     M_OUTPUT_TOKENS.add(prediction.tokens.len() as u64);
-    if prediction.command().is_ok() {
+    if prediction
+        .answer()
+        .is_ok_and(|answer| !answer.commands().is_empty())
+    {
         M_PROPOSED.inc();
     }
     Ok(Inference { prompt, prediction })
@@ -169,6 +182,8 @@ pub enum Outcome {
     Refused(String),
     /// Ran and reported an error (or is allowlisted but unknown to this kernel).
     Failed(String),
+    /// The model's answer was a refusal (the reason): nothing was executed.
+    Declined(&'static str),
 }
 
 /// One entry of the action log.
@@ -196,6 +211,48 @@ fn record(entry: LogEntry) {
         log.pop_front();
     }
     log.push_back(entry);
+}
+
+/// Runs an answer: each command of a plan in order through [`execute`] (stopping at the
+/// first that does not run), nothing for a refusal (logged as declined). Text that is not an
+/// answer of the grammar goes through [`execute`] whole, which refuses it. Returns each
+/// attempted command with its outcome.
+pub fn execute_answer(
+    subsystems: &'static [&'static Subsystem],
+    answer: &str,
+    origin: &'static str,
+    output: &mut String,
+) -> alloc::vec::Vec<(String, Outcome)> {
+    match llmtask::allowlisted_answer(answer) {
+        Ok(oslang::Answer::Refuse(reason)) => {
+            let outcome = Outcome::Declined(reason.as_str());
+            record(LogEntry {
+                at_ms: hal::time::now_ns() / 1_000_000,
+                origin,
+                command: String::from(answer),
+                outcome: outcome.clone(),
+                first_line: String::new(),
+            });
+            alloc::vec![(String::from(answer), outcome)]
+        }
+        Ok(oslang::Answer::Plan(commands)) => {
+            let mut done = alloc::vec::Vec::with_capacity(commands.len());
+            for c in commands {
+                let text = c.to_text();
+                let outcome = execute(subsystems, &text, origin, output);
+                let stop = outcome != Outcome::Ran;
+                done.push((text, outcome));
+                if stop {
+                    break;
+                }
+            }
+            done
+        }
+        Err(_) => {
+            let outcome = execute(subsystems, answer, origin, output);
+            alloc::vec![(String::from(answer), outcome)]
+        }
+    }
 }
 
 /// Runs `command` through the shell registry of `subsystems` if it is on the allowlist; the

@@ -199,10 +199,16 @@ fn memctl_compact(_: &mut KernelCtx, args: &[&str], out: Out) -> CmdResult {
 }
 
 fn memctl_reclaim(_: &mut KernelCtx, args: &[&str], out: Out) -> CmdResult {
-    let pages = optional_arg::<u64>(args, 0, "PAGES")?.unwrap_or(u64::MAX);
-    if pages == 0 {
-        return Err(CommandError::usage("PAGES must be at least 1"));
-    }
+    let pages = match optional_arg::<u64>(args, 0, "PAGES")? {
+        None => u64::MAX,
+        Some(p) if (1..=u64::from(oom::RECLAIM_PAGES_MAX)).contains(&p) => p,
+        Some(p) => {
+            return Err(CommandError::usage(alloc::format!(
+                "PAGES must be between 1 and {}, got {p}",
+                oom::RECLAIM_PAGES_MAX
+            )));
+        }
+    };
     let r = reclaim::reclaim(pages);
     for (name, freed) in r.freed.iter().filter_map(|(n, f)| n.map(|n| (n, *f))) {
         w(writeln!(out, "reclaim: {name}: freed {freed} pages"))?;

@@ -50,6 +50,36 @@ fn pairs(examples: &[Example]) -> Vec<(String, String)> {
         .collect()
 }
 
+/// Which task the tokenizer and the model are trained on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Task {
+    /// The first task: 19 intents, one-digit state buckets (`oslang::corpus`).
+    Intents,
+    /// The redefined operator task: raw-number prompts, plans and refusals (`oslang::task`).
+    Operator,
+}
+
+/// (prompt, answer) pairs of `task`'s split `split` (train / validation / test; the
+/// operator task has no test split: its test is the hand-written held-out set).
+fn task_pairs(task: Task, split: &str, seed: u64, count: usize) -> Result<Vec<(String, String)>> {
+    Ok(match task {
+        Task::Intents => pairs(&generate(parse_split(split)?, seed, count)),
+        Task::Operator => {
+            let split = oslang::task::Split::from_name(split)
+                .with_context(|| format!("the operator task has no {split:?} split"))?;
+            oslang::task::generate(split, seed, count)
+                .iter()
+                .map(|e| {
+                    (
+                        oslang::state_json::encode_raw_prompt(&e.state, &e.query),
+                        e.answer.to_text(),
+                    )
+                })
+                .collect()
+        }
+    })
+}
+
 fn bar(len: u64) -> ProgressBar {
     let pb = ProgressBar::new(len);
     pb.set_style(
@@ -242,13 +272,16 @@ pub struct TrainTokenizerArgs {
     /// Output tokenizer.json.
     #[arg(long, default_value = "models/tokenizer.json")]
     out: PathBuf,
+    /// The task whose training split the merges are learnt from.
+    #[arg(long, value_enum, default_value_t = Task::Intents)]
+    task: Task,
 }
 
 pub fn train_tokenizer(a: &TrainTokenizerArgs) -> Result<()> {
-    let ex = generate(Split::Train, a.corpus_seed, a.examples);
+    let ex = task_pairs(a.task, "train", a.corpus_seed, a.examples)?;
     let texts: Vec<String> = ex
         .iter()
-        .flat_map(|e| [e.prompt(), e.command.to_text()])
+        .flat_map(|(p, c)| [p.clone(), c.clone()])
         .collect();
     let start = Instant::now();
     let tok = Tokenizer::train(
@@ -264,14 +297,8 @@ pub fn train_tokenizer(a: &TrainTokenizerArgs) -> Result<()> {
         fs::create_dir_all(dir)?;
     }
     fs::write(&a.out, tok.to_json() + "\n")?;
-    let prompt_len: usize = ex
-        .iter()
-        .map(|e| tok.encode(e.prompt().as_bytes()).len())
-        .sum();
-    let cmd_len: usize = ex
-        .iter()
-        .map(|e| tok.encode(e.command.to_text().as_bytes()).len())
-        .sum();
+    let prompt_len: usize = ex.iter().map(|(p, _)| tok.encode(p.as_bytes()).len()).sum();
+    let cmd_len: usize = ex.iter().map(|(_, c)| tok.encode(c.as_bytes()).len()).sum();
     let n = ex.len().max(1) as f64;
     println!(
         "vocab {} ({} merges) in {secs:.1}s; mean prompt {:.1} tokens, mean command {:.1} tokens -> {}",
@@ -337,6 +364,9 @@ pub struct TrainArgs {
     /// Examples for the final accuracy figures (validation and test each).
     #[arg(long, default_value_t = 500)]
     eval_examples: usize,
+    /// The task trained on.
+    #[arg(long, value_enum, default_value_t = Task::Intents)]
+    task: Task,
 }
 
 pub fn train(a: &TrainArgs) -> Result<()> {
@@ -359,12 +389,17 @@ pub fn train(a: &TrainArgs) -> Result<()> {
     cfg.validate()?;
     let params = cfg.num_parameters();
     let model = LlamaModel::new_random(cfg, a.seed)?;
-    let to_examples = |ex: &[Example]| -> Vec<TrainExample> {
+    let to_examples = |ex: &[(String, String)]| -> Vec<TrainExample> {
         ex.iter()
-            .map(|e| train_example(&tok, sp, &e.prompt(), &e.command.to_text()))
+            .map(|(p, c)| train_example(&tok, sp, p, c))
             .collect()
     };
-    let train_set = to_examples(&generate(Split::Train, a.corpus_seed, a.train_examples));
+    let train_set = to_examples(&task_pairs(
+        a.task,
+        "train",
+        a.corpus_seed,
+        a.train_examples,
+    )?);
     let longest = train_set.iter().map(|e| e.tokens.len()).max().unwrap_or(0);
     if longest > a.ctx {
         bail!(
@@ -372,8 +407,8 @@ pub fn train(a: &TrainArgs) -> Result<()> {
             a.ctx
         );
     }
-    let val_examples = generate(Split::Validation, a.corpus_seed, a.eval_examples);
-    let val_set = to_examples(&val_examples[..val_examples.len().min(256)]);
+    let val_pairs = task_pairs(a.task, "validation", a.corpus_seed, a.eval_examples)?;
+    let val_set = to_examples(&val_pairs[..val_pairs.len().min(256)]);
     let mut trainer = Trainer::new(
         model,
         TrainConfig {
@@ -449,20 +484,27 @@ pub fn train(a: &TrainArgs) -> Result<()> {
         a.steps,
         tokens_seen as f64 / train_secs
     );
-    let val_pairs = pairs(&val_examples);
-    let test_pairs = pairs(&generate(Split::Test, a.corpus_seed, a.eval_examples));
-    let acc = json!({
-        "validation_constrained": accuracy(&model, &tok, &val_pairs, true)?,
-        "validation_unconstrained": accuracy(&model, &tok, &val_pairs, false)?,
-        "test_constrained": accuracy(&model, &tok, &test_pairs, true)?,
-        "test_unconstrained": accuracy(&model, &tok, &test_pairs, false)?,
-        "examples_per_split": a.eval_examples,
-    });
+    let acc = if a.task == Task::Intents {
+        let test_pairs = task_pairs(a.task, "test", a.corpus_seed, a.eval_examples)?;
+        json!({
+            "validation_constrained": accuracy(&model, &tok, &val_pairs, true)?,
+            "validation_unconstrained": accuracy(&model, &tok, &val_pairs, false)?,
+            "test_constrained": accuracy(&model, &tok, &test_pairs, true)?,
+            "test_unconstrained": accuracy(&model, &tok, &test_pairs, false)?,
+            "examples_per_split": a.eval_examples,
+        })
+    } else {
+        json!({
+            "validation_constrained": accuracy(&model, &tok, &val_pairs, true)?,
+            "examples": a.eval_examples,
+        })
+    };
     println!("accuracy: {acc}");
     let metrics = json!({
         "command": command_line(),
         "seed": a.seed,
         "corpus_seed": a.corpus_seed,
+        "task": format!("{:?}", a.task).to_lowercase(),
         "parameters": params,
         "steps": a.steps,
         "batch": a.batch,
@@ -841,22 +883,49 @@ fn torch_decode_speed(model_dir: &Path) -> Option<f64> {
 
 pub fn bench(a: &BenchArgs, peak: &PeakAlloc) -> Result<()> {
     let (model, tok) = load_model_dir(&a.finetune.model)?;
-    // Same corpus seed (1) and count for the model and both baselines, per split.
-    let test_examples = generate(Split::Test, 1, a.test_examples);
-    let val_examples = generate(Split::Validation, 1, a.test_examples);
-    let test = pairs(&test_examples);
-    let val = pairs(&val_examples);
-    let rules_acc = keyword_rules_accuracy(&test_examples);
-    let rules_val = keyword_rules_accuracy(&val_examples);
-    let nb = a.baseline.fit()?;
-    let fitted_test = fitted_baseline_accuracy(&nb, &test_examples);
-    let fitted_val = fitted_baseline_accuracy(&nb, &val_examples);
+    // The operator task's validation split (unseen phrasings; corpus seed 1), the same
+    // examples for the model and every baseline. The independent test is the hand-written
+    // held-out set (`cargo xtask bench llm`).
+    let val_examples = oslang::task::generate(oslang::task::Split::Validation, 1, a.test_examples);
+    let val: Vec<(String, String)> = val_examples
+        .iter()
+        .map(|e| {
+            (
+                llmtask::prompt(&e.state.to_os_state(), "", &e.query),
+                e.answer.to_text(),
+            )
+        })
+        .collect();
     let t0 = Instant::now();
-    let acc_c = accuracy(&model, &tok, &test, true)?;
-    let acc_u = accuracy(&model, &tok, &test, false)?;
-    let eval_secs = t0.elapsed().as_secs_f64();
     let val_c = accuracy(&model, &tok, &val, true)?;
+    let eval_secs = t0.elapsed().as_secs_f64();
     let val_u = accuracy(&model, &tok, &val, false)?;
+    let train = oslang::task::generate(oslang::task::Split::Train, 1, 20_000);
+    let baseline_acc = |sys: &dyn oslang::task_baselines::AnswerSystem| -> f64 {
+        let right = val_examples
+            .iter()
+            .filter(|e| sys.answer(&e.state, &e.query) == e.answer)
+            .count();
+        right as f64 / val_examples.len().max(1) as f64
+    };
+    let baselines = [
+        (
+            "naive Bayes + expert policy (fitted on 20000 train examples)",
+            baseline_acc(&oslang::task_baselines::NaiveBayesExpert::fit(&train)),
+        ),
+        (
+            "softmax regression, words + state bins (fitted on 20000 train examples)",
+            baseline_acc(&oslang::task_baselines::LogRegBaseline::fit(&train, 4, 1)),
+        ),
+        (
+            "keyword rules + expert policy (written with the templates in view)",
+            baseline_acc(&oslang::task_baselines::KeywordRules),
+        ),
+        (
+            "always refuse",
+            baseline_acc(&oslang::task_baselines::ALWAYS_REFUSE),
+        ),
+    ];
     let (decode, decode_cpu) = decode_speed(&model, a.runs)?;
     let ft = run_finetune(&a.finetune, peak)?;
     let torch_tps = torch_decode_speed(&a.finetune.model);
@@ -865,53 +934,27 @@ pub fn bench(a: &BenchArgs, peak: &PeakAlloc) -> Result<()> {
     let none = || String::from("-");
     let mut rows: Vec<[String; 4]> = vec![
         [
-            "base test accuracy, constrained".into(),
-            pct(acc_c),
-            none(),
-            none(),
-        ],
-        [
-            "base test accuracy, unconstrained".into(),
-            pct(acc_u),
-            none(),
-            none(),
-        ],
-        [
-            "base validation accuracy, constrained".into(),
+            "model, operator validation split, exact answer, constrained".into(),
             pct(val_c),
             none(),
             none(),
         ],
         [
-            "base validation accuracy, unconstrained".into(),
+            "model, operator validation split, exact answer, unconstrained".into(),
             pct(val_u),
             none(),
             none(),
         ],
-        [
-            "fitted bag-of-words baseline (train split only), test".into(),
-            pct(fitted_test),
+    ];
+    for (name, acc) in &baselines {
+        rows.push([
+            format!("{name}, validation"),
+            pct(*acc),
             "model/bl".into(),
-            ratio(acc_c, fitted_test),
-        ],
-        [
-            "fitted bag-of-words baseline (train split only), validation".into(),
-            pct(fitted_val),
-            "model/bl".into(),
-            ratio(val_c, fitted_val),
-        ],
-        [
-            "hand-written keyword rules (all templates in view; optimistic), test".into(),
-            pct(rules_acc),
-            "model/bl".into(),
-            ratio(acc_c, rules_acc),
-        ],
-        [
-            "hand-written keyword rules (all templates in view; optimistic), validation".into(),
-            pct(rules_val),
-            "model/bl".into(),
-            ratio(val_c, rules_val),
-        ],
+            ratio(val_c, *acc),
+        ]);
+    }
+    rows.extend([
         [
             "LoRA held-out accuracy before".into(),
             pct(ft.before),
@@ -966,7 +1009,7 @@ pub fn bench(a: &BenchArgs, peak: &PeakAlloc) -> Result<()> {
             none(),
             none(),
         ],
-    ];
+    ]);
     rows.push(match torch_tps {
         Some(t) => [
             "PyTorch CPU tokens/s (same weights+work)".into(),
@@ -990,33 +1033,18 @@ pub fn bench(a: &BenchArgs, peak: &PeakAlloc) -> Result<()> {
     }
     let (p, n) = decode_workload(model.config().max_position_embeddings);
     println!(
-        "(accuracy: {} test examples in {eval_secs:.1}s, {} validation examples, corpus seed 1; decode: prompt {p} + {n} greedy steps x {} reps)",
-        test.len(),
+        "(accuracy: {} operator-task validation examples in {eval_secs:.1}s, corpus seed 1; decode: prompt {p} + {n} greedy steps x {} reps)",
         val.len(),
         a.runs
-    );
-    println!(
-        "(fitted baseline: {}; model/bl = constrained model accuracy / baseline accuracy on the same examples)",
-        a.baseline.describe()
     );
     if let Some(path) = &a.json {
         write_json(
             path,
             &json!({
                 "command": command_line(),
-                "test_examples": test.len(), "validation_examples": val.len(), "eval_corpus_seed": 1,
-                "test_accuracy_constrained": acc_c, "test_accuracy_unconstrained": acc_u,
+                "validation_examples": val.len(), "eval_corpus_seed": 1, "task": "operator",
                 "validation_accuracy_constrained": val_c, "validation_accuracy_unconstrained": val_u,
-                "fitted_baseline": {
-                    "description": a.baseline.describe(),
-                    "fitted_on": "train split only (templates 0-7)",
-                    "corpus_seed": a.baseline.baseline_corpus_seed, "train_examples": nb.examples(),
-                    "ngrams": a.baseline.baseline_ngrams, "vocabulary": nb.vocabulary_len(),
-                    "test_accuracy": fitted_test, "validation_accuracy": fitted_val,
-                    "model_over_baseline_test": acc_c / fitted_test, "model_over_baseline_validation": val_c / fitted_val,
-                },
-                "rules_baseline_note": "hand-written keyword rules (written with all templates in view; optimistic)",
-                "rules_baseline_test_accuracy": rules_acc, "rules_baseline_validation_accuracy": rules_val,
+                "baselines_validation_accuracy": baselines.iter().map(|(n, v)| json!({"baseline": n, "accuracy": v})).collect::<Vec<_>>(),
                 "lora_before": ft.before, "lora_after": ft.after, "lora_gain_points": gain,
                 "lora_seconds": ft.seconds, "lora_cpu_seconds": ft.cpu_seconds, "lora_adapter_bytes": ft.adapter_bytes,
                 "lora_peak_heap_bytes": ft.peak_heap_bytes,

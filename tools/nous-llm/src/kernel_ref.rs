@@ -1,6 +1,6 @@
 //! `nous-llm kernel-ref`: the host side of `cargo xtask bench llm`'s in-kernel figures — the
-//! same code the kernel runs (`llmtask`), natively, on the same work: exact-command accuracy
-//! and latency on the prompts `llmctl eval <split> <n>` uses (corpus seed 1), on the f32
+//! same code the kernel runs (`llmtask`), natively, on the same work: exact-answer accuracy
+//! and latency on the prompts `llmctl eval <split> <n>` uses (operator task, corpus seed 1), on the f32
 //! model and on the quantized one (the kernel's path), with their agreement; and the
 //! kernel's fine-tune (`llmtask::finetune::FinetuneRun`, default settings, the same seed) on
 //! `finetune-data.json` with held-out accuracy before/after on the quantized model. Prints
@@ -12,8 +12,8 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use clap::Args;
 use llm::QuantModel;
+use llmtask::TaskSplit;
 use llmtask::finetune::{FinetuneRun, Settings, parse_data};
-use oslang::corpus::{Split, generate};
 
 use crate::model_io::load_model_dir;
 
@@ -47,19 +47,21 @@ pub fn kernel_ref(a: &KernelRefArgs) -> Result<()> {
     let (model, tok) = load_model_dir(&a.model)?;
     let sp = llmtask::specials(&tok)?;
     let quant = QuantModel::from_model(&model)?;
-    for (name, split) in [("test", Split::Test), ("validation", Split::Validation)] {
-        let examples = generate(split, 1, a.count);
+    for (name, split) in [
+        ("validation", TaskSplit::Validation),
+        ("train", TaskSplit::Train),
+    ] {
+        let examples = llmtask::eval_examples(split, 1, a.count);
         let (mut f32_right, mut q_right, mut agree) = (0usize, 0usize, 0usize);
         let mut latencies = Vec::with_capacity(examples.len());
-        for e in &examples {
-            let prompt = e.prompt();
-            let want = e.command.to_text();
+        for (state, query, want) in &examples {
+            let prompt = llmtask::prompt(state, "", query);
             let f = llmtask::predict(&model, &tok, sp, &prompt, true)?;
             let t = Instant::now();
             let q = llmtask::predict(&quant, &tok, sp, &prompt, true)?;
             latencies.push(t.elapsed().as_secs_f64() * 1e3);
-            f32_right += usize::from(f == want);
-            q_right += usize::from(q == want);
+            f32_right += usize::from(f == *want);
+            q_right += usize::from(q == *want);
             agree += usize::from(f == q);
         }
         latencies.sort_by(f64::total_cmp);

@@ -4,11 +4,13 @@
 //! sets), `encode` (tokenizer check against Hugging Face), `train-tokenizer`, `train` (deterministic from `--seed`; loss CSV + PNG,
 //! safetensors checkpoints + config.json), `eval` (exact-command accuracy, with and
 //! without constrained decoding, next to the fitted and keyword baselines), `finetune` (LoRA on `finetune-data.json`), `bench`
-//! (issue 4 item 7 in one table). Data comes from `oslang` (prompts, catalogue, corpus),
+//! (issue 4 item 7 in one table), `answer` (the batch interface: JSON Lines requests
+//! answered by the model or a baseline). Data comes from `oslang` (prompts, catalogue, corpus),
 //! tokens from `bpe`, the model from `llm`. Modules: [`model_io`] (loading and saving a
 //! model directory), `llmtask` (shared with the kernel: examples → token sequences, decoding, accuracy),
 //! [`plot`] (the loss PNG), [`cmd`] (one function per subcommand).
 
+mod answer;
 mod cmd;
 mod kernel_ref;
 mod model_io;
@@ -51,6 +53,14 @@ enum Command {
     Bench(cmd::BenchArgs),
     /// The in-kernel figures' host reference: the kernel's code, natively, on the same work.
     KernelRef(kernel_ref::KernelRefArgs),
+    /// Answer JSON Lines requests {"id", "state", "query"} with the model or a baseline.
+    Answer(answer::AnswerArgs),
+    /// Write examples of the redefined task's corpus as JSON Lines.
+    GenTask(answer::GenTaskArgs),
+    /// Exact-answer accuracy per category of a system on a task corpus split.
+    TaskEval(answer::TaskEvalArgs),
+    /// Exact-answer accuracy of a system on the site-policy held-out set (LoRA comparison).
+    SiteEval(answer::SiteEvalArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -64,5 +74,9 @@ fn main() -> anyhow::Result<()> {
         Command::Finetune(a) => cmd::finetune(&a, &PEAK),
         Command::Bench(a) => cmd::bench(&a, &PEAK),
         Command::KernelRef(a) => kernel_ref::kernel_ref(&a),
+        Command::Answer(a) => answer::answer(&a),
+        Command::GenTask(a) => answer::gen_task(&a),
+        Command::TaskEval(a) => answer::task_eval(&a),
+        Command::SiteEval(a) => answer::site_eval(&a),
     }
 }
