@@ -230,7 +230,12 @@ fn print_closed_loop(passes: &[ClosedLoop], runs: u32, seed: u64) {
 fn qemu_part(
     count: usize,
     closed_loop_runs: u32,
-) -> Result<(BTreeMap<String, EvalLine>, KernelFinetune, Vec<ClosedLoop>)> {
+) -> Result<(
+    BTreeMap<String, EvalLine>,
+    KernelFinetune,
+    Vec<ClosedLoop>,
+    Executions,
+)> {
     setup::ensure_qemu()?;
     let elf = image::build(image::Variant::Normal)?;
     let scratch = ScratchImage {
@@ -295,6 +300,16 @@ fn qemu_part(
     } else {
         Vec::new()
     };
+    // Last, because executing the answers changes the kernel's settings (thresholds,
+    // policies) that the steps above depend on.
+    let command = format!("llmctl eval validation {count} --execute");
+    let out = console.command(&command)?;
+    let line = out
+        .iter()
+        .find(|l| l.starts_with("executed: "))
+        .with_context(|| format!("`{command}` printed {out:?}"))?;
+    println!("kernel: {line}");
+    let executions = parse_executions(line).with_context(|| format!("cannot read {line:?}"))?;
     console.command_then_exit("shutdown", "shutting down", Duration::from_secs(30))?;
     drop(console);
     let finetune = KernelFinetune {
@@ -309,7 +324,26 @@ fn qemu_part(
         adapter_bytes: number_after(&text, "adapter: ft-1 (").context("no adapter size")?,
         status,
     };
-    Ok((evals, finetune, passes))
+    Ok((evals, finetune, passes, executions))
+}
+
+/// The counts of `llmctl eval … --execute`'s `executed:` line.
+#[derive(Debug, PartialEq)]
+struct Executions {
+    answers: usize,
+    with_commands: usize,
+    ran: usize,
+    failed: usize,
+}
+
+fn parse_executions(line: &str) -> Option<Executions> {
+    let number = |prefix: &str| number_after(line, prefix).map(|v| v as usize);
+    Some(Executions {
+        with_commands: number("executed: ")?,
+        answers: number(" of ")?,
+        ran: number("commands ran ")?,
+        failed: number(", failed ")?,
+    })
 }
 
 fn ratio(a: f64, b: f64) -> String {
@@ -361,7 +395,7 @@ pub fn run(extra: &[String]) -> Result<ExitCode> {
     } else {
         BTreeMap::new()
     };
-    let (evals, ft, passes) =
+    let (evals, ft, passes, executions) =
         qemu_part(count, closed_loop_runs).context("in-kernel part (QEMU)")?;
     let h = |k: &str| host.get(k).copied().unwrap_or(f64::NAN);
     println!();
@@ -413,6 +447,19 @@ pub fn run(extra: &[String]) -> Result<ExitCode> {
         ft.adapter_bytes,
         h("host_finetune_adapter_bytes")
     );
+    let pct = |a: usize, b: usize| a as f64 * 100.0 / b.max(1) as f64;
+    println!(
+        "| validation, answers executed (`llmctl eval validation {count} --execute`): answers with a command to run (goal ≥ 85 %) | {:.1} % ({} of {}) | – | – |",
+        pct(executions.with_commands, executions.answers),
+        executions.with_commands,
+        executions.answers
+    );
+    println!(
+        "| validation, executed commands that succeeded (goal ≥ 90 %) | {:.1} % ({} of {}) | – | – |",
+        pct(executions.ran, executions.ran + executions.failed),
+        executions.ran,
+        executions.ran + executions.failed
+    );
     let _ = ft.status;
     let host_dir = image::workspace_root().join("target/nous-llm/kernel-ref-adapter");
     let same =
@@ -455,6 +502,21 @@ mod tests {
             ),
             7.0
         );
+    }
+
+    #[test]
+    fn execution_lines_are_read() {
+        let line = "executed: 151 of 200 answers had a command to run; commands ran 170, failed 3 (98.3 % succeeded), refused by the allowlist 0; 49 answers were refusals";
+        assert_eq!(
+            parse_executions(line),
+            Some(Executions {
+                answers: 200,
+                with_commands: 151,
+                ran: 170,
+                failed: 3
+            })
+        );
+        assert_eq!(parse_executions("executed: none"), None);
     }
 
     #[test]

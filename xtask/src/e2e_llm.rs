@@ -290,6 +290,18 @@ fn llmctl_eval_reports_accuracy_and_latency(console: &mut Console) -> Result<()>
             && line.contains("p95 "),
         "eval printed {out:?}"
     );
+    // Last in the LLM table but for the error checks: executing the answers may change
+    // settings (a threshold, the policy) that earlier tests rely on.
+    let out = no_errors(console, "llmctl eval validation 3 --execute")?;
+    let line = out
+        .iter()
+        .find(|l| l.starts_with("executed: "))
+        .with_context(|| format!("no executed line: {out:?}"))?;
+    ensure!(
+        line.contains(" of 3 answers had a command to run; commands ran ")
+            && line.contains("answers were refusals"),
+        "eval --execute printed {out:?}"
+    );
     Ok(())
 }
 
@@ -298,6 +310,11 @@ fn llmctl_refuses_bad_arguments(console: &mut Console) -> Result<()> {
         console,
         "llmctl auto-execute maybe",
         "expected on, off or expert",
+    )?;
+    command_error(
+        console,
+        "llmctl eval validation 3 --now",
+        "unknown option '--now' (expected --execute)",
     )?;
     command_error(
         console,

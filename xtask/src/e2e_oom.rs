@@ -129,7 +129,14 @@ fn oom_commands_refuse_extra_arguments_and_other_numbers(console: &mut Console) 
         ("crashctl tune", "expected at least 1 argument, got 0"),
         ("crashctl auto off on", "expected at most 1 argument, got 2"),
         ("crashctl log 1 2", "expected at most 1 argument, got 2"),
-        ("crashctl eval 1 1 1", "expected at most 2 arguments, got 3"),
+        (
+            "crashctl eval 1 1 1 1",
+            "expected at most 3 arguments, got 4",
+        ),
+        (
+            "crashctl eval 1 1 1",
+            "SEEDS goes with a FAMILY (crashctl eval churn 1 3), not with RUNS",
+        ),
         ("crashctl eval 1", "expected at least 2 arguments, got 1"),
         ("memctl compact 3 4", "expected at most 1 argument, got 2"),
         ("memctl reclaim 1 2", "expected at most 1 argument, got 2"),

@@ -1,5 +1,5 @@
 //! The `llmctl` group: `status`, `state`, `infer [-v] [QUERY...]`, `auto-execute on|off`,
-//! `log`, `eval <test|validation> <N>` and `reload`. Handlers take snapshots (the model
+//! `log`, `eval <validation|train> <N> [--execute]` and `reload`. Handlers take snapshots (the model
 //! handle, the log) and never hold a lock while printing; inference runs on the shell thread
 //! (a few hundred ms under TCG) and `eval` polls Ctrl-C between prompts.
 
@@ -53,8 +53,8 @@ pub const LLMCTL: [Subcommand<KernelCtx>; 10] = [
     },
     Subcommand {
         name: "eval",
-        usage: "<validation|train> <N>",
-        summary: "exact-answer accuracy and latency on the first N prompts of the operator task's corpus split (1-1000)",
+        usage: "<validation|train> <N> [--execute]",
+        summary: "exact-answer accuracy and latency on the first N prompts of the operator task's corpus split (1-1000); --execute also runs each allowlisted answer and counts the executions that succeed",
         handler: llmctl_eval,
     },
     Subcommand {
@@ -299,9 +299,19 @@ fn llmctl_eval(ctx: &mut KernelCtx, args: &[&str], out: Out) -> CmdResult {
             "N must be between 1 and {EVAL_MAX}"
         )));
     }
+    let execute = match args.get(2).copied() {
+        None => false,
+        Some("--execute") => true,
+        Some(other) => {
+            return Err(CommandError::usage(alloc::format!(
+                "unknown option '{other}' (expected --execute)"
+            )));
+        }
+    };
     let m = loaded()?;
     let mut latencies: Vec<u64> = Vec::with_capacity(n);
     let (mut exact, mut allowlisted) = (0usize, 0usize);
+    let mut runs = ExecutionTally::default();
     for (i, (state, query, expected)) in llmtask::eval_examples(split, EVAL_SEED, n)
         .into_iter()
         .enumerate()
@@ -315,6 +325,16 @@ fn llmctl_eval(ctx: &mut KernelCtx, args: &[&str], out: Out) -> CmdResult {
         exact += usize::from(p.text == expected);
         allowlisted += usize::from(p.answer().is_ok());
         latencies.push(p.times.total());
+        if execute {
+            // The output of each command is dropped: only its outcome is counted.
+            let mut output = String::new();
+            runs.count(&infer::execute_answer(
+                ctx.subsystems,
+                &p.text,
+                "eval",
+                &mut output,
+            ));
+        }
     }
     let done = latencies.len();
     latencies.sort_unstable();
@@ -329,7 +349,49 @@ fn llmctl_eval(ctx: &mut KernelCtx, args: &[&str], out: Out) -> CmdResult {
         ms(percentile(&latencies, 50)),
         ms(percentile(&latencies, 95)),
         ms(latencies.last().copied().unwrap_or(0)),
-    ))
+    ))?;
+    if execute {
+        w(writeln!(
+            out,
+            "executed: {} of {done} answers had a command to run; commands ran {}, failed {} ({:.1} % succeeded), refused by the allowlist {}; {} answers were refusals",
+            runs.answers_with_commands,
+            runs.ran,
+            runs.failed,
+            runs.ran as f64 * 100.0 / (runs.ran + runs.failed).max(1) as f64,
+            runs.refused,
+            runs.declined,
+        ))?;
+    }
+    Ok(())
+}
+
+/// What `llmctl eval --execute` counts over the answers it ran.
+#[derive(Default)]
+struct ExecutionTally {
+    answers_with_commands: usize,
+    ran: usize,
+    failed: usize,
+    refused: usize,
+    declined: usize,
+}
+
+impl ExecutionTally {
+    fn count(&mut self, steps: &[(String, Outcome)]) {
+        let mut any_command = false;
+        for (_, outcome) in steps {
+            match outcome {
+                Outcome::Ran => self.ran += 1,
+                Outcome::Failed(_) => self.failed += 1,
+                Outcome::Refused(_) => self.refused += 1,
+                Outcome::Declined(_) => {
+                    self.declined += 1;
+                    continue;
+                }
+            }
+            any_command = true;
+        }
+        self.answers_with_commands += usize::from(any_command);
+    }
 }
 
 fn llmctl_reload(_: &mut KernelCtx, _: &[&str], out: Out) -> CmdResult {

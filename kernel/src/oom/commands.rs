@@ -538,7 +538,9 @@ fn crashctl_eval(ctx: &mut KernelCtx, args: &[&str], out: Out) -> CmdResult {
     let first = required_arg(args, 0, "RUNS|FAMILY")?;
     let seed: u64 = parse_arg("SEED", required_arg(args, 1, "SEED")?)?;
     let seeds: Option<u32> = optional_arg(args, 2, "SEEDS")?;
-    if first.bytes().all(|b| b.is_ascii_digit()) {
+    // Family names start with a letter; anything else is a number of runs, so `0x2` or `+5`
+    // get the number grammar's error rather than "unknown family".
+    if !first.starts_with(|c: char| c.is_ascii_alphabetic()) {
         let runs: u32 = parse_arg("RUNS", first)?;
         if !(1..=200).contains(&runs) {
             return Err(CommandError::usage(alloc::format!(
