@@ -227,15 +227,7 @@ fn print_closed_loop(passes: &[ClosedLoop], runs: u32, seed: u64) {
     }
 }
 
-fn qemu_part(
-    count: usize,
-    closed_loop_runs: u32,
-) -> Result<(
-    BTreeMap<String, EvalLine>,
-    KernelFinetune,
-    Vec<ClosedLoop>,
-    Executions,
-)> {
+fn qemu_part(count: usize, closed_loop_runs: u32) -> Result<QemuFigures> {
     setup::ensure_qemu()?;
     let elf = image::build(image::Variant::Normal)?;
     let scratch = ScratchImage {
@@ -324,7 +316,20 @@ fn qemu_part(
         adapter_bytes: number_after(&text, "adapter: ft-1 (").context("no adapter size")?,
         status,
     };
-    Ok((evals, finetune, passes, executions))
+    Ok(QemuFigures {
+        evals,
+        finetune,
+        passes,
+        executions,
+    })
+}
+
+/// What the in-kernel part measured in one boot.
+struct QemuFigures {
+    evals: BTreeMap<String, EvalLine>,
+    finetune: KernelFinetune,
+    passes: Vec<ClosedLoop>,
+    executions: Executions,
 }
 
 /// The counts of `llmctl eval … --execute`'s `executed:` line.
@@ -395,8 +400,12 @@ pub fn run(extra: &[String]) -> Result<ExitCode> {
     } else {
         BTreeMap::new()
     };
-    let (evals, ft, passes, executions) =
-        qemu_part(count, closed_loop_runs).context("in-kernel part (QEMU)")?;
+    let QemuFigures {
+        evals,
+        finetune: ft,
+        passes,
+        executions,
+    } = qemu_part(count, closed_loop_runs).context("in-kernel part (QEMU)")?;
     let h = |k: &str| host.get(k).copied().unwrap_or(f64::NAN);
     println!();
     println!(
