@@ -248,16 +248,14 @@ fn qemu_part(count: usize, closed_loop_runs: u32) -> Result<QemuFigures> {
     console.set_command_timeout(Duration::from_secs(30 + count as u64));
     let mut evals = BTreeMap::new();
     for split in ["validation", "train"] {
-        let command = format!("llmctl eval {split} {count}");
-        let out = console.command(&command)?;
-        let line = out
-            .iter()
-            .find(|l| l.starts_with("eval "))
-            .with_context(|| format!("`{command}` printed {out:?}"))?;
-        println!("kernel: {line}");
+        let line = line_of(
+            &mut console,
+            &format!("llmctl eval {split} {count}"),
+            "eval ",
+        )?;
         evals.insert(
             split.to_string(),
-            parse_eval(line).with_context(|| format!("cannot read {line:?}"))?,
+            parse_eval(&line).with_context(|| format!("cannot read {line:?}"))?,
         );
     }
     let out = console.command("llmctl finetune --heldout 100")?;
@@ -295,13 +293,8 @@ fn qemu_part(count: usize, closed_loop_runs: u32) -> Result<QemuFigures> {
     // Last, because executing the answers changes the kernel's settings (thresholds,
     // policies) that the steps above depend on.
     let command = format!("llmctl eval validation {count} --execute");
-    let out = console.command(&command)?;
-    let line = out
-        .iter()
-        .find(|l| l.starts_with("executed: "))
-        .with_context(|| format!("`{command}` printed {out:?}"))?;
-    println!("kernel: {line}");
-    let executions = parse_executions(line).with_context(|| format!("cannot read {line:?}"))?;
+    let line = line_of(&mut console, &command, "executed: ")?;
+    let executions = parse_executions(&line).with_context(|| format!("cannot read {line:?}"))?;
     console.command_then_exit("shutdown", "shutting down", Duration::from_secs(30))?;
     drop(console);
     let finetune = KernelFinetune {
@@ -322,6 +315,17 @@ fn qemu_part(count: usize, closed_loop_runs: u32) -> Result<QemuFigures> {
         passes,
         executions,
     })
+}
+
+/// Runs `command` and returns (and prints) its output line that starts with `prefix`.
+fn line_of(console: &mut Console, command: &str, prefix: &str) -> Result<String> {
+    let out = console.command(command)?;
+    let line = out
+        .iter()
+        .find(|l| l.starts_with(prefix))
+        .with_context(|| format!("`{command}` printed {out:?}"))?;
+    println!("kernel: {line}");
+    Ok(line.clone())
 }
 
 /// What the in-kernel part measured in one boot.
