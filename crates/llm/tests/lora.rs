@@ -6,8 +6,8 @@ mod common;
 
 use common::{max_abs_diff, spicy_model};
 use llm::{
-    Error, LlamaConfig, LoraAdapters, LoraConfig, LoraTarget, LoraTrainer, Rng, TrainConfig,
-    TrainExample, eval_loss, forward_sequence_with_adapters,
+    Error, LlamaConfig, LoraAdapters, LoraConfig, LoraTarget, LoraTrainer, QuantModel, Rng,
+    Session, TrainConfig, TrainExample, eval_loss, forward_sequence_with_adapters,
 };
 
 fn randomized(cfg: &LlamaConfig, lc: LoraConfig, seed: u64) -> LoraAdapters {
@@ -261,4 +261,57 @@ fn cached_prefix_trainer_matches_plain_loss_and_trains_only_adapters() {
             .train_step(&[99]),
         Err(Error::InvalidExample { index: 99, .. })
     ));
+}
+
+#[test]
+fn prefix_from_the_decoder_matches_the_training_forward_and_bad_prefixes_are_errors() {
+    let cfg = LlamaConfig::tiny();
+    let base = spicy_model(cfg.clone(), 1, 0.2);
+    let lc = LoraConfig {
+        rank: 4,
+        alpha: 8.0,
+        targets: vec![LoraTarget::Q, LoraTarget::V, LoraTarget::Up],
+        layers: Some(vec![1]),
+    };
+    let a = randomized(&cfg, lc, 9);
+    let data = task(&cfg);
+    let idx: Vec<usize> = (0..data.len()).collect();
+    let tc = TrainConfig::default();
+    let plain = LoraTrainer::new(&base, a.clone(), tc.clone(), data.clone())
+        .unwrap()
+        .eval_loss(&idx)
+        .unwrap();
+    // The f32 decoder (KV-cache path) gives the training forward's prefix.
+    let mut session = Session::new(&base);
+    let decoded = LoraTrainer::with_prefix(&base, a.clone(), tc.clone(), data.clone(), |t, l| {
+        session.reset();
+        session.hidden_before_layer(t, l)
+    })
+    .unwrap()
+    .eval_loss(&idx)
+    .unwrap();
+    assert!((plain - decoded).abs() < 1e-4, "{plain} vs {decoded}");
+    // The quantized decoder's prefix is close, not equal.
+    let q = QuantModel::from_model(&base).unwrap();
+    let mut qs = Session::new(&q);
+    let quantized = LoraTrainer::with_prefix(&base, a.clone(), tc.clone(), data.clone(), |t, l| {
+        qs.reset();
+        qs.hidden_before_layer(t, l)
+    })
+    .unwrap()
+    .eval_loss(&idx)
+    .unwrap();
+    assert!(
+        (plain - quantized).abs() < 0.05 * plain.abs().max(1.0),
+        "{plain} vs {quantized}"
+    );
+    // A prefix of the wrong length or with a NaN is refused with the example's index.
+    for bad in [vec![0.0f32; 3], vec![f32::NAN; data[0].tokens.len() * 16]] {
+        assert!(matches!(
+            LoraTrainer::with_prefix(&base, a.clone(), tc.clone(), data.clone(), |_, _| Ok(
+                bad.clone()
+            )),
+            Err(Error::InvalidExample { index: 0, .. })
+        ));
+    }
 }

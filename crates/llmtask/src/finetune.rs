@@ -13,7 +13,9 @@ use alloc::vec::Vec;
 use core::fmt;
 
 use bpe::Tokenizer;
-use llm::{LlamaModel, LoraAdapters, LoraConfig, LoraTarget, LoraTrainer, TrainConfig};
+use llm::{
+    LlamaModel, LoraAdapters, LoraConfig, LoraTarget, LoraTrainer, QuantModel, Session, TrainConfig,
+};
 use oslang::finetune::{FinetuneError, Record};
 use rng::SplitMix64;
 
@@ -256,7 +258,11 @@ pub struct FinetuneRun<'m> {
 }
 
 impl<'m> FinetuneRun<'m> {
-    /// Builds adapters and the trainer (which runs the frozen layers once per example).
+    /// Builds adapters and the trainer, which runs the frozen layers once per example —
+    /// through a quantized copy of `base`, the integer path inference uses: the adapters
+    /// learn on the activations they will see, and under TCG the integer products are several
+    /// times cheaper than f32 (this cache was most of the in-kernel fine-tune time). The copy
+    /// is dropped once the cache is built.
     pub fn new(
         base: &'m LlamaModel,
         examples: Vec<llm::TrainExample>,
@@ -275,7 +281,10 @@ impl<'m> FinetuneRun<'m> {
         let steps_per_epoch = n.div_ceil(batch).max(1);
         let total_steps = steps_per_epoch * s.epochs.max(1);
         let adapters = LoraAdapters::new(base.config(), lora, s.seed)?;
-        let trainer = LoraTrainer::new(
+        let quant = QuantModel::from_model(base)?;
+        let longest = examples.iter().map(|e| e.tokens.len()).max().unwrap_or(1);
+        let mut session = Session::with_capacity(&quant, longest.max(1));
+        let trainer = LoraTrainer::with_prefix(
             base,
             adapters,
             TrainConfig {
@@ -286,6 +295,10 @@ impl<'m> FinetuneRun<'m> {
                 ..TrainConfig::default()
             },
             examples,
+            |tokens, layers| {
+                session.reset();
+                session.hidden_before_layer(tokens, layers)
+            },
         )?;
         Ok(FinetuneRun {
             trainer,

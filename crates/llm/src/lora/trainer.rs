@@ -60,16 +60,44 @@ impl<'m> LoraTrainer<'m> {
         cfg: TrainConfig,
         examples: Vec<TrainExample>,
     ) -> Result<LoraTrainer<'m>, Error> {
+        Self::with_prefix(base, adapters, cfg, examples, |tokens, layers| {
+            Ok(hidden_before(base, None, tokens, layers))
+        })
+    }
+
+    /// As [`LoraTrainer::new`], with the frozen-prefix cache computed by `prefix(tokens,
+    /// layers)`: the hidden state entering layer `layers`, `[tokens.len(), hidden]`. The kernel
+    /// passes the quantized decoder's ([`crate::infer::Session::hidden_before_layer`]), so the
+    /// adapters learn on the activations they will see at inference, at integer speed.
+    pub fn with_prefix(
+        base: &'m LlamaModel,
+        adapters: LoraAdapters,
+        cfg: TrainConfig,
+        examples: Vec<TrainExample>,
+        mut prefix: impl FnMut(&[u32], usize) -> Result<Vec<f32>, Error>,
+    ) -> Result<LoraTrainer<'m>, Error> {
         cfg.validate()?;
         adapters.check_compatible(base.config())?;
         for (i, ex) in examples.iter().enumerate() {
             ex.check(i, base)?;
         }
         let start_layer = adapters.lowest_layer();
-        let cache = examples
-            .iter()
-            .map(|ex| hidden_before(base, None, &ex.tokens, start_layer))
-            .collect();
+        let hidden = base.config().hidden_size;
+        let mut cache = Vec::with_capacity(examples.len());
+        for (i, ex) in examples.iter().enumerate() {
+            let rows = prefix(&ex.tokens, start_layer)?;
+            if rows.len() != ex.tokens.len() * hidden || rows.iter().any(|v| !v.is_finite()) {
+                return Err(Error::InvalidExample {
+                    index: i,
+                    reason: format!(
+                        "frozen-prefix cache has {} values (expected {} finite)",
+                        rows.len(),
+                        ex.tokens.len() * hidden
+                    ),
+                });
+            }
+            cache.push(rows);
+        }
         let grads = adapters.zeros_like();
         let opt = AdamState::new(adapters.tensors().iter().map(|t| t.len()));
         Ok(LoraTrainer {
