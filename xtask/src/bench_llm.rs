@@ -1,7 +1,9 @@
 //! `cargo xtask bench llm`: the language model's figures, in three parts.
 //!
 //! 1. `nous-llm bench`: the host figures of the model and its baselines (accuracy next to the
-//!    fitted bag-of-words baseline and the keyword rules, LoRA, decode speed, PyTorch).
+//!    fitted bag-of-words baseline and the keyword rules, LoRA, decode speed, PyTorch), then
+//!    `nous-llm peer-bench`: decode speed against a plain C loop on the same weights
+//!    (`tools/nous-llm/c-ref`), alternating rounds, median of per-round ratios.
 //! 2. `nous-llm kernel-ref`: the kernel's own code (`llmtask`) natively on the kernel's work —
 //!    accuracy of the f32 and quantized paths on the first N prompts of each held-out split
 //!    (corpus seed 1), latency, and the kernel's fine-tune of `finetune-data.json`.
@@ -398,6 +400,9 @@ pub fn run(extra: &[String]) -> Result<ExitCode> {
     if host_bench {
         println!("{}", crate::bench_llm_heldout::run(&[])?);
         nous_llm(&["bench"])?;
+        // The decode loop against the plain C reference on the same weights (issue 11's
+        // yardstick; PyTorch's per-operation overhead dominates a model this small).
+        nous_llm(&["peer-bench"])?;
     }
     let host = if host_ref {
         key_values(&nous_llm(&["kernel-ref", "--count", &count.to_string()])?)

@@ -14,6 +14,7 @@ mod answer;
 mod cmd;
 mod kernel_ref;
 mod model_io;
+mod peer;
 mod plot;
 
 use clap::{Parser, Subcommand};
@@ -61,6 +62,8 @@ enum Command {
     TaskEval(answer::TaskEvalArgs),
     /// Exact-answer accuracy of a system on the site-policy held-out set (LoRA comparison).
     SiteEval(answer::SiteEvalArgs),
+    /// Decode speed against a plain C reference (tools/nous-llm/c-ref) on the same weights and work.
+    PeerBench(peer::PeerBenchArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -78,5 +81,6 @@ fn main() -> anyhow::Result<()> {
         Command::GenTask(a) => answer::gen_task(&a),
         Command::TaskEval(a) => answer::task_eval(&a),
         Command::SiteEval(a) => answer::site_eval(&a),
+        Command::PeerBench(a) => peer::peer_bench(&a),
     }
 }
