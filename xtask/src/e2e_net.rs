@@ -704,10 +704,14 @@ fn dashboard_updates_live_in_chromium(g: &mut NetGuest) -> Result<()> {
         frames(&second) >= frames(&first) + 10 && updates(&second) > updates(&first),
         "the page did not update from the WebSocket in 2 s: {first} then {second}"
     );
+    // The scheduler and the language model are in this kernel: their panels are present and
+    // follow the live series (the learned policy switched on, one inference made).
     ensure!(
-        second["components"]["sched"].is_boolean() && second["components"]["llm"].is_boolean(),
-        "components not judged present or absent: {second}"
+        second["components"]["sched"] == true && second["components"]["llm"] == true,
+        "the scheduler and language-model panels are not present: {second}"
     );
+    command_ok(&mut g.console, "schedctl transformer on")?;
+    command_ok(&mut g.console, "llmctl infer memory is tight")?;
     // Under a memory-stress workload (the predictor and its baselines at work), the page
     // keeps updating and the shell keeps answering.
     command_ok(&mut g.console, "memctl stress leak 7")?;
@@ -716,6 +720,10 @@ fn dashboard_updates_live_in_chromium(g: &mut NetGuest) -> Result<()> {
     ensure!(
         frames(&third) >= frames(&second) + 40,
         "the page fell behind under stress: {second} then {third}"
+    );
+    ensure!(
+        third["shown"]["schedLearned"] == 1 && third["shown"]["llmInferences"].as_u64() >= Some(1),
+        "the panels do not show the learned policy and the inference: {third}"
     );
     command_ok(&mut g.console, "uptime").context("the shell under stress with the page open")?;
     // Every request the page made went to the kernel (no CDN, no other host).

@@ -14,7 +14,7 @@ const COMPONENTS = {
 const LEVELS = ["NORMAL", "ELEVATED", "WARNING", "CRITICAL"];
 
 const state = { frames: 0, lastSeq: 0, chartUpdates: 0, connected: false, components: {},
-                arrivals: [] };
+                arrivals: [], shown: {} };
 window.nousDashboard = { state: () => JSON.parse(JSON.stringify(state)) };
 
 const $ = (id) => document.getElementById(id);
@@ -88,6 +88,21 @@ function setupCharts() {
       { label: "PSI fires", color: "#bc8cff", step: true,
         data: () => col('nous_oom_baseline_firing{baseline="psi"}') },
     ], [0, 1.05]),
+    sched: chart($("sched-chart"), "context switches per second, by the policy running", [
+      { label: "learned", color: "#58a6ff", data: () => switchesUnder(true) },
+      { label: "round-robin", color: "#f0883e", data: () => switchesUnder(false) },
+    ]),
+    schedLoss: chart($("sched-loss-chart"), "learned policy: training loss (the decision latency is above)", [
+      { label: "training loss", color: "#58a6ff", data: () => col("nous_sched_training_loss") },
+    ]),
+    llm: chart($("llm-chart"), "language model: last inference (ms), fine-tune loss and progress (%)", [
+      { label: "inference ms", color: "#58a6ff", step: true,
+        data: () => col("nous_llm_inference_last_seconds").map((x) => x == null ? null : x * 1e3) },
+      { label: "fine-tune loss", color: "#4cc38a", data: () => col("nous_llm_finetune_loss") },
+      { label: "fine-tune %", color: "#d29922", step: true,
+        data: () => col("nous_llm_finetune_progress_permille").map((x) => x == null ? null : x / 10) },
+      { label: "commands executed/s", color: "#bc8cff", data: () => rate("nous_llm_commands_executed_total") },
+    ]),
     mem: chart($("mem-chart"), "MiB", [
       { label: "free", color: "#4cc38a", data: () => col("nous_memory_free_bytes").map((v) => v == null ? null : v / 1048576) },
       { label: "block cache", color: "#d29922", data: () => col("nous_block_cache_bytes").map((v) => v == null || v < 0 ? null : v / 1048576) },
@@ -105,26 +120,72 @@ function setupCharts() {
   };
 }
 
-function componentView(name, metrics, values) {
+// A learned component's panel: absent (dashed box, no figures, no charts) until its series
+// exist; then its own figures and charts, filled by `schedView` / `llmView`.
+function componentPresent(name, metrics) {
   const spec = COMPONENTS[name];
-  const mine = metrics.filter((m) => m.name.startsWith(spec.prefix) && !spec.not.includes(m.name));
-  const body = $(`${name}-body`);
-  state.components[name] = mine.length > 0;
-  if (mine.length === 0) {
-    body.innerHTML = `<div class="absent">absent — no <code>${spec.prefix}*</code> series in this
-      kernel yet; ${spec.what} appears here when it lands</div>`;
-    return;
+  const present = metrics.some((m) => m.name.startsWith(spec.prefix) && !spec.not.includes(m.name));
+  state.components[name] = present;
+  $(`${name}-body`).innerHTML = present ? "" : `<div class="absent">absent — no <code>${spec.prefix}*</code>
+    series in this kernel yet; ${spec.what} appears here when it lands</div>`;
+  for (const id of [`${name}-figures`, `${name}-chart`, `${name}-loss-chart`]) {
+    if ($(id)) $(id).style.display = present ? "" : "none";
   }
-  // Present: every series with its value and, for counters, its rate.
-  let rows = "";
-  for (const m of mine) {
-    const k = key(m);
-    const r = m.type === "counter" ? rate(k) : null;
-    const last = r ? r[r.length - 1] : null;
-    rows += `<tr><td title="${m.help.replace(/"/g, "&quot;")}">${k}</td><td>${num(values[k], 4)}</td>
-             <td>${last == null ? "" : num(last, 1) + "/s"}</td></tr>`;
-  }
-  body.innerHTML = `<table><tr><th>series</th><th>value</th><th>rate</th></tr>${rows}</table>`;
+  return present;
+}
+
+const SWITCHES = ['nous_sched_context_switches_total{cause="voluntary"}',
+                  'nous_sched_context_switches_total{cause="preempted"}'];
+// Context switches per second, split by the policy that was running at each sample, so the
+// learned policy and round-robin are compared on the same live run.
+function switchesUnder(learned) {
+  const a = rate(SWITCHES[0]), b = rate(SWITCHES[1]), on = col("nous_sched_learned_active");
+  return a.map((v, i) => (v == null || b[i] == null || on[i] == null || (on[i] === 1) !== learned
+    ? null : v + b[i]));
+}
+function meanOf(xs) {
+  const vals = xs.filter((v) => v != null);
+  return vals.length ? vals.reduce((s, v) => s + v, 0) / vals.length : null;
+}
+const us = (v) => (v == null ? "–" : (v * 1e6).toFixed(1) + " µs");
+const ms = (v) => (v == null ? "–" : (v * 1e3).toFixed(0) + " ms");
+
+function schedView(v) {
+  // What the panels show, for the browser test (window.nousDashboard.state()).
+  state.shown.schedLearned = v("nous_sched_learned_active");
+  const steps = v("nous_sched_training_steps");
+  const learnedRate = meanOf(switchesUnder(true)), rrRate = meanOf(switchesUnder(false));
+  $("sched-figures").innerHTML =
+    fig("policy now", v("nous_sched_learned_active") === 1 ? "learned" : "round-robin",
+        v("nous_sched_learned_active") === 1 ? "learned" : "base1") +
+    fig("switches/s, learned", num(learnedRate, 0), "learned") +
+    fig("switches/s, round-robin", num(rrRate, 0), "base1") +
+    fig("decision p50 / p99", `${us(v("nous_sched_decision_latency_p50_seconds"))} / ${us(v("nous_sched_decision_latency_p99_seconds"))}`, "learned") +
+    fig("training steps", v("nous_sched_training_steps") ?? "–", "learned") +
+    fig("training loss", steps ? num(v("nous_sched_training_loss"), 4) : "–", "learned") +
+    fig("starvation guard", v("nous_sched_starvation_interventions") ?? "–");
+}
+
+function llmView(v) {
+  const n = v("nous_llm_inferences_total"), total = v("nous_llm_inference_seconds_total");
+  const tuned = v("nous_llm_finetune_steps_total");
+  state.shown.llmInferences = n;
+  const budget = v("nous_llm_model_budget_bytes");
+  $("llm-figures").innerHTML =
+    fig("inferences", n ?? "–", "learned") +
+    fig("latency last / mean", n ? `${ms(v("nous_llm_inference_last_seconds"))} / ${ms(total / n)}` : "–", "learned") +
+    fig("proposed", v("nous_llm_commands_proposed_total") ?? "–") +
+    fig("executed", v("nous_llm_commands_executed_total") ?? "–", "learned") +
+    fig("failed", v("nous_llm_commands_failed_total") ?? "–") +
+    fig("refused by allowlist", v("nous_llm_commands_refused_total") ?? "–") +
+    fig("auto-execute", v("nous_llm_auto_execute") === 1 ? "on" : "off") +
+    fig("autonomous actions", v("nous_llm_auto_actions_total") ?? "–", "learned") +
+    fig("≠ expert policy", v("nous_llm_auto_disagreements_total") ?? "–", "base1") +
+    fig("adapter", v("nous_llm_adapter_active") === 1 ? "in use" : "base model") +
+    fig("fine-tune", v("nous_llm_finetune_progress_permille") == null ? "–"
+        : (v("nous_llm_finetune_progress_permille") / 10).toFixed(0) + " %", "learned") +
+    fig("fine-tune loss", tuned ? num(v("nous_llm_finetune_loss"), 4) : "–", "learned") +
+    fig("model / budget", budget ? `${mib(v("nous_llm_model_bytes"))} / ${mib(budget)}` : "–");
 }
 
 function render(doc) {
@@ -157,8 +218,8 @@ function render(doc) {
   leads += `<tr><td>first OOM kill</td><td>${secs(oomAt)}</td><td></td></tr>`;
   $("oom-leads").innerHTML = leads;
 
-  componentView("sched", doc.metrics, values);
-  componentView("llm", doc.metrics, values);
+  if (componentPresent("sched", doc.metrics)) schedView(v);
+  if (componentPresent("llm", doc.metrics)) llmView(v);
 
   $("mem-figures").innerHTML =
     fig("free", mib(v("nous_memory_free_bytes"))) + fig("total", mib(v("nous_memory_total_bytes"))) +
