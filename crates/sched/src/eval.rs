@@ -618,8 +618,9 @@ pub struct RunRecord {
     pub wake_p99_us: f64,
     /// Context switches (the CPU changed hands).
     pub switches: u64,
-    /// Of those, involuntary: the thread was preempted (the rest are blocks, sleeps, yields
-    /// and exits, which no policy removes).
+    /// Of those, involuntary: a thread was preempted by another (the rest are blocks, sleeps,
+    /// yields and exits, and dispatches out of idle, which no policy removes without delaying a
+    /// wake-up).
     pub preemptions: u64,
     /// Jain's fairness index over the jobs' service rates (CPU demand / completion time).
     pub jain: f64,

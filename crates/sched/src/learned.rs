@@ -625,12 +625,17 @@ impl SchedPolicy for LearnedPolicy {
             return false;
         };
         let ran = now_ns.saturating_sub(running.state_since_ns());
-        // Remaining of the running thread: its prediction minus what it ran, but at least what
-        // it has attained in this burst (the same least-attained-service floor as the pick).
-        let run_left = run
-            .pred_ns
-            .saturating_sub(ran)
-            .max(run.attained_ns.saturating_add(ran));
+        // Remaining of the running thread: a thread with a history that has not yet overrun its
+        // prediction is trusted to block as predicted (preempting a thread about to block costs
+        // two switches for nothing); otherwise its prediction minus what it ran, but at least
+        // what it has attained in this burst (the least-attained-service floor of the pick).
+        let run_left = if run.bursts > 0 && ran < run.pred_ns {
+            run.pred_ns - ran
+        } else {
+            run.pred_ns
+                .saturating_sub(ran)
+                .max(run.attained_ns.saturating_add(ran))
+        };
         let run_left_log = log_scale(run_left);
         self.tracks.iter().filter(|t| t.queued).any(|t| {
             t.priority > running.priority()
