@@ -1,7 +1,7 @@
 //! `cargo xtask bench sched`: the evaluation of the learned scheduler (issue 14), in two parts.
 //!
 //! 1. The host simulator: `sched-sim` runs every workload family (the tuning families W1–W6, H1
-//!    and H2 seen in diagnosis, the fresh H3 and H4) × 20 seeds (100–119; the policy was tuned
+//!    to H4 seen in diagnosis, the fresh H5 and H6) × 20 seeds (100–119; the policy was tuned
 //!    on seeds 1–5 of W1–W6 only) × every policy
 //!    (round-robin, EEVDF-like, MLFQ, SJF-EWMA, the learned policy with and without attention,
 //!    the SRPT oracle) on a virtual clock, and prints the table with ratios to round-robin and
@@ -24,6 +24,9 @@ use crate::console::Console;
 use crate::qemu::Guest;
 use crate::{image, setup};
 
+/// Workload families `schedctl eval all` runs (`sched::eval::FAMILIES`: W1–W6, H1–H6).
+const FAMILIES: u32 = 12;
+
 /// Longest one in-kernel run may take under TCG (the longest family runs about 1 s of CPU).
 const PER_RUN_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -42,7 +45,7 @@ fn qemu_part(seeds: u32) -> Result<()> {
     for line in console.command("schedctl latency 16")? {
         println!("kernel: {line}");
     }
-    let runs = 10 * 6 * seeds;
+    let runs = FAMILIES * 6 * seeds;
     console.set_command_timeout(PER_RUN_TIMEOUT * runs + Duration::from_secs(60));
     let command = format!("schedctl eval all {seeds}");
     println!("xtask: bench sched: `{command}` in QEMU ({runs} runs)");

@@ -27,7 +27,8 @@
 //! quantum stretched to cover the prediction (+25 %); one predicted longer gets
 //! [`LONG_QUANTUM_NS`]; others the base quantum. Early preemption: for a strictly higher
 //! priority, or for a waiting thread predicted short and [`PREEMPT_MARGIN`] shorter than the
-//! running thread's remaining burst, once the running thread has had [`PREEMPT_MIN_RUN_NS`].
+//! running thread's remaining burst, once the running thread has had [`PREEMPT_MIN_RUN_NS`];
+//! at once for a waiting thread predicted under [`PREEMPT_TINY_NS`] and [`TINY_MARGIN`] shorter.
 //!
 //! Bounded memory: a fixed table of tracked threads (capacity reserved up front), one pending
 //! training sample per recent pick in a fixed array, the model's ~1 KiB. The decision path does
@@ -61,6 +62,14 @@ pub const STICKY: f32 = 2.0 / 16.0;
 pub const PREEMPT_MARGIN: f32 = 2.0 / 16.0;
 /// See [`PREEMPT_MARGIN`].
 pub const PREEMPT_SHORT_NS: u64 = 4_000_000;
+/// A waiting thread predicted shorter than this ([`PREEMPT_TINY_NS`]) and by [`TINY_MARGIN`]
+/// shorter than the running thread's remaining burst preempts at once, without the
+/// [`PREEMPT_MIN_RUN_NS`] floor: serving it costs the two switches any policy pays for a wake-up,
+/// and a thread that paces others (an acceptor handing out requests) must not wait behind a
+/// long slice.
+pub const PREEMPT_TINY_NS: u64 = 300_000;
+/// See [`PREEMPT_TINY_NS`] (log scale: 3/16 = a factor of 8).
+pub const TINY_MARGIN: f32 = 3.0 / 16.0;
 /// See [`PREEMPT_MARGIN`].
 pub const PREEMPT_MIN_RUN_NS: u64 = 2_000_000;
 /// The slice of a thread predicted to run longer than [`QUANTUM_STRETCH`] base quanta.
@@ -232,6 +241,8 @@ pub struct LearnedPolicy {
     adopted_at: u64,
     /// `log_scale(PREEMPT_SHORT_NS)`: the "short thread" threshold of early preemption.
     log_short: f32,
+    /// `log_scale(PREEMPT_TINY_NS)`.
+    log_tiny: f32,
     last: [(ThreadId, f32); MAX_SET],
     last_n: usize,
     /// The thread last descheduled by preemption: it keeps the CPU unless another thread is
@@ -280,6 +291,7 @@ impl LearnedPolicy {
             epoch: 1,
             adopted_at: 0,
             log_short: log_scale(PREEMPT_SHORT_NS),
+            log_tiny: log_scale(PREEMPT_TINY_NS),
             last: [(ThreadId::IDLE, 0.0); MAX_SET],
             last_n: 0,
             preempted_last: None,
@@ -613,19 +625,25 @@ impl SchedPolicy for LearnedPolicy {
             return false;
         };
         let ran = now_ns.saturating_sub(running.state_since_ns());
-        // Remaining of the running thread: its prediction minus what it ran, but at least what
-        // it has attained in this burst (the same least-attained-service floor as the pick).
-        let run_left = run
-            .pred_ns
-            .saturating_sub(ran)
-            .max(run.attained_ns.saturating_add(ran));
+        // Remaining of the running thread: a thread with a history that has not yet overrun its
+        // prediction is trusted to block as predicted (preempting a thread about to block costs
+        // two switches for nothing); otherwise its prediction minus what it ran, but at least
+        // what it has attained in this burst (the least-attained-service floor of the pick).
+        let run_left = if run.bursts > 0 && ran < run.pred_ns {
+            run.pred_ns - ran
+        } else {
+            run.pred_ns
+                .saturating_sub(ran)
+                .max(run.attained_ns.saturating_add(ran))
+        };
         let run_left_log = log_scale(run_left);
         self.tracks.iter().filter(|t| t.queued).any(|t| {
             t.priority > running.priority()
                 || (t.priority == running.priority()
-                    && ran >= PREEMPT_MIN_RUN_NS
-                    && t.pred_log < self.log_short
-                    && t.pred_log + PREEMPT_MARGIN < run_left_log)
+                    && ((ran >= PREEMPT_MIN_RUN_NS
+                        && t.pred_log < self.log_short
+                        && t.pred_log + PREEMPT_MARGIN < run_left_log)
+                        || (t.pred_log < self.log_tiny && t.pred_log + TINY_MARGIN < run_left_log)))
         })
     }
 

@@ -76,8 +76,12 @@ pub struct SchedStats {
     pub switches: u64,
     /// Switches after a yield, block, sleep or exit.
     pub voluntary_switches: u64,
-    /// Switches after a preemption.
+    /// Switches after a preemption of a thread by another (the CPU taken from a thread that
+    /// could have kept running).
     pub involuntary_switches: u64,
+    /// Switches from the idle thread to a thread that became runnable (neither voluntary nor a
+    /// preemption of a thread; `switches` = voluntary + involuntary + these).
+    pub idle_wakeups: u64,
     /// Times the policy was asked to pick (it is not asked when only idle can run).
     pub decisions: u64,
     /// Times the idle thread was dispatched because nothing else was runnable.
@@ -101,6 +105,7 @@ impl core::fmt::Display for SchedStats {
         writeln!(f, "switches: {}", self.switches)?;
         writeln!(f, "voluntary switches: {}", self.voluntary_switches)?;
         writeln!(f, "involuntary switches: {}", self.involuntary_switches)?;
+        writeln!(f, "switches out of idle: {}", self.idle_wakeups)?;
         writeln!(f, "policy decisions: {}", self.decisions)?;
         writeln!(f, "idle dispatches: {}", self.idle_dispatches)?;
         writeln!(f, "policy faults: {}", self.policy_faults)?;
@@ -122,6 +127,7 @@ struct Counters {
     switches: u64,
     voluntary: u64,
     involuntary: u64,
+    idle_wakeups: u64,
     decisions: u64,
     idle_dispatches: u64,
     policy_faults: u64,
@@ -349,7 +355,9 @@ impl Scheduler {
         if from != to {
             self.counters.switches += 1;
             let from_acct = self.threads.get_mut(&from).map(|t| &mut t.accounting);
-            if preempted {
+            if from == ThreadId::IDLE {
+                self.counters.idle_wakeups += 1;
+            } else if preempted {
                 self.counters.involuntary += 1;
                 if let Some(acct) = from_acct {
                     acct.involuntary_switches += 1;
@@ -720,6 +728,7 @@ impl Scheduler {
             switches: c.switches,
             voluntary_switches: c.voluntary,
             involuntary_switches: c.involuntary,
+            idle_wakeups: c.idle_wakeups,
             decisions: c.decisions,
             idle_dispatches: c.idle_dispatches,
             policy_faults: c.policy_faults,

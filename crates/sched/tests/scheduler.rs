@@ -148,7 +148,9 @@ fn round_robin_is_fair_within_a_level() {
         assert_eq!(acct.runnable_wait_ns, 20 * Q, "thread {tid}");
     }
     let stats = s.stats();
-    assert_eq!(stats.involuntary_switches, 31);
+    // 30 preemptions of a thread by another, and the first dispatch out of idle.
+    assert_eq!(stats.involuntary_switches, 30);
+    assert_eq!(stats.idle_wakeups, 1);
     assert_eq!(stats.voluntary_switches, 0);
 }
 
@@ -776,8 +778,10 @@ fn stats_print_one_figure_per_line() {
     spawn(&mut s, "a", Priority::Normal, 0);
     schedule(&mut s, 1, SwitchReason::Yield);
     let text = s.stats().to_string();
-    assert_eq!(text.lines().count(), 10);
+    assert_eq!(text.lines().count(), 11);
     assert!(text.starts_with("policy: round-robin\n"));
     assert!(text.contains("\nswitches: 1\n"));
-    assert!(text.contains("\nvoluntary switches: 1\n"));
+    // The first dispatch leaves the idle thread: neither a thread's yield nor a preemption.
+    assert!(text.contains("\nvoluntary switches: 0\n"));
+    assert!(text.contains("\nswitches out of idle: 1\n"));
 }
