@@ -234,6 +234,25 @@ pub const ABSTENTION: Abstention = Abstention {
     min_confidence_state_changing: 0.9,
 };
 
+/// The thresholds with a LoRA adapter merged in. An adapter is an operator's explicit site
+/// policy, and after its 30 steps its answers are far less peaked than the base model's:
+/// [`ABSTENTION`] would withhold almost all of them (site held-out 35 % → 2 %). Chosen on the
+/// fine-tune *training* file (`models/finetune-data.json`): the largest thresholds that keep
+/// its accuracy (37 % at 0.1 / 0.1, 35 % at 0.2 / 0.3, 22 % at 0.3 / 0.5).
+pub const ADAPTER_ABSTENTION: Abstention = Abstention {
+    min_confidence: 0.1,
+    min_confidence_state_changing: 0.1,
+};
+
+/// The shipped thresholds for a model with (`true`) or without an adapter.
+pub fn abstention_for(adapter: bool) -> Abstention {
+    if adapter {
+        ADAPTER_ABSTENTION
+    } else {
+        ABSTENTION
+    }
+}
+
 /// The answer the kernel gives when the model is unsure.
 pub const ABSTAIN_TEXT: &str = "refuse: unclear";
 

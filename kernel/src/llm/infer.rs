@@ -160,7 +160,7 @@ pub fn infer_on(loaded: &Loaded, state: OsState, query: &str) -> Result<Inferenc
     )
     .map_err(|e| alloc::format!("{e}"))?;
     // An unsure answer becomes `refuse: unclear` (thresholds shared with the host tool).
-    prediction.abstain(llmtask::ABSTENTION);
+    prediction.abstain(llmtask::abstention_for(loaded.adapter.is_some()));
     M_INFERENCES.inc();
     LAST_US.store(prediction.times.total(), Ordering::Relaxed);
     TOTAL_US.fetch_add(prediction.times.total(), Ordering::Relaxed);

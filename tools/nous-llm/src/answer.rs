@@ -91,7 +91,7 @@ pub struct AnswerArgs {
     #[arg(long)]
     pub output: Option<PathBuf>,
     /// Model only: answers below this confidence become `refuse: unclear` (default: the
-    /// shipped `llmtask::ABSTENTION`, which the kernel uses too).
+    /// shipped `llmtask::ABSTENTION`, or `ADAPTER_ABSTENTION` with `--adapter`, as the kernel).
     #[arg(long)]
     pub abstain_below: Option<f32>,
     /// Model only: the same for answers with a state-changing command.
@@ -100,15 +100,15 @@ pub struct AnswerArgs {
 }
 
 impl AnswerArgs {
-    /// The abstention thresholds: the flags, else the shipped ones.
+    /// The abstention thresholds: the flags, else the shipped ones (the kernel's choice:
+    /// `llmtask::abstention_for`, with or without an adapter).
     pub fn abstention(&self) -> llmtask::Abstention {
+        let shipped = llmtask::abstention_for(self.adapter.is_some());
         llmtask::Abstention {
-            min_confidence: self
-                .abstain_below
-                .unwrap_or(llmtask::ABSTENTION.min_confidence),
+            min_confidence: self.abstain_below.unwrap_or(shipped.min_confidence),
             min_confidence_state_changing: self
                 .abstain_state_changing_below
-                .unwrap_or(llmtask::ABSTENTION.min_confidence_state_changing),
+                .unwrap_or(shipped.min_confidence_state_changing),
         }
     }
 }
