@@ -333,3 +333,16 @@ fn log_prob_is_a_normalised_log_probability() {
     assert_eq!(log_prob(&logits, 2), f32::NEG_INFINITY);
     assert!(log_prob(&[0.0, 50.0], 1) > -1e-6);
 }
+
+/// With an adapter the looser thresholds apply; both are probabilities and the
+/// state-changing threshold is never the looser one.
+#[test]
+fn the_kernel_picks_the_thresholds_by_adapter() {
+    assert_eq!(abstention_for(false), ABSTENTION);
+    assert_eq!(abstention_for(true), ADAPTER_ABSTENTION);
+    for p in [ABSTENTION, ADAPTER_ABSTENTION] {
+        assert!((0.0..=1.0).contains(&p.min_confidence));
+        assert!(p.min_confidence_state_changing >= p.min_confidence);
+        assert!(p.min_confidence_state_changing <= 1.0);
+    }
+}
