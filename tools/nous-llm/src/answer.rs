@@ -5,7 +5,9 @@
 //! to stdout or `--output`, for every system through the same code path:
 //!
 //! - `model`: the language model of `--model DIR` (optionally with the PEFT adapter of
-//!   `--adapter DIR` merged in), greedy decoding under the grammar mask (`llmtask`);
+//!   `--adapter DIR` merged in), greedy decoding under the grammar mask, then the kernel's
+//!   calibrated abstention (`llmtask::predict_answer`: an unsure answer becomes
+//!   `refuse: unclear`; thresholds `--abstain-below`, `--abstain-state-changing-below`);
 //! - `naive-bayes`, `logreg`: the fitted baselines of `oslang::task_baselines`, fitted on the
 //!   training split of the task corpus only (`--train-examples`, `--corpus-seed`);
 //! - `keywords`: the hand-written keyword rules; `always-refuse`.
