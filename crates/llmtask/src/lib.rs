@@ -235,13 +235,13 @@ pub const ABSTENTION: Abstention = Abstention {
 };
 
 /// The thresholds with a LoRA adapter merged in. An adapter is an operator's explicit site
-/// policy, and after its 30 steps its answers are far less peaked than the base model's:
-/// [`ABSTENTION`] would withhold almost all of them (site held-out 35 % → 2 %). Chosen on the
-/// fine-tune *training* file (`models/finetune-data.json`): the largest thresholds that keep
-/// its accuracy (37 % at 0.1 / 0.1, 35 % at 0.2 / 0.3, 22 % at 0.3 / 0.5).
+/// policy, and after its 30 steps its answers are less peaked than the base model's on the
+/// base task: [`ABSTENTION`]-like thresholds withhold many of them. Chosen on the fine-tune
+/// *training* file (`models/finetune-data.json`), never its held-out file: the largest of the
+/// grid 0 / 0, 0.1 / 0.1, 0.2 / 0.3, 0.3 / 0.5 that keeps its accuracy (72 %; 60 % at 0.3 / 0.5).
 pub const ADAPTER_ABSTENTION: Abstention = Abstention {
-    min_confidence: 0.1,
-    min_confidence_state_changing: 0.1,
+    min_confidence: 0.2,
+    min_confidence_state_changing: 0.3,
 };
 
 /// The shipped thresholds for a model with (`true`) or without an adapter.
