@@ -13,7 +13,14 @@
 //! [`predict_timed`] is the one decoding loop: it feeds the prompt into a KV-cache session
 //! (the prefill), then decodes greedily under the mask, timing each phase with a clock the
 //! caller passes (the kernel's TSC, the host's `Instant`). It works on the f32 model and on
-//! the quantized one (`llm::QuantModel`) alike.
+//! the quantized one (`llm::QuantModel`) alike. It also records the model's
+//! [`Prediction::confidence`]: the probability of the whole answer under the mask.
+//!
+//! **Abstention** ([`Abstention`], [`ABSTENTION`]): an answer whose confidence is below a
+//! threshold becomes `refuse: unclear`, with a stricter threshold for answers that would
+//! change state (`compact`, `reclaim`, `tune`, `auto`, `transformer`). The shipped thresholds
+//! were chosen on the operator task's validation split (docs/LLM.md), never on the held-out
+//! set; [`predict_answer`] is the decode path the kernel and `nous-llm answer` share.
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
 
@@ -30,7 +37,7 @@ use bpe::{BOS, EOS, Tokenizer};
 use llm::generate::choose;
 use llm::{DecodeWeights, Rng, Sampling, Session, TrainExample};
 use oslang::answer::{Answer, AnswerError, parse_answer};
-use oslang::catalogue::{Command, CommandError, parse_command};
+use oslang::catalogue::{Command, CommandError, Safety, parse_command};
 use oslang::state::OsState;
 use oslang::state_json::StateObject;
 pub use oslang::task::Split as TaskSplit;
@@ -170,9 +177,84 @@ pub struct Prediction {
     pub text: String,
     /// Whether the model ended with `<eos>` (rather than running out of budget).
     pub finished: bool,
+    /// Probability of the generated tokens and `<eos>` under the (masked) softmax: how sure
+    /// the model is of the whole answer, in [0, 1].
+    pub confidence: f32,
+    /// The model's own answer when [`Prediction::abstain`] replaced it by a refusal.
+    pub abstained_from: Option<String>,
     /// Time per phase.
     pub times: PhaseTimes,
 }
+
+/// Confidence thresholds below which the model's answer becomes `refuse: unclear`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Abstention {
+    /// Least confidence for an answer of read-only commands.
+    pub min_confidence: f32,
+    /// Least confidence for an answer with a state-changing command (the stricter one).
+    pub min_confidence_state_changing: f32,
+}
+
+impl Abstention {
+    /// Never abstain.
+    pub const OFF: Abstention = Abstention {
+        min_confidence: 0.0,
+        min_confidence_state_changing: 0.0,
+    };
+
+    /// Whether an answer `text` of confidence `confidence` should be withheld. A refusal is
+    /// never withheld (it runs nothing); an answer that does not parse always is.
+    pub fn abstains(&self, text: &str, confidence: f32) -> bool {
+        match parse_answer(text) {
+            Ok(Answer::Refuse(_)) => false,
+            Ok(answer) => {
+                let changes = answer
+                    .commands()
+                    .iter()
+                    .any(|c| c.spec().safety == Safety::StateChanging);
+                let min = if changes {
+                    self.min_confidence_state_changing
+                } else {
+                    self.min_confidence
+                };
+                confidence < min
+            }
+            Err(_) => true,
+        }
+    }
+}
+
+/// The shipped thresholds, chosen on the validation split (1000 examples, seed 1) for the
+/// model in `models/` by a rule fixed before the held-out run: the smallest state-changing
+/// threshold whose unasked state changes are ≤ 1 % (0.8: 0.7 %), then the read-only threshold
+/// with the most right answers (0: 55.8 % against 56.3 % without abstention). See the sweep
+/// in docs/LLM.md (`nous-llm task-eval --sweep`).
+pub const ABSTENTION: Abstention = Abstention {
+    min_confidence: 0.0,
+    min_confidence_state_changing: 0.8,
+};
+
+/// The thresholds with a LoRA adapter merged in. An adapter is an operator's explicit site
+/// policy, and after its 30 steps its answers are less peaked than the base model's on the
+/// base task: [`ABSTENTION`]-like thresholds withhold many of them. Chosen on the fine-tune
+/// *training* file (`models/finetune-data.json`), never its held-out file: the largest of the
+/// grid 0 / 0, 0.1 / 0.1, 0.2 / 0.3, 0.3 / 0.5 that keeps its accuracy (72 %; 60 % at 0.3 / 0.5).
+pub const ADAPTER_ABSTENTION: Abstention = Abstention {
+    min_confidence: 0.2,
+    min_confidence_state_changing: 0.3,
+};
+
+/// The shipped thresholds for a model with (`true`) or without an adapter.
+pub fn abstention_for(adapter: bool) -> Abstention {
+    if adapter {
+        ADAPTER_ABSTENTION
+    } else {
+        ABSTENTION
+    }
+}
+
+/// The answer the kernel gives when the model is unsure.
+pub const ABSTAIN_TEXT: &str = "refuse: unclear";
 
 impl Prediction {
     /// The text parsed as one catalogue command: `Ok` exactly when the output is a single
@@ -184,6 +266,16 @@ impl Prediction {
     /// The text parsed as an answer: a plan of allowlisted commands or a refusal.
     pub fn answer(&self) -> Result<Answer, AnswerError> {
         allowlisted_answer(&self.text)
+    }
+
+    /// Applies `policy`: an answer it withholds becomes [`ABSTAIN_TEXT`] (the model's own
+    /// answer is kept in `abstained_from`). Returns whether it abstained.
+    pub fn abstain(&mut self, policy: Abstention) -> bool {
+        if self.abstained_from.is_some() || !policy.abstains(&self.text, self.confidence) {
+            return false;
+        }
+        self.abstained_from = Some(core::mem::replace(&mut self.text, ABSTAIN_TEXT.into()));
+        true
     }
 }
 
@@ -222,6 +314,7 @@ pub fn predict_timed<W: DecodeWeights + ?Sized>(
     let mut scratch = Vec::new();
     let mut rng = Rng::new(0);
     let mut finished = false;
+    let mut log_confidence = 0.0f32;
     while out.len() < budget {
         if constrained {
             oslang::mask::fill_allowed(tok, &bytes, &mut allowed);
@@ -234,6 +327,7 @@ pub fn predict_timed<W: DecodeWeights + ?Sized>(
         let next = choose(&logits, &Sampling::Greedy, &mut rng, &mut scratch).ok_or(
             TaskError::Model(llm::Error::AllTokensMasked { step: out.len() }),
         )?;
+        log_confidence += log_prob(&logits, next);
         if next == sp.eos {
             finished = true;
             break;
@@ -255,12 +349,44 @@ pub fn predict_timed<W: DecodeWeights + ?Sized>(
         tokens: out,
         text,
         finished,
+        confidence: libm::expf(log_confidence),
+        abstained_from: None,
         times: PhaseTimes {
             encode: t1 - t0,
             prefill: t2 - t1,
             decode: t3 - t2,
         },
     })
+}
+
+/// ln of the softmax probability of `token` over `logits` (masked entries are -inf).
+fn log_prob(logits: &[f32], token: u32) -> f32 {
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let sum: f32 = logits
+        .iter()
+        .filter(|l| l.is_finite())
+        .map(|&l| libm::expf(l - max))
+        .sum();
+    logits
+        .get(token as usize)
+        .copied()
+        .unwrap_or(f32::NEG_INFINITY)
+        - max
+        - libm::logf(sum)
+}
+
+/// The answer for `prompt`: constrained greedy decoding, then `policy` (the decode path of
+/// the kernel's `llmctl infer` and of `nous-llm answer`).
+pub fn predict_answer<W: DecodeWeights + ?Sized>(
+    model: &W,
+    tok: &Tokenizer,
+    sp: Specials,
+    prompt: &str,
+    policy: Abstention,
+) -> Result<Prediction, TaskError> {
+    let mut p = predict_timed(model, tok, sp, prompt, true, &|| 0)?;
+    p.abstain(policy);
+    Ok(p)
 }
 
 /// [`predict_timed`] without a clock: the generated text.

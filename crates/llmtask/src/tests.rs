@@ -279,3 +279,70 @@ mod finetune_data {
         }
     }
 }
+
+/// The confidence is a probability; with thresholds of 0 nothing is withheld, with a
+/// threshold above 1 every non-refusal becomes `refuse: unclear`, and the model's own
+/// answer is kept.
+#[test]
+fn abstention_withholds_unsure_answers_and_keeps_refusals() {
+    let tok = tokenizer_for(2, 300, 400);
+    let sp = specials(&tok).unwrap();
+    let model = LlamaModel::new_random(small_config(tok.vocab_size()), 11).unwrap();
+    let always = Abstention {
+        min_confidence: 1.5,
+        min_confidence_state_changing: 1.5,
+    };
+    for e in generate(Split::Test, 4, 6) {
+        let p = predict_answer(&model, &tok, sp, &e.prompt(), Abstention::OFF).unwrap();
+        assert!((0.0..=1.0).contains(&p.confidence), "{}", p.confidence);
+        assert!(p.abstained_from.is_none());
+        let q = predict_answer(&model, &tok, sp, &e.prompt(), always).unwrap();
+        if p.text.starts_with("refuse") {
+            assert_eq!(q.text, p.text);
+        } else {
+            assert_eq!(q.text, ABSTAIN_TEXT);
+            assert_eq!(q.abstained_from.as_deref(), Some(p.text.as_str()));
+        }
+    }
+}
+
+/// State-changing answers face the stricter threshold; refusals are never withheld; an
+/// answer outside the grammar always is.
+#[test]
+fn the_state_changing_threshold_is_separate() {
+    let policy = Abstention {
+        min_confidence: 0.5,
+        min_confidence_state_changing: 0.9,
+    };
+    assert!(!policy.abstains("memctl stats", 0.6));
+    assert!(policy.abstains("memctl stats", 0.4));
+    assert!(policy.abstains("memctl compact", 0.8));
+    assert!(policy.abstains("memctl stats; crashctl tune 20", 0.8));
+    assert!(!policy.abstains("memctl compact", 0.95));
+    assert!(!policy.abstains("refuse: destructive", 0.0));
+    assert!(policy.abstains("rm /", 1.0));
+    assert!(!Abstention::OFF.abstains("crashctl auto off", 0.0));
+}
+
+/// `log_prob` is normalised over the unmasked logits (masked ones have probability 0).
+#[test]
+fn log_prob_is_a_normalised_log_probability() {
+    let logits = [0.0f32, 1.0, f32::NEG_INFINITY, 2.0];
+    let total: f32 = (0..4).map(|t| libm::expf(log_prob(&logits, t))).sum();
+    assert!((total - 1.0).abs() < 1e-5, "{total}");
+    assert_eq!(log_prob(&logits, 2), f32::NEG_INFINITY);
+    assert!(log_prob(&[0.0, 50.0], 1) > -1e-6);
+}
+
+/// With an adapter the looser thresholds apply; both are probabilities and the
+/// state-changing threshold is never the looser one.
+#[test]
+fn the_kernel_picks_the_thresholds_by_adapter() {
+    assert_eq!(abstention_for(false), ABSTENTION);
+    assert_eq!(abstention_for(true), ADAPTER_ABSTENTION);
+    for p in [ABSTENTION, ADAPTER_ABSTENTION] {
+        assert!((0.0..=1.0).contains(&p.min_confidence));
+        assert!(p.min_confidence_state_changing >= p.min_confidence);
+        assert!(p.min_confidence_state_changing <= 1.0);
+    }
+}

@@ -9,7 +9,7 @@
 //! - **Deterministic.** Generators take a seed and use a fixed PRNG ([`rng`]).
 //! - `no_std + alloc`, no unsafe; bad input (commands, JSON) gives error values.
 //!
-//! Modules: [`state`] (OS state and prompt encoding), [`catalogue`] (commands, safety
+//! Modules: [`augment`] (meaning-preserving noise for training requests), [`state`] (OS state and prompt encoding), [`catalogue`] (commands, safety
 //! classes, the allowlist), [`answer`] (one command, a plan or a refusal), [`mask`] (allowed-token masks over a [`bpe::Tokenizer`]), [`policy`]
 //! (intents and the expert policy), [`corpus`] (seeded examples and splits),
 //! [`finetune`] (the site-policy task shift and the `finetune-data.json` format),
@@ -22,6 +22,7 @@
 extern crate alloc;
 
 pub mod answer;
+pub mod augment;
 pub mod baseline;
 pub mod catalogue;
 pub mod corpus;

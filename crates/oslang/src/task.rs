@@ -1458,6 +1458,19 @@ fn draw_family(rng: &mut SplitMix64, split: Split) -> (usize, String, Need) {
     (f, fill(rng, family.templates[t], n), (family.need)(n))
 }
 
+/// Every word of every template of every family (both splits), lowercase, without
+/// punctuation: what [`crate::augment`] must never insert as noise.
+pub fn template_words() -> alloc::collections::BTreeSet<&'static str> {
+    FAMILIES
+        .iter()
+        .flat_map(|f| f.templates.iter())
+        .chain(PREFIXES.iter())
+        .chain(SUFFIXES.iter())
+        .flat_map(|t| t.split(|c: char| !c.is_ascii_alphanumeric() && c != '\''))
+        .filter(|w| !w.is_empty())
+        .collect()
+}
+
 /// Generates `count` examples of `split` from `seed` (deterministic).
 pub fn generate(split: Split, seed: u64, count: usize) -> Vec<Example> {
     let mut rng = SplitMix64::new(seed ^ split.stream());

@@ -187,6 +187,14 @@ fn llmctl_infer(ctx: &mut KernelCtx, args: &[&str], out: Out) -> CmdResult {
         w(writeln!(out, "prompt: {}", inference.prompt))?;
     }
     w(writeln!(out, "command: {}", p.text))?;
+    match &p.abstained_from {
+        Some(own) => w(writeln!(
+            out,
+            "confidence: {:.3} (abstained: the model's answer `{own}` is below the threshold)",
+            p.confidence
+        ))?,
+        None => w(writeln!(out, "confidence: {:.3}", p.confidence))?,
+    }
     let ms = |us: u64| alloc::format!("{}.{:01}", us / 1000, (us % 1000) / 100);
     w(writeln!(
         out,

@@ -150,7 +150,7 @@ pub fn infer(loaded: &Loaded, query: &str) -> Result<Inference, String> {
 /// Runs the model on a given state (`llmctl eval` feeds corpus states).
 pub fn infer_on(loaded: &Loaded, state: OsState, query: &str) -> Result<Inference, String> {
     let prompt = llmtask::prompt(&state, &uptime_text(), query);
-    let prediction = llmtask::predict_timed(
+    let mut prediction = llmtask::predict_timed(
         &loaded.quant,
         &loaded.tok,
         loaded.specials,
@@ -159,6 +159,8 @@ pub fn infer_on(loaded: &Loaded, state: OsState, query: &str) -> Result<Inferenc
         &clock_us,
     )
     .map_err(|e| alloc::format!("{e}"))?;
+    // An unsure answer becomes `refuse: unclear` (thresholds shared with the host tool).
+    prediction.abstain(llmtask::abstention_for(loaded.adapter.is_some()));
     M_INFERENCES.inc();
     LAST_US.store(prediction.times.total(), Ordering::Relaxed);
     TOTAL_US.fetch_add(prediction.times.total(), Ordering::Relaxed);

@@ -275,14 +275,36 @@ pub struct TrainTokenizerArgs {
     /// The task whose training split the merges are learnt from.
     #[arg(long, value_enum, default_value_t = Task::Intents)]
     task: Task,
+    /// Also learn merges from the N most frequent English words of the man pages
+    /// (`oslang::augment::MANPAGE_WORDS`), so common words are whole tokens (0 = none).
+    #[arg(long, default_value_t = 0)]
+    english_words: usize,
+    /// Each English word counts this many times per doubling of its man-page frequency.
+    #[arg(long, default_value_t = 4)]
+    english_weight: usize,
+}
+
+/// Training texts of the English word list: `" word"` repeated by its weight.
+fn english_texts(words: usize, weight: usize) -> Vec<String> {
+    oslang::augment::MANPAGE_WORDS
+        .lines()
+        .take(words)
+        .filter_map(|line| {
+            let (word, count) = line.split_once(' ')?;
+            let doublings = 64 - count.parse::<u64>().ok()?.max(1).leading_zeros() as usize;
+            Some(format!(" {word}").repeat(weight * doublings))
+        })
+        .collect()
 }
 
 pub fn train_tokenizer(a: &TrainTokenizerArgs) -> Result<()> {
     let ex = task_pairs(a.task, "train", a.corpus_seed, a.examples)?;
-    let texts: Vec<String> = ex
+    let mut texts: Vec<String> = ex
         .iter()
         .flat_map(|(p, c)| [p.clone(), c.clone()])
         .collect();
+    let english = english_texts(a.english_words, a.english_weight);
+    texts.extend(english.iter().cloned());
     let start = Instant::now();
     let tok = Tokenizer::train(
         texts.iter().map(|s| s.as_bytes()),
@@ -300,8 +322,16 @@ pub fn train_tokenizer(a: &TrainTokenizerArgs) -> Result<()> {
     let prompt_len: usize = ex.iter().map(|(p, _)| tok.encode(p.as_bytes()).len()).sum();
     let cmd_len: usize = ex.iter().map(|(_, c)| tok.encode(c.as_bytes()).len()).sum();
     let n = ex.len().max(1) as f64;
+    // Of the 1000 most frequent man-page words, how many are one token (after a space).
+    let whole = oslang::augment::MANPAGE_WORDS
+        .lines()
+        .take(1000)
+        .filter_map(|line| line.split(' ').next())
+        .filter(|w| tok.encode(format!(" {w}").as_bytes()).len() == 1)
+        .count();
     println!(
-        "vocab {} ({} merges) in {secs:.1}s; mean prompt {:.1} tokens, mean command {:.1} tokens -> {}",
+        "vocab {} ({} merges) in {secs:.1}s; mean prompt {:.1} tokens, mean command {:.1} tokens; \
+         {whole} of the 1000 commonest English words are one token -> {}",
         tok.vocab_size(),
         tok.merges().len(),
         prompt_len as f64 / n,
@@ -367,6 +397,11 @@ pub struct TrainArgs {
     /// The task trained on.
     #[arg(long, value_enum, default_value_t = Task::Intents)]
     task: Task,
+    /// Operator task only: each drawn training request gets fresh meaning-preserving noise
+    /// (`oslang::augment`: English words, fillers, dropped function words, synonyms) with this
+    /// probability (0 = the plain corpus).
+    #[arg(long, default_value_t = 0.0)]
+    augment: f64,
 }
 
 pub fn train(a: &TrainArgs) -> Result<()> {
@@ -400,6 +435,17 @@ pub fn train(a: &TrainArgs) -> Result<()> {
         a.corpus_seed,
         a.train_examples,
     )?);
+    if a.augment > 0.0 && a.task != Task::Operator {
+        bail!("--augment is for --task operator");
+    }
+    // The raw examples again, for re-encoding augmented requests on each draw.
+    let raw = if a.augment > 0.0 {
+        oslang::task::generate(oslang::task::Split::Train, a.corpus_seed, a.train_examples)
+    } else {
+        Vec::new()
+    };
+    let augmenter = oslang::augment::Augmenter::new();
+    let mut aug_rng = SplitMix64::new(a.seed ^ 0x6175_676d);
     let longest = train_set.iter().map(|e| e.tokens.len()).max().unwrap_or(0);
     if longest > a.ctx {
         bail!(
@@ -437,8 +483,19 @@ pub fn train(a: &TrainArgs) -> Result<()> {
                 }
                 cursor = 0;
             }
-            batch.push(train_set[order[cursor]].clone());
+            let i = order[cursor];
             cursor += 1;
+            if a.augment > 0.0 && (aug_rng.below(1_000_000) as f64) < a.augment * 1e6 {
+                let e = &raw[i];
+                let query = augmenter.augment(&mut aug_rng, &e.query);
+                let prompt = oslang::state_json::encode_raw_prompt(&e.state, &query);
+                let ex = train_example(&tok, sp, &prompt, &e.answer.to_text());
+                if ex.tokens.len() <= a.ctx {
+                    batch.push(ex);
+                    continue;
+                }
+            }
+            batch.push(train_set[i].clone());
         }
         tokens_seen += batch.iter().map(|e| e.tokens.len()).sum::<usize>();
         let st = trainer.train_step(&batch)?;
@@ -509,6 +566,7 @@ pub fn train(a: &TrainArgs) -> Result<()> {
         "steps": a.steps,
         "batch": a.batch,
         "train_examples": a.train_examples,
+        "augment": a.augment,
         "final_train_loss": curve.last().map(|p| p.1),
         "final_validation_loss": val_curve.last().map(|p| p.1),
         "train_seconds": train_secs,
