@@ -30,6 +30,7 @@ use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use hal::mem::frames::AllocFailure;
 use hal::sync::IrqMutex;
 use metrics::Counter;
+use oom::cost::CostHistogram;
 use oom::eval::LadderMode;
 use oom::predictor::HISTORY;
 use oom::supervisor::{LOG_LEN, LogEntry};
@@ -41,13 +42,15 @@ use oom::{
 /// A request order stays "watched" this long after the last request of that order.
 const WATCH_MS: u64 = 10_000;
 
-/// Cost of predictor updates, as the sampler measured them.
-#[derive(Clone, Copy, Debug, Default)]
+/// Cost of predictor updates, as the sampler measured them (the histogram gives `crashctl
+/// stats` its median and p99: a preempted update's milliseconds spoil only the max).
+#[derive(Clone, Debug, Default)]
 pub struct UpdateCost {
     pub updates: u64,
     pub total_ns: u64,
     pub max_ns: u64,
     pub last_ns: u64,
+    pub histogram: CostHistogram,
 }
 
 impl UpdateCost {
@@ -57,7 +60,20 @@ impl UpdateCost {
         self.total_ns += ns;
         self.max_ns = self.max_ns.max(ns);
         self.last_ns = ns;
+        self.histogram.add(ns);
     }
+}
+
+/// The figures of [`UpdateCost`] that `crashctl stats` prints (no histogram: small to copy).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CostSummary {
+    pub updates: u64,
+    pub mean_ns: u64,
+    pub max_ns: u64,
+    pub last_ns: u64,
+    /// Median and 99th percentile (upper edge of a 0.5 µs bucket; `None` above 256 µs).
+    pub p50_ns: Option<u64>,
+    pub p99_ns: Option<u64>,
 }
 
 /// What the lock guards: the supervisor and the kernel's own figures about it.
@@ -228,8 +244,19 @@ pub fn status() -> Option<Status> {
 }
 
 /// The predictor's statistics and the update cost.
-pub fn stats() -> Option<(PredictorStats, UpdateCost)> {
-    with(|s| (s.supervisor.predictor().stats(), s.cost))
+pub fn stats() -> Option<(PredictorStats, CostSummary)> {
+    with(|s| {
+        let c = &s.cost;
+        let summary = CostSummary {
+            updates: c.updates,
+            mean_ns: c.total_ns.checked_div(c.updates).unwrap_or(0),
+            max_ns: c.max_ns,
+            last_ns: c.last_ns,
+            p50_ns: c.histogram.percentile_ns(500),
+            p99_ns: c.histogram.percentile_ns(990),
+        };
+        (s.supervisor.predictor().stats(), summary)
+    })
 }
 
 /// Sets the prediction threshold (kept across runs).
