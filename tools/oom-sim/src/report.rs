@@ -557,7 +557,60 @@ pub fn family_eval(
             }
         }
     }
+    print_lead_table(families, &all);
     Ok(())
+}
+
+/// The target "lead ≥ both baselines' on every family with a gradual trend": per
+/// gradual family, the median lead of each policy (over the OOM runs it fired before, response
+/// off), whether the predictor's is at least both baselines' (a baseline that never fired
+/// before an OOM counts as no lead), and the baselines' false alarms beside it, since a rule
+/// can buy lead with them.
+fn print_lead_table(families: &[Family], all: &[(Family, EvalRecord)]) {
+    let gradual: Vec<&Family> = families.iter().filter(|f| !f.abrupt).collect();
+    if gradual.is_empty() {
+        return;
+    }
+    println!();
+    println!(
+        "median lead per gradual family against both baselines (response off; the target: the predictor's ≥ both)"
+    );
+    println!();
+    println!(
+        "| family | split | predictor | earlyoom | PSI | ≥ both | earlyoom false alarms | PSI false alarms |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
+    let mut met = 0;
+    for family in &gradual {
+        let records: Vec<EvalRecord> = all
+            .iter()
+            .filter(|(f, _)| f == *family)
+            .map(|(_, r)| *r)
+            .collect();
+        let [ours, early, psi] = Policy::ALL.map(|p| family_row(&records, p));
+        let best_baseline = early
+            .median_lead_ms
+            .unwrap_or(0)
+            .max(psi.median_lead_ms.unwrap_or(0));
+        let ok = ours.median_lead_ms.unwrap_or(0) >= best_baseline;
+        met += usize::from(ok);
+        println!(
+            "| {} | {} | {} | {} | {} | {} | {} | {} |",
+            family.name,
+            family.split.name(),
+            secs(ours.median_lead_ms),
+            secs(early.median_lead_ms),
+            secs(psi.median_lead_ms),
+            if ok { "yes" } else { "**no**" },
+            short_pct(early.false_alarms),
+            short_pct(psi.false_alarms),
+        );
+    }
+    println!();
+    println!(
+        "lead ≥ both baselines on {met} of {} gradual families",
+        gradual.len()
+    );
 }
 
 /// The family of a scenario kind (its OOM-bound kind or its benign twin).
