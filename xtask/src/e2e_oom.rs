@@ -142,7 +142,12 @@ fn oom_commands_refuse_extra_arguments_and_other_numbers(console: &mut Console) 
         ("crashctl tune", "expected at least 1 argument, got 0"),
         ("crashctl auto off on", "expected at most 1 argument, got 2"),
         ("crashctl log 1 2", "expected at most 1 argument, got 2"),
-        ("crashctl eval 1 1 1", "expected at most 2 arguments, got 3"),
+        // SEEDS (the third argument) goes with a FAMILY only (issue 13).
+        (
+            "crashctl eval 1 1 1 1",
+            "expected at most 3 arguments, got 4",
+        ),
+        ("crashctl eval 1 1 1", "SEEDS goes with a FAMILY"),
         ("crashctl eval 1", "expected at least 2 arguments, got 1"),
         ("memctl compact 3 4", "expected at most 1 argument, got 2"),
         ("memctl reclaim 1 2", "expected at most 1 argument, got 2"),
@@ -174,7 +179,11 @@ fn oom_commands_refuse_extra_arguments_and_other_numbers(console: &mut Console) 
     for (line, needle) in [
         ("crashctl history 0x10", format!("N: {integer}, got '0x10'")),
         ("crashctl log +3", format!("N: {integer}, got '+3'")),
-        ("crashctl eval 0x2 1", format!("RUNS: {integer}, got '0x2'")),
+        // Not digits, so not RUNS: read as a family name, which it is not.
+        (
+            "crashctl eval 0x2 1",
+            "unknown family \"0x2\": expected a number of runs".to_string(),
+        ),
         ("crashctl eval 2 -1", format!("SEED: {integer}, got '-1'")),
         ("memctl compact 0x3", format!("ORDER: {integer}, got '0x3'")),
         ("memctl reclaim +1", format!("PAGES: {integer}, got '+1'")),
