@@ -2,13 +2,43 @@
 //! can give its median and 99th percentile and not only a mean and a maximum. Under QEMU TCG
 //! the sampler thread is sometimes preempted in the middle of a timed update (the maximum
 //! then reads milliseconds); percentiles say what one update costs despite that. Fixed
-//! buckets of [`BUCKET_NS`], no allocation; everything above the last bucket is counted in
-//! an overflow bucket.
+//! buckets of [`BUCKET_NS`] ([`bucket_of`]), no allocation; everything above the last bucket is
+//! counted in an overflow bucket. The percentile rule is a free function over any bucket
+//! store ([`percentile_ns`]), so the kernel can keep its counts in static atomics instead of
+//! on the small stack of the thread that builds its supervision state.
 
 /// Width of one bucket.
 pub const BUCKET_NS: u64 = 500;
 /// Buckets below the overflow bucket: 0 to 256 µs.
 pub const BUCKETS: usize = 512;
+
+/// The bucket an update of `ns` falls in (`BUCKETS` is the overflow bucket).
+pub fn bucket_of(ns: u64) -> usize {
+    usize::try_from(ns / BUCKET_NS).map_or(BUCKETS, |b| b.min(BUCKETS))
+}
+
+/// The `permille`-th per-mille update time (500 = median, 990 = p99) of the counts
+/// `count_at(0..=BUCKETS)`, as the upper edge of its bucket (so at most [`BUCKET_NS`] above
+/// the true value); `None` when there are none or when it falls in the overflow bucket (above
+/// 256 µs).
+pub fn percentile_ns(count_at: impl Fn(usize) -> u32, permille: u32) -> Option<u64> {
+    let total: u64 = (0..=BUCKETS).map(|b| u64::from(count_at(b))).sum();
+    if total == 0 {
+        return None;
+    }
+    // The rank of the wanted update, 1-based: ceil(total × p / 1000), at least 1.
+    let rank = (total * u64::from(permille.min(1000)))
+        .div_ceil(1000)
+        .max(1);
+    let mut seen = 0u64;
+    for bucket in 0..BUCKETS {
+        seen += u64::from(count_at(bucket));
+        if seen >= rank {
+            return Some((bucket as u64 + 1) * BUCKET_NS);
+        }
+    }
+    None
+}
 
 /// Counts of update times in [`BUCKET_NS`]-wide buckets.
 #[derive(Clone, Debug)]
@@ -34,7 +64,7 @@ impl CostHistogram {
 
     /// Counts one update that took `ns`.
     pub fn add(&mut self, ns: u64) {
-        let bucket = usize::try_from(ns / BUCKET_NS).map_or(BUCKETS, |b| b.min(BUCKETS));
+        let bucket = bucket_of(ns);
         self.counts[bucket] = self.counts[bucket].saturating_add(1);
         self.total += 1;
     }
@@ -44,25 +74,9 @@ impl CostHistogram {
         self.total
     }
 
-    /// The `permille`-th per-mille update time (500 = median, 990 = p99), as the upper edge
-    /// of its bucket (so at most [`BUCKET_NS`] above the true value); `None` when empty or
-    /// when it falls in the overflow bucket (above 256 µs).
+    /// See [`percentile_ns`].
     pub fn percentile_ns(&self, permille: u32) -> Option<u64> {
-        if self.total == 0 {
-            return None;
-        }
-        // The rank of the wanted update, 1-based: ceil(total × p / 1000), at least 1.
-        let rank = (self.total * u64::from(permille.min(1000)))
-            .div_ceil(1000)
-            .max(1);
-        let mut seen = 0u64;
-        for (bucket, &n) in self.counts.iter().enumerate().take(BUCKETS) {
-            seen += u64::from(n);
-            if seen >= rank {
-                return Some((bucket as u64 + 1) * BUCKET_NS);
-            }
-        }
-        None
+        percentile_ns(|b| self.counts[b], permille)
     }
 }
 

@@ -25,12 +25,11 @@
 
 use alloc::boxed::Box;
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
 use hal::mem::frames::AllocFailure;
 use hal::sync::IrqMutex;
 use metrics::Counter;
-use oom::cost::CostHistogram;
 use oom::eval::LadderMode;
 use oom::predictor::HISTORY;
 use oom::supervisor::{LOG_LEN, LogEntry};
@@ -42,16 +41,20 @@ use oom::{
 /// A request order stays "watched" this long after the last request of that order.
 const WATCH_MS: u64 = 10_000;
 
-/// Cost of predictor updates, as the sampler measured them (the histogram gives `crashctl
-/// stats` its median and p99: a preempted update's milliseconds spoil only the max).
-#[derive(Clone, Debug, Default)]
+/// Cost of predictor updates, as the sampler measured them. Their distribution (for the
+/// median and p99 `crashctl stats` prints: a preempted update's milliseconds spoil only the
+/// max) is counted in [`COST_BUCKETS`], outside [`Shared`], which is built on a small stack.
+#[derive(Clone, Copy, Debug, Default)]
 pub struct UpdateCost {
     pub updates: u64,
     pub total_ns: u64,
     pub max_ns: u64,
     pub last_ns: u64,
-    pub histogram: CostHistogram,
 }
+
+/// Update times in the buckets of `oom::cost` (written by the sampler only).
+static COST_BUCKETS: [AtomicU32; oom::cost::BUCKETS + 1] =
+    [const { AtomicU32::new(0) }; oom::cost::BUCKETS + 1];
 
 impl UpdateCost {
     /// Adds one update of `ns`.
@@ -60,7 +63,7 @@ impl UpdateCost {
         self.total_ns += ns;
         self.max_ns = self.max_ns.max(ns);
         self.last_ns = ns;
-        self.histogram.add(ns);
+        COST_BUCKETS[oom::cost::bucket_of(ns)].fetch_add(1, Ordering::Relaxed);
     }
 }
 
@@ -245,15 +248,16 @@ pub fn status() -> Option<Status> {
 
 /// The predictor's statistics and the update cost.
 pub fn stats() -> Option<(PredictorStats, CostSummary)> {
+    let count_at = |b: usize| COST_BUCKETS[b].load(Ordering::Relaxed);
     with(|s| {
-        let c = &s.cost;
+        let c = s.cost;
         let summary = CostSummary {
             updates: c.updates,
             mean_ns: c.total_ns.checked_div(c.updates).unwrap_or(0),
             max_ns: c.max_ns,
             last_ns: c.last_ns,
-            p50_ns: c.histogram.percentile_ns(500),
-            p99_ns: c.histogram.percentile_ns(990),
+            p50_ns: oom::cost::percentile_ns(count_at, 500),
+            p99_ns: oom::cost::percentile_ns(count_at, 990),
         };
         (s.supervisor.predictor().stats(), summary)
     })
