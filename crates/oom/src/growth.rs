@@ -154,6 +154,16 @@ impl GrowthTracker {
             .map(|(_, pages)| pages)
     }
 
+    /// Growth of `owner` over the last `window_ms` (pages now minus pages then, per second):
+    /// what it is doing *now*, where [`GrowthTracker::slope_per_s`] averages the whole 10 s
+    /// window and still shows a burst that stopped seconds ago. `None` when the window does not
+    /// reach back that far; negative when it gave memory back.
+    pub fn recent_growth_per_s(&self, owner: OwnerId, window_ms: u64) -> Option<f32> {
+        let now = self.pages(owner)?;
+        let then = self.pages_ago(owner, window_ms.max(1))?;
+        Some((now as f32 - then as f32) * 1000.0 / window_ms.max(1) as f32)
+    }
+
     /// Whether `owner` grew in a sustained way: it holds more now than 2 s ago (it is still
     /// growing) and it already grew between 9.5 s and 6 s ago, so its growth has lasted more
     /// than 4 s (a benign burst of a few seconds does not qualify).
@@ -300,6 +310,21 @@ mod tests {
         assert!(!g.sustained_growth(OwnerId(3)));
         assert_eq!(g.pages_ago(OwnerId(1), 2_000), Some(1000 + 79 * 10));
         assert_eq!(g.pages_ago(OwnerId(1), 20_000), None);
+    }
+
+    #[test]
+    fn recent_growth_sees_a_stopped_burst_that_the_slope_still_shows() {
+        let mut g = GrowthTracker::new();
+        // 4.5 s of +500 pages a sample, then flat for 1.8 s (spike-ok seed 5's shape).
+        for i in 0..100u64 {
+            let pages = 500 * (i.clamp(36, 81) - 36);
+            g.record(i * 100, OwnerId(1), pages, true).unwrap();
+        }
+        assert!(g.slope_per_s(OwnerId(1)).unwrap() > 1000.0);
+        assert!(g.sustained_growth(OwnerId(1)));
+        assert_eq!(g.recent_growth_per_s(OwnerId(1), 1_000), Some(0.0));
+        assert_eq!(g.recent_growth_per_s(OwnerId(1), 3_000), Some(2000.0));
+        assert_eq!(g.recent_growth_per_s(OwnerId(1), 20_000), None);
     }
 
     #[test]

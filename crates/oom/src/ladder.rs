@@ -93,6 +93,10 @@ pub struct LadderConfig {
     /// growth: its death must stop the exhaustion. Below it the growth is diffuse and the
     /// ladder reclaims, compacts and waits instead of killing one thread after another.
     pub min_kill_share: f32,
+    /// "Growing now" is measured over this last stretch: a kill needs the owner to have grown
+    /// by at least `min_kill_growth_per_s` over it. The 10 s slope that ranks the owners still
+    /// shows a burst seconds after it stopped; killing it then stops nothing (spike-ok).
+    pub growing_now_ms: u64,
 }
 
 impl Default for LadderConfig {
@@ -108,6 +112,7 @@ impl Default for LadderConfig {
             kill_tte_ms: 6_000,
             min_kill_growth_per_s: 20.0,
             min_kill_share: 0.5,
+            growing_now_ms: 1_000,
         }
     }
 }
@@ -126,6 +131,9 @@ pub struct LadderInput {
     /// Whether the fastest owner's growth is sustained: still growing in the last 3 s and
     /// already growing 5–10 s ago (`GrowthTracker::sustained_growth`).
     pub fastest_sustained: bool,
+    /// The fastest owner's growth over the last [`LadderConfig::growing_now_ms`] (pages/s;
+    /// `GrowthTracker::recent_growth_per_s`), `None` when its history is shorter.
+    pub fastest_now_per_s: Option<f32>,
 }
 
 /// The figures behind a kill (or behind a kill not made because no single owner explains
@@ -144,6 +152,8 @@ pub struct KillBasis {
     pub projected_ms: u64,
     /// Whether its growth is sustained (see [`LadderInput::fastest_sustained`]).
     pub sustained: bool,
+    /// Its growth over the last [`LadderConfig::growing_now_ms`], pages/s (0 when unknown).
+    pub now_per_s: f32,
     /// Whether the ladder killed it (`false`: the growth was diffuse and nothing was killed).
     pub killed: bool,
 }
@@ -261,9 +271,11 @@ impl ResponseLadder {
         } else {
             0.0
         };
-        // Kill only an owner still growing, growing for more than a burst, and whose growth
-        // is most of the growth: its death then stops the exhaustion.
-        let killed = share >= cfg.min_kill_share && input.fastest_sustained;
+        // Kill only an owner still growing now, growing for more than a burst, and whose
+        // growth is most of the growth: its death then stops the exhaustion.
+        let now_per_s = input.fastest_now_per_s.unwrap_or(0.0);
+        let growing_now = now_per_s >= cfg.min_kill_growth_per_s;
+        let killed = share >= cfg.min_kill_share && input.fastest_sustained && growing_now;
         self.last_basis = Some(KillBasis {
             t_ms: now,
             owner,
@@ -271,6 +283,7 @@ impl ResponseLadder {
             share_permille: (share * 1000.0) as u16,
             projected_ms: projected_ms.min(u64::MAX as f32) as u64,
             sustained: input.fastest_sustained,
+            now_per_s,
             killed,
         });
         if !killed {
@@ -318,6 +331,7 @@ mod tests {
             fastest,
             total_growth_per_s: fastest.map_or(0.0, |f| f.1),
             fastest_sustained: true,
+            fastest_now_per_s: fastest.map(|f| f.1),
         }
     }
 
@@ -363,6 +377,18 @@ mod tests {
         };
         assert_eq!(ladder.decide(&assessment(0, true, 0, 0), &burst), None);
         assert!(!ladder.last_basis().unwrap().killed);
+        // Sustained over the 10 s window, but flat over the last second (spike-ok seed 5:
+        // a 4 s burst that stopped 2 s ago still has a steep 10 s slope): not killed.
+        let stopped = LadderInput {
+            fastest_now_per_s: Some(0.0),
+            ..input(0, Some((OwnerId(2), 3000.0)))
+        };
+        assert_eq!(
+            ladder.decide(&assessment(6_000, true, 0, 0), &stopped),
+            None
+        );
+        let basis = ladder.last_basis().unwrap();
+        assert!(!basis.killed && basis.sustained && basis.now_per_s == 0.0);
     }
 
     #[test]

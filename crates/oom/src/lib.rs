@@ -15,7 +15,7 @@
 //!
 //! Modules: [`watermark`] (the allocator's last fallback), [`sample`] (what the predictor
 //! sees), `fit` (windowed least squares), [`predictor`] (the crash predictor), [`baseline`]
-//! (earlyoom- and PSI-style rules), [`growth`] (per-owner growth slopes), [`ladder`] (the
+//! (earlyoom- and PSI-style rules), [`cost`] (the update-time histogram), [`growth`] (per-owner growth slopes), [`ladder`] (the
 //! response ladder), [`supervisor`] (the loop that drives all of them, shared by the kernel's
 //! sampler and the simulator), [`scenario`] (workload scripts) and [`eval`] (the evaluation
 //! line format and its summary).
@@ -26,6 +26,7 @@
 extern crate alloc;
 
 pub mod baseline;
+pub mod cost;
 pub mod eval;
 mod fit;
 pub mod growth;

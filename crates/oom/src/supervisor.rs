@@ -418,6 +418,10 @@ impl Supervisor {
                         .growth
                         .fastest()
                         .is_some_and(|(owner, _)| self.growth.sustained_growth(owner)),
+                    fastest_now_per_s: self.growth.fastest().and_then(|(owner, _)| {
+                        self.growth
+                            .recent_growth_per_s(owner, self.ladder.config().growing_now_ms)
+                    }),
                 };
                 (
                     self.ladder.decide(&observation.assessment, &input)?,

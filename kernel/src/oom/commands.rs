@@ -441,11 +441,21 @@ fn crashctl_stats(_: &mut KernelCtx, _: &[&str], out: Out) -> CmdResult {
         ratio(s.recall),
         secs(s.median_lead_ms)
     ))?;
-    let mean = cost.total_ns.checked_div(cost.updates).unwrap_or(0);
+    let pct = |ns: Option<u64>| {
+        ns.map_or_else(
+            || alloc::string::String::from("> 256000"),
+            |ns| alloc::format!("{ns}"),
+        )
+    };
     w(writeln!(
         out,
-        "update cost: mean {mean} ns, max {} ns, last {} ns over {} updates (in QEMU; the native figure is measured by oom-sim)",
-        cost.max_ns, cost.last_ns, cost.updates
+        "update cost: mean {} ns, p50 {} ns, p99 {} ns, max {} ns, last {} ns over {} updates (in QEMU; the native figure is measured by oom-sim)",
+        cost.mean_ns,
+        pct(cost.p50_ns),
+        pct(cost.p99_ns),
+        cost.max_ns,
+        cost.last_ns,
+        cost.updates
     ))
 }
 

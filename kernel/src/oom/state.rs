@@ -25,7 +25,7 @@
 
 use alloc::boxed::Box;
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
 use hal::mem::frames::AllocFailure;
 use hal::sync::IrqMutex;
@@ -41,7 +41,9 @@ use oom::{
 /// A request order stays "watched" this long after the last request of that order.
 const WATCH_MS: u64 = 10_000;
 
-/// Cost of predictor updates, as the sampler measured them.
+/// Cost of predictor updates, as the sampler measured them. Their distribution (for the
+/// median and p99 `crashctl stats` prints: a preempted update's milliseconds spoil only the
+/// max) is counted in [`COST_BUCKETS`], outside [`Shared`], which is built on a small stack.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct UpdateCost {
     pub updates: u64,
@@ -50,6 +52,10 @@ pub struct UpdateCost {
     pub last_ns: u64,
 }
 
+/// Update times in the buckets of `oom::cost` (written by the sampler only).
+static COST_BUCKETS: [AtomicU32; oom::cost::BUCKETS + 1] =
+    [const { AtomicU32::new(0) }; oom::cost::BUCKETS + 1];
+
 impl UpdateCost {
     /// Adds one update of `ns`.
     pub fn add(&mut self, ns: u64) {
@@ -57,7 +63,20 @@ impl UpdateCost {
         self.total_ns += ns;
         self.max_ns = self.max_ns.max(ns);
         self.last_ns = ns;
+        COST_BUCKETS[oom::cost::bucket_of(ns)].fetch_add(1, Ordering::Relaxed);
     }
+}
+
+/// The figures of [`UpdateCost`] that `crashctl stats` prints (no histogram: small to copy).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CostSummary {
+    pub updates: u64,
+    pub mean_ns: u64,
+    pub max_ns: u64,
+    pub last_ns: u64,
+    /// Median and 99th percentile (upper edge of a 0.5 µs bucket; `None` above 256 µs).
+    pub p50_ns: Option<u64>,
+    pub p99_ns: Option<u64>,
 }
 
 /// What the lock guards: the supervisor and the kernel's own figures about it.
@@ -228,8 +247,20 @@ pub fn status() -> Option<Status> {
 }
 
 /// The predictor's statistics and the update cost.
-pub fn stats() -> Option<(PredictorStats, UpdateCost)> {
-    with(|s| (s.supervisor.predictor().stats(), s.cost))
+pub fn stats() -> Option<(PredictorStats, CostSummary)> {
+    let count_at = |b: usize| COST_BUCKETS[b].load(Ordering::Relaxed);
+    with(|s| {
+        let c = s.cost;
+        let summary = CostSummary {
+            updates: c.updates,
+            mean_ns: c.total_ns.checked_div(c.updates).unwrap_or(0),
+            max_ns: c.max_ns,
+            last_ns: c.last_ns,
+            p50_ns: oom::cost::percentile_ns(count_at, 500),
+            p99_ns: oom::cost::percentile_ns(count_at, 990),
+        };
+        (s.supervisor.predictor().stats(), summary)
+    })
 }
 
 /// Sets the prediction threshold (kept across runs).

@@ -9,6 +9,8 @@
 //!   predictor's default threshold; `eval` reports on different seeds.
 //! - `oom-sim summarize [FILE]`: reads `eval` lines (from a file or stdin, other lines are
 //!   skipped) and prints the same table — `cargo xtask bench oom` pipes the kernel's lines here.
+//! - `oom-sim compare [FILE]`: replays the kernel's family runs (`crashctl eval FAMILY …`
+//!   lines) in the simulator, same scenario, seed and mode, and prints where they agree.
 //! - `oom-sim observe-cost`: ns per `CrashPredictor::observe` over ≥ 1e6 calls.
 //!
 //! Modules: `sim` (one run on the simulated machine), `report` (tables).
@@ -85,6 +87,12 @@ enum Command {
     /// Summarize `eval` lines from FILE (or stdin).
     Summarize {
         /// File with the lines; stdin when absent or `-`.
+        file: Option<String>,
+    },
+    /// Replay the family runs of the kernel's `eval` lines in FILE (or stdin) and print how
+    /// far kernel and simulator agree (`cargo xtask bench oom`'s QEMU step).
+    Compare {
+        /// File with the kernel's lines; stdin when absent or `-`.
         file: Option<String>,
     },
     /// One run of one scenario kind (e.g. `churn-ok`), printing its `eval` line; with
@@ -228,20 +236,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
             report::tune(&plan(oom_runs, benign_runs, seed_base))?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Compare { file } => {
+            let records = parse_all(&read_input(file.as_deref())?)?;
+            let (runs, agreeing) = report::compare(&records, config(None)?)?;
+            println!("compared {runs} runs, {agreeing} agree on everything");
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Summarize { file } => {
-            let mut text = String::new();
-            match file.as_deref() {
-                None | Some("-") => {
-                    std::io::stdin()
-                        .read_to_string(&mut text)
-                        .context("reading stdin")?;
-                }
-                Some(path) => {
-                    text =
-                        std::fs::read_to_string(path).with_context(|| format!("reading {path}"))?;
-                }
-            }
-            let records = parse_all(&text)?;
+            let records = parse_all(&read_input(file.as_deref())?)?;
             if records.is_empty() {
                 bail!("no eval lines found");
             }
@@ -275,6 +277,22 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// The text of `file`, or of stdin when it is `None` or `-`.
+fn read_input(file: Option<&str>) -> Result<String> {
+    let mut text = String::new();
+    match file {
+        None | Some("-") => {
+            std::io::stdin()
+                .read_to_string(&mut text)
+                .context("reading stdin")?;
+        }
+        Some(path) => {
+            text = std::fs::read_to_string(path).with_context(|| format!("reading {path}"))?;
+        }
+    }
+    Ok(text)
 }
 
 /// Parses every `eval` line of `text`; other lines are ignored, a malformed `eval` line is an

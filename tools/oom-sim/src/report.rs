@@ -557,5 +557,267 @@ pub fn family_eval(
             }
         }
     }
+    print_lead_table(families, &all);
     Ok(())
+}
+
+/// The target "lead ≥ both baselines' on every family with a gradual trend": per
+/// gradual family, the median lead of each policy (over the OOM runs it fired before, response
+/// off), whether the predictor's is at least both baselines' (a baseline that never fired
+/// before an OOM counts as no lead), and the baselines' false alarms beside it, since a rule
+/// can buy lead with them.
+fn print_lead_table(families: &[Family], all: &[(Family, EvalRecord)]) {
+    let gradual: Vec<&Family> = families.iter().filter(|f| !f.abrupt).collect();
+    if gradual.is_empty() {
+        return;
+    }
+    println!();
+    println!(
+        "median lead per gradual family against both baselines (response off; the target: the predictor's ≥ both)"
+    );
+    println!();
+    println!(
+        "| family | split | predictor | earlyoom | PSI | ≥ both | earlyoom false alarms | PSI false alarms |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
+    let mut met = 0;
+    for family in &gradual {
+        let records: Vec<EvalRecord> = all
+            .iter()
+            .filter(|(f, _)| f == *family)
+            .map(|(_, r)| *r)
+            .collect();
+        let [ours, early, psi] = Policy::ALL.map(|p| family_row(&records, p));
+        let best_baseline = early
+            .median_lead_ms
+            .unwrap_or(0)
+            .max(psi.median_lead_ms.unwrap_or(0));
+        let ok = ours.median_lead_ms.unwrap_or(0) >= best_baseline;
+        met += usize::from(ok);
+        println!(
+            "| {} | {} | {} | {} | {} | {} | {} | {} |",
+            family.name,
+            family.split.name(),
+            secs(ours.median_lead_ms),
+            secs(early.median_lead_ms),
+            secs(psi.median_lead_ms),
+            if ok { "yes" } else { "**no**" },
+            short_pct(early.false_alarms),
+            short_pct(psi.false_alarms),
+        );
+    }
+    println!();
+    println!(
+        "lead ≥ both baselines on {met} of {} gradual families",
+        gradual.len()
+    );
+}
+
+/// The family of a scenario kind (its OOM-bound kind or its benign twin).
+fn family_of(kind: ScenarioKind) -> Option<Family> {
+    oom::scenario::FAMILIES
+        .iter()
+        .copied()
+        .find(|f| f.oom == kind || f.benign == kind)
+}
+
+/// What one kernel run and its simulator replay agree on.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RunAgreement {
+    /// Both end in an OOM, or neither does.
+    pub oom: bool,
+    /// Both predictors raised an alarm, or neither did.
+    pub alarm: bool,
+    /// For a run with the response off: both count a hit ≥ 5 s ahead (recall), or neither.
+    pub recall: bool,
+    /// Both leave a standing (not withdrawn) alarm in a benign run, or neither.
+    pub false_alarm: bool,
+    /// The same number of kills.
+    pub kills: bool,
+}
+
+impl RunAgreement {
+    /// Whether the two runs agree on everything compared.
+    pub fn all(self) -> bool {
+        self.oom && self.alarm && self.recall && self.false_alarm && self.kills
+    }
+}
+
+/// Whether the predictor's alarm in `r` counts for recall (a hit ≥ 5 s before the OOM).
+fn recalled(r: &EvalRecord) -> bool {
+    match (r.oom_ms, r.extra.and_then(|x| x.hit_ms)) {
+        (Some(oom), Some(hit)) => oom.saturating_sub(hit) >= oom::eval::MIN_LEAD_MS && hit <= oom,
+        _ => false,
+    }
+}
+
+/// Whether `r` (a benign run) ends with an alarm the predictor did not withdraw.
+fn standing_alarm(r: &EvalRecord) -> bool {
+    !r.scenario.is_oom_bound()
+        && r.pred_ms.is_some()
+        && r.extra.is_some_and(|x| x.alarms > x.withdrawn)
+}
+
+fn kill_count(r: &EvalRecord) -> u32 {
+    r.extra.map_or(u32::from(r.killed.is_some()), |x| x.kills)
+}
+
+/// Compares a kernel run with the simulator's run of the same scenario, seed and mode.
+pub fn agreement(kernel: &EvalRecord, sim: &EvalRecord) -> RunAgreement {
+    RunAgreement {
+        oom: kernel.oom_ms.is_some() == sim.oom_ms.is_some(),
+        alarm: kernel.pred_ms.is_some() == sim.pred_ms.is_some(),
+        recall: kernel.ladder != LadderMode::Off || recalled(kernel) == recalled(sim),
+        false_alarm: standing_alarm(kernel) == standing_alarm(sim),
+        kills: kill_count(kernel) == kill_count(sim),
+    }
+}
+
+/// `a − b` in seconds, signed, when both are known.
+fn diff_s(a: Option<u64>, b: Option<u64>) -> Option<f64> {
+    Some((a? as f64 - b? as f64) / 1000.0)
+}
+
+fn signed(d: Option<f64>) -> String {
+    d.map_or_else(|| "–".to_string(), |d| format!("{d:+.1} s"))
+}
+
+/// `oom-sim compare`: replays every family run of `kernel` (lines of `crashctl eval FAMILY
+/// SEED SEEDS`, response off or on) in the simulator with the same scenario, seed and mode,
+/// and prints the runs side by side, the family tables of both, and how far they agree:
+/// outcome, alarm, recall, false alarm and kills per run, and the differences in OOM time and
+/// in the predictor's lead. Returns the runs compared and those that agree on everything.
+pub fn compare(kernel: &[EvalRecord], predictor: PredictorConfig) -> Result<(usize, usize)> {
+    let mut pairs: Vec<(Family, EvalRecord, EvalRecord)> = Vec::new();
+    for k in kernel {
+        let Some(family) = family_of(k.scenario) else {
+            continue;
+        };
+        if !matches!(k.ladder, LadderMode::Off | LadderMode::On) {
+            continue;
+        }
+        let (s, _) = sim::run(
+            k.run,
+            k.scenario,
+            k.seed,
+            RunOptions {
+                predictor,
+                mode: k.ladder,
+            },
+        )
+        .with_context(|| format!("simulating {} seed {}", k.scenario, k.seed))?;
+        pairs.push((family, *k, s));
+    }
+    if pairs.is_empty() {
+        anyhow::bail!("no family runs (crashctl eval FAMILY …) among the lines");
+    }
+    println!(
+        "each kernel run next to the simulator's run of the same scenario, seed and mode (kernel / simulator):"
+    );
+    println!();
+    println!(
+        "| scenario | seed | response | OOM | alarm | predictor lead at the OOM | earlyoom | PSI | kills | agree |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|");
+    let at = |ms: Option<u64>| secs(ms);
+    let lead = |r: &EvalRecord| {
+        let oom = r.oom_ms?;
+        let hit = r.extra.and_then(|x| x.hit_ms).or(r.pred_ms)?;
+        (hit <= oom).then(|| oom - hit)
+    };
+    let mut oom_diffs = Vec::new();
+    let mut lead_diffs = Vec::new();
+    let mut counts = [0usize; 6];
+    for (_, k, s) in &pairs {
+        let a = agreement(k, s);
+        for (i, ok) in [a.oom, a.alarm, a.recall, a.false_alarm, a.kills, a.all()]
+            .into_iter()
+            .enumerate()
+        {
+            counts[i] += usize::from(ok);
+        }
+        if let Some(d) = diff_s(k.oom_ms, s.oom_ms) {
+            oom_diffs.push(d);
+        }
+        if let Some(d) = diff_s(lead(k), lead(s)) {
+            lead_diffs.push(d);
+        }
+        println!(
+            "| {} | {} | {} | {} / {} | {} / {} | {} / {} | {} / {} | {} / {} | {} / {} | {} |",
+            k.scenario,
+            k.seed,
+            k.ladder.name(),
+            at(k.oom_ms),
+            at(s.oom_ms),
+            at(k.pred_ms),
+            at(s.pred_ms),
+            at(lead(k)),
+            at(lead(s)),
+            at(k.earlyoom_ms),
+            at(s.earlyoom_ms),
+            at(k.psi_ms),
+            at(s.psi_ms),
+            kill_count(k),
+            kill_count(s),
+            if a.all() { "yes" } else { "**no**" }
+        );
+    }
+    let mut families: Vec<Family> = Vec::new();
+    for (f, _, _) in &pairs {
+        if !families.contains(f) {
+            families.push(*f);
+        }
+    }
+    println!();
+    println!(
+        "family tables, kernel (QEMU) and simulator on the same runs (response off and on only: the baselines' own kills are not run in the kernel)"
+    );
+    println!();
+    println!(
+        "| family | policy | recall ≥5 s | detected | median lead | false alarms | withdrawn alarms | benign runs with a kill | bystanders killed | kills (max in a run) | right first victim | OOMs averted |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
+    for family in &families {
+        for (who, pick) in [("QEMU", 0), ("sim", 1)] {
+            let records: Vec<EvalRecord> = pairs
+                .iter()
+                .filter(|(f, _, _)| f == family)
+                .map(|(_, k, s)| if pick == 0 { *k } else { *s })
+                .collect();
+            print_family_rows(
+                &format!("{} ({}, {who})", family.name, family.split.name()),
+                &records,
+            );
+        }
+    }
+    let n = pairs.len();
+    let abs_median = |v: &mut Vec<f64>| -> String {
+        if v.is_empty() {
+            return "–".to_string();
+        }
+        v.sort_by(|a, b| a.abs().total_cmp(&b.abs()));
+        let max = v.last().copied().unwrap_or(0.0);
+        format!(
+            "median |difference| {:.1} s, largest {}",
+            v[v.len() / 2].abs(),
+            signed(Some(max))
+        )
+    };
+    println!();
+    println!("agreement of the kernel with the simulator over {n} runs:");
+    println!(
+        "- same outcome (OOM or not): {}/{n}; same alarm raised or not: {}/{n}; same recall verdict (response off): {}/{n}; same standing false alarm: {}/{n}; same number of kills: {}/{n}; all of these: {}/{n}",
+        counts[0], counts[1], counts[2], counts[3], counts[4], counts[5]
+    );
+    println!(
+        "- OOM time, kernel − simulator ({} runs with both): {}",
+        oom_diffs.len(),
+        abs_median(&mut oom_diffs)
+    );
+    println!(
+        "- predictor lead at the OOM, kernel − simulator ({} runs with both): {}",
+        lead_diffs.len(),
+        abs_median(&mut lead_diffs)
+    );
+    Ok((n, counts[5]))
 }

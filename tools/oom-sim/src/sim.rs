@@ -651,6 +651,22 @@ mod tests {
         }
     }
 
+    /// Third pass: the one benign kill left in the evaluation (spike-ok, test seed 5). The
+    /// burst grew for 4.1 s and stopped; 1.9 s later its 10 s slope was still 2 750 pages/s,
+    /// it counted as sustained (up on 2 s ago, up 6 s ago on 9.5 s ago) and was killed,
+    /// stopping nothing. A kill now needs the owner to be growing over the last second.
+    #[test]
+    fn a_burst_that_stopped_two_seconds_ago_is_not_killed() {
+        let on = family_run(ScenarioKind::SpikeOk, 5, LadderMode::On);
+        assert_eq!(extra(&on).kills, 0, "{on}");
+        // The OOM-bound twin's leak is still averted by killing the leaking thread.
+        let on = family_run(ScenarioKind::Spike, 5, LadderMode::On);
+        assert!(
+            on.oom_ms.is_none() && on.right == Some(true) && extra(&on).bystander_kills == 0,
+            "{on}"
+        );
+    }
+
     #[test]
     fn a_leak_under_a_shrinking_cache_is_seen_no_later_than_earlyoom() {
         for seed in 1..=3 {
