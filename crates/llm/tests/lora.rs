@@ -208,17 +208,22 @@ fn task(cfg: &LlamaConfig) -> Vec<TrainExample> {
         .collect()
 }
 
-#[test]
-fn cached_prefix_trainer_matches_plain_loss_and_trains_only_adapters() {
-    let cfg = LlamaConfig::tiny();
-    let base = spicy_model(cfg.clone(), 1, 0.2);
+/// Randomized adapters on q, v and up of layer 1 only (layer 0 stays frozen and is cached).
+fn layer1_adapters(cfg: &LlamaConfig) -> LoraAdapters {
     let lc = LoraConfig {
         rank: 4,
         alpha: 8.0,
         targets: vec![LoraTarget::Q, LoraTarget::V, LoraTarget::Up],
         layers: Some(vec![1]),
     };
-    let a = randomized(&cfg, lc, 9);
+    randomized(cfg, lc, 9)
+}
+
+#[test]
+fn cached_prefix_trainer_matches_plain_loss_and_trains_only_adapters() {
+    let cfg = LlamaConfig::tiny();
+    let base = spicy_model(cfg.clone(), 1, 0.2);
+    let a = layer1_adapters(&cfg);
     let data = task(&cfg);
     let base_before = base.clone();
     let tc = TrainConfig {
@@ -267,13 +272,7 @@ fn cached_prefix_trainer_matches_plain_loss_and_trains_only_adapters() {
 fn prefix_from_the_decoder_matches_the_training_forward_and_bad_prefixes_are_errors() {
     let cfg = LlamaConfig::tiny();
     let base = spicy_model(cfg.clone(), 1, 0.2);
-    let lc = LoraConfig {
-        rank: 4,
-        alpha: 8.0,
-        targets: vec![LoraTarget::Q, LoraTarget::V, LoraTarget::Up],
-        layers: Some(vec![1]),
-    };
-    let a = randomized(&cfg, lc, 9);
+    let a = layer1_adapters(&cfg);
     let data = task(&cfg);
     let idx: Vec<usize> = (0..data.len()).collect();
     let tc = TrainConfig::default();
