@@ -1959,21 +1959,9 @@ impl Scenario {
                 actors.push(ActorScript::new(
                     Role::Bystander,
                     rng(1),
-                    Program::Stable {
-                        target: bystander,
-                        churn: main.range(8, 32) as u32,
-                        period_ms: main.range(500, 1000),
-                        freed_last: false,
-                    },
+                    self::stable(bystander, &mut main),
                 ));
-                actors.push(ActorScript::new(
-                    Role::Cache,
-                    rng(2),
-                    Program::Cache {
-                        target: cache,
-                        refill: (cache / 40).max(1),
-                    },
-                ));
+                actors.push(ActorScript::new(Role::Cache, rng(2), self::cache(cache)));
                 actors.push(ActorScript::new(Role::Culprit, rng(3), culprit));
                 duration_ms = 90_000;
             }
@@ -2024,12 +2012,7 @@ impl Scenario {
                 actors.push(ActorScript::new(
                     Role::Bystander,
                     rng(1),
-                    Program::Stable {
-                        target: stable,
-                        churn: main.range(8, 32) as u32,
-                        period_ms: main.range(500, 1000),
-                        freed_last: false,
-                    },
+                    self::stable(stable, &mut main),
                 ));
                 actors.push(ActorScript::new(
                     Role::Bystander,
@@ -2045,14 +2028,7 @@ impl Scenario {
                         phase: BurstPhase::Idle,
                     },
                 ));
-                actors.push(ActorScript::new(
-                    Role::Cache,
-                    rng(3),
-                    Program::Cache {
-                        target: cache,
-                        refill: (cache / 40).max(1),
-                    },
-                ));
+                actors.push(ActorScript::new(Role::Cache, rng(3), self::cache(cache)));
                 duration_ms = 60_000;
             }
             _ => {
