@@ -8,7 +8,9 @@
 //!    accuracy of the f32 and quantized paths on the first N prompts of each held-out split
 //!    (corpus seed 1), latency, and the kernel's fine-tune of `finetune-data.json`.
 //! 3. In QEMU (TCG, the normal image, a fresh data disk with `/models`): `llmctl eval validation
-//!    N`, `llmctl eval train N` (latency p50/p95, exact-answer and allowlisted shares) and
+//!    N --answers`, `llmctl eval train N --answers` (latency p50/p95, exact-answer and
+//!    allowlisted shares; the answers compared prompt by prompt with the host reference's, which
+//!    runs the same answer path, `llmtask::answer_timed`) and
 //!    `llmctl finetune --heldout 100` with its time and held-out gain; then the table of
 //!    in-kernel figures next to the host's, with ratios.
 //!
@@ -22,8 +24,9 @@
 //! per category with 95 % intervals ([`crate::bench_llm_heldout`]; `--heldout-only` runs only it).
 //!
 //! Arguments after `--`: `--count N` (prompts per split, default 200), `--closed-loop-runs R`
-//! (default 4: a leak pair and a benign pair; 0 skips part 4), `--skip-host-bench` (part 1),
-//! `--qemu-only` (parts 1 and 2 skipped; then no host column).
+//! (default 12: a pair — ladder off, on — of leak, bursty and fragment, each followed by a
+//! benign pair; 0 skips part 4), `--closed-loop-only` (part 4 alone, in its own boot),
+//! `--skip-host-bench` (part 1), `--qemu-only` (parts 1 and 2 skipped; then no host column).
 
 use std::collections::BTreeMap;
 use std::process::ExitCode;
@@ -71,6 +74,10 @@ struct EvalLine {
     allowlisted_pct: f64,
     p50_ms: f64,
     p95_ms: f64,
+    /// `answers fnv1a <hex>`: the fingerprint of the answers in order.
+    fingerprint: String,
+    /// The answers in order (from `--answers`; empty when not listed).
+    answers: Vec<String>,
 }
 
 fn number_before(text: &str, suffix: &str) -> Option<f64> {
@@ -98,6 +105,8 @@ fn parse_eval(line: &str) -> Option<EvalLine> {
             .and_then(|(head, _)| number_after(head.rsplit_once('(')?.1, ""))?,
         p50_ms: number_after(line, "p50 ")?,
         p95_ms: number_after(line, "p95 ")?,
+        fingerprint: line.rsplit_once("answers fnv1a ")?.1.trim().to_string(),
+        answers: Vec::new(),
     })
 }
 
@@ -198,13 +207,9 @@ fn print_closed_loop(passes: &[ClosedLoop], runs: u32, seed: u64) {
         format!("{}/{}", sel.iter().filter(|r| r.oom).count(), sel.len())
     };
     for p in passes {
-        let who = match p.mode {
-            "off" => "no action (ladder off, model off)",
-            "on" => "the model (ladder off)",
-            _ => "the expert policy (ladder off)",
-        };
         println!(
-            "| {who} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} |",
+            alone(p.mode),
             count(p, false, false),
             count(p, false, true),
             p.actions,
@@ -216,20 +221,65 @@ fn print_closed_loop(passes: &[ClosedLoop], runs: u32, seed: u64) {
         );
     }
     for p in passes {
-        let who = match p.mode {
-            "off" => "the response ladder alone",
-            "on" => "ladder + model",
-            _ => "ladder + expert",
-        };
         println!(
-            "| {who} | {} | {} | – | – |",
+            "| {} | {} | {} | – | – |",
+            with_ladder(p.mode),
             count(p, true, false),
             count(p, true, true)
         );
     }
+    // The same runs per scenario: OOM kills / runs.
+    let mut scenarios: Vec<&str> = Vec::new();
+    for r in passes.iter().flat_map(|p| &p.runs) {
+        if !scenarios.contains(&r.scenario.as_str()) {
+            scenarios.push(&r.scenario);
+        }
+    }
+    println!();
+    println!("OOM kills per scenario (runs ending in an OOM kill / runs):");
+    println!("| responder | {} |", scenarios.join(" | "));
+    println!("|---|{}", "---|".repeat(scenarios.len()));
+    for ladder in [false, true] {
+        for p in passes {
+            let cells: Vec<String> = scenarios
+                .iter()
+                .map(|s| {
+                    let sel: Vec<&OomRun> = p
+                        .runs
+                        .iter()
+                        .filter(|r| r.ladder == ladder && r.scenario == *s)
+                        .collect();
+                    format!("{}/{}", sel.iter().filter(|r| r.oom).count(), sel.len())
+                })
+                .collect();
+            let who = if ladder {
+                with_ladder(p.mode)
+            } else {
+                alone(p.mode)
+            };
+            println!("| {who} | {} |", cells.join(" | "));
+        }
+    }
 }
 
-fn qemu_part(count: usize, closed_loop_runs: u32) -> Result<QemuFigures> {
+fn alone(mode: &str) -> &'static str {
+    match mode {
+        "off" => "no action (ladder off, model off)",
+        "on" => "the model (ladder off)",
+        _ => "the expert policy (ladder off)",
+    }
+}
+
+fn with_ladder(mode: &str) -> &'static str {
+    match mode {
+        "off" => "the response ladder alone",
+        "on" => "ladder + model",
+        _ => "ladder + expert",
+    }
+}
+
+/// Boots the normal image on a fresh data disk (with `/models`).
+fn boot() -> Result<(Console, ScratchImage)> {
     setup::ensure_qemu()?;
     let elf = image::build(image::Variant::Normal)?;
     let scratch = ScratchImage {
@@ -247,18 +297,69 @@ fn qemu_part(count: usize, closed_loop_runs: u32) -> Result<QemuFigures> {
     if let Some(line) = log.lines().find(|l| l.starts_with("llm:")) {
         println!("kernel: {line}");
     }
+    Ok((console, scratch))
+}
+
+/// `--closed-loop-only`: part 4 alone, in its own boot.
+fn closed_loop_part(runs: u32) -> Result<Vec<ClosedLoop>> {
+    let (mut console, _scratch) = boot()?;
+    let passes = closed_loop(&mut console, runs, 1)?;
+    console.command_then_exit("shutdown", "shutting down", Duration::from_secs(30))?;
+    Ok(passes)
+}
+
+/// `llmctl eval <split> <count> --answers`: the summary line and the answers in order.
+fn kernel_eval(console: &mut Console, split: &str, count: usize) -> Result<EvalLine> {
+    let command = format!("llmctl eval {split} {count} --answers");
+    let out = console.command(&command)?;
+    let line = out
+        .iter()
+        .find(|l| l.starts_with("eval "))
+        .with_context(|| format!("`{command}` printed {out:?}"))?;
+    println!("kernel: {line}");
+    let mut eval = parse_eval(line).with_context(|| format!("cannot read {line:?}"))?;
+    eval.answers = parse_answers(&out);
+    ensure!(
+        eval.answers.len() == eval.n as usize,
+        "`{command}` listed {} answers for n={}",
+        eval.answers.len(),
+        eval.n
+    );
+    Ok(eval)
+}
+
+/// The `answer <i>: <text>` lines of `llmctl eval --answers`, in order.
+fn parse_answers(out: &[String]) -> Vec<String> {
+    out.iter()
+        .filter_map(|l| Some(l.strip_prefix("answer ")?.split_once(": ")?.1.to_string()))
+        .collect()
+}
+
+/// The kernel's answers against the host reference's (`nous-llm kernel-ref` writes one answer
+/// a line): "kernel = host on N/N prompts", or the prompts (0-based) whose answers differ.
+fn compare_answers(kernel: &[String], host: &[String]) -> String {
+    let mut host_fp = llmtask::AnswerFingerprint::default();
+    host.iter().for_each(|a| host_fp.push(a));
+    let differ: Vec<usize> = (0..kernel.len().max(host.len()))
+        .filter(|&i| kernel.get(i) != host.get(i))
+        .collect();
+    let n = kernel.len();
+    if differ.is_empty() {
+        format!("kernel = host on {n}/{n} prompts (fingerprints {host_fp})")
+    } else {
+        format!(
+            "kernel = host on {}/{n} prompts; prompts that differ: {differ:?} (host fingerprint {host_fp})",
+            n.saturating_sub(differ.len())
+        )
+    }
+}
+
+fn qemu_part(count: usize, closed_loop_runs: u32) -> Result<QemuFigures> {
+    let (mut console, scratch) = boot()?;
     console.set_command_timeout(Duration::from_secs(30 + count as u64));
     let mut evals = BTreeMap::new();
     for split in ["validation", "train"] {
-        let line = line_of(
-            &mut console,
-            &format!("llmctl eval {split} {count}"),
-            "eval ",
-        )?;
-        evals.insert(
-            split.to_string(),
-            parse_eval(&line).with_context(|| format!("cannot read {line:?}"))?,
-        );
+        evals.insert(split.to_string(), kernel_eval(&mut console, split, count)?);
     }
     let out = console.command("llmctl finetune --heldout 100")?;
     ensure!(
@@ -368,8 +469,9 @@ fn ratio(a: f64, b: f64) -> String {
 /// Runs the benchmark with the arguments after `--`.
 pub fn run(extra: &[String]) -> Result<ExitCode> {
     let mut count = 200usize;
-    let mut closed_loop_runs = 4u32;
+    let mut closed_loop_runs = 12u32;
     let (mut host_bench, mut host_ref) = (true, true);
+    let mut closed_loop_only = false;
     let mut args = extra.iter();
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -388,14 +490,26 @@ pub fn run(extra: &[String]) -> Result<ExitCode> {
                     .context("--closed-loop-runs needs a number (0 skips)")?;
             }
             "--qemu-only" => (host_bench, host_ref) = (false, false),
+            "--closed-loop-only" => closed_loop_only = true,
             "--heldout-only" => {
                 println!("{}", crate::bench_llm_heldout::run(&[])?);
                 return Ok(ExitCode::SUCCESS);
             }
             other => {
-                bail!("unknown argument {other:?} (--count N, --skip-host-bench, --qemu-only)")
+                bail!(
+                    "unknown argument {other:?} (--count N, --skip-host-bench, --qemu-only, --closed-loop-runs R, --closed-loop-only, --heldout-only)"
+                )
             }
         }
+    }
+    if closed_loop_only {
+        ensure!(
+            closed_loop_runs > 0,
+            "--closed-loop-only needs --closed-loop-runs ≥ 1"
+        );
+        let passes = closed_loop_part(closed_loop_runs).context("closed loop (QEMU)")?;
+        print_closed_loop(&passes, closed_loop_runs, 1);
+        return Ok(ExitCode::SUCCESS);
     }
     if host_bench {
         println!("{}", crate::bench_llm_heldout::run(&[])?);
@@ -423,13 +537,28 @@ pub fn run(extra: &[String]) -> Result<ExitCode> {
     println!("|---|---|---|---|");
     for (split, e) in &evals {
         println!(
-            "| {split}: exact command, quantized path | {:.1} % ({} prompts) | {:.1} % (f32 {:.1} %, quantized = f32 on {:.1} %) | {} |",
+            "| {split}: exact answer (after abstention), quantized path | {:.1} % ({} prompts) | {:.1} % (f32 {:.1} %; quantized = f32 on {:.1} % of answers, {:.1} % before abstention; before abstention {:.1} %) | {} |",
             e.exact_pct,
             e.n,
             h(&format!("host_{split}_exact_quant_pct")),
             h(&format!("host_{split}_exact_f32_pct")),
             h(&format!("host_{split}_quant_agrees_with_f32_pct")),
+            h(&format!("host_{split}_quant_agrees_with_f32_raw_pct")),
+            h(&format!("host_{split}_exact_quant_raw_pct")),
             ratio(e.exact_pct, h(&format!("host_{split}_exact_quant_pct")))
+        );
+        let host_file =
+            image::workspace_root().join(format!("target/nous-llm/kernel-ref-answers-{split}.txt"));
+        let same = match std::fs::read_to_string(&host_file) {
+            Ok(text) if host_ref => {
+                let host_answers: Vec<String> = text.lines().map(String::from).collect();
+                compare_answers(&e.answers, &host_answers)
+            }
+            _ => "no host answers (host part skipped)".to_string(),
+        };
+        println!(
+            "| {split}: kernel's answers vs the host's, prompt by prompt (kernel fingerprint {}) | {same} | – | – |",
+            e.fingerprint
         );
         println!(
             "| {split}: answers that are allowlisted (executable) commands | {:.1} % | – | – |",
@@ -538,8 +667,22 @@ mod tests {
     }
 
     #[test]
+    fn answers_are_compared_prompt_by_prompt() {
+        let v = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let same = compare_answers(&v(&["ps", "top"]), &v(&["ps", "top"]));
+        assert!(same.starts_with("kernel = host on 2/2 prompts"), "{same}");
+        let differ = compare_answers(&v(&["ps", "top", "x"]), &v(&["ps", "free", "x"]));
+        assert!(
+            differ.starts_with("kernel = host on 2/3 prompts; prompts that differ: [1]"),
+            "{differ}"
+        );
+        let short = compare_answers(&v(&["ps"]), &v(&[]));
+        assert!(short.contains("differ: [0]"), "{short}");
+    }
+
+    #[test]
     fn eval_lines_are_read() {
-        let line = "eval test n=20 seed=1: exact 17/20 (85.0 %), allowlisted 20/20 (100.0 %), latency p50 72.8 ms p95 92.5 ms max 96.3 ms";
+        let line = "eval test n=20 seed=1: exact 17/20 (85.0 %), allowlisted 20/20 (100.0 %), latency p50 72.8 ms p95 92.5 ms max 96.3 ms, answers fnv1a 089bdc07b544e7b2";
         assert_eq!(
             parse_eval(line),
             Some(EvalLine {
@@ -547,10 +690,16 @@ mod tests {
                 exact_pct: 85.0,
                 allowlisted_pct: 100.0,
                 p50_ms: 72.8,
-                p95_ms: 92.5
+                p95_ms: 92.5,
+                fingerprint: "089bdc07b544e7b2".into(),
+                answers: Vec::new(),
             })
         );
         assert_eq!(parse_eval("eval test"), None);
+        let out: Vec<String> = ["answer 0: ps", "answer 1: refuse: unclear", "eval x"]
+            .map(String::from)
+            .into();
+        assert_eq!(parse_answers(&out), ["ps", "refuse: unclear"]);
     }
 
     #[test]

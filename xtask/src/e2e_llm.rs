@@ -282,13 +282,27 @@ fn llmctl_autonomous_mode_acts_on_a_leak(console: &mut Console) -> Result<()> {
 }
 
 fn llmctl_eval_reports_accuracy_and_latency(console: &mut Console) -> Result<()> {
-    let out = no_errors(console, "llmctl eval validation 5")?;
+    let out = no_errors(console, "llmctl eval validation 5 --answers")?;
     let line = out.last().context("no eval output")?;
     ensure!(
         line.starts_with("eval validation n=5 seed=1: exact ")
             && line.contains("allowlisted 5/5")
             && line.contains("p95 "),
         "eval printed {out:?}"
+    );
+    // The fingerprint printed is the one of the answers listed, in order.
+    let mut fingerprint = llmtask::AnswerFingerprint::default();
+    let answers: Vec<&str> = out
+        .iter()
+        .filter_map(|l| l.strip_prefix("answer ")?.split_once(": ").map(|(_, a)| a))
+        .collect();
+    ensure!(answers.len() == 5, "eval --answers printed {out:?}");
+    for a in &answers {
+        fingerprint.push(a);
+    }
+    ensure!(
+        line.ends_with(&format!("answers fnv1a {fingerprint}")),
+        "fingerprint of {answers:?} is {fingerprint}, eval printed {line:?}"
     );
     // Last in the LLM table but for the error checks: executing the answers may change
     // settings (a threshold, the policy) that earlier tests rely on.
@@ -314,7 +328,7 @@ fn llmctl_refuses_bad_arguments(console: &mut Console) -> Result<()> {
     command_error(
         console,
         "llmctl eval validation 3 --now",
-        "unknown option '--now' (expected --execute)",
+        "unknown option '--now' (expected --execute or --answers)",
     )?;
     command_error(
         console,

@@ -20,7 +20,9 @@
 //! threshold becomes `refuse: unclear`, with a stricter threshold for answers that would
 //! change state (`compact`, `reclaim`, `tune`, `auto`, `transformer`). The shipped thresholds
 //! were chosen on the operator task's validation split (docs/LLM.md), never on the held-out
-//! set; [`predict_answer`] is the decode path the kernel and `nous-llm answer` share.
+//! set. [`answer_timed`] (prompt, decode, abstention) is the answer path the kernel and the
+//! host reference `nous-llm kernel-ref` share; [`predict_answer`] the one `nous-llm answer`
+//! uses; [`AnswerFingerprint`] lets the two sides compare their answers.
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
 
@@ -387,6 +389,73 @@ pub fn predict_answer<W: DecodeWeights + ?Sized>(
     let mut p = predict_timed(model, tok, sp, prompt, true, &|| 0)?;
     p.abstain(policy);
     Ok(p)
+}
+
+/// What the model answered to a query on a state, and the prompt it read.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Answered {
+    /// The prompt ([`prompt`]).
+    pub prompt: String,
+    /// The answer after abstention.
+    pub prediction: Prediction,
+}
+
+/// The answer to `query` on `state`: [`prompt`] → prefill → grammar-masked greedy decode
+/// ([`predict_timed`]) → the shipped abstention for a model with (`adapter`) or without an
+/// adapter ([`abstention_for`]). This is the one answer path of the kernel (`llmctl infer`,
+/// `llmctl eval`, the autonomous mode) and of the host reference (`nous-llm kernel-ref`), so
+/// the two score the same thing by construction: an earlier host reference scored raw answers
+/// while the kernel abstained, which was the whole of the kernel/host accuracy gap. The prompt
+/// is built without an uptime, which the prompt does not contain.
+pub fn answer_timed<W: DecodeWeights + ?Sized>(
+    model: &W,
+    tok: &Tokenizer,
+    sp: Specials,
+    state: &OsState,
+    query: &str,
+    adapter: bool,
+    clock: &dyn Fn() -> u64,
+) -> Result<Answered, TaskError> {
+    let prompt = prompt(state, "", query);
+    let mut prediction = predict_timed(model, tok, sp, &prompt, true, clock)?;
+    prediction.abstain(abstention_for(adapter));
+    Ok(Answered { prompt, prediction })
+}
+
+/// A fingerprint of an ordered list of answers (FNV-1a, 64 bits, over each answer's bytes
+/// and a newline after each): `llmctl eval` and `nous-llm kernel-ref` print it so that
+/// `cargo xtask bench llm` can tell whether the kernel and the host gave the same answers to
+/// the same prompts in the same order without comparing every line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AnswerFingerprint(u64);
+
+impl Default for AnswerFingerprint {
+    fn default() -> Self {
+        AnswerFingerprint(FNV_OFFSET)
+    }
+}
+
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
+
+impl AnswerFingerprint {
+    /// Adds the next answer.
+    pub fn push(&mut self, answer: &str) {
+        for &b in answer.as_bytes().iter().chain(b"\n") {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(FNV_PRIME);
+        }
+    }
+
+    /// The hash so far.
+    pub fn value(&self) -> u64 {
+        self.0
+    }
+}
+
+impl fmt::Display for AnswerFingerprint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:016x}", self.0)
+    }
 }
 
 /// [`predict_timed`] without a clock: the generated text.

@@ -346,3 +346,46 @@ fn the_kernel_picks_the_thresholds_by_adapter() {
         assert!(p.min_confidence_state_changing <= 1.0);
     }
 }
+
+/// `answer_timed` is the prompt, the constrained decode and the shipped abstention for the
+/// adapter setting, nothing else: the same text as doing the three steps by hand.
+#[test]
+fn answer_timed_is_prompt_decode_and_abstention() {
+    let tok = tokenizer_for(2, 300, 400);
+    let sp = specials(&tok).unwrap();
+    let model = LlamaModel::new_random(small_config(tok.vocab_size()), 13).unwrap();
+    for e in eval_examples(TaskSplit::Validation, 3, 6) {
+        let (state, query, _) = &e;
+        for adapter in [false, true] {
+            let got = answer_timed(&model, &tok, sp, state, query, adapter, &|| 0).unwrap();
+            let want_prompt = prompt(state, "", query);
+            let mut want = predict_timed(&model, &tok, sp, &want_prompt, true, &|| 0).unwrap();
+            want.abstain(abstention_for(adapter));
+            assert_eq!(got.prompt, want_prompt);
+            assert_eq!(got.prediction, want);
+        }
+    }
+}
+
+/// The fingerprint depends on every answer and on their order, and splitting one answer in
+/// two changes it (the separator is hashed).
+#[test]
+fn answer_fingerprint_sees_content_order_and_boundaries() {
+    let of = |answers: &[&str]| {
+        let mut f = AnswerFingerprint::default();
+        for a in answers {
+            f.push(a);
+        }
+        f
+    };
+    let base = of(&["memctl stats", "refuse: unclear"]);
+    assert_eq!(base, of(&["memctl stats", "refuse: unclear"]));
+    assert_ne!(base, of(&["refuse: unclear", "memctl stats"]));
+    assert_ne!(base, of(&["memctl stats", "refuse: unclear."]));
+    assert_ne!(of(&["ab"]), of(&["a", "b"]));
+    assert_ne!(of(&[]), of(&[""]));
+    // FNV-1a 64 of "a\n", computed outside Rust with the published parameters (the same
+    // script gives the published 0xaf63dc4c8601ec8c for "a").
+    assert_eq!(of(&["a"]).value(), 0x089b_dc07_b544_e7b2);
+    assert_eq!(format!("{}", of(&[])), "cbf29ce484222325");
+}

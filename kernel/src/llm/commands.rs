@@ -1,5 +1,5 @@
 //! The `llmctl` group: `status`, `state`, `infer [-v] [QUERY...]`, `auto-execute on|off`,
-//! `log`, `eval <validation|train> <N> [--execute]` and `reload`. Handlers take snapshots (the model
+//! `log`, `eval <validation|train> <N> [--execute] [--answers]` and `reload`. Handlers take snapshots (the model
 //! handle, the log) and never hold a lock while printing; inference runs on the shell thread
 //! (a few hundred ms under TCG) and `eval` polls Ctrl-C between prompts.
 
@@ -53,8 +53,8 @@ pub const LLMCTL: [Subcommand<KernelCtx>; 10] = [
     },
     Subcommand {
         name: "eval",
-        usage: "<validation|train> <N> [--execute]",
-        summary: "exact-answer accuracy and latency on the first N prompts of the operator task's corpus split (1-1000); --execute also runs each allowlisted answer and counts the executions that succeed",
+        usage: "<validation|train> <N> [--execute] [--answers]",
+        summary: "exact-answer accuracy, latency and a fingerprint of the answers on the first N prompts of the operator task's corpus split (1-1000); --execute also runs each allowlisted answer and counts the executions that succeed; --answers prints every answer",
         handler: llmctl_eval,
     },
     Subcommand {
@@ -307,19 +307,23 @@ fn llmctl_eval(ctx: &mut KernelCtx, args: &[&str], out: Out) -> CmdResult {
             "N must be between 1 and {EVAL_MAX}"
         )));
     }
-    let execute = match args.get(2).copied() {
-        None => false,
-        Some("--execute") => true,
-        Some(other) => {
-            return Err(CommandError::usage(alloc::format!(
-                "unknown option '{other}' (expected --execute)"
-            )));
+    let (mut execute, mut list_answers) = (false, false);
+    for option in &args[2..] {
+        match *option {
+            "--execute" => execute = true,
+            "--answers" => list_answers = true,
+            other => {
+                return Err(CommandError::usage(alloc::format!(
+                    "unknown option '{other}' (expected --execute or --answers)"
+                )));
+            }
         }
-    };
+    }
     let m = loaded()?;
     let mut latencies: Vec<u64> = Vec::with_capacity(n);
     let (mut exact, mut allowlisted) = (0usize, 0usize);
     let mut runs = ExecutionTally::default();
+    let mut fingerprint = llmtask::AnswerFingerprint::default();
     for (i, (state, query, expected)) in llmtask::eval_examples(split, EVAL_SEED, n)
         .into_iter()
         .enumerate()
@@ -331,6 +335,10 @@ fn llmctl_eval(ctx: &mut KernelCtx, args: &[&str], out: Out) -> CmdResult {
         let inference = infer::infer_on(&m, state, &query).map_err(CommandError::failed)?;
         let p = &inference.prediction;
         exact += usize::from(p.text == expected);
+        fingerprint.push(&p.text);
+        if list_answers {
+            w(writeln!(out, "answer {i}: {}", p.text))?;
+        }
         allowlisted += usize::from(p.answer().is_ok());
         latencies.push(p.times.total());
         if execute {
@@ -350,7 +358,7 @@ fn llmctl_eval(ctx: &mut KernelCtx, args: &[&str], out: Out) -> CmdResult {
     let ms = |us: u64| us as f64 / 1000.0;
     w(writeln!(
         out,
-        "eval {} n={done} seed={EVAL_SEED}: exact {exact}/{done} ({:.1} %), allowlisted {allowlisted}/{done} ({:.1} %), latency p50 {:.1} ms p95 {:.1} ms max {:.1} ms",
+        "eval {} n={done} seed={EVAL_SEED}: exact {exact}/{done} ({:.1} %), allowlisted {allowlisted}/{done} ({:.1} %), latency p50 {:.1} ms p95 {:.1} ms max {:.1} ms, answers fnv1a {fingerprint}",
         args[0],
         pct(exact),
         pct(allowlisted),

@@ -2,9 +2,9 @@
 //! `nous_llm_*` series.
 //!
 //! [`infer`] encodes [`super::state::snapshot`] with the query (`llmtask::prompt`: the raw-number
-//! state object),
-//! decodes under the grammar mask on the quantized model (`llmtask::predict_timed`, phases
-//! timed with the TSC clock) and parses the answer with the catalogue. [`execute_answer`]
+//! state object), decodes under the grammar mask on the quantized model and applies the
+//! abstention thresholds — all in `llmtask::answer_timed`, the path the host reference
+//! `nous-llm kernel-ref` runs too (phases timed with the TSC clock). [`execute_answer`]
 //! runs an answer — one command or a plan of up to three (`oslang::answer`) — command by
 //! command, each through [`execute`], which runs it through the shell's own registry only when
 //! it is on the allowlist (`llmtask::allowlisted`, i.e. the `oslang` catalogue with its
@@ -135,11 +135,8 @@ fn clock_us() -> u64 {
     hal::time::now_ns() / 1000
 }
 
-/// An inference and what it saw.
-pub struct Inference {
-    pub prompt: String,
-    pub prediction: llmtask::Prediction,
-}
+/// An inference and what it saw: the prompt and the answer after abstention.
+pub type Inference = llmtask::Answered;
 
 /// Runs the model on the state now and `query`. Errors are lines for the shell.
 pub fn infer(loaded: &Loaded, query: &str) -> Result<Inference, String> {
@@ -147,20 +144,22 @@ pub fn infer(loaded: &Loaded, query: &str) -> Result<Inference, String> {
     infer_on(loaded, state, query)
 }
 
-/// Runs the model on a given state (`llmctl eval` feeds corpus states).
+/// Runs the model on a given state (`llmctl eval` feeds corpus states) through
+/// `llmtask::answer_timed`, the answer path `nous-llm kernel-ref` runs on the host: an unsure
+/// answer becomes `refuse: unclear` with the thresholds for the model in use (with or without
+/// an adapter).
 pub fn infer_on(loaded: &Loaded, state: OsState, query: &str) -> Result<Inference, String> {
-    let prompt = llmtask::prompt(&state, &uptime_text(), query);
-    let mut prediction = llmtask::predict_timed(
+    let inference = llmtask::answer_timed(
         &loaded.quant,
         &loaded.tok,
         loaded.specials,
-        &prompt,
-        true,
+        &state,
+        query,
+        loaded.adapter.is_some(),
         &clock_us,
     )
     .map_err(|e| alloc::format!("{e}"))?;
-    // An unsure answer becomes `refuse: unclear` (thresholds shared with the host tool).
-    prediction.abstain(llmtask::abstention_for(loaded.adapter.is_some()));
+    let prediction = &inference.prediction;
     M_INFERENCES.inc();
     LAST_US.store(prediction.times.total(), Ordering::Relaxed);
     TOTAL_US.fetch_add(prediction.times.total(), Ordering::Relaxed);
@@ -172,7 +171,7 @@ pub fn infer_on(loaded: &Loaded, state: OsState, query: &str) -> Result<Inferenc
     {
         M_PROPOSED.inc();
     }
-    Ok(Inference { prompt, prediction })
+    Ok(inference)
 }
 
 /// What happened to an answer.

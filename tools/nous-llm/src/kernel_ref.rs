@@ -1,7 +1,11 @@
 //! `nous-llm kernel-ref`: the host side of `cargo xtask bench llm`'s in-kernel figures — the
 //! same code the kernel runs (`llmtask`), natively, on the same work: exact-answer accuracy
-//! and latency on the prompts `llmctl eval <split> <n>` uses (operator task, corpus seed 1), on the f32
-//! model and on the quantized one (the kernel's path), with their agreement; and the
+//! and latency on the prompts `llmctl eval <split> <n>` uses (operator task, corpus seed 1), on
+//! the f32 model and on the quantized one (the kernel's path), with their agreement. Answers go
+//! through `llmtask::answer_timed`, the kernel's answer path including its abstention; the
+//! model's own answers before abstention are scored too (`…_raw_pct`), the fingerprint of each
+//! path's answers is printed, and the quantized answers are written to a file for the
+//! per-prompt comparison with the kernel's. Then the
 //! kernel's fine-tune (`llmtask::finetune::FinetuneRun`, default settings, the same seed) on
 //! `finetune-data.json` with held-out accuracy before/after on the quantized model. Prints
 //! `key value` lines that xtask reads.
@@ -28,12 +32,40 @@ pub struct KernelRefArgs {
     /// Fine-tune epochs (the kernel's default).
     #[arg(long, default_value_t = 6)]
     epochs: usize,
+    /// Where to write the quantized path's answers (`kernel-ref-answers-<split>.txt`, one a
+    /// line, in prompt order) for `cargo xtask bench llm` to compare with the kernel's.
+    #[arg(long, default_value = "target/nous-llm")]
+    answers_dir: PathBuf,
     /// Skip the fine-tune part.
     #[arg(long)]
     no_finetune: bool,
     /// Where to write the fine-tuned adapter (PEFT files), for comparison with the kernel's.
     #[arg(long, default_value = "target/nous-llm/kernel-ref-adapter")]
     adapter_out: PathBuf,
+}
+
+/// Right answers of one path (after abstention, and the model's own answer before it) and
+/// the fingerprint of its answers.
+#[derive(Default)]
+struct Tally {
+    right: usize,
+    right_raw: usize,
+    abstained: usize,
+    fingerprint: llmtask::AnswerFingerprint,
+}
+
+impl Tally {
+    fn add(&mut self, p: &llmtask::Prediction, want: &str) {
+        self.right += usize::from(p.text == want);
+        self.right_raw += usize::from(raw(p) == want);
+        self.abstained += usize::from(p.abstained_from.is_some());
+        self.fingerprint.push(&p.text);
+    }
+}
+
+/// The model's own answer, before abstention.
+fn raw(p: &llmtask::Prediction) -> &str {
+    p.abstained_from.as_deref().unwrap_or(&p.text)
 }
 
 fn percentile(sorted: &[f64], p: usize) -> f64 {
@@ -47,40 +79,54 @@ pub fn kernel_ref(a: &KernelRefArgs) -> Result<()> {
     let (model, tok) = load_model_dir(&a.model)?;
     let sp = llmtask::specials(&tok)?;
     let quant = QuantModel::from_model(&model)?;
+    std::fs::create_dir_all(&a.answers_dir)
+        .with_context(|| format!("creating {}", a.answers_dir.display()))?;
     for (name, split) in [
         ("validation", TaskSplit::Validation),
         ("train", TaskSplit::Train),
     ] {
         let examples = llmtask::eval_examples(split, 1, a.count);
-        let (mut f32_right, mut q_right, mut agree) = (0usize, 0usize, 0usize);
+        let mut f32_path = Tally::default();
+        let mut quant_path = Tally::default();
+        let (mut agree, mut agree_raw) = (0usize, 0usize);
+        let mut answers = String::new();
         let mut latencies = Vec::with_capacity(examples.len());
         for (state, query, want) in &examples {
-            let prompt = llmtask::prompt(state, "", query);
-            let f = llmtask::predict(&model, &tok, sp, &prompt, true)?;
+            let f = llmtask::answer_timed(&model, &tok, sp, state, query, false, &|| 0)?;
             let t = Instant::now();
-            let q = llmtask::predict(&quant, &tok, sp, &prompt, true)?;
+            let q = llmtask::answer_timed(&quant, &tok, sp, state, query, false, &|| 0)?;
             latencies.push(t.elapsed().as_secs_f64() * 1e3);
-            f32_right += usize::from(f == *want);
-            q_right += usize::from(q == *want);
-            agree += usize::from(f == q);
+            let (f, q) = (f.prediction, q.prediction);
+            f32_path.add(&f, want);
+            quant_path.add(&q, want);
+            agree += usize::from(f.text == q.text);
+            agree_raw += usize::from(raw(&f) == raw(&q));
+            answers.push_str(&q.text);
+            answers.push('\n');
         }
+        let path = a.answers_dir.join(format!("kernel-ref-answers-{name}.txt"));
+        std::fs::write(&path, &answers).with_context(|| format!("writing {}", path.display()))?;
         latencies.sort_by(f64::total_cmp);
         let n = examples.len().max(1) as f64;
+        let pct = |k: usize| 100.0 * k as f64 / n;
         println!("host_{name}_n {}", examples.len());
+        println!("host_{name}_exact_f32_pct {:.1}", pct(f32_path.right));
+        println!("host_{name}_exact_quant_pct {:.1}", pct(quant_path.right));
         println!(
-            "host_{name}_exact_f32_pct {:.1}",
-            100.0 * f32_right as f64 / n
+            "host_{name}_exact_quant_raw_pct {:.1}",
+            pct(quant_path.right_raw)
         );
+        println!("host_{name}_quant_abstained {}", quant_path.abstained);
+        println!("host_{name}_quant_agrees_with_f32_pct {:.1}", pct(agree));
         println!(
-            "host_{name}_exact_quant_pct {:.1}",
-            100.0 * q_right as f64 / n
-        );
-        println!(
-            "host_{name}_quant_agrees_with_f32_pct {:.1}",
-            100.0 * agree as f64 / n
+            "host_{name}_quant_agrees_with_f32_raw_pct {:.1}",
+            pct(agree_raw)
         );
         println!("host_{name}_quant_p50_ms {:.3}", percentile(&latencies, 50));
         println!("host_{name}_quant_p95_ms {:.3}", percentile(&latencies, 95));
+        println!("host_{name}_f32_fnv1a {}", f32_path.fingerprint);
+        println!("host_{name}_quant_fnv1a {}", quant_path.fingerprint);
+        println!("host_{name}_answers_file {}", path.display());
     }
     if a.no_finetune {
         return Ok(());
