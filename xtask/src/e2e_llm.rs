@@ -316,6 +316,21 @@ fn llmctl_eval_reports_accuracy_and_latency(console: &mut Console) -> Result<()>
             && line.contains("answers were refusals"),
         "eval --execute printed {out:?}"
     );
+    let split = out
+        .iter()
+        .find(|l| l.starts_with("by expected answer: a command expected for "))
+        .with_context(|| format!("no by-expected line: {out:?}"))?;
+    let number = |prefix: &str| -> Option<usize> {
+        let rest = &split[split.find(prefix)? + prefix.len()..];
+        rest[..rest.find(|c: char| !c.is_ascii_digit())?]
+            .parse()
+            .ok()
+    };
+    let (commands, refusals) = (
+        number("a command expected for ").context(split.clone())?,
+        number("a refusal expected for ").context(split.clone())?,
+    );
+    ensure!(commands + refusals == 3, "{split:?} does not add up to 3");
     Ok(())
 }
 

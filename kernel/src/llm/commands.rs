@@ -344,12 +344,9 @@ fn llmctl_eval(ctx: &mut KernelCtx, args: &[&str], out: Out) -> CmdResult {
         if execute {
             // The output of each command is dropped: only its outcome is counted.
             let mut output = String::new();
-            runs.count(&infer::execute_answer(
-                ctx.subsystems,
-                &p.text,
-                "eval",
-                &mut output,
-            ));
+            let steps = infer::execute_answer(ctx.subsystems, &p.text, "eval", &mut output);
+            runs.count(&steps);
+            runs.count_expected(&expected, p, &steps);
         }
     }
     let done = latencies.len();
@@ -377,8 +374,34 @@ fn llmctl_eval(ctx: &mut KernelCtx, args: &[&str], out: Out) -> CmdResult {
             runs.refused,
             runs.declined,
         ))?;
+        let e = &runs.expected;
+        w(writeln!(
+            out,
+            "by expected answer: a command expected for {}: {} had a command to run ({:.1} %), {} were abstentions, {} other refusals; a refusal expected for {}: {} were refusals ({:.1} %)",
+            e.command,
+            e.command_runnable,
+            e.command_runnable as f64 * 100.0 / e.command.max(1) as f64,
+            e.command_abstained,
+            e.command_refused,
+            e.refusal,
+            e.refusal_refused,
+            e.refusal_refused as f64 * 100.0 / e.refusal.max(1) as f64,
+        ))?;
     }
     Ok(())
+}
+
+/// `llmctl eval --execute`'s answers split by what the corpus expects: a command (did the
+/// answer have one to run, or was it a refusal — the model's own or an abstention) or a
+/// refusal (did the model refuse).
+#[derive(Default)]
+struct ByExpected {
+    command: usize,
+    command_runnable: usize,
+    command_abstained: usize,
+    command_refused: usize,
+    refusal: usize,
+    refusal_refused: usize,
 }
 
 /// What `llmctl eval --execute` counts over the answers it ran.
@@ -389,9 +412,40 @@ struct ExecutionTally {
     failed: usize,
     refused: usize,
     declined: usize,
+    expected: ByExpected,
 }
 
 impl ExecutionTally {
+    /// Counts one answer `p` to a prompt whose expected answer is `expected`, with the steps
+    /// its execution took.
+    fn count_expected(
+        &mut self,
+        expected: &str,
+        p: &llmtask::Prediction,
+        steps: &[(String, Outcome)],
+    ) {
+        let refused = steps
+            .iter()
+            .all(|(_, outcome)| matches!(outcome, Outcome::Declined(_)));
+        let e = &mut self.expected;
+        if matches!(
+            llmtask::allowlisted_answer(expected),
+            Ok(oslang::Answer::Refuse(_))
+        ) {
+            e.refusal += 1;
+            e.refusal_refused += usize::from(refused);
+        } else {
+            e.command += 1;
+            if !refused {
+                e.command_runnable += 1;
+            } else if p.abstained_from.is_some() {
+                e.command_abstained += 1;
+            } else {
+                e.command_refused += 1;
+            }
+        }
+    }
+
     fn count(&mut self, steps: &[(String, Outcome)]) {
         let mut any_command = false;
         for (_, outcome) in steps {
