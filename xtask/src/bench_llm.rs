@@ -74,6 +74,9 @@ struct EvalLine {
     allowlisted_pct: f64,
     p50_ms: f64,
     p95_ms: f64,
+    /// Means of the prefill and decode phases.
+    prefill_ms: f64,
+    decode_ms: f64,
     /// `answers fnv1a <hex>`: the fingerprint of the answers in order.
     fingerprint: String,
     /// The answers in order (from `--answers`; empty when not listed).
@@ -105,6 +108,8 @@ fn parse_eval(line: &str) -> Option<EvalLine> {
             .and_then(|(head, _)| number_after(head.rsplit_once('(')?.1, ""))?,
         p50_ms: number_after(line, "p50 ")?,
         p95_ms: number_after(line, "p95 ")?,
+        prefill_ms: number_after(line, "mean prefill ")?,
+        decode_ms: number_after(line, " ms, decode ")?,
         fingerprint: line.rsplit_once("answers fnv1a ")?.1.trim().to_string(),
         answers: Vec::new(),
     })
@@ -565,6 +570,10 @@ pub fn run(extra: &[String]) -> Result<ExitCode> {
             e.allowlisted_pct
         );
         println!(
+            "| {split}: mean prefill / decode per answer | {:.1} / {:.1} ms | – | – |",
+            e.prefill_ms, e.decode_ms
+        );
+        println!(
             "| {split}: `llmctl infer` latency p50 / p95 | {:.1} / {:.1} ms | {:.2} / {:.2} ms | {} (p95) |",
             e.p50_ms,
             e.p95_ms,
@@ -682,7 +691,7 @@ mod tests {
 
     #[test]
     fn eval_lines_are_read() {
-        let line = "eval test n=20 seed=1: exact 17/20 (85.0 %), allowlisted 20/20 (100.0 %), latency p50 72.8 ms p95 92.5 ms max 96.3 ms, answers fnv1a 089bdc07b544e7b2";
+        let line = "eval test n=20 seed=1: exact 17/20 (85.0 %), allowlisted 20/20 (100.0 %), latency p50 72.8 ms p95 92.5 ms max 96.3 ms (mean prefill 40.1 ms, decode 35.2 ms), answers fnv1a 089bdc07b544e7b2";
         assert_eq!(
             parse_eval(line),
             Some(EvalLine {
@@ -691,6 +700,8 @@ mod tests {
                 allowlisted_pct: 100.0,
                 p50_ms: 72.8,
                 p95_ms: 92.5,
+                prefill_ms: 40.1,
+                decode_ms: 35.2,
                 fingerprint: "089bdc07b544e7b2".into(),
                 answers: Vec::new(),
             })

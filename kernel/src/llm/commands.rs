@@ -321,6 +321,8 @@ fn llmctl_eval(ctx: &mut KernelCtx, args: &[&str], out: Out) -> CmdResult {
     }
     let m = loaded()?;
     let mut latencies: Vec<u64> = Vec::with_capacity(n);
+    // Sums of the prefill and decode phases, for their means.
+    let mut phases = llmtask::PhaseTimes::default();
     let (mut exact, mut allowlisted) = (0usize, 0usize);
     let mut runs = ExecutionTally::default();
     let mut fingerprint = llmtask::AnswerFingerprint::default();
@@ -341,6 +343,8 @@ fn llmctl_eval(ctx: &mut KernelCtx, args: &[&str], out: Out) -> CmdResult {
         }
         allowlisted += usize::from(p.answer().is_ok());
         latencies.push(p.times.total());
+        phases.prefill += p.times.prefill;
+        phases.decode += p.times.decode;
         if execute {
             // The output of each command is dropped: only its outcome is counted.
             let mut output = String::new();
@@ -355,13 +359,15 @@ fn llmctl_eval(ctx: &mut KernelCtx, args: &[&str], out: Out) -> CmdResult {
     let ms = |us: u64| us as f64 / 1000.0;
     w(writeln!(
         out,
-        "eval {} n={done} seed={EVAL_SEED}: exact {exact}/{done} ({:.1} %), allowlisted {allowlisted}/{done} ({:.1} %), latency p50 {:.1} ms p95 {:.1} ms max {:.1} ms, answers fnv1a {fingerprint}",
+        "eval {} n={done} seed={EVAL_SEED}: exact {exact}/{done} ({:.1} %), allowlisted {allowlisted}/{done} ({:.1} %), latency p50 {:.1} ms p95 {:.1} ms max {:.1} ms (mean prefill {:.1} ms, decode {:.1} ms), answers fnv1a {fingerprint}",
         args[0],
         pct(exact),
         pct(allowlisted),
         ms(percentile(&latencies, 50)),
         ms(percentile(&latencies, 95)),
         ms(latencies.last().copied().unwrap_or(0)),
+        ms(phases.prefill) / done.max(1) as f64,
+        ms(phases.decode) / done.max(1) as f64,
     ))?;
     if execute {
         w(writeln!(
