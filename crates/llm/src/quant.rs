@@ -49,7 +49,11 @@ fn act_max(n_in: usize) -> f32 {
     a as f32
 }
 
-pub use crate::simd::{dot_i16, dot_i16_scalar};
+pub use crate::simd::{dot_i16, dot_i16_scalar, dot_i16_x4, dot_i16_x4_scalar};
+
+/// Most rows [`QLinear::apply_rows`] quantizes before reading the weights: the batched
+/// prefill's block ([`crate::infer::PREFILL_BLOCK`]).
+pub const ROW_BLOCK: usize = crate::infer::PREFILL_BLOCK;
 
 /// A linear layer with per-output-row 12-bit weights (stored as i16 for `pmaddwd`).
 #[derive(Debug, Clone, PartialEq)]
@@ -90,6 +94,7 @@ impl QLinear {
 
     /// `out = W · x`; `xq` receives the quantized input.
     pub fn apply(&self, x: &[f32], out: &mut [f32], xq: &mut Vec<i16>) {
+        xq.clear();
         let xs = quantize_activations(&x[..self.n_in.min(x.len())], act_max(self.n_in), xq);
         for ((o, row), s) in out
             .iter_mut()
@@ -98,6 +103,43 @@ impl QLinear {
             .take(self.n_out)
         {
             *o = dot_i16(row, xq) as f32 * (s * xs);
+        }
+    }
+
+    /// [`QLinear::apply`] for `rows` inputs at once: `x` is `[rows, n_in]`, `out` is
+    /// `[rows, n_out]`, row-major; each output row is bit-identical to `apply` on its input
+    /// row. Up to [`ROW_BLOCK`] rows are quantized first, then each weight row is read once
+    /// for all of them, four at a time ([`crate::simd::dot_i16_x4`]); `xq` receives the
+    /// quantized inputs.
+    pub fn apply_rows(&self, x: &[f32], rows: usize, out: &mut [f32], xq: &mut Vec<i16>) {
+        let (n_in, n_out) = (self.n_in, self.n_out);
+        let amax = act_max(n_in);
+        for (xb, ob) in x
+            .chunks(ROW_BLOCK * n_in)
+            .zip(out.chunks_mut(ROW_BLOCK * n_out))
+            .take(rows.div_ceil(ROW_BLOCK))
+        {
+            let block = (xb.len() / n_in).min(ob.len() / n_out);
+            let mut xs = [0.0f32; ROW_BLOCK];
+            xq.clear();
+            for (s, xr) in xs.iter_mut().zip(xb.chunks_exact(n_in)).take(block) {
+                *s = quantize_activations(xr, amax, xq);
+            }
+            let input = |k: usize| &xq[k * n_in..(k + 1) * n_in];
+            for (o, (row, s)) in self.w.chunks_exact(n_in).zip(&self.scale).enumerate() {
+                let mut r = 0;
+                while r + 4 <= block {
+                    let sums =
+                        dot_i16_x4(row, [input(r), input(r + 1), input(r + 2), input(r + 3)]);
+                    for (k, sum) in sums.into_iter().enumerate() {
+                        ob[(r + k) * n_out + o] = sum as f32 * (s * xs[r + k]);
+                    }
+                    r += 4;
+                }
+                for k in r..block {
+                    ob[k * n_out + o] = dot_i16(row, input(k)) as f32 * (s * xs[k]);
+                }
+            }
         }
     }
 
@@ -116,7 +158,7 @@ fn round_clamp(v: f32, max: f32) -> i16 {
     (if c >= 0.0 { c + 0.5 } else { c - 0.5 }) as i16
 }
 
-/// Quantize `x` to [-amax, amax] into `out`; returns the scale (`x ≈ out · scale`).
+/// Quantize `x` to [-amax, amax], appended to `out`; returns the scale (`x ≈ out · scale`).
 fn quantize_activations(x: &[f32], amax: f32, out: &mut Vec<i16>) -> f32 {
     let m = x.iter().fold(0.0f32, |m, v| m.max(v.abs()));
     let s = if m > 0.0 && m.is_finite() {
@@ -125,7 +167,6 @@ fn quantize_activations(x: &[f32], amax: f32, out: &mut Vec<i16>) -> f32 {
         1.0
     };
     let inv = 1.0 / s;
-    out.clear();
     out.extend(x.iter().map(|v| round_clamp(v * inv, amax)));
     s
 }
@@ -190,6 +231,19 @@ impl QuantModel {
     }
 }
 
+/// Position of projection `p` in [`QLayer::proj`].
+fn proj_index(p: Proj) -> usize {
+    match p {
+        Proj::Q => 0,
+        Proj::K => 1,
+        Proj::V => 2,
+        Proj::O => 3,
+        Proj::Gate => 4,
+        Proj::Up => 5,
+        Proj::Down => 6,
+    }
+}
+
 impl DecodeWeights for QuantModel {
     fn config(&self) -> &LlamaConfig {
         &self.cfg
@@ -209,16 +263,18 @@ impl DecodeWeights for QuantModel {
         &self.norm
     }
     fn project(&self, layer: usize, p: Proj, x: &[f32], out: &mut [f32], scratch: &mut Vec<i16>) {
-        let idx = match p {
-            Proj::Q => 0,
-            Proj::K => 1,
-            Proj::V => 2,
-            Proj::O => 3,
-            Proj::Gate => 4,
-            Proj::Up => 5,
-            Proj::Down => 6,
-        };
-        self.layers[layer].proj[idx].apply(x, out, scratch);
+        self.layers[layer].proj[proj_index(p)].apply(x, out, scratch);
+    }
+    fn project_rows(
+        &self,
+        layer: usize,
+        p: Proj,
+        x: &[f32],
+        rows: usize,
+        out: &mut [f32],
+        scratch: &mut Vec<i16>,
+    ) {
+        self.layers[layer].proj[proj_index(p)].apply_rows(x, rows, out, scratch);
     }
     fn project_head(&self, x: &[f32], out: &mut [f32], scratch: &mut Vec<i16>) {
         self.head.apply(x, out, scratch);

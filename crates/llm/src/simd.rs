@@ -1,6 +1,8 @@
-//! The library's only `unsafe`: the `pmaddwd` dot product of the quantized path
-//! ([`crate::quant`]) — AVX2 when the CPU has it and the OS saves its registers, else SSE2 —
-//! with a scalar fallback and bit-exact agreement tests. AVX2 does 16 products per
+//! The library's only `unsafe`: the `pmaddwd` dot products of the quantized path
+//! ([`crate::quant`]) — one row against one input ([`dot_i16`], decoding) and one row against
+//! four inputs ([`dot_i16_x4`], the batched prefill: the weights are loaded once for four
+//! positions) — AVX2 when the CPU has it and the OS saves its registers, else SSE2 — with
+//! scalar fallbacks and bit-exact agreement tests. AVX2 does 16 products per
 //! instruction instead of 8, which under QEMU TCG (where the kernel runs) is about twice the
 //! throughput (../shared/tcg-performance.md); the integer sum is exact either way, so every
 //! path gives the same answer.
@@ -8,14 +10,17 @@
 //! Audit summary:
 //! - What is unsafe: the call `dot_i16_sse2(a, b)` inside [`dot_i16`] (Rust requires it because
 //!   `dot_i16_sse2` carries `#[target_feature(enable = "sse2")]` and the caller does not); the
-//!   call `dot_i16_avx2(a, b)`, made only after [`avx2_usable`] returned true; and in
-//!   `detect_avx2`, `xgetbv`, executed only when CPUID says the OS set CR4.OSXSAVE.
+//!   call `dot_i16_avx2(a, b)`, made only after [`avx2_usable`] returned true; the same two
+//!   calls for the four-input bodies `dot_i16_x4_sse2` / `dot_i16_x4_avx2` in
+//!   `dot_i16_x4_common`, under the same conditions; and in `detect_avx2`, `xgetbv`, executed
+//!   only when CPUID says the OS set CR4.OSXSAVE.
 //! - Why the AVX2 call is sound: `dot_i16_avx2`'s only precondition is that the executing CPU
 //!   runs AVX2 instructions. `detect_avx2` checks what `std::is_x86_feature_detected!` checks:
 //!   CPUID.1 OSXSAVE and AVX, XCR0 bits 1 and 2 (the OS saves XMM and YMM state — the kernel's
 //!   `hal::arch::cpu` sets them and then saves state with `xsave64` in its interrupt stubs),
 //!   and CPUID.7 AVX2. The answer is cached; CPU features do not change while a program runs.
-//! - What is not: `dot_i16_sse2` itself is a *safe* function. It takes slices, reads them with
+//! - What is not: `dot_i16_sse2` itself is a *safe* function (as are the four-input bodies and
+//!   their helpers `lanes8`/`lanes16`/`hsum_128`/`hsum_256`, which slice with bounds checks). It takes slices, reads them with
 //!   bounds-checked indexing (constant indices into `chunks_exact(16)` chunks, so the checks
 //!   compile away) and builds vectors with `_mm_set_epi16`; the intrinsics it calls are safe
 //!   inside a function with the feature enabled. No raw pointers: LLVM merges the eight element
@@ -75,8 +80,7 @@ pub fn dot_i16_scalar(a: &[i16], b: &[i16]) -> i32 {
 #[target_feature(enable = "sse2")]
 fn dot_i16_sse2(a: &[i16], b: &[i16]) -> i32 {
     use core::arch::x86_64::{
-        __m128i, _mm_add_epi32, _mm_cvtsi128_si32, _mm_madd_epi16, _mm_set_epi16,
-        _mm_setzero_si128, _mm_shuffle_epi32,
+        __m128i, _mm_add_epi32, _mm_madd_epi16, _mm_set_epi16, _mm_setzero_si128,
     };
     #[inline]
     #[target_feature(enable = "sse2")]
@@ -98,10 +102,144 @@ fn dot_i16_sse2(a: &[i16], b: &[i16]) -> i32 {
         acc0 = _mm_add_epi32(acc0, _mm_madd_epi16(x0, y0));
         acc1 = _mm_add_epi32(acc1, _mm_madd_epi16(x1, y1));
     }
-    let acc = _mm_add_epi32(acc0, acc1);
+    hsum_128(_mm_add_epi32(acc0, acc1)).wrapping_add(dot_i16_scalar(&a[tail..], &b[tail..]))
+}
+
+/// [`dot_i16`] of one weight row `w` with four inputs at once: `[w·x[0], …, w·x[3]]`, each over
+/// the common length of `w` and that input. The batched prefill's kernel: each chunk of the
+/// weight row is loaded once for four positions instead of four times. The integer sums are
+/// exact, so each lane equals [`dot_i16`] of the same pair bit for bit.
+#[inline]
+pub fn dot_i16_x4(w: &[i16], x: [&[i16]; 4]) -> [i32; 4] {
+    // The vector bodies run over the length all five share; a longer input's extra products
+    // go through the scalar reference afterwards.
+    let n = x.iter().fold(w.len(), |n, xr| n.min(xr.len()));
+    let mut sums = dot_i16_x4_common(&w[..n], x.map(|xr| &xr[..n]));
+    for (sum, xr) in sums.iter_mut().zip(x) {
+        let end = w.len().min(xr.len());
+        *sum = sum.wrapping_add(dot_i16_scalar(&w[n..end], &xr[n..end]));
+    }
+    sums
+}
+
+/// [`dot_i16_x4`] for inputs of `w`'s length.
+#[inline]
+fn dot_i16_x4_common(w: &[i16], x: [&[i16]; 4]) -> [i32; 4] {
+    #[cfg(target_arch = "x86_64")]
+    if avx2_usable() {
+        // SAFETY: as in `dot_i16`: `dot_i16_x4_avx2` only requires AVX2 from the executing
+        // CPU, which `avx2_usable` checked (CPUID and XCR0); its body is safe code.
+        return unsafe { dot_i16_x4_avx2(w, x) };
+    }
+    #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+    {
+        // SAFETY: as in `dot_i16`: compiled only when the build targets SSE2, the function's
+        // only precondition; its body is safe code.
+        unsafe { dot_i16_x4_sse2(w, x) }
+    }
+    #[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
+    {
+        dot_i16_x4_scalar(w, x)
+    }
+}
+
+/// Portable reference for [`dot_i16_x4`].
+pub fn dot_i16_x4_scalar(w: &[i16], x: [&[i16]; 4]) -> [i32; 4] {
+    x.map(|xr| dot_i16_scalar(w, xr))
+}
+
+/// Sum of the four i32 lanes.
+#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+#[inline]
+#[target_feature(enable = "sse2")]
+fn hsum_128(acc: core::arch::x86_64::__m128i) -> i32 {
+    use core::arch::x86_64::{_mm_add_epi32, _mm_cvtsi128_si32, _mm_shuffle_epi32};
     let acc = _mm_add_epi32(acc, _mm_shuffle_epi32::<0x4E>(acc));
     let acc = _mm_add_epi32(acc, _mm_shuffle_epi32::<0xB1>(acc));
-    _mm_cvtsi128_si32(acc).wrapping_add(dot_i16_scalar(&a[tail..], &b[tail..]))
+    _mm_cvtsi128_si32(acc)
+}
+
+/// Eight i16 lanes from `v[j..j + 8]`.
+#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+#[inline]
+#[target_feature(enable = "sse2")]
+fn lanes8(v: &[i16], j: usize) -> core::arch::x86_64::__m128i {
+    let v = &v[j..j + 8];
+    core::arch::x86_64::_mm_set_epi16(v[7], v[6], v[5], v[4], v[3], v[2], v[1], v[0])
+}
+
+/// SSE2 body of [`dot_i16_x4`] (inputs of `w`'s length): one load of the weights per 8
+/// columns, four `pmaddwd`s, one accumulator per input.
+#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+#[target_feature(enable = "sse2")]
+fn dot_i16_x4_sse2(w: &[i16], x: [&[i16]; 4]) -> [i32; 4] {
+    use core::arch::x86_64::{_mm_add_epi32, _mm_madd_epi16, _mm_setzero_si128};
+    let n = w.len();
+    let full = n - n % 8;
+    let mut acc = [_mm_setzero_si128(); 4];
+    for j in (0..full).step_by(8) {
+        let wv = lanes8(w, j);
+        for (a, xr) in acc.iter_mut().zip(x) {
+            *a = _mm_add_epi32(*a, _mm_madd_epi16(wv, lanes8(xr, j)));
+        }
+    }
+    let mut sums = [0i32; 4];
+    for ((sum, a), xr) in sums.iter_mut().zip(acc).zip(x) {
+        *sum = hsum_128(a).wrapping_add(dot_i16_scalar(&w[full..], &xr[full..]));
+    }
+    sums
+}
+
+/// Sixteen i16 lanes from `v[j..j + 16]`.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+#[target_feature(enable = "avx2")]
+fn lanes16(v: &[i16], j: usize) -> core::arch::x86_64::__m256i {
+    let v = &v[j..j + 16];
+    core::arch::x86_64::_mm256_set_epi16(
+        v[15], v[14], v[13], v[12], v[11], v[10], v[9], v[8], v[7], v[6], v[5], v[4], v[3], v[2],
+        v[1], v[0],
+    )
+}
+
+/// Sum of the eight i32 lanes.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+#[target_feature(enable = "avx2")]
+fn hsum_256(acc: core::arch::x86_64::__m256i) -> i32 {
+    use core::arch::x86_64::{
+        _mm_add_epi32, _mm_cvtsi128_si32, _mm_shuffle_epi32, _mm256_castsi256_si128,
+        _mm256_extracti128_si256,
+    };
+    let acc = _mm_add_epi32(
+        _mm256_castsi256_si128(acc),
+        _mm256_extracti128_si256::<1>(acc),
+    );
+    let acc = _mm_add_epi32(acc, _mm_shuffle_epi32::<0x4E>(acc));
+    let acc = _mm_add_epi32(acc, _mm_shuffle_epi32::<0xB1>(acc));
+    _mm_cvtsi128_si32(acc)
+}
+
+/// AVX2 body of [`dot_i16_x4`] (inputs of `w`'s length): one load of the weights per 16
+/// columns, four `vpmaddwd`s, one accumulator per input.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn dot_i16_x4_avx2(w: &[i16], x: [&[i16]; 4]) -> [i32; 4] {
+    use core::arch::x86_64::{_mm256_add_epi32, _mm256_madd_epi16, _mm256_setzero_si256};
+    let n = w.len();
+    let full = n - n % 16;
+    let mut acc = [_mm256_setzero_si256(); 4];
+    for j in (0..full).step_by(16) {
+        let wv = lanes16(w, j);
+        for (a, xr) in acc.iter_mut().zip(x) {
+            *a = _mm256_add_epi32(*a, _mm256_madd_epi16(wv, lanes16(xr, j)));
+        }
+    }
+    let mut sums = [0i32; 4];
+    for ((sum, a), xr) in sums.iter_mut().zip(acc).zip(x) {
+        *sum = hsum_256(a).wrapping_add(dot_i16_scalar(&w[full..], &xr[full..]));
+    }
+    sums
 }
 
 /// Whether [`dot_i16`] may use AVX2 (see the module's audit summary); detected once.
@@ -152,9 +290,7 @@ fn xcr0() -> u64 {
 #[target_feature(enable = "avx2")]
 fn dot_i16_avx2(a: &[i16], b: &[i16]) -> i32 {
     use core::arch::x86_64::{
-        __m256i, _mm_add_epi32, _mm_cvtsi128_si32, _mm_shuffle_epi32, _mm256_add_epi32,
-        _mm256_castsi256_si128, _mm256_extracti128_si256, _mm256_madd_epi16, _mm256_set_epi16,
-        _mm256_setzero_si256,
+        __m256i, _mm256_add_epi32, _mm256_madd_epi16, _mm256_set_epi16, _mm256_setzero_si256,
     };
     #[inline]
     #[target_feature(enable = "avx2")]
@@ -183,19 +319,42 @@ fn dot_i16_avx2(a: &[i16], b: &[i16]) -> i32 {
         );
         done += 16;
     }
-    let acc = _mm256_add_epi32(acc0, acc1);
-    let acc = _mm_add_epi32(
-        _mm256_castsi256_si128(acc),
-        _mm256_extracti128_si256::<1>(acc),
-    );
-    let acc = _mm_add_epi32(acc, _mm_shuffle_epi32::<0x4E>(acc));
-    let acc = _mm_add_epi32(acc, _mm_shuffle_epi32::<0xB1>(acc));
-    _mm_cvtsi128_si32(acc).wrapping_add(dot_i16_scalar(&a[done..], &b[done..]))
+    hsum_256(_mm256_add_epi32(acc0, acc1)).wrapping_add(dot_i16_scalar(&a[done..], &b[done..]))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn four_row_dot_agrees_with_one_row_bit_for_bit() {
+        let mut r = crate::rng::Rng::new(8);
+        let mut v = |n: usize| -> alloc::vec::Vec<i16> {
+            (0..n).map(|_| r.below(4095) as i16 - 2047).collect()
+        };
+        for n in [0usize, 1, 7, 8, 9, 15, 16, 17, 31, 32, 33, 128, 352, 1001] {
+            let w = v(n);
+            let xs = [v(n), v(n), v(n), v(n)];
+            let x = [&xs[0][..], &xs[1][..], &xs[2][..], &xs[3][..]];
+            let want = x.map(|xr| dot_i16(&w, xr));
+            assert_eq!(dot_i16_x4(&w, x), want, "n = {n}");
+            assert_eq!(dot_i16_x4_scalar(&w, x), want, "scalar, n = {n}");
+            #[cfg(target_arch = "x86_64")]
+            {
+                // SAFETY: SSE2 is in the x86_64 baseline.
+                assert_eq!(unsafe { dot_i16_x4_sse2(&w, x) }, want, "sse2, n = {n}");
+                if avx2_usable() {
+                    // SAFETY: `avx2_usable` checked CPUID and XCR0.
+                    assert_eq!(unsafe { dot_i16_x4_avx2(&w, x) }, want, "avx2, n = {n}");
+                }
+            }
+        }
+        // Inputs of different lengths: each lane over its own common length with `w`.
+        let w = v(40);
+        let (a, b, c, d) = (v(40), v(17), v(0), v(64));
+        let x = [&a[..], &b[..], &c[..], &d[..]];
+        assert_eq!(dot_i16_x4(&w, x), x.map(|xr| dot_i16(&w, xr)));
+    }
 
     #[test]
     fn simd_agrees_with_scalar_bit_for_bit() {

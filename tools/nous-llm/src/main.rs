@@ -16,6 +16,7 @@ mod kernel_ref;
 mod model_io;
 mod peer;
 mod plot;
+mod prefill_bench;
 
 use clap::{Parser, Subcommand};
 use peak_alloc::PeakAlloc;
@@ -64,6 +65,8 @@ enum Command {
     SiteEval(answer::SiteEvalArgs),
     /// Decode speed against a plain C reference (tools/nous-llm/c-ref) on the same weights and work.
     PeerBench(peer::PeerBenchArgs),
+    /// Batched prefill against token-by-token on the kernel's prompts (alternating pairs).
+    PrefillBench(prefill_bench::PrefillBenchArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -82,5 +85,6 @@ fn main() -> anyhow::Result<()> {
         Command::TaskEval(a) => answer::task_eval(&a),
         Command::SiteEval(a) => answer::site_eval(&a),
         Command::PeerBench(a) => peer::peer_bench(&a),
+        Command::PrefillBench(a) => prefill_bench::prefill_bench(&a),
     }
 }
