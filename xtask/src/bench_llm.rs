@@ -399,10 +399,28 @@ fn qemu_part(count: usize, closed_loop_runs: u32) -> Result<QemuFigures> {
         Vec::new()
     };
     // Last, because executing the answers changes the kernel's settings (thresholds,
-    // policies) that the steps above depend on.
-    let command = format!("llmctl eval validation {count} --execute");
-    let line = line_of(&mut console, &command, "executed: ")?;
-    let executions = parse_executions(&line).with_context(|| format!("cannot read {line:?}"))?;
+    // policies) that the steps above depend on: on the base model, then with the adapter the
+    // fine-tune wrote (the second run starts from the settings the first left).
+    let mut executions = Vec::new();
+    for (label, setup) in [
+        ("base model", "llmctl adapter unload"),
+        ("adapter ft-1", "llmctl adapter load ft-1"),
+    ] {
+        console.command(setup)?;
+        let command = format!("llmctl eval validation {count} --execute");
+        let out = console.command(&command)?;
+        let find = |prefix: &str| {
+            out.iter()
+                .find(|l| l.starts_with(prefix))
+                .cloned()
+                .with_context(|| format!("`{command}` printed {out:?}"))
+        };
+        let (line, split) = (find("executed: ")?, find("by expected answer: ")?);
+        println!("kernel: [{label}] {line}");
+        println!("kernel: [{label}] {split}");
+        let counts = parse_executions(&line).with_context(|| format!("cannot read {line:?}"))?;
+        executions.push((label, counts, split));
+    }
     console.command_then_exit("shutdown", "shutting down", Duration::from_secs(30))?;
     drop(console);
     let finetune = KernelFinetune {
@@ -425,23 +443,14 @@ fn qemu_part(count: usize, closed_loop_runs: u32) -> Result<QemuFigures> {
     })
 }
 
-/// Runs `command` and returns (and prints) its output line that starts with `prefix`.
-fn line_of(console: &mut Console, command: &str, prefix: &str) -> Result<String> {
-    let out = console.command(command)?;
-    let line = out
-        .iter()
-        .find(|l| l.starts_with(prefix))
-        .with_context(|| format!("`{command}` printed {out:?}"))?;
-    println!("kernel: {line}");
-    Ok(line.clone())
-}
-
 /// What the in-kernel part measured in one boot.
 struct QemuFigures {
     evals: BTreeMap<String, EvalLine>,
     finetune: KernelFinetune,
     passes: Vec<ClosedLoop>,
-    executions: Executions,
+    /// `llmctl eval validation N --execute` per model setting: the counts and the
+    /// by-expected-answer line.
+    executions: Vec<(&'static str, Executions, String)>,
 }
 
 /// The counts of `llmctl eval … --execute`'s `executed:` line.
@@ -604,18 +613,21 @@ pub fn run(extra: &[String]) -> Result<ExitCode> {
         h("host_finetune_adapter_bytes")
     );
     let pct = |a: usize, b: usize| a as f64 * 100.0 / b.max(1) as f64;
-    println!(
-        "| validation, answers executed (`llmctl eval validation {count} --execute`): answers with a command to run (goal ≥ 85 %) | {:.1} % ({} of {}) | – | – |",
-        pct(executions.with_commands, executions.answers),
-        executions.with_commands,
-        executions.answers
-    );
-    println!(
-        "| validation, executed commands that succeeded (goal ≥ 90 %) | {:.1} % ({} of {}) | – | – |",
-        pct(executions.ran, executions.ran + executions.failed),
-        executions.ran,
-        executions.ran + executions.failed
-    );
+    for (label, e, split) in &executions {
+        println!(
+            "| validation, {label}, answers executed (`llmctl eval validation {count} --execute`): answers with a command to run (goal ≥ 85 %) | {:.1} % ({} of {}) | – | – |",
+            pct(e.with_commands, e.answers),
+            e.with_commands,
+            e.answers
+        );
+        println!("| validation, {label}: {split} | – | – | – |");
+        println!(
+            "| validation, {label}, executed commands that succeeded (goal ≥ 90 %) | {:.1} % ({} of {}) | – | – |",
+            pct(e.ran, e.ran + e.failed),
+            e.ran,
+            e.ran + e.failed
+        );
+    }
     let _ = ft.status;
     let host_dir = image::workspace_root().join("target/nous-llm/kernel-ref-adapter");
     let same =

@@ -7,6 +7,7 @@ docs/BENCHMARKS.md (copies of target/kernel/images/nous-normal built before and 
 a data disk from `mkfs.ext4 -d` over a directory holding models/).
 
 usage: ab_kernels.py DISK.img PAIRS 'command[ ;; command...]' ELF_A ELF_B
+       (QEMU runs on the CPUs in $AB_CPUS, default 0,1)
 e.g.   ab_kernels.py data.img 3 'llmctl eval validation 40' old.elf new.elf
        ab_kernels.py data.img 3 'llmctl finetune --heldout 100 ;; @wait phase: done' old.elf new.elf
 """
@@ -15,7 +16,7 @@ import subprocess, sys, time, os, shutil, select, re
 def run(elf, disk, command):
     img = f"/tmp/ab-{os.getpid()}.img"
     shutil.copy(disk, img)
-    args = ["taskset","-c","0,1","qemu-system-x86_64","-accel","tcg","-cpu","max","-m","256M","-smp","1",
+    args = ["taskset","-c",os.environ.get("AB_CPUS","0,1"),"qemu-system-x86_64","-accel","tcg","-cpu","max","-m","256M","-smp","1",
             "-kernel",elf,"-display","none","-no-reboot","-device","isa-debug-exit,iobase=0xf4,iosize=0x04",
             "-serial","stdio","-monitor","none",
             "-drive",f"file={img},if=none,id=data,format=raw","-device","virtio-blk-pci,drive=data"]
