@@ -25,7 +25,9 @@
 //!
 //! Arguments after `--`: `--count N` (prompts per split, default 200), `--closed-loop-runs R`
 //! (default 12: a pair — ladder off, on — of leak, bursty and fragment, each followed by a
-//! benign pair; 0 skips part 4), `--closed-loop-only` (part 4 alone, in its own boot),
+//! benign pair; 0 skips part 4), `--closed-loop-family F` (instead, `crashctl eval F 1 1`: the
+//! family's OOM-bound kind and benign twin, ladder off and on), `--closed-loop-only` (part 4
+//! alone, in its own boot),
 //! `--skip-host-bench` (part 1), `--qemu-only` (parts 1 and 2 skipped; then no host column).
 
 use std::collections::BTreeMap;
@@ -161,17 +163,25 @@ fn metric(lines: &[String], name: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
-/// Runs `crashctl eval runs seed` with the autonomous mode off, on (the model) and expert,
-/// on the base model (no adapter).
-fn closed_loop(console: &mut Console, runs: u32, seed: u64) -> Result<Vec<ClosedLoop>> {
-    console.set_command_timeout(Duration::from_secs(200) * runs + Duration::from_secs(60));
+/// What the closed loop runs: `crashctl eval <plan>` (`R 1`: the builtin mix, or
+/// `FAMILY 1 1`: one scenario family's OOM-bound kind and benign twin) and its number of runs.
+struct LoopPlan {
+    plan: String,
+    runs: u32,
+}
+
+/// Runs `crashctl eval <plan>` with the autonomous mode off, on (the model) and expert, on
+/// the base model (no adapter).
+fn closed_loop(console: &mut Console, plan: &LoopPlan) -> Result<Vec<ClosedLoop>> {
+    let LoopPlan { plan, runs } = plan;
+    console.set_command_timeout(Duration::from_secs(200) * *runs + Duration::from_secs(60));
     console.command("llmctl adapter unload")?;
     let mut out = Vec::new();
     for mode in ["off", "on", "expert"] {
         console.command(&format!("llmctl auto-execute {mode}"))?;
         let before = console.command("metrics")?;
-        println!("xtask: bench llm: crashctl eval {runs} {seed} with llmctl auto-execute {mode}");
-        let lines = console.command(&format!("crashctl eval {runs} {seed}"))?;
+        println!("xtask: bench llm: crashctl eval {plan} with llmctl auto-execute {mode}");
+        let lines = console.command(&format!("crashctl eval {plan}"))?;
         let after = console.command("metrics")?;
         let mut parsed = Vec::new();
         for line in lines.iter().filter(|l| l.starts_with("eval run=")) {
@@ -194,10 +204,10 @@ fn closed_loop(console: &mut Console, runs: u32, seed: u64) -> Result<Vec<Closed
     Ok(out)
 }
 
-fn print_closed_loop(passes: &[ClosedLoop], runs: u32, seed: u64) {
+fn print_closed_loop(passes: &[ClosedLoop], plan: &str) {
     println!();
     println!(
-        "closed loop (`crashctl eval {runs} {seed}` three times; the autonomous mode acts in every run, the ladder in the odd ones):"
+        "closed loop (`crashctl eval {plan}` three times; the autonomous mode acts in every run, the ladder in the odd ones):"
     );
     println!(
         "| responder | OOM-bound runs ending in an OOM kill | benign runs ending in an OOM kill | autonomous actions | model answers ≠ expert |"
@@ -306,9 +316,9 @@ fn boot() -> Result<(Console, ScratchImage)> {
 }
 
 /// `--closed-loop-only`: part 4 alone, in its own boot.
-fn closed_loop_part(runs: u32) -> Result<Vec<ClosedLoop>> {
+fn closed_loop_part(plan: &LoopPlan) -> Result<Vec<ClosedLoop>> {
     let (mut console, _scratch) = boot()?;
-    let passes = closed_loop(&mut console, runs, 1)?;
+    let passes = closed_loop(&mut console, plan)?;
     console.command_then_exit("shutdown", "shutting down", Duration::from_secs(30))?;
     Ok(passes)
 }
@@ -359,7 +369,7 @@ fn compare_answers(kernel: &[String], host: &[String]) -> String {
     }
 }
 
-fn qemu_part(count: usize, closed_loop_runs: u32) -> Result<QemuFigures> {
+fn qemu_part(count: usize, plan: &LoopPlan) -> Result<QemuFigures> {
     let (mut console, scratch) = boot()?;
     console.set_command_timeout(Duration::from_secs(30 + count as u64));
     let mut evals = BTreeMap::new();
@@ -393,8 +403,8 @@ fn qemu_part(count: usize, closed_loop_runs: u32) -> Result<QemuFigures> {
         println!("kernel: {line}");
     }
     let text = status.join("\n");
-    let passes = if closed_loop_runs > 0 {
-        closed_loop(&mut console, closed_loop_runs, 1)?
+    let passes = if plan.runs > 0 {
+        closed_loop(&mut console, plan)?
     } else {
         Vec::new()
     };
@@ -486,6 +496,7 @@ pub fn run(extra: &[String]) -> Result<ExitCode> {
     let mut closed_loop_runs = 12u32;
     let (mut host_bench, mut host_ref) = (true, true);
     let mut closed_loop_only = false;
+    let mut family: Option<String> = None;
     let mut args = extra.iter();
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -505,24 +516,43 @@ pub fn run(extra: &[String]) -> Result<ExitCode> {
             }
             "--qemu-only" => (host_bench, host_ref) = (false, false),
             "--closed-loop-only" => closed_loop_only = true,
+            "--closed-loop-family" => {
+                family = Some(
+                    args.next()
+                        .filter(|f| f.starts_with(|c: char| c.is_ascii_alphabetic()))
+                        .context("--closed-loop-family needs a scenario family name")?
+                        .clone(),
+                );
+            }
             "--heldout-only" => {
                 println!("{}", crate::bench_llm_heldout::run(&[])?);
                 return Ok(ExitCode::SUCCESS);
             }
             other => {
                 bail!(
-                    "unknown argument {other:?} (--count N, --skip-host-bench, --qemu-only, --closed-loop-runs R, --closed-loop-only, --heldout-only)"
+                    "unknown argument {other:?} (--count N, --skip-host-bench, --qemu-only, --closed-loop-runs R, --closed-loop-family F, --closed-loop-only, --heldout-only)"
                 )
             }
         }
     }
+    // A family runs its OOM-bound kind and benign twin, ladder off and on: 4 runs.
+    let plan = match family {
+        Some(f) => LoopPlan {
+            plan: format!("{f} 1 1"),
+            runs: 4,
+        },
+        None => LoopPlan {
+            plan: format!("{closed_loop_runs} 1"),
+            runs: closed_loop_runs,
+        },
+    };
     if closed_loop_only {
         ensure!(
-            closed_loop_runs > 0,
+            plan.runs > 0,
             "--closed-loop-only needs --closed-loop-runs ≥ 1"
         );
-        let passes = closed_loop_part(closed_loop_runs).context("closed loop (QEMU)")?;
-        print_closed_loop(&passes, closed_loop_runs, 1);
+        let passes = closed_loop_part(&plan).context("closed loop (QEMU)")?;
+        print_closed_loop(&passes, &plan.plan);
         return Ok(ExitCode::SUCCESS);
     }
     if host_bench {
@@ -542,7 +572,7 @@ pub fn run(extra: &[String]) -> Result<ExitCode> {
         finetune: ft,
         passes,
         executions,
-    } = qemu_part(count, closed_loop_runs).context("in-kernel part (QEMU)")?;
+    } = qemu_part(count, &plan).context("in-kernel part (QEMU)")?;
     let h = |k: &str| host.get(k).copied().unwrap_or(f64::NAN);
     println!();
     println!(
@@ -643,7 +673,7 @@ pub fn run(extra: &[String]) -> Result<ExitCode> {
         same(&ft.config, "adapter_config.json")
     );
     if !passes.is_empty() {
-        print_closed_loop(&passes, closed_loop_runs, 1);
+        print_closed_loop(&passes, &plan.plan);
     }
     Ok(ExitCode::SUCCESS)
 }
