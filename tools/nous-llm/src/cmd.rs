@@ -502,7 +502,8 @@ pub fn train(a: &TrainArgs) -> Result<()> {
         None => Vec::new(),
     };
     let is_lm_step = |step: u32| {
-        !lm.is_empty() && (step <= a.lm_first || (a.lm_every > 0 && step % a.lm_every == 0))
+        !lm.is_empty()
+            && (step <= a.lm_first || (a.lm_every > 0 && step.is_multiple_of(a.lm_every)))
     };
     let mut lm_rng = SplitMix64::new(a.seed ^ 0x6c6d_7478);
     let (mut lm_steps, mut lm_loss) = (0u32, 0.0f64);
