@@ -415,6 +415,11 @@ pub struct TrainArgs {
     /// Tokens per language-model window (`<bos>` and a slice of the text), at most --ctx.
     #[arg(long, default_value_t = 96)]
     lm_seq: usize,
+    /// Start from this model directory's weights instead of a random initialisation
+    /// (continued training; its config replaces --hidden/--layers/--heads/--kv-heads/--ffn/--ctx,
+    /// and its tokenizer must be --tokenizer).
+    #[arg(long)]
+    init: Option<PathBuf>,
 }
 
 /// The token stream of a plain-text file for language-model steps: each line is encoded
@@ -458,8 +463,22 @@ pub fn train(a: &TrainArgs) -> Result<()> {
         eos_token_id: Some(sp.eos),
     };
     cfg.validate()?;
-    let params = cfg.num_parameters();
-    let model = LlamaModel::new_random(cfg, a.seed)?;
+    let model = match &a.init {
+        Some(dir) => {
+            let (model, init_tok) = load_model_dir(dir)?;
+            if init_tok.to_json() != tok.to_json() {
+                bail!(
+                    "--init {}: its tokenizer.json differs from --tokenizer {}",
+                    dir.display(),
+                    a.tokenizer.display()
+                );
+            }
+            model
+        }
+        None => LlamaModel::new_random(cfg, a.seed)?,
+    };
+    let params = model.config().num_parameters();
+    let ctx = model.config().max_position_embeddings;
     let to_examples = |ex: &[(String, String)]| -> Vec<TrainExample> {
         ex.iter()
             .map(|(p, c)| train_example(&tok, sp, p, c))
@@ -482,8 +501,8 @@ pub fn train(a: &TrainArgs) -> Result<()> {
     };
     let lm = match &a.lm_text {
         Some(path) => {
-            if a.lm_seq < 2 || a.lm_seq > a.ctx {
-                bail!("--lm-seq {} must be in 2..=--ctx {}", a.lm_seq, a.ctx);
+            if a.lm_seq < 2 || a.lm_seq > ctx {
+                bail!("--lm-seq {} must be in 2..=--ctx {}", a.lm_seq, ctx);
             }
             let stream = lm_stream(&tok, path)?;
             if stream.len() < a.lm_seq {
@@ -510,10 +529,10 @@ pub fn train(a: &TrainArgs) -> Result<()> {
     let augmenter = oslang::augment::Augmenter::new();
     let mut aug_rng = SplitMix64::new(a.seed ^ 0x6175_676d);
     let longest = train_set.iter().map(|e| e.tokens.len()).max().unwrap_or(0);
-    if longest > a.ctx {
+    if longest > ctx {
         bail!(
             "a training sequence has {longest} tokens, more than --ctx {}",
-            a.ctx
+            ctx
         );
     }
     let val_pairs = task_pairs(a.task, "validation", a.corpus_seed, a.eval_examples)?;
@@ -556,7 +575,7 @@ pub fn train(a: &TrainArgs) -> Result<()> {
                 let query = augmenter.augment(&mut aug_rng, &e.query);
                 let prompt = oslang::state_json::encode_raw_prompt(&e.state, &query);
                 let ex = train_example(&tok, sp, &prompt, &e.answer.to_text());
-                if ex.tokens.len() <= a.ctx {
+                if ex.tokens.len() <= ctx {
                     batch.push(ex);
                     continue;
                 }
@@ -643,6 +662,7 @@ pub fn train(a: &TrainArgs) -> Result<()> {
         "task": format!("{:?}", a.task).to_lowercase(),
         "parameters": params,
         "steps": a.steps,
+        "init": a.init.as_ref().map(|p| p.display().to_string()),
         "batch": a.batch,
         "train_examples": a.train_examples,
         "augment": a.augment,
