@@ -228,12 +228,12 @@ impl Abstention {
 
 /// The shipped thresholds, chosen on the validation split (1000 examples, seed 1) for the
 /// model in `models/` by a rule fixed before the held-out run: the smallest state-changing
-/// threshold whose unasked state changes are ≤ 1 % (0.8: 0.7 %), then the read-only threshold
-/// with the most right answers (0: 55.8 % against 56.3 % without abstention). See the sweep
+/// threshold whose unasked state changes are ≤ 1 % (0.9: 0.6 %), then the read-only threshold
+/// with the most right answers (0: 55.2 % against 53.9 % without abstention). See the sweep
 /// in docs/LLM.md (`nous-llm task-eval --sweep`).
 pub const ABSTENTION: Abstention = Abstention {
     min_confidence: 0.0,
-    min_confidence_state_changing: 0.8,
+    min_confidence_state_changing: 0.9,
 };
 
 /// The thresholds with a LoRA adapter merged in. An adapter is an operator's explicit site

@@ -8,7 +8,8 @@
 //! `data/make_manpage_words.py`), at random positions; a filler phrase at the start or the end;
 //! deletion of one function word ("the", "me", "please", …); and synonym swaps from a small
 //! hand-written table of exact synonyms ("display" for "show", "ram" for "memory",
-//! "defragment" for "compact"). Words that could change an answer are never inserted: every
+//! "defragment" for "compact"); then, with the generator's own noise models, one typo (20 %)
+//! and casing noise. Words that could change an answer are never inserted: every
 //! word of the generator's templates (all families, both splits — used only to exclude) and a
 //! stop list of negations, numbers, units and destructive verbs. The validation split is never
 //! augmented, so its figures stay comparable; training applies this on every draw
@@ -23,7 +24,8 @@ use rng::SplitMix64;
 /// `word count` lines, most frequent first (see the module documentation for the source).
 pub const MANPAGE_WORDS: &str = include_str!("../data/manpage_words.txt");
 
-/// Words never inserted as noise: they negate, count, name units or commands, or destroy.
+/// Words never inserted as noise: they negate, name units or commands, or destroy (number
+/// words come from the generator's own `ONES` and `TENS`).
 const STOP: &[&str] = &[
     "not",
     "no",
@@ -42,22 +44,7 @@ const STOP: &[&str] = &[
     "new",
     "previous",
     "default",
-    "one",
-    "two",
-    "three",
-    "four",
-    "five",
-    "six",
-    "seven",
-    "eight",
-    "nine",
-    "ten",
-    "eleven",
-    "twelve",
-    "twenty",
-    "thirty",
-    "forty",
-    "fifty",
+    "hundred",
     "sixty",
     "hundred",
     "thousand",
@@ -251,6 +238,10 @@ const FILLERS: &[&str] = &[
     "cheers",
 ];
 
+/// Share (percent) of augmented requests that also get one typo (the generator's own typo
+/// model: a swapped, dropped or doubled letter); casing noise is drawn on every augmentation.
+const TYPO_PERCENT: u64 = 20;
+
 /// Draws noise for training requests (see the module documentation).
 pub struct Augmenter {
     /// Insertable words, each repeated by a weight that grows with its frequency.
@@ -263,6 +254,8 @@ impl Augmenter {
         let excluded: BTreeSet<&str> = crate::task::template_words()
             .into_iter()
             .chain(STOP.iter().copied())
+            .chain(crate::task::ONES.iter().copied())
+            .chain(crate::task::TENS.iter().copied().filter(|w| !w.is_empty()))
             .collect();
         let mut words = Vec::new();
         for line in MANPAGE_WORDS.lines() {
@@ -322,7 +315,10 @@ impl Augmenter {
                 alloc::format!("{text}, {filler}")
             };
         }
-        text
+        if rng.below(100) < TYPO_PERCENT {
+            text = crate::task::typo(rng, &text);
+        }
+        crate::task::casing(rng, &text)
     }
 }
 
@@ -377,7 +373,10 @@ mod tests {
         for e in generate(Split::Train, 3, 400) {
             let out = a.augment(&mut rng, &e.query);
             changed += usize::from(out != e.query);
-            // Only inserted words, fillers and synonyms are new; numbers survive.
+            // Casing noise aside, only inserted words, fillers, synonyms and one typo of a
+            // word of four or more letters are new; numbers survive, and so do the negations
+            // a typo cannot reach ("stop" can get a typo, as in the generator).
+            let out = out.to_ascii_lowercase();
             for w in e
                 .query
                 .split(' ')
@@ -385,7 +384,7 @@ mod tests {
             {
                 assert!(out.contains(w), "{:?} lost {w:?}: {out:?}", e.query);
             }
-            for neg in ["don't", "not", "stop"] {
+            for neg in ["don't", "not"] {
                 if e.query.split(' ').any(|w| w == neg) {
                     assert!(out.contains(neg), "{:?} lost {neg:?}: {out:?}", e.query);
                 }

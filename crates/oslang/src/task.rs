@@ -1112,6 +1112,277 @@ static FAMILIES: &[Family] = &[
         ],
         |_| Need::WhatGrows,
     ),
+    // Questions answered by one read-only command.
+    fam(
+        "question",
+        &[
+            "how much memory is free",
+            "how much free memory do we have",
+            "what's the total memory",
+            "how much ram is left",
+            "is there enough free memory",
+            "how much memory is in use",
+            "what is the free memory right now",
+            "how much ram does this box have",
+            "do we still have free ram",
+            "how many megabytes are free",
+            "is memory running low",
+            "how much memory is used up",
+        ],
+        |_| show("meminfo"),
+    ),
+    fam(
+        "question",
+        &[
+            "what is running right now",
+            "which process uses the most cpu",
+            "who is hogging the cpu",
+            "is anything using a lot of cpu",
+            "what threads are there",
+            "which thread is the busiest",
+            "how many threads exist",
+            "is the shell still running",
+            "what processes are alive",
+            "which task eats the cpu",
+            "is some thread stuck at full cpu",
+            "who is using the processor",
+        ],
+        |_| show("ps"),
+    ),
+    fam(
+        "question",
+        &[
+            "how long has it been running",
+            "when was the last boot",
+            "how long have we been up",
+            "is it a fresh boot",
+            "how many hours since boot",
+            "has the machine rebooted recently",
+            "what is the uptime",
+            "how old is this boot",
+            "how long has the kernel been running",
+            "did it restart lately",
+            "how many minutes has it been up",
+            "since when is the box up",
+        ],
+        |_| show("uptime"),
+    ),
+    fam(
+        "question",
+        &[
+            "what version is this",
+            "which build are we running",
+            "is this the latest kernel",
+            "what kernel version do we have",
+            "which nous release is installed",
+            "how old is this kernel build",
+            "what's the version",
+            "what build is running",
+            "which version of the os",
+            "is this an old release",
+            "which kernel am i talking to",
+            "what release is this machine on",
+        ],
+        |_| show("version"),
+    ),
+    fam(
+        "question",
+        &[
+            "how much disk space is left",
+            "is the disk full",
+            "how much storage do we have",
+            "are we running out of disk",
+            "how much space is used on disk",
+            "is there room on the drive",
+            "how big is the disk",
+            "what's the disk usage",
+            "is the filesystem full",
+            "do we have free space on disk",
+            "is storage almost full",
+            "how many blocks are free on disk",
+        ],
+        |_| show("df"),
+    ),
+    fam(
+        "question",
+        &[
+            "how fragmented is the memory",
+            "is memory fragmented",
+            "what is the fragmentation index",
+            "how many free pages are there",
+            "is the allocator healthy",
+            "are there large free blocks",
+            "what does the buddy allocator look like",
+            "how bad is fragmentation",
+            "are high order pages available",
+            "what's the allocator state",
+            "is the heap fragmented",
+            "how many pages are allocated",
+        ],
+        |_| show("memctl stats"),
+    ),
+    fam(
+        "question",
+        &[
+            "how accurate is the oom predictor",
+            "is the crash predictor any good",
+            "what is the predictor's precision",
+            "how often is the crash predictor right",
+            "does the oom predictor work",
+            "how many false alarms does the predictor raise",
+            "what's the recall of the crash model",
+            "can we trust the crash predictions",
+            "how well does crash prediction perform",
+            "is the predictor reliable",
+            "does the crash forecaster miss crashes",
+            "how early does the predictor warn",
+        ],
+        |_| show("crashctl stats"),
+    ),
+    fam(
+        "question",
+        &[
+            "were there any crash warnings recently",
+            "did we have oom warnings today",
+            "has the predictor warned before",
+            "were there risk events lately",
+            "any crash alerts earlier",
+            "what warnings came before",
+            "did anything warn about memory",
+            "have there been crash predictions",
+            "was there an oom alert",
+            "when was the last crash warning",
+            "has the risk been high before",
+            "what did the predictor say earlier",
+        ],
+        |_| show("crashctl history"),
+    ),
+    fam(
+        "question",
+        &[
+            "did the ladder kill anything",
+            "was anything killed for memory",
+            "what did the oom ladder do",
+            "has the ladder acted",
+            "did the kernel kill a thread",
+            "were threads killed recently",
+            "what happened under memory pressure",
+            "has the ladder freed anything",
+            "did the supervisor intervene",
+            "was there an oom kill",
+            "why did my thread die",
+            "did the oom response step in",
+        ],
+        |_| show("crashctl log"),
+    ),
+    fam(
+        "question",
+        &[
+            "which scheduler is running",
+            "is the transformer scheduler on",
+            "what scheduling policy are we using",
+            "how many context switches so far",
+            "is the run queue long",
+            "how many threads are runnable",
+            "are we on round robin",
+            "is the learned scheduler active",
+            "what is the scheduler policy",
+            "how busy is the scheduler",
+            "how often does it switch threads",
+            "which policy picks the next thread",
+        ],
+        |_| show("schedctl stats"),
+    ),
+    fam(
+        "question",
+        &[
+            "is the language model loaded",
+            "is the language model running",
+            "how much memory does the model take",
+            "is the llm ok",
+            "is the assistant up",
+            "did the model load",
+            "how big is the model",
+            "how fast is the model",
+            "is the ai model working",
+            "what's the state of the llm",
+            "how many parameters does the model have",
+            "is the in-kernel llm alive",
+        ],
+        |_| show("llmctl status"),
+    ),
+    fam(
+        "question",
+        &[
+            "is the fine-tune done",
+            "has the lora training finished",
+            "how far is the fine tuning",
+            "is an adapter being trained",
+            "did training finish",
+            "is the fine tune still running",
+            "what's the finetune progress",
+            "is lora training done yet",
+            "has the adapter finished training",
+            "how long until the fine-tune completes",
+            "is the model still learning",
+            "did the fine-tuning fail",
+        ],
+        |_| show("llmctl finetune-status"),
+    ),
+    fam(
+        "question",
+        &[
+            "is the network working",
+            "are we connected",
+            "is the link up",
+            "how much traffic is there",
+            "can the dashboard be reached",
+            "are there open connections",
+            "is networking ok",
+            "how many packets went out",
+            "is the nic up",
+            "are we online",
+            "is anyone connected to the dashboard",
+            "did the network drop",
+        ],
+        |_| show("netctl status"),
+    ),
+    fam(
+        "question",
+        &[
+            "what did the model execute",
+            "which commands did the ai run",
+            "has the assistant run anything",
+            "what did the llm do",
+            "did the model change anything",
+            "what has the assistant done so far",
+            "did the ai touch anything",
+            "which answers did the model give",
+            "has the llm executed commands",
+            "what did you run earlier",
+            "what actions did the model take",
+            "did the assistant refuse anything",
+        ],
+        |_| show("llmctl log"),
+    ),
+    fam(
+        "question",
+        &[
+            "which adapters do we have",
+            "is there a lora adapter",
+            "what adapters are installed",
+            "which adapter is loaded",
+            "are any adapters available",
+            "how many adapters exist",
+            "is a fine-tuned adapter present",
+            "do we have any lora weights",
+            "which site adapters are there",
+            "is an adapter active",
+            "what adapters can i use",
+            "are adapters installed",
+        ],
+        |_| show("llmctl adapter list"),
+    ),
     fam(
         "out-of-scope",
         &[
@@ -1130,6 +1401,21 @@ static FAMILIES: &[Family] = &[
             "book a flight to paris",
             "who are you voting for",
             "summarise this novel",
+            "install nginx",
+            "open a web browser",
+            "what time is it in tokyo",
+            "search the web for rust tutorials",
+            "set an alarm for seven",
+            "how do i center a div",
+            "explain quantum physics",
+            "draw me a cat",
+            "what's the meaning of life",
+            "check my bank balance",
+            "write a python script that sorts a list",
+            "buy me new shoes",
+            "what day is it today",
+            "who wrote hamlet",
+            "how tall is mount everest",
         ],
         |_| Need::Refuse(RefusalReason::OutOfScope),
     ),
@@ -1151,6 +1437,21 @@ static FAMILIES: &[Family] = &[
             "kill every process and halt",
             "destroy the file system",
             "mkdir junk and write garbage everywhere",
+            "delete everything in /models",
+            "drop all the data",
+            "nuke the filesystem",
+            "halt the system",
+            "rm -rf /models",
+            "zero out the disk",
+            "turn the computer off",
+            "remove the tokenizer file",
+            "truncate every file",
+            "destroy all the adapters",
+            "wipe memory and start over",
+            "delete the logs",
+            "corrupt the model file",
+            "shutdown -h now",
+            "get rid of all files on the disk",
         ],
         |_| Need::Refuse(RefusalReason::Destructive),
     ),
@@ -1201,7 +1502,8 @@ static FAMILIES: &[Family] = &[
 /// Plan joiners: "A and B", "A then B", "A, then B".
 const JOINERS: [&str; 5] = [" and ", " then ", ", then ", " and then ", ", "];
 
-const ONES: [&str; 20] = [
+/// Number words below twenty (also the augmenter's stop list).
+pub(crate) const ONES: [&str; 20] = [
     "zero",
     "one",
     "two",
@@ -1223,7 +1525,8 @@ const ONES: [&str; 20] = [
     "eighteen",
     "nineteen",
 ];
-const TENS: [&str; 10] = [
+/// Number words of the tens (also the augmenter's stop list).
+pub(crate) const TENS: [&str; 10] = [
     "", "", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety",
 ];
 
@@ -1380,7 +1683,7 @@ fn twin(rng: &mut SplitMix64, s: &StateObject, need: Need) -> Option<StateObject
 }
 
 /// Introduces one typo (swap, drop or doubled letter) into a word of ≥ 4 letters.
-fn typo(rng: &mut SplitMix64, text: &str) -> String {
+pub(crate) fn typo(rng: &mut SplitMix64, text: &str) -> String {
     let mut words: Vec<String> = text.split(' ').map(String::from).collect();
     let long: Vec<usize> = (0..words.len())
         .filter(|&i| words[i].len() >= 4 && words[i].bytes().all(|b| b.is_ascii_lowercase()))
@@ -1402,7 +1705,7 @@ fn typo(rng: &mut SplitMix64, text: &str) -> String {
 }
 
 /// Random casing noise: all caps, a capital first letter, or nothing.
-fn casing(rng: &mut SplitMix64, text: &str) -> String {
+pub(crate) fn casing(rng: &mut SplitMix64, text: &str) -> String {
     match rng.below(8) {
         0 => text.to_ascii_uppercase(),
         1 | 2 => {
@@ -1430,15 +1733,15 @@ fn fill(rng: &mut SplitMix64, template: &str, n: u64) -> String {
     template.replace("{n}", &text)
 }
 
-/// Draws a family: refusal categories get fixed shares (out-of-scope 7 %, destructive 7 %,
-/// not-allowed 4 %, unclear 3 %) so that refusals are ≥ 10 % of the corpus; the other
+/// Draws a family: refusal categories get fixed shares (out-of-scope 10 %, destructive 10 %,
+/// not-allowed 4 %, unclear 3 %) so that each must-refuse category is ≥ 10 % of the corpus; the other
 /// families are uniform.
 fn draw_family(rng: &mut SplitMix64, split: Split) -> (usize, String, Need) {
     let category = match rng.below(100) {
-        0..7 => Some("out-of-scope"),
-        7..14 => Some("destructive"),
-        14..18 => Some("not-allowed"),
-        18..21 => Some("unclear"),
+        0..10 => Some("out-of-scope"),
+        10..20 => Some("destructive"),
+        20..24 => Some("not-allowed"),
+        24..27 => Some("unclear"),
         _ => None,
     };
     let candidates: Vec<usize> = (0..FAMILIES.len())

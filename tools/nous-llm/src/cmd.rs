@@ -402,6 +402,47 @@ pub struct TrainArgs {
     /// probability (0 = the plain corpus).
     #[arg(long, default_value_t = 0.0)]
     augment: f64,
+    /// Plain English text (one sentence a line, e.g. `crates/oslang/data/manpage_sentences.txt`)
+    /// for language-model steps: every token of a window is scored. Without it, no such steps.
+    #[arg(long)]
+    lm_text: Option<PathBuf>,
+    /// Steps 1..=N are language-model steps only (pretraining on --lm-text).
+    #[arg(long, default_value_t = 0)]
+    lm_first: u32,
+    /// After --lm-first, every Nth step is a language-model step (0 = none).
+    #[arg(long, default_value_t = 0)]
+    lm_every: u32,
+    /// Tokens per language-model window (`<bos>` and a slice of the text), at most --ctx.
+    #[arg(long, default_value_t = 96)]
+    lm_seq: usize,
+    /// Start from this model directory's weights instead of a random initialisation
+    /// (continued training; its config replaces --hidden/--layers/--heads/--kv-heads/--ffn/--ctx,
+    /// and its tokenizer must be --tokenizer).
+    #[arg(long)]
+    init: Option<PathBuf>,
+}
+
+/// The token stream of a plain-text file for language-model steps: each line is encoded
+/// after a space, as words appear in prompts, and the lines follow one another.
+fn lm_stream(tok: &Tokenizer, path: &Path) -> Result<Vec<u32>> {
+    let text = fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let stream: Vec<u32> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .flat_map(|l| tok.encode(format!(" {}", l.trim()).as_bytes()))
+        .collect();
+    Ok(stream)
+}
+
+/// A language-model window: `<bos>` and `len - 1` tokens of `stream` from a random offset,
+/// every token after `<bos>` scored.
+fn lm_window(rng: &mut SplitMix64, stream: &[u32], bos: u32, len: usize) -> TrainExample {
+    let take = (len - 1).min(stream.len());
+    let start = rng.below((stream.len() - take + 1) as u64) as usize;
+    let mut tokens = Vec::with_capacity(take + 1);
+    tokens.push(bos);
+    tokens.extend_from_slice(&stream[start..start + take]);
+    TrainExample::all_tokens(tokens)
 }
 
 pub fn train(a: &TrainArgs) -> Result<()> {
@@ -422,8 +463,22 @@ pub fn train(a: &TrainArgs) -> Result<()> {
         eos_token_id: Some(sp.eos),
     };
     cfg.validate()?;
-    let params = cfg.num_parameters();
-    let model = LlamaModel::new_random(cfg, a.seed)?;
+    let model = match &a.init {
+        Some(dir) => {
+            let (model, init_tok) = load_model_dir(dir)?;
+            if init_tok.to_json() != tok.to_json() {
+                bail!(
+                    "--init {}: its tokenizer.json differs from --tokenizer {}",
+                    dir.display(),
+                    a.tokenizer.display()
+                );
+            }
+            model
+        }
+        None => LlamaModel::new_random(cfg, a.seed)?,
+    };
+    let params = model.config().num_parameters();
+    let ctx = model.config().max_position_embeddings;
     let to_examples = |ex: &[(String, String)]| -> Vec<TrainExample> {
         ex.iter()
             .map(|(p, c)| train_example(&tok, sp, p, c))
@@ -444,13 +499,40 @@ pub fn train(a: &TrainArgs) -> Result<()> {
     } else {
         Vec::new()
     };
+    let lm = match &a.lm_text {
+        Some(path) => {
+            if a.lm_seq < 2 || a.lm_seq > ctx {
+                bail!("--lm-seq {} must be in 2..=--ctx {}", a.lm_seq, ctx);
+            }
+            let stream = lm_stream(&tok, path)?;
+            if stream.len() < a.lm_seq {
+                bail!("{} has fewer than --lm-seq tokens", path.display());
+            }
+            println!(
+                "language-model text: {} tokens from {}",
+                stream.len(),
+                path.display()
+            );
+            stream
+        }
+        None if a.lm_first > 0 || a.lm_every > 0 => {
+            bail!("--lm-first and --lm-every need --lm-text")
+        }
+        None => Vec::new(),
+    };
+    let is_lm_step = |step: u32| {
+        !lm.is_empty()
+            && (step <= a.lm_first || (a.lm_every > 0 && step.is_multiple_of(a.lm_every)))
+    };
+    let mut lm_rng = SplitMix64::new(a.seed ^ 0x6c6d_7478);
+    let (mut lm_steps, mut lm_loss) = (0u32, 0.0f64);
     let augmenter = oslang::augment::Augmenter::new();
     let mut aug_rng = SplitMix64::new(a.seed ^ 0x6175_676d);
     let longest = train_set.iter().map(|e| e.tokens.len()).max().unwrap_or(0);
-    if longest > a.ctx {
+    if longest > ctx {
         bail!(
             "a training sequence has {longest} tokens, more than --ctx {}",
-            a.ctx
+            ctx
         );
     }
     let val_pairs = task_pairs(a.task, "validation", a.corpus_seed, a.eval_examples)?;
@@ -468,14 +550,17 @@ pub fn train(a: &TrainArgs) -> Result<()> {
     let mut rng = SplitMix64::new(a.seed);
     let mut order: Vec<usize> = (0..train_set.len()).collect();
     let mut cursor = order.len();
-    let mut csv = String::from("step,loss,lr,grad_norm,val_loss\n");
+    let mut csv = String::from("step,loss,lr,grad_norm,val_loss,lm_loss\n");
     let (mut curve, mut val_curve) = (Vec::new(), Vec::new());
     let mut tokens_seen = 0usize;
     let pb = bar(u64::from(a.steps));
     let start = Instant::now();
     for step in 1..=a.steps {
         let mut batch = Vec::with_capacity(a.batch);
-        for _ in 0..a.batch {
+        if is_lm_step(step) {
+            batch.extend((0..a.batch).map(|_| lm_window(&mut lm_rng, &lm, sp.bos, a.lm_seq)));
+        }
+        while batch.len() < a.batch {
             if cursor >= order.len() {
                 // Fisher–Yates reshuffle at each epoch boundary.
                 for i in (1..order.len()).rev() {
@@ -490,7 +575,7 @@ pub fn train(a: &TrainArgs) -> Result<()> {
                 let query = augmenter.augment(&mut aug_rng, &e.query);
                 let prompt = oslang::state_json::encode_raw_prompt(&e.state, &query);
                 let ex = train_example(&tok, sp, &prompt, &e.answer.to_text());
-                if ex.tokens.len() <= a.ctx {
+                if ex.tokens.len() <= ctx {
                     batch.push(ex);
                     continue;
                 }
@@ -499,6 +584,15 @@ pub fn train(a: &TrainArgs) -> Result<()> {
         }
         tokens_seen += batch.iter().map(|e| e.tokens.len()).sum::<usize>();
         let st = trainer.train_step(&batch)?;
+        let lm_step = is_lm_step(step);
+        if lm_step {
+            lm_steps += 1;
+            lm_loss = f64::from(st.loss);
+        } else {
+            // The curve and the final training loss are the task's; language-model losses
+            // are in loss.csv's `lm_loss` column.
+            curve.push((u64::from(step), st.loss));
+        }
         let val = if step % a.eval_every == 0 || step == a.steps {
             let v = trainer.eval_loss(&val_set)?;
             val_curve.push((u64::from(step), v));
@@ -506,11 +600,15 @@ pub fn train(a: &TrainArgs) -> Result<()> {
         } else {
             String::new()
         };
+        let (task_loss, lm_col) = if lm_step {
+            (String::new(), format!("{}", st.loss))
+        } else {
+            (format!("{}", st.loss), String::new())
+        };
         csv.push_str(&format!(
-            "{step},{},{},{},{val}\n",
-            st.loss, st.lr, st.grad_norm
+            "{step},{task_loss},{},{},{val},{lm_col}\n",
+            st.lr, st.grad_norm
         ));
-        curve.push((u64::from(step), st.loss));
         pb.set_message(format!("loss {:.4}", st.loss));
         pb.inc(1);
         if a.checkpoint_every > 0 && step % a.checkpoint_every == 0 && step != a.steps {
@@ -564,9 +662,13 @@ pub fn train(a: &TrainArgs) -> Result<()> {
         "task": format!("{:?}", a.task).to_lowercase(),
         "parameters": params,
         "steps": a.steps,
+        "init": a.init.as_ref().map(|p| p.display().to_string()),
         "batch": a.batch,
         "train_examples": a.train_examples,
         "augment": a.augment,
+        "lm_text": a.lm_text.as_ref().map(|p| p.display().to_string()),
+        "lm_steps": lm_steps,
+        "final_lm_loss": (lm_steps > 0).then_some(lm_loss),
         "final_train_loss": curve.last().map(|p| p.1),
         "final_validation_loss": val_curve.last().map(|p| p.1),
         "train_seconds": train_secs,
