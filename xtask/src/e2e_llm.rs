@@ -270,14 +270,17 @@ fn llmctl_autonomous_mode_acts_on_a_leak(console: &mut Console) -> Result<()> {
         .split_whitespace()
         .skip(3)
         .take_while(|w| {
-            !["ran", "refused", "failed"]
+            !["ran", "refused", "failed", "declined"]
                 .iter()
                 .any(|o| w.starts_with(o))
         })
         .collect::<Vec<_>>()
         .join(" ");
-    oslang::parse_command(&command)
-        .map_err(|e| anyhow::anyhow!("autonomous command {command:?} ({entry:?}): {e}"))?;
+    // An answer of the grammar: a command or plan of the allowlist, or a refusal — with the
+    // model's abstention threshold (0.9 for state-changing answers since model C) an unsure
+    // answer is logged as `refuse: unclear … declined`, which runs nothing.
+    llmtask::allowlisted_answer(&command)
+        .map_err(|e| anyhow::anyhow!("autonomous answer {command:?} ({entry:?}): {e}"))?;
     Ok(())
 }
 
