@@ -1,7 +1,7 @@
 //! `cargo xtask bench sched`: the evaluation of the learned scheduler (issue 14), in two parts.
 //!
 //! 1. The host simulator: `sched-sim` runs every workload family (the tuning families W1–W6, H1
-//!    to H4 seen in diagnosis, the fresh H5 and H6) × 20 seeds (100–119; the policy was tuned
+//!    to H6 seen in diagnosis, the fresh H7 and H8) × 20 seeds (100–119; the policy was tuned
 //!    on seeds 1–5 of W1–W6 only) × every policy
 //!    (round-robin, EEVDF-like, MLFQ, SJF-EWMA, the learned policy with and without attention,
 //!    the SRPT oracle) on a virtual clock, and prints the table with ratios to round-robin and
@@ -24,8 +24,8 @@ use crate::console::Console;
 use crate::qemu::Guest;
 use crate::{image, setup};
 
-/// Workload families `schedctl eval all` runs (`sched::eval::FAMILIES`: W1–W6, H1–H6).
-const FAMILIES: u32 = 12;
+/// Workload families `schedctl eval all` runs (`sched::eval::FAMILIES`: W1–W6, H1–H8).
+const FAMILIES: u32 = 14;
 
 /// Longest one in-kernel run may take under TCG (the longest family runs about 1 s of CPU).
 const PER_RUN_TIMEOUT: Duration = Duration::from_secs(30);

@@ -31,7 +31,7 @@ const SUBCOMMANDS: [Subcommand<KernelCtx>; 4] = [
     Subcommand {
         name: "workload",
         usage: "<FAMILY> [SEED]",
-        summary: "start a workload family (W1-W6, H1-H6) in the background",
+        summary: "start a workload family (W1-W6, H1-H8) in the background",
         handler: schedctl_workload,
     },
 ];
@@ -71,7 +71,7 @@ fn family_arg(text: &str) -> Result<Vec<&'static str>, CommandError> {
         .map(|f| alloc::vec![*f])
         .ok_or_else(|| {
             CommandError::usage(alloc::format!(
-                "family: expected one of W1-W6, H1-H6 or all, got '{text}'"
+                "family: expected one of W1-W6, H1-H8 or all, got '{text}'"
             ))
         })
 }
@@ -129,7 +129,7 @@ fn schedctl_workload(_: &mut KernelCtx, args: &[&str], out: Out) -> CmdResult {
     let text = required_arg(args, 0, "family")?;
     if text == "all" {
         return Err(CommandError::usage(
-            "family: one family (W1-W6, H1-H6), not all",
+            "family: one family (W1-W6, H1-H8), not all",
         ));
     }
     let family = family_arg(text)?;

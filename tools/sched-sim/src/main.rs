@@ -19,7 +19,7 @@ struct Args {
     /// Number of seeds.
     #[arg(long, default_value_t = 20)]
     seeds: u64,
-    /// Comma-separated families (default: all: W1-W6, the seen H1, H2 and the fresh H3, H4).
+    /// Comma-separated families (default: all: W1-W6, the seen H1-H6 and the fresh H7, H8).
     #[arg(long)]
     families: Option<String>,
     /// Comma-separated policies (default: all of the table; also `rules-untrained`, the
