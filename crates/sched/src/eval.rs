@@ -760,6 +760,9 @@ pub struct RunRecord {
     /// yields and exits, and dispatches out of idle, which no policy removes without delaying a
     /// wake-up).
     pub preemptions: u64,
+    /// Of those, dispatches out of idle (a thread woke while the CPU was idle). The rest,
+    /// `switches − preemptions − idle_wakeups`, are voluntary: blocks, sleeps, yields, exits.
+    pub idle_wakeups: u64,
     /// Jain's fairness index over the jobs' service rates (CPU demand / completion time).
     pub jain: f64,
     /// Longest runnable wait of any thread (µs).
@@ -796,6 +799,8 @@ pub struct Observations {
     pub switches: u64,
     /// Involuntary context switches (preemptions that changed hands).
     pub preemptions: u64,
+    /// Dispatches out of idle.
+    pub idle_wakeups: u64,
     /// Longest runnable wait (ns).
     pub max_wait_ns: u64,
     /// The policy's own report at the end of the run ([`SchedPolicy::report`]).
@@ -845,6 +850,7 @@ impl Observations {
             wake_p99_us: percentile(&wk, 0.99),
             switches: self.switches,
             preemptions: self.preemptions,
+            idle_wakeups: self.idle_wakeups,
             jain,
             max_wait_us: self.max_wait_ns as f64 / 1e3,
             pick_p50_ns: picks.0,
@@ -857,7 +863,7 @@ impl RunRecord {
     /// The one-line form: `sched-eval key=value ...`.
     pub fn line(&self) -> String {
         format!(
-            "sched-eval family={} seed={} policy={} jobs={} unfinished={} mean_ct_us={:.1} p50_ct_us={:.1} p99_ct_us={:.1} mean_slowdown={:.3} p99_slowdown={:.3} wake_p50_us={:.1} wake_p99_us={:.1} switches={} preemptions={} jain={:.4} max_wait_us={:.1} pick_p50_ns={} pick_p99_ns={}",
+            "sched-eval family={} seed={} policy={} jobs={} unfinished={} mean_ct_us={:.1} p50_ct_us={:.1} p99_ct_us={:.1} mean_slowdown={:.3} p99_slowdown={:.3} wake_p50_us={:.1} wake_p99_us={:.1} switches={} preemptions={} idle_wakeups={} jain={:.4} max_wait_us={:.1} pick_p50_ns={} pick_p99_ns={}",
             self.family,
             self.seed,
             self.policy,
@@ -872,6 +878,7 @@ impl RunRecord {
             self.wake_p99_us,
             self.switches,
             self.preemptions,
+            self.idle_wakeups,
             self.jain,
             self.max_wait_us,
             self.pick_p50_ns,
@@ -903,6 +910,7 @@ impl RunRecord {
                 "wake_p99_us" => r.wake_p99_us = f()?,
                 "switches" => r.switches = u()?,
                 "preemptions" => r.preemptions = u()?,
+                "idle_wakeups" => r.idle_wakeups = u()?,
                 "jain" => r.jain = f()?,
                 "max_wait_us" => r.max_wait_us = f()?,
                 "pick_p50_ns" => r.pick_p50_ns = u()?,
@@ -911,7 +919,7 @@ impl RunRecord {
             }
             seen += 1;
         }
-        (seen == 18).then_some(r)
+        (seen == 19).then_some(r)
     }
 }
 
@@ -1075,6 +1083,7 @@ pub fn simulate_with(
     }
     obs.switches = s.stats().switches;
     obs.preemptions = s.stats().involuntary_switches;
+    obs.idle_wakeups = s.stats().idle_wakeups;
     let _ = s.policy_report(&mut obs.policy_report);
     obs.unfinished = sims
         .iter()
@@ -1312,29 +1321,8 @@ pub fn aggregate(records: &[RunRecord], families: &[&str], policy: &str) -> Cell
 /// figures and the ratios to round-robin and the share of the round-robin→oracle gap closed.
 pub fn summarize(records: &[RunRecord]) -> String {
     let mut out = String::new();
-    let mut groups: Vec<(String, Vec<&str>)> = Vec::new();
-    for f in FAMILIES {
-        if records.iter().any(|r| r.family == f) {
-            groups.push((f.to_string(), alloc::vec![f]));
-        }
-    }
-    groups.push(("train(W1-W6)".to_string(), TRAIN.to_vec()));
-    groups.push(("mixed(W4,W6,H1,H2)".to_string(), MIXED.to_vec()));
-    groups.push(("seen(H1-H6)".to_string(), SEEN.to_vec()));
-    groups.push(("prev-fresh(H5,H6)".to_string(), PREV_FRESH.to_vec()));
-    groups.push(("fresh(H7,H8)".to_string(), FRESH.to_vec()));
-    groups.push(("all".to_string(), FAMILIES.to_vec()));
-    let mut policies: Vec<&str> = POLICIES
-        .iter()
-        .copied()
-        .filter(|p| records.iter().any(|r| r.policy == *p))
-        .collect();
-    // Policies outside the standard list (e.g. the host-only `rules-untrained` ablation) follow.
-    for r in records {
-        if !policies.contains(&r.policy.as_str()) {
-            policies.push(r.policy.as_str());
-        }
-    }
+    let groups = family_groups(records);
+    let policies = policies_in(records);
     for (name, fams) in &groups {
         let rr = aggregate(records, fams, "round-robin");
         let oracle = aggregate(records, fams, "srpt-oracle");
@@ -1405,6 +1393,156 @@ pub fn summarize(records: &[RunRecord]) -> String {
     out
 }
 
+/// The family groups of the tables: each family present, then the named groups.
+fn family_groups(records: &[RunRecord]) -> Vec<(String, Vec<&'static str>)> {
+    let mut groups: Vec<(String, Vec<&str>)> = Vec::new();
+    for f in FAMILIES {
+        if records.iter().any(|r| r.family == f) {
+            groups.push((f.to_string(), alloc::vec![f]));
+        }
+    }
+    groups.push(("train(W1-W6)".to_string(), TRAIN.to_vec()));
+    groups.push(("mixed(W4,W6,H1,H2)".to_string(), MIXED.to_vec()));
+    groups.push(("seen(H1-H6)".to_string(), SEEN.to_vec()));
+    groups.push(("prev-fresh(H5,H6)".to_string(), PREV_FRESH.to_vec()));
+    groups.push(("fresh(H7,H8)".to_string(), FRESH.to_vec()));
+    groups.push(("all".to_string(), FAMILIES.to_vec()));
+    groups
+}
+
+/// The policies in `records`: those of [`POLICIES`] in table order, then any other (e.g. the
+/// host-only `rules-untrained` ablation or the `no-preemption` floor) in order of appearance.
+fn policies_in(records: &[RunRecord]) -> Vec<&str> {
+    let mut policies: Vec<&str> = POLICIES
+        .iter()
+        .copied()
+        .filter(|p| records.iter().any(|r| r.policy == *p))
+        .collect();
+    for r in records {
+        if !policies.contains(&r.policy.as_str()) {
+            policies.push(r.policy.as_str());
+        }
+    }
+    policies
+}
+
+/// The switch-cause table (`sched-sim --switches`): per family group and policy, context
+/// switches per completed job split into voluntary ones (block, sleep, yield, exit),
+/// preemptions of a thread by another and dispatches out of idle, and how far each policy is
+/// above the [`NoPreemptionPolicy`] floor (when its runs are in `records`): the share of its
+/// switches that removing every preemption could save, and the share of round-robin's that any
+/// work-conserving policy could remove.
+pub fn switch_table(records: &[RunRecord]) -> String {
+    let mut out = String::new();
+    let per_job = |c: &[&RunRecord], f: &dyn Fn(&RunRecord) -> u64| {
+        let jobs: u64 = c.iter().map(|r| r.jobs).sum();
+        c.iter().map(|r| f(r)).sum::<u64>() as f64 / jobs.max(1) as f64
+    };
+    let policies = policies_in(records);
+    for (name, fams) in family_groups(records) {
+        let cell = |p: &str| -> Vec<&RunRecord> {
+            records
+                .iter()
+                .filter(|r| r.policy == p && fams.contains(&r.family.as_str()))
+                .collect()
+        };
+        let rr = cell("round-robin");
+        if rr.is_empty() {
+            continue;
+        }
+        let rr_sw = per_job(&rr, &|r| r.switches);
+        let floor = cell(NoPreemptionPolicy::NAME);
+        let floor_sw = (!floor.is_empty()).then(|| per_job(&floor, &|r| r.switches));
+        let _ = writeln!(out, "== switches {name} ({} runs per policy)", rr.len());
+        let _ = writeln!(
+            out,
+            "{:<21} {:>7} {:>8} {:>8} {:>8} {:>7} {:>11}",
+            "policy", "sw/job", "vol/job", "pre/job", "idle/job", "sw/rr", "abovefloor%"
+        );
+        for p in &policies {
+            let c = cell(p);
+            if c.is_empty() {
+                continue;
+            }
+            let sw = per_job(&c, &|r| r.switches);
+            let pre = per_job(&c, &|r| r.preemptions);
+            let idle = per_job(&c, &|r| r.idle_wakeups);
+            let vol = per_job(&c, &|r| {
+                r.switches
+                    .saturating_sub(r.preemptions)
+                    .saturating_sub(r.idle_wakeups)
+            });
+            let above = floor_sw.map_or("-".to_string(), |f| {
+                format!("{:.1}", 100.0 * (sw - f) / sw.max(1e-9))
+            });
+            let _ = writeln!(
+                out,
+                "{:<21} {:>7.2} {:>8.2} {:>8.2} {:>8.2} {:>7.3} {:>11}",
+                p,
+                sw,
+                vol,
+                pre,
+                idle,
+                sw / rr_sw.max(1e-9),
+                above
+            );
+        }
+        if let Some(f) = floor_sw {
+            let _ = writeln!(
+                out,
+                "floor: without preemption {f:.2} switches/job = {:.3}x round-robin; a work-conserving policy can remove at most {:.1} % of round-robin's switches",
+                f / rr_sw.max(1e-9),
+                100.0 * (1.0 - f / rr_sw.max(1e-9))
+            );
+        }
+    }
+    out
+}
+
+/// The no-preemption floor of `sched-sim --switches` (host only): FIFO within the highest
+/// waiting priority, never preempts and never ends a slice, so every switch is the end of a
+/// burst (block, sleep, yield, exit) or a dispatch out of idle. Its switches per job are what a
+/// work-conserving policy is left with once it removes every preemption.
+#[derive(Debug, Default)]
+pub struct NoPreemptionPolicy {
+    queued: VecDeque<(ThreadId, Priority)>,
+}
+
+impl NoPreemptionPolicy {
+    /// Its name in run lines and tables.
+    pub const NAME: &'static str = "no-preemption";
+}
+
+impl SchedPolicy for NoPreemptionPolicy {
+    fn name(&self) -> &str {
+        Self::NAME
+    }
+
+    fn on_runnable(&mut self, thread: &ThreadView<'_>, _now_ns: u64) {
+        self.queued.push_back((thread.id(), thread.priority()));
+    }
+
+    fn on_removed(&mut self, tid: ThreadId) {
+        self.queued.retain(|q| q.0 != tid);
+    }
+
+    fn pick_next(&mut self, _now_ns: u64, _threads: &ThreadTableView<'_>) -> Option<ThreadId> {
+        let top = self.queued.iter().map(|q| q.1).max()?;
+        let i = self.queued.iter().position(|q| q.1 == top)?;
+        self.queued.remove(i).map(|q| q.0)
+    }
+
+    fn quantum_ns(&self, _thread: &ThreadView<'_>) -> u64 {
+        u64::MAX
+    }
+
+    fn wants_preemption(&self, _running: &ThreadView<'_>, _now_ns: u64) -> bool {
+        false
+    }
+
+    fn on_descheduled(&mut self, _: &ThreadView<'_>, _: u64, _: bool, _: u64) {}
+}
+
 /// Runs one family × seed × policy in the simulator, timing decisions with `clock`.
 pub fn run_sim(family: &str, seed: u64, policy: &str, clock: fn() -> u64) -> Option<RunRecord> {
     run_sim_report(family, seed, policy, clock).map(|(r, _)| r)
@@ -1449,6 +1587,14 @@ pub fn run_sim_report(
             "sjf-ewma" => simulate_timed(
                 &w,
                 crate::timed::TimedPolicy::new(crate::baselines::SjfPolicy::new(), clock),
+                None,
+                cfg,
+                &mut || {},
+            ),
+            // The switch floor of `sched-sim --switches` (host only, on request).
+            NoPreemptionPolicy::NAME => simulate_timed(
+                &w,
+                crate::timed::TimedPolicy::new(NoPreemptionPolicy::default(), clock),
                 None,
                 cfg,
                 &mut || {},
