@@ -42,6 +42,7 @@ use alloc::vec::Vec;
 use core::fmt::Write;
 
 use crate::attention::{AttentionModel, FEATURES, MAX_SET, RowCache, SetFeatures, Y_ONE};
+use crate::burst_prior::BurstPool;
 use crate::ids::{Priority, ThreadId};
 use crate::policy::SchedPolicy;
 use crate::thread::{ThreadState, ThreadTableView, ThreadView};
@@ -71,9 +72,13 @@ pub const PREEMPT_TINY_NS: u64 = 300_000;
 /// See [`PREEMPT_TINY_NS`] (log scale: 3/16 = a factor of 8).
 pub const TINY_MARGIN: f32 = 3.0 / 16.0;
 /// See [`PREEMPT_MARGIN`].
-pub const PREEMPT_MIN_RUN_NS: u64 = 2_000_000;
+pub const PREEMPT_MIN_RUN_NS: u64 = 5_000_000;
 /// The slice of a thread predicted to run longer than [`QUANTUM_STRETCH`] base quanta.
 pub const LONG_QUANTUM_NS: u64 = 40_000_000;
+/// The longest slice while a waiting thread is overdue (has waited past the starvation bound):
+/// the guard serves overdue threads at most every other pick, so a long slice in between
+/// stretches their wait by as much.
+pub const OVERDUE_QUANTUM_NS: u64 = 20_000_000;
 /// A thread predicted to finish within this many base quanta keeps the CPU until it does.
 pub const QUANTUM_STRETCH: u64 = 3;
 
@@ -158,13 +163,15 @@ impl Track {
 
 /// The feature row of a tracked thread at `now`.
 ///
-/// A thread without a complete burst yet gets the population's averaged burst `pop_burst_ns`
-/// in place of its own (feature 7 still says it has no history): an estimate of 0 made every
-/// new thread look shortest, so a stream of new CPU-bound jobs kept a known-short interactive
-/// thread waiting.
-fn features(t: &Track, pop_burst_ns: f32) -> [f32; FEATURES] {
+/// A thread without a complete burst yet gets `prior_ns` in place of its own averaged and last
+/// burst (feature 7 still says it has no history): the expected remaining burst at its age from
+/// the pooled burst distribution ([`BurstPool::expected_remaining`]). An estimate of 0 made every
+/// new thread look shortest (a stream of new CPU-bound jobs kept a known-short interactive
+/// thread waiting); the population's average ignored age (a new job 50 ms into its burst still
+/// looked short and preempted known-short threads).
+fn features(t: &Track, prior_ns: u64) -> [f32; FEATURES] {
     let (avg, last) = if t.bursts == 0 {
-        (pop_burst_ns as u64, pop_burst_ns as u64)
+        (prior_ns, prior_ns)
     } else {
         (t.ewma_burst_ns as u64, t.last_burst_ns)
     };
@@ -250,8 +257,11 @@ pub struct LearnedPolicy {
     preempted_last: Option<ThreadId>,
     /// The previous pick was the starvation guard's.
     guard_last: bool,
-    /// Exponential average (α = 0.1) of every thread's complete bursts (ns).
-    pop_burst_ns: f32,
+    /// At the last pick, a thread left waiting had waited past the starvation bound: the slice
+    /// given now is capped at [`OVERDUE_QUANTUM_NS`].
+    overdue: bool,
+    /// Every thread's complete bursts: the prior of threads with no history.
+    pool: BurstPool,
 }
 
 impl LearnedPolicy {
@@ -296,7 +306,8 @@ impl LearnedPolicy {
             last_n: 0,
             preempted_last: None,
             guard_last: false,
-            pop_burst_ns: 0.0,
+            overdue: false,
+            pool: BurstPool::new(),
         }
     }
 
@@ -430,7 +441,12 @@ impl SchedPolicy for LearnedPolicy {
     fn on_runnable(&mut self, thread: &ThreadView<'_>, now_ns: u64) {
         self.seq += 1;
         let seq = self.seq;
-        let pop = self.pop_burst_ns;
+        // The prior at the thread's age in its burst (a new thread: age 0).
+        let age = self
+            .track_index(thread.id())
+            .and_then(|i| self.tracks.get(i))
+            .map_or(0, |t| t.attained_ns);
+        let prior = self.pool.gittins_remaining(age).unwrap_or(0);
         let Some(t) = self.track_mut(thread.id(), thread.priority()) else {
             return;
         };
@@ -441,7 +457,7 @@ impl SchedPolicy for LearnedPolicy {
             let off = now_ns.saturating_sub(since) as f32;
             t.ewma_off_ns = 0.5 * off + 0.5 * t.ewma_off_ns;
         }
-        t.row = features(t, pop);
+        t.row = features(t, prior);
         let row = t.row;
         // Alone in its set the softmax is 1, so the context-free prediction is base + s.
         let cache = self.model.project_row(&row);
@@ -593,6 +609,12 @@ impl SchedPolicy for LearnedPolicy {
         };
         let t = self.tracks.get_mut(chosen)?;
         t.queued = false;
+        let bound = self.starvation_bound_ns;
+        self.overdue = self
+            .tracks
+            .iter()
+            .any(|t| t.queued && now_ns.saturating_sub(t.runnable_since) >= bound);
+        let t = self.tracks.get_mut(chosen)?;
         self.stats.max_wait_ns = self
             .stats
             .max_wait_ns
@@ -602,7 +624,12 @@ impl SchedPolicy for LearnedPolicy {
 
     fn quantum_ns(&self, thread: &ThreadView<'_>) -> u64 {
         let base = self.base_quantum_ns;
-        match self
+        let cap = if self.overdue {
+            OVERDUE_QUANTUM_NS
+        } else {
+            u64::MAX
+        };
+        let quantum = match self
             .track_index(thread.id())
             .and_then(|i| self.tracks.get(i))
         {
@@ -614,7 +641,8 @@ impl SchedPolicy for LearnedPolicy {
             // it only saves switches.
             Some(t) if t.pred_ns > QUANTUM_STRETCH * base => LONG_QUANTUM_NS,
             _ => base,
-        }
+        };
+        quantum.min(cap)
     }
 
     fn wants_preemption(&self, running: &ThreadView<'_>, now_ns: u64) -> bool {
@@ -631,6 +659,8 @@ impl SchedPolicy for LearnedPolicy {
         // what it has attained in this burst (the least-attained-service floor of the pick).
         let run_left = if run.bursts > 0 && ran < run.pred_ns {
             run.pred_ns - ran
+        } else if false {
+            0
         } else {
             run.pred_ns
                 .saturating_sub(ran)
@@ -677,11 +707,7 @@ impl SchedPolicy for LearnedPolicy {
                 0.5 * attained as f32 + 0.5 * t.ewma_burst_ns
             };
             t.bursts = t.bursts.saturating_add(1);
-            self.pop_burst_ns = if self.pop_burst_ns == 0.0 {
-                attained as f32
-            } else {
-                0.9 * self.pop_burst_ns + 0.1 * attained as f32
-            };
+            self.pool.add(attained);
             t.attained_ns = 0;
             t.off_since = Some(now_ns);
         }
