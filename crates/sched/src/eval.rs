@@ -1759,6 +1759,19 @@ pub fn probed_policy(name: &str, clock: fn() -> u64) -> Option<ProbedSetup> {
 /// its ring after every decision, so weight adoptions (and the projections they recompute) are
 /// in the figures. Only `pick_next` is timed, with `clock`. Returns (p50, p99) in ns.
 pub fn pick_latency(policy: &str, n: usize, rounds: u32, clock: fn() -> u64) -> Option<(u64, u64)> {
+    pick_latency_with(policy, n, rounds, clock, &mut |decide| decide())
+}
+
+/// [`pick_latency`], running each decision through `around` — the kernel passes a wrapper that
+/// disables interrupts, as they are when the scheduler really decides, so that the figure is the
+/// decision and not the timer and serial interrupts that land inside it.
+pub fn pick_latency_with(
+    policy: &str,
+    n: usize,
+    rounds: u32,
+    clock: fn() -> u64,
+    around: &mut dyn FnMut(&mut dyn FnMut()),
+) -> Option<(u64, u64)> {
     let (p, probe, mut trainer) = probed_policy(policy, clock)?;
     let mut s = Scheduler::new(p, 0);
     for i in 0..n {
@@ -1772,7 +1785,9 @@ pub fn pick_latency(policy: &str, n: usize, rounds: u32, clock: fn() -> u64) -> 
         } else {
             SwitchReason::Preempted
         };
-        let _ = s.schedule(now, reason);
+        around(&mut || {
+            let _ = s.schedule(now, reason);
+        });
         if let Some(t) = trainer.as_mut() {
             t.drain(crate::trainer::RING);
         }
