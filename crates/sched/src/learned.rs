@@ -75,9 +75,11 @@ pub const TINY_MARGIN: i32 = 3 * Y_ONE / 16;
 pub const PREEMPT_MIN_RUN_NS: u64 = 5_000_000;
 /// The slice of a thread predicted to run longer than [`QUANTUM_STRETCH`] base quanta.
 pub const LONG_QUANTUM_NS: u64 = 40_000_000;
-/// The longest slice while a waiting thread is overdue (has waited past the starvation bound):
-/// the guard serves overdue threads at most every other pick, so a long slice in between
-/// stretches their wait by as much.
+/// The longest slice while a thread is overdue (has waited past the starvation bound): the
+/// guard serves overdue threads at most every other pick, so a long slice in between stretches
+/// their wait by as much; and the overdue thread the guard picks gets no more either (the guard
+/// serves it for fairness, and a 40 ms slice for a long low-priority job would make every
+/// thread of a higher level wait as long).
 pub const OVERDUE_QUANTUM_NS: u64 = 20_000_000;
 /// A thread predicted to finish within this many base quanta keeps the CPU until it does.
 pub const QUANTUM_STRETCH: u64 = 3;
@@ -682,7 +684,7 @@ impl SchedPolicy for LearnedPolicy {
 
     fn quantum_ns(&self, thread: &ThreadView<'_>) -> u64 {
         let base = self.base_quantum_ns;
-        let cap = if self.overdue {
+        let cap = if self.overdue || self.guard_last {
             OVERDUE_QUANTUM_NS
         } else {
             u64::MAX
