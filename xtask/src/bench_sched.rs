@@ -146,6 +146,15 @@ fn qemu_part(seeds: u32, latency: u32, latency_only: bool) -> Result<()> {
     Ok(())
 }
 
+/// The number after option `name`, from 1 to `max`.
+fn count_arg(value: Option<&String>, name: &str, max: u32) -> Result<u32> {
+    let v = value.with_context(|| format!("{name} needs a number"))?;
+    v.parse()
+        .ok()
+        .filter(|n| (1..=max).contains(n))
+        .with_context(|| format!("{name}: {v:?} is not 1 to {max}"))
+}
+
 /// Runs the benchmark with the arguments after `--`.
 pub fn run(extra: &[String]) -> Result<ExitCode> {
     let (mut host, mut qemu, mut seeds) = (true, true, 1u32);
@@ -157,22 +166,8 @@ pub fn run(extra: &[String]) -> Result<ExitCode> {
             "--host-only" => qemu = false,
             "--qemu-only" => host = false,
             "--latency-only" => latency_only = true,
-            "--latency-runs" => {
-                let v = args.next().context("--latency-runs needs a number")?;
-                latency = v
-                    .parse()
-                    .ok()
-                    .filter(|n| (1..=50).contains(n))
-                    .with_context(|| format!("--latency-runs: {v:?} is not 1 to 50"))?;
-            }
-            "--qemu-seeds" => {
-                let v = args.next().context("--qemu-seeds needs a number")?;
-                seeds = v
-                    .parse()
-                    .ok()
-                    .filter(|n| (1..=20).contains(n))
-                    .with_context(|| format!("--qemu-seeds: {v:?} is not 1 to 20"))?;
-            }
+            "--latency-runs" => latency = count_arg(args.next(), "--latency-runs", 50)?,
+            "--qemu-seeds" => seeds = count_arg(args.next(), "--qemu-seeds", 20)?,
             other => sim_args.push(other.to_string()),
         }
     }
