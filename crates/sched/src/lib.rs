@@ -50,6 +50,7 @@ extern crate alloc;
 
 pub mod attention;
 pub mod baselines;
+pub mod burst_prior;
 pub mod error;
 pub mod eval;
 pub mod ids;

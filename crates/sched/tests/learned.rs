@@ -315,6 +315,28 @@ fn run_lines_round_trip_and_summarize() {
 }
 
 #[test]
+fn the_no_preemption_floor_never_preempts_and_the_switch_causes_add_up() {
+    let mut records = Vec::new();
+    for policy in ["round-robin", "learned-attention", "no-preemption"] {
+        let r = eval::run_sim("W4", 2, policy, clock).unwrap();
+        assert_eq!(r.unfinished, 0, "{policy}");
+        assert!(r.preemptions + r.idle_wakeups <= r.switches, "{r:?}");
+        let parsed = RunRecord::parse(&r.line()).unwrap();
+        assert_eq!(parsed.idle_wakeups, r.idle_wakeups);
+        records.push(r);
+    }
+    let (rr, floor) = (&records[0], &records[2]);
+    assert_eq!(floor.preemptions, 0, "{floor:?}");
+    // W4's long jobs are preempted under round-robin; without preemption only burst ends and
+    // dispatches out of idle remain.
+    assert!(rr.preemptions > 0, "{rr:?}");
+    assert!(floor.switches < rr.switches, "{floor:?} vs {rr:?}");
+    let table = eval::switch_table(&records);
+    assert!(table.contains("== switches W4"), "{table}");
+    assert!(table.contains("floor: without preemption"), "{table}");
+}
+
+#[test]
 fn every_family_runs_to_completion_under_every_policy_and_the_oracle_is_a_bound() {
     for family in eval::FAMILIES {
         let mut mean = std::collections::BTreeMap::new();

@@ -114,9 +114,9 @@ pub fn run_workload(w: &Workload, interrupted: &dyn Fn() -> bool) -> Result<Obse
     let switch_counts = || {
         hal::task::with_scheduler(|s| {
             let st = s.stats();
-            (st.switches, st.involuntary_switches)
+            (st.switches, st.involuntary_switches, st.idle_wakeups)
         })
-        .unwrap_or((0, 0))
+        .unwrap_or((0, 0, 0))
     };
     let switches_before = switch_counts();
     let state = Arc::new(RunState {
@@ -161,6 +161,7 @@ pub fn run_workload(w: &Workload, interrupted: &dyn Fn() -> bool) -> Result<Obse
     let mut obs = core::mem::take(&mut *state.obs.lock());
     obs.switches = switches_after.0.saturating_sub(switches_before.0);
     obs.preemptions = switches_after.1.saturating_sub(switches_before.1);
+    obs.idle_wakeups = switches_after.2.saturating_sub(switches_before.2);
     obs.max_wait_ns = state.max_wait_ns.load(Ordering::Relaxed);
     let expected = w.threads.iter().filter(|t| !t.interactive).count() as u64;
     obs.unfinished = expected.saturating_sub(obs.jobs.len() as u64) + refused;

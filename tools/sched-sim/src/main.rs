@@ -19,7 +19,7 @@ struct Args {
     /// Number of seeds.
     #[arg(long, default_value_t = 20)]
     seeds: u64,
-    /// Comma-separated families (default: all: W1-W6, the seen H1, H2 and the fresh H3, H4).
+    /// Comma-separated families (default: all: W1-W6, the seen H1-H6 and the fresh H7, H8).
     #[arg(long)]
     families: Option<String>,
     /// Comma-separated policies (default: all of the table; also `rules-untrained`, the
@@ -35,6 +35,10 @@ struct Args {
     /// Summarize `sched-eval` lines from this file instead of simulating.
     #[arg(long)]
     summarize: Option<String>,
+    /// Also print the switch-cause table (voluntary / preempted / out of idle per job) and the
+    /// no-preemption floor; adds the host-only `no-preemption` policy to the runs.
+    #[arg(long)]
+    switches: bool,
     /// Only measure decision latency with this many runnable threads (native), every policy.
     #[arg(long)]
     pick_latency: Option<usize>,
@@ -69,10 +73,14 @@ fn main() -> Result<()> {
         Some(f) => f.split(',').map(str::to_string).collect(),
         None => eval::FAMILIES.iter().map(|s| s.to_string()).collect(),
     };
-    let policies: Vec<String> = match args.policies {
+    let mut policies: Vec<String> = match args.policies {
         Some(p) => p.split(',').map(str::to_string).collect(),
         None => eval::POLICIES.iter().map(|s| s.to_string()).collect(),
     };
+    let floor = eval::NoPreemptionPolicy::NAME;
+    if args.switches && !policies.iter().any(|p| p == floor) {
+        policies.push(floor.to_string());
+    }
     let started = Instant::now();
     let mut records = Vec::new();
     for family in &families {
@@ -101,5 +109,8 @@ fn main() -> Result<()> {
         started.elapsed().as_secs_f64()
     );
     print!("{}", eval::summarize(&records));
+    if args.switches {
+        print!("{}", eval::switch_table(&records));
+    }
     Ok(())
 }
