@@ -25,6 +25,12 @@ use shell::CommandError;
 
 use super::{state, workload};
 
+/// Longest wait for a run's actor threads to exit after `workload::stop`. Exiting frees each
+/// actor's memory page by page; under TCG on a loaded host (and with the autonomous LLM mode
+/// decoding at the same time) that took more than 30 s, and one slow stop lost a whole
+/// closed-loop pass, so the bound is generous: it only guards against a thread that never exits.
+const STOP_TIMEOUT_MS: u64 = 120_000;
+
 /// The scenario and ladder mode of run `i`.
 pub fn plan(i: u32, seed: u64) -> (ScenarioKind, u64, bool) {
     let pair = i / 2;
@@ -140,9 +146,13 @@ fn one_run(
         }
     }
     workload::stop();
-    if !workload::wait_idle(30_000) {
+    if !workload::wait_idle(STOP_TIMEOUT_MS) {
+        let alive = workload::run_info()
+            .map(|r| r.actors.iter().flatten().filter(|a| !a.exited).count())
+            .unwrap_or(0);
         return Err(Failed(CommandError::failed(alloc::format!(
-            "run {i}: the workload threads did not stop"
+            "run {i}: {alive} workload thread(s) did not stop within {} s",
+            STOP_TIMEOUT_MS / 1000
         ))));
     }
     if interrupted {
