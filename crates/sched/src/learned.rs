@@ -41,7 +41,9 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::fmt::Write;
 
-use crate::attention::{AttentionModel, FEATURES, MAX_SET, RowCache, SetFeatures, Y_ONE};
+use crate::attention::{
+    AttentionModel, FEATURES, MAX_SET, QuantModel, RowCache, SetFeatures, Y_ONE,
+};
 use crate::burst_prior::BurstPool;
 use crate::ids::{Priority, ThreadId};
 use crate::policy::SchedPolicy;
@@ -193,7 +195,10 @@ struct Track {
     cache: RowCache,
     cache_epoch: u32,
     /// The feature row, computed when the thread becomes runnable: nothing in it changes while
-    /// it waits, so a decision reads rows instead of taking ~7 logarithms per thread.
+    /// it waits, so a decision reads rows instead of taking ~7 logarithms per thread. Q16 for
+    /// the decision's integer projections ([`QuantModel::project`]); `row` is the same in f32
+    /// for the trainer's samples.
+    row_q: [i32; FEATURES],
     row: [f32; FEATURES],
 }
 
@@ -217,6 +222,7 @@ impl Track {
             pred_q: 0,
             avg_q: 0,
             attained_q: 0,
+            row_q: [0; FEATURES],
             row: [0.0; FEATURES],
             cache: RowCache::default(),
             cache_epoch: 0,
@@ -232,25 +238,28 @@ impl Track {
 /// new thread look shortest (a stream of new CPU-bound jobs kept a known-short interactive
 /// thread waiting); the population's average ignored age (a new job 50 ms into its burst still
 /// looked short and preempted known-short threads).
-fn features(t: &Track, prior_ns: u64) -> [f32; FEATURES] {
+///
+/// Q16 of the log scale ([`log_q`]: table arithmetic, no `log2f`), as the decision's integer
+/// projections take it; the trainer's f32 row is this divided by [`Y_ONE`].
+fn features(t: &Track, prior_ns: u64) -> [i32; FEATURES] {
     let (avg, last) = if t.bursts == 0 {
         (prior_ns, prior_ns)
     } else {
         (t.ewma_burst_ns as u64, t.last_burst_ns)
     };
     [
-        log_scale(avg),
-        log_scale(last),
-        log_scale(t.attained_ns),
-        log_scale(t.cpu_ns),
-        t.preempt_frac,
-        log_scale(t.ewma_off_ns as u64),
-        f32::from(t.priority.level()) / 3.0,
+        log_q(avg),
+        log_q(last),
+        log_q(t.attained_ns),
+        log_q(t.cpu_ns),
+        to_q(t.preempt_frac),
+        log_q(t.ewma_off_ns as u64),
+        i32::from(t.priority.level()) * Y_ONE / 3,
         // History: 0 for a thread that never finished a burst, 0.5..1 with more history.
         if t.bursts == 0 {
-            0.0
+            0
         } else {
-            0.5 + t.bursts.min(16) as f32 / 32.0
+            Y_ONE / 2 + t.bursts.min(16) as i32 * (Y_ONE / 32)
         },
     ]
 }
@@ -293,7 +302,10 @@ pub struct LearnedStats {
 /// The learned scheduling policy (see the module documentation).
 #[derive(Clone, Debug)]
 pub struct LearnedPolicy {
+    /// The f32 weights last adopted (for inspection; the decision uses `quant`).
     model: AttentionModel,
+    /// The same weights folded and quantised by the trainer for the integer decision path.
+    quant: QuantModel,
     tracks: Vec<Track>,
     pending: [Option<Pending>; PENDING],
     next_pending: usize,
@@ -344,8 +356,9 @@ impl LearnedPolicy {
     /// drains its link ([`LearnedPolicy::link`]). Use [`LearnedPolicy::with_trainer`] to learn.
     pub fn with_attention(attention: bool) -> Self {
         let model = AttentionModel::new(attention, 0x5EED);
-        let link = Arc::new(TrainerLink::new(model.params));
+        let link = Arc::new(TrainerLink::new(&model));
         LearnedPolicy {
+            quant: model.quantize(),
             model,
             tracks: Vec::with_capacity(MAX_TRACKED),
             pending: [None; PENDING],
@@ -481,9 +494,10 @@ impl LearnedPolicy {
         if now_ns.saturating_sub(self.adopted_at) < ADOPT_EVERY_NS {
             return;
         }
-        if let Some((params, version)) = self.link.try_weights(self.version) {
-            self.model.params = params;
-            self.version = version;
+        if let Some(published) = self.link.try_weights(self.version) {
+            self.model.params = published.params;
+            self.quant = published.quant;
+            self.version = published.version;
             self.epoch = self.epoch.wrapping_add(1);
             self.adopted_at = now_ns;
             self.stats.adopted_versions += 1;
@@ -521,11 +535,12 @@ impl SchedPolicy for LearnedPolicy {
             let off = now_ns.saturating_sub(since) as f32;
             t.ewma_off_ns = 0.5 * off + 0.5 * t.ewma_off_ns;
         }
-        t.row = features(t, prior);
-        let row = t.row;
+        let row_q = features(t, prior);
+        t.row_q = row_q;
+        t.row = core::array::from_fn(|c| row_q[c] as f32 / Y_ONE as f32);
         // Alone in its set the softmax is 1, so the context-free prediction is base + s.
-        let cache = self.model.project_row(&row);
-        let (avg_q, attained_q) = (to_q(row[0]), to_q(row[2]));
+        let cache = self.quant.project(&row_q);
+        let (avg_q, attained_q) = (row_q[0], row_q[2]);
         let solo = bounded(avg_q, cache.base.saturating_add(cache.s));
         let epoch = self.epoch;
         if let Some(i) = self.track_index(thread.id())
@@ -614,22 +629,23 @@ impl SchedPolicy for LearnedPolicy {
             // are adopted, at most REFRESH_PER_PICK rows of the set (the best-ranked) are
             // recomputed per decision; the others keep their previous weights' projections for
             // a few more picks (their effect on the estimate is bounded by CORRECTION either
-            // way; 4 per pick measured within 0.1 % of recomputing all on the tuning runs).
-            // Recomputing all 16 at once (~1,300 f32 multiply-adds) set the decision's p99
-            // under TCG at 49–65 µs.
+            // way; 4 per pick measured within 0.1 % of recomputing all on the tuning runs). A
+            // projection is 80 integer multiply-adds with the trainer's quantised weights
+            // ([`QuantModel::project`]); in f32 (the fourth pass) 4 of them set the decision's
+            // p99 under TCG at 57–65 µs.
             let mut rows = [RowCache::default(); MAX_SET];
             let mut refreshed = 0usize;
             for (r, &i) in members[..n].iter().enumerate() {
                 let t = &mut self.tracks[i];
                 if t.cache_epoch != self.epoch && refreshed < REFRESH_PER_PICK {
-                    t.cache = self.model.project_row(&t.row);
+                    t.cache = self.quant.project(&t.row_q);
                     t.cache_epoch = self.epoch;
                     refreshed += 1;
                 }
                 rows[r] = t.cache;
             }
             let mut fixed = [0i32; MAX_SET];
-            self.model.forward_cached(&rows[..n], &mut fixed);
+            self.quant.forward_cached(&rows[..n], &mut fixed);
             let mut preds = [0i32; MAX_SET];
             for r in 0..n {
                 preds[r] = bounded(self.tracks[members[r]].avg_q, fixed[r]);

@@ -21,7 +21,7 @@ use alloc::collections::VecDeque;
 use alloc::sync::Arc;
 use spin::Mutex;
 
-use crate::attention::{AttentionModel, PARAMS, SetFeatures};
+use crate::attention::{AttentionModel, PARAMS, QuantModel, SetFeatures};
 
 /// Samples the ring holds; older ones are overwritten when the trainer falls behind.
 pub const RING: usize = 128;
@@ -57,10 +57,17 @@ struct Ring {
     buf: VecDeque<Sample>,
 }
 
-#[derive(Debug)]
-struct Published {
-    params: [f32; PARAMS],
-    version: u32,
+/// A published weight version: the trainer's f32 parameters and, folded and quantised from them
+/// by the trainer, the integer weights the decision uses — so the policy never runs f32 work to
+/// adopt them.
+#[derive(Clone, Copy, Debug)]
+pub struct Published {
+    /// The f32 parameters.
+    pub params: [f32; PARAMS],
+    /// The same weights for the decision path ([`AttentionModel::quantize`]).
+    pub quant: QuantModel,
+    /// Version (0: the weights the link was built with).
+    pub version: u32,
 }
 
 /// What the policy and its trainer share: the sample ring, the published weights and the
@@ -95,13 +102,17 @@ pub struct TrainStats {
 }
 
 impl TrainerLink {
-    /// A link whose published weights are `params` at version 0 (nothing trained yet).
-    pub fn new(params: [f32; PARAMS]) -> Self {
+    /// A link whose published weights are `model`'s at version 0 (nothing trained yet).
+    pub fn new(model: &AttentionModel) -> Self {
         TrainerLink {
             ring: Mutex::new(Ring {
                 buf: VecDeque::with_capacity(RING),
             }),
-            weights: Mutex::new(Published { params, version: 0 }),
+            weights: Mutex::new(Published {
+                params: model.params,
+                quant: model.quantize(),
+                version: 0,
+            }),
             version: AtomicU32::new(0),
             dropped: AtomicU64::new(0),
             exact_steps: AtomicU64::new(0),
@@ -141,17 +152,20 @@ impl TrainerLink {
     }
 
     /// The published weights if their version differs from `have`, without waiting.
-    pub fn try_weights(&self, have: u32) -> Option<([f32; PARAMS], u32)> {
+    pub fn try_weights(&self, have: u32) -> Option<Published> {
         if self.version() == have {
             return None;
         }
         let w = self.weights.try_lock()?;
-        Some((w.params, w.version))
+        Some(*w)
     }
 
-    fn publish(&self, params: &[f32; PARAMS]) {
+    fn publish(&self, model: &AttentionModel) {
+        // Quantised before taking the lock: the policy's try_lock never finds it held for this.
+        let quant = model.quantize();
         let mut w = self.weights.lock();
-        w.params = *params;
+        w.params = model.params;
+        w.quant = quant;
         w.version = w.version.wrapping_add(1).max(1);
         self.version.store(w.version, Ordering::Release);
     }
@@ -212,7 +226,7 @@ impl Trainer {
             used += 1;
         }
         if used > 0 {
-            self.link.publish(&self.model.params);
+            self.link.publish(&self.model);
         }
         used
     }
@@ -275,7 +289,7 @@ mod tests {
 
     #[test]
     fn the_ring_keeps_the_newest_samples_and_counts_what_it_drops() {
-        let link = TrainerLink::new([0.0; PARAMS]);
+        let link = TrainerLink::new(&AttentionModel::new(true, 1));
         for i in 0..RING + 5 {
             link.offer(sample(i as f32));
         }
@@ -292,7 +306,7 @@ mod tests {
     #[test]
     fn draining_trains_publishes_and_the_policy_side_sees_a_new_version() {
         let model = AttentionModel::new(true, 1);
-        let link = Arc::new(TrainerLink::new(model.params));
+        let link = Arc::new(TrainerLink::new(&model));
         let mut trainer = Trainer::new(model.clone(), link.clone());
         assert_eq!(trainer.drain(8), 0);
         assert!(link.try_weights(0).is_none(), "nothing published yet");
@@ -301,11 +315,14 @@ mod tests {
             link.offer(sample(0.9));
             trainer.drain(8);
         }
-        let (params, version) = link.try_weights(0).unwrap();
-        assert_eq!(version, 200);
-        assert!(link.try_weights(version).is_none());
+        let published = link.try_weights(0).unwrap();
+        assert_eq!(published.version, 200);
+        assert!(link.try_weights(published.version).is_none());
         let mut adopted = model.clone();
-        adopted.params = params;
+        adopted.params = published.params;
+        // The integer weights are those of the published parameters, not of the prior.
+        assert_eq!(published.quant, adopted.quantize());
+        assert_ne!(published.quant, model.quantize());
         let after = adopted.forward(&sample(0.0).set)[1];
         assert!(
             (after - 0.9).abs() < (before - 0.9).abs() / 2.0,
