@@ -233,11 +233,11 @@ impl Track {
 /// The feature row of a tracked thread at `now`.
 ///
 /// A thread without a complete burst yet gets `prior_ns` in place of its own averaged and last
-/// burst (feature 7 still says it has no history): the expected remaining burst at its age from
-/// the pooled burst distribution ([`BurstPool::expected_remaining`]). An estimate of 0 made every
-/// new thread look shortest (a stream of new CPU-bound jobs kept a known-short interactive
-/// thread waiting); the population's average ignored age (a new job 50 ms into its burst still
-/// looked short and preempted known-short threads).
+/// burst (feature 7 still says it has no history): the Gittins-style remaining burst at its age
+/// from the pooled distribution of first bursts ([`BurstPool::gittins_remaining`]). An estimate
+/// of 0 made every new thread look shortest (a stream of new CPU-bound jobs kept a known-short
+/// interactive thread waiting); the population's average ignored age (a new job 50 ms into its
+/// burst still looked short and preempted known-short threads).
 ///
 /// Q16 of the log scale ([`log_q`]: table arithmetic, no `log2f`), as the decision's integer
 /// projections take it; the trainer's f32 row is this divided by [`Y_ONE`].
@@ -336,8 +336,12 @@ pub struct LearnedPolicy {
     /// At the last pick, a thread left waiting had waited past the starvation bound: the slice
     /// given now is capped at [`OVERDUE_QUANTUM_NS`].
     overdue: bool,
-    /// Every thread's complete bursts: the prior of threads with no history.
+    /// Every thread's complete bursts: the prior of threads with no history until
+    /// `first_pool` has any.
     pool: BurstPool,
+    /// Every thread's *first* complete burst: the population a thread with no history comes
+    /// from, so its prior (see `on_runnable`).
+    first_pool: BurstPool,
 }
 
 impl LearnedPolicy {
@@ -385,6 +389,7 @@ impl LearnedPolicy {
             guard_last: false,
             overdue: false,
             pool: BurstPool::new(),
+            first_pool: BurstPool::new(),
         }
     }
 
@@ -524,7 +529,16 @@ impl SchedPolicy for LearnedPolicy {
             .track_index(thread.id())
             .and_then(|i| self.tracks.get(i))
             .map_or(0, |t| t.attained_ns);
-        let prior = self.pool.gittins_remaining(age).unwrap_or(0);
+        // The prior comes from the first bursts of earlier threads: the population a thread
+        // without history belongs to. Pooling every burst let long-lived short-burst threads
+        // (an editor, timers) outnumber new jobs' first bursts, so each new multi-burst job
+        // looked short, preempted the job before it and the jobs shared the CPU like
+        // least-attained-service (diagnosed on H2's compile waves; see docs/SCHED.md).
+        let prior = self
+            .first_pool
+            .gittins_remaining(age)
+            .or_else(|| self.pool.gittins_remaining(age))
+            .unwrap_or(0);
         let Some(t) = self.track_mut(thread.id(), thread.priority()) else {
             return;
         };
@@ -795,6 +809,9 @@ impl SchedPolicy for LearnedPolicy {
             };
             t.bursts = t.bursts.saturating_add(1);
             self.pool.add(attained);
+            if t.bursts == 1 {
+                self.first_pool.add(attained);
+            }
             t.attained_ns = 0;
             t.off_since = Some(now_ns);
         }
