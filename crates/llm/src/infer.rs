@@ -73,6 +73,24 @@ pub trait DecodeWeights {
             self.project(layer, p, xr, or, scratch);
         }
     }
+
+    /// Projections `ps` of one layer that read the same `x` (`rows` rows; the query, key and
+    /// value projections, or the gate and up ones): `outs[i]` receives what
+    /// [`DecodeWeights::project_rows`] gives for `ps[i]`, bit for bit. The default runs them
+    /// one by one; the quantized model quantizes `x` once for all of them.
+    fn project_rows_shared<const N: usize>(
+        &self,
+        layer: usize,
+        ps: [Proj; N],
+        x: &[f32],
+        rows: usize,
+        outs: [&mut [f32]; N],
+        scratch: &mut Vec<i16>,
+    ) {
+        for (p, out) in ps.into_iter().zip(outs) {
+            self.project_rows(layer, p, x, rows, out, scratch);
+        }
+    }
 }
 
 /// Positions the batched prefill runs through the layers together: each projection's
@@ -373,9 +391,7 @@ impl<'m, W: DecodeWeights + ?Sized> Session<'m, W> {
             for (xr, xnr) in x.chunks_exact(h).zip(xn.chunks_exact_mut(h)) {
                 rmsnorm(xr, m.layer_norm(l, false), c.rms_norm_eps, xnr);
             }
-            m.project_rows(l, Proj::Q, xn, n, q, qs);
-            m.project_rows(l, Proj::K, xn, n, k, qs);
-            m.project_rows(l, Proj::V, xn, n, v, qs);
+            m.project_rows_shared(l, [Proj::Q, Proj::K, Proj::V], xn, n, [q, k, v], qs);
             let (kc, vc) = (&mut self.k_cache[l], &mut self.v_cache[l]);
             // Position by position, in order: each attends to the cache up to itself, as
             // when the tokens are fed one at a time.
@@ -404,8 +420,7 @@ impl<'m, W: DecodeWeights + ?Sized> Session<'m, W> {
             for (xr, xnr) in x.chunks_exact(h).zip(xn.chunks_exact_mut(h)) {
                 rmsnorm(xr, m.layer_norm(l, true), c.rms_norm_eps, xnr);
             }
-            m.project_rows(l, Proj::Gate, xn, n, gate, qs);
-            m.project_rows(l, Proj::Up, xn, n, up, qs);
+            m.project_rows_shared(l, [Proj::Gate, Proj::Up], xn, n, [gate, up], qs);
             for (g, u) in gate.iter_mut().zip(up.iter()) {
                 *g = silu(*g) * u;
             }

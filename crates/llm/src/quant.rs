@@ -112,33 +112,79 @@ impl QLinear {
     /// for all of them, four at a time ([`crate::simd::dot_i16_x4`]); `xq` receives the
     /// quantized inputs.
     pub fn apply_rows(&self, x: &[f32], rows: usize, out: &mut [f32], xq: &mut Vec<i16>) {
-        let (n_in, n_out) = (self.n_in, self.n_out);
+        QLinear::apply_rows_shared(&mut [(self, out)], x, rows, xq);
+    }
+
+    /// [`QLinear::apply_rows`] of several layers that read the same inputs (the query, key
+    /// and value projections; the gate and up projections), each `(layer, out)` pair as
+    /// `apply_rows` would compute it: the inputs are quantized once per block for all of
+    /// them, rather than once per layer. Layers whose width differs from the first one's
+    /// get their own quantization (never happens in a Llama layer, kept correct anyway).
+    pub fn apply_rows_shared(
+        layers: &mut [(&QLinear, &mut [f32])],
+        x: &[f32],
+        rows: usize,
+        xq: &mut Vec<i16>,
+    ) {
+        let Some(n_in) = layers.first().map(|(l, _)| l.n_in) else {
+            return;
+        };
+        if layers.iter().any(|(l, _)| l.n_in != n_in) {
+            for (l, out) in layers.iter_mut() {
+                QLinear::apply_rows_shared(&mut [(*l, &mut **out)], x, rows, xq);
+            }
+            return;
+        }
         let amax = act_max(n_in);
-        for (xb, ob) in x
+        for (b, xb) in x
             .chunks(ROW_BLOCK * n_in)
-            .zip(out.chunks_mut(ROW_BLOCK * n_out))
             .take(rows.div_ceil(ROW_BLOCK))
+            .enumerate()
         {
-            let block = (xb.len() / n_in).min(ob.len() / n_out);
             let mut xs = [0.0f32; ROW_BLOCK];
             xq.clear();
-            for (s, xr) in xs.iter_mut().zip(xb.chunks_exact(n_in)).take(block) {
+            let block = xb.len() / n_in;
+            for (s, xr) in xs.iter_mut().zip(xb.chunks_exact(n_in)) {
                 *s = quantize_activations(xr, amax, xq);
             }
-            let input = |k: usize| &xq[k * n_in..(k + 1) * n_in];
-            for (o, (row, s)) in self.w.chunks_exact(n_in).zip(&self.scale).enumerate() {
-                let mut r = 0;
-                while r + 4 <= block {
-                    let sums =
-                        dot_i16_x4(row, [input(r), input(r + 1), input(r + 2), input(r + 3)]);
-                    for (k, sum) in sums.into_iter().enumerate() {
-                        ob[(r + k) * n_out + o] = sum as f32 * (s * xs[r + k]);
-                    }
-                    r += 4;
+            for (l, out) in layers.iter_mut() {
+                let n_out = l.n_out;
+                let Some(ob) = out.chunks_mut(ROW_BLOCK * n_out).nth(b) else {
+                    continue;
+                };
+                let block = block.min(ob.len() / n_out);
+                l.apply_quantized(xq, &xs[..block], ob);
+            }
+        }
+    }
+
+    /// Outputs of up to [`ROW_BLOCK`] quantized input rows (`xq`: `[xs.len(), n_in]`, `xs`
+    /// their scales) into `ob` (`[xs.len(), n_out]`).
+    ///
+    /// The integer sums are parked in `ob` as bit patterns and converted in a second pass
+    /// over contiguous outputs, which the compiler turns into packed conversions and
+    /// multiplies: under QEMU TCG every f32 instruction is a helper call, so four lanes per
+    /// call instead of one is most of this function's cost. The arithmetic per output is
+    /// `apply`'s (`sum as f32 * (scale * xs)`), so the results are bit-identical to it.
+    fn apply_quantized(&self, xq: &[i16], xs: &[f32], ob: &mut [f32]) {
+        let (n_in, n_out, block) = (self.n_in, self.n_out, xs.len());
+        let input = |k: usize| &xq[k * n_in..(k + 1) * n_in];
+        for (o, row) in self.w.chunks_exact(n_in).enumerate() {
+            let mut r = 0;
+            while r + 4 <= block {
+                let sums = dot_i16_x4(row, [input(r), input(r + 1), input(r + 2), input(r + 3)]);
+                for (k, sum) in sums.into_iter().enumerate() {
+                    ob[(r + k) * n_out + o] = f32::from_bits(sum as u32);
                 }
-                for k in r..block {
-                    ob[k * n_out + o] = dot_i16(row, input(k)) as f32 * (s * xs[k]);
-                }
+                r += 4;
+            }
+            for k in r..block {
+                ob[k * n_out + o] = f32::from_bits(dot_i16(row, input(k)) as u32);
+            }
+        }
+        for (orow, &x_scale) in ob.chunks_exact_mut(n_out).zip(xs) {
+            for (v, &s) in orow.iter_mut().zip(&self.scale) {
+                *v = (v.to_bits() as i32) as f32 * (s * x_scale);
             }
         }
     }
@@ -160,7 +206,16 @@ fn round_clamp(v: f32, max: f32) -> i16 {
 
 /// Quantize `x` to [-amax, amax], appended to `out`; returns the scale (`x ≈ out · scale`).
 fn quantize_activations(x: &[f32], amax: f32, out: &mut Vec<i16>) -> f32 {
-    let m = x.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+    // The largest |v| by comparing bit patterns as integers (monotonic for non-negative
+    // floats): integer compares run natively under TCG where `maxss` is a helper call.
+    // NaNs (patterns above +inf) are skipped, as `f32::max` skips them.
+    let bits = x
+        .iter()
+        .map(|v| v.to_bits() & 0x7fff_ffff)
+        .filter(|&b| b <= 0x7f80_0000)
+        .max()
+        .unwrap_or(0);
+    let m = f32::from_bits(bits);
     let s = if m > 0.0 && m.is_finite() {
         m / amax
     } else {
@@ -275,6 +330,22 @@ impl DecodeWeights for QuantModel {
         scratch: &mut Vec<i16>,
     ) {
         self.layers[layer].proj[proj_index(p)].apply_rows(x, rows, out, scratch);
+    }
+    fn project_rows_shared<const N: usize>(
+        &self,
+        layer: usize,
+        ps: [Proj; N],
+        x: &[f32],
+        rows: usize,
+        outs: [&mut [f32]; N],
+        scratch: &mut Vec<i16>,
+    ) {
+        let proj = &self.layers[layer].proj;
+        let mut pairs = outs.map(|out| (&proj[0], out));
+        for (pair, p) in pairs.iter_mut().zip(ps) {
+            pair.0 = &proj[proj_index(p)];
+        }
+        QLinear::apply_rows_shared(&mut pairs, x, rows, scratch);
     }
     fn project_head(&self, x: &[f32], out: &mut [f32], scratch: &mut Vec<i16>) {
         self.head.apply(x, out, scratch);

@@ -185,10 +185,19 @@ struct PrefixMatch {
 
 fn refusal_match(text: &[u8]) -> PrefixMatch {
     let mut m = PrefixMatch::default();
+    let head = REFUSE_PREFIX.as_bytes();
+    if text.len() < head.len() {
+        m.prefix = head.starts_with(text);
+        return m;
+    }
+    let Some(rest) = text.strip_prefix(head) else {
+        return m;
+    };
+    // Compared in place: the mask calls this for every candidate token at every step.
     for r in RefusalReason::ALL {
-        let full = [REFUSE_PREFIX.as_bytes(), r.as_str().as_bytes()].concat();
-        m.prefix |= full.starts_with(text);
-        m.complete |= full == text;
+        let reason = r.as_str().as_bytes();
+        m.prefix |= reason.starts_with(rest);
+        m.complete |= reason == rest;
     }
     m
 }
