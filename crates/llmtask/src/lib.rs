@@ -153,7 +153,7 @@ pub fn train_example(tok: &Tokenizer, sp: Specials, prompt: &str, command: &str)
 /// Time spent per phase, in the units of the caller's clock.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct PhaseTimes {
-    /// Tokenizing the prompt.
+    /// Tokenizing the prompt ([`answer_timed`]: also building it, spelling normaliser included).
     pub encode: u64,
     /// Feeding the prompt through the model (filling the KV cache).
     pub prefill: u64,
@@ -416,8 +416,13 @@ pub fn answer_timed<W: DecodeWeights + ?Sized>(
     adapter: bool,
     clock: &dyn Fn() -> u64,
 ) -> Result<Answered, TaskError> {
+    let t0 = clock();
     let prompt = prompt(state, "", query);
+    let built = clock() - t0;
     let mut prediction = predict_timed(model, tok, sp, &prompt, true, clock)?;
+    // Building the prompt includes the spelling normaliser (`oslang::spelling`), which walks
+    // its vocabulary: it is part of the answer's latency, counted with the tokenizer.
+    prediction.times.encode += built;
     prediction.abstain(abstention_for(adapter));
     Ok(Answered { prompt, prediction })
 }
