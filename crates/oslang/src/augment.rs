@@ -210,6 +210,17 @@ const SYNONYMS: &[(&str, &[&str])] = &[
     ("delete", &["erase", "remove"]),
 ];
 
+/// Every word of the synonym table and the filler phrases (split at apostrophes), which the
+/// spelling normaliser ([`crate::spelling`]) must know.
+pub fn phrase_word_iter() -> impl Iterator<Item = &'static str> {
+    SYNONYMS
+        .iter()
+        .flat_map(|(key, with)| core::iter::once(*key).chain(with.iter().copied()))
+        .chain(FILLERS.iter().copied())
+        .flat_map(|p| p.split(|c: char| !c.is_ascii_alphanumeric()))
+        .filter(|w| !w.is_empty())
+}
+
 /// Polite, vague or chatty phrases that carry no request.
 const FILLERS: &[&str] = &[
     "when you get a chance",

@@ -9,7 +9,8 @@
 //! - **Deterministic.** Generators take a seed and use a fixed PRNG ([`rng`]).
 //! - `no_std + alloc`, no unsafe; bad input (commands, JSON) gives error values.
 //!
-//! Modules: [`augment`] (meaning-preserving noise for training requests), [`state`] (OS state and prompt encoding), [`catalogue`] (commands, safety
+//! Modules: [`augment`] (meaning-preserving noise for training requests), [`spelling`] (the
+//! request normaliser every answer system reads through: lower case, then typo correction), [`state`] (OS state and prompt encoding), [`catalogue`] (commands, safety
 //! classes, the allowlist), [`answer`] (one command, a plan or a refusal), [`mask`] (allowed-token masks over a [`bpe::Tokenizer`]), [`policy`]
 //! (intents and the expert policy), [`corpus`] (seeded examples and splits),
 //! [`finetune`] (the site-policy task shift and the `finetune-data.json` format),
@@ -31,6 +32,7 @@ pub mod grade;
 pub mod mask;
 pub mod policy;
 pub mod rng;
+pub mod spelling;
 pub mod state;
 pub mod state_json;
 pub mod task;

@@ -245,14 +245,25 @@ pub fn normalize_query(query: &str) -> String {
     while out.ends_with(' ') {
         out.pop();
     }
-    if out.len() > MAX_QUERY_BYTES {
-        // All bytes are ASCII, so every index is a char boundary.
-        out.truncate(MAX_QUERY_BYTES);
-        if let Some(sp) = out.rfind(' ') {
-            out.truncate(sp);
+    truncate_query(out)
+}
+
+/// `query` (ASCII, as [`normalize_query`] writes it) cut to [`MAX_QUERY_BYTES`] at a word
+/// boundary if possible.
+pub fn truncate_query(mut query: String) -> String {
+    if query.len() > MAX_QUERY_BYTES {
+        // Only ASCII reaches here (see `normalize_query`); a non-ASCII caller is cut at the
+        // nearest char boundary below the limit rather than panicking.
+        let mut end = MAX_QUERY_BYTES;
+        while !query.is_char_boundary(end) {
+            end -= 1;
+        }
+        query.truncate(end);
+        if let Some(sp) = query.rfind(' ') {
+            query.truncate(sp);
         }
     }
-    out
+    query
 }
 
 /// Encodes a state and query as a prompt (format in the module documentation).

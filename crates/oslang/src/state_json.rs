@@ -32,7 +32,7 @@
 //! ```
 //!
 //! Two threads per list (name lower-cased, `[a-z0-9-]`, at most [`MAX_NAME_BYTES`] bytes,
-//! `-` for an empty list); the query is [`crate::state::normalize_query`]'d. The uptime is not
+//! `-` for an empty list); the query is read through [`crate::spelling::normalise_request`] (normalised, then spelling-corrected). The uptime is not
 //! in the prompt (no answer depends on it). The longest prompt stays under
 //! [`MAX_RAW_PROMPT_BYTES`] (every number at its type's maximum); typical prompts are
 //! 120–160 bytes.
@@ -43,9 +43,7 @@ use core::fmt::{self, Write};
 
 use serde_json::{Map, Value};
 
-use crate::state::{
-    IoStats, OsState, RiskLevel, SchedPolicy, SchedStats, ThreadCpu, ThreadGrowth, normalize_query,
-};
+use crate::state::{IoStats, OsState, RiskLevel, SchedPolicy, SchedStats, ThreadCpu, ThreadGrowth};
 
 /// Fields of a state object, in documentation order.
 pub const FIELDS: [&str; 15] = [
@@ -432,7 +430,7 @@ pub fn encode_raw_prompt(s: &StateObject, query: &str) -> String {
             .iter()
             .map(|(n, v)| (n, u64::from(*v))),
     );
-    let _ = write!(p, " | {} >", normalize_query(query));
+    let _ = write!(p, " | {} >", crate::spelling::normalise_request(query));
     p
 }
 

@@ -1764,6 +1764,12 @@ fn draw_family(rng: &mut SplitMix64, split: Split) -> (usize, String, Need) {
 /// Every word of every template of every family (both splits), lowercase, without
 /// punctuation: what [`crate::augment`] must never insert as noise.
 pub fn template_words() -> alloc::collections::BTreeSet<&'static str> {
+    template_word_iter().collect()
+}
+
+/// The words of [`template_words`] in template order, with repeats, without collecting
+/// them (the spelling normaliser walks them on every request).
+pub fn template_word_iter() -> impl Iterator<Item = &'static str> {
     FAMILIES
         .iter()
         .flat_map(|f| f.templates.iter())
@@ -1771,7 +1777,6 @@ pub fn template_words() -> alloc::collections::BTreeSet<&'static str> {
         .chain(SUFFIXES.iter())
         .flat_map(|t| t.split(|c: char| !c.is_ascii_alphanumeric() && c != '\''))
         .filter(|w| !w.is_empty())
-        .collect()
 }
 
 /// Generates `count` examples of `split` from `seed` (deterministic).

@@ -26,7 +26,8 @@ use alloc::vec::Vec;
 use rng::SplitMix64;
 
 use crate::answer::{Answer, RefusalReason};
-use crate::state::{RiskLevel, SchedPolicy, normalize_query};
+use crate::spelling::normalise_request;
+use crate::state::{RiskLevel, SchedPolicy};
 use crate::state_json::StateObject;
 use crate::task::{Example, Need, SHOW, expert_answer};
 
@@ -40,7 +41,7 @@ const NUMBER_TOKEN: &str = "<num>";
 
 /// The words of the normalised query, all-digit words replaced by one number token.
 fn words(query: &str) -> Vec<String> {
-    normalize_query(query)
+    normalise_request(query)
         .split(' ')
         .filter(|w| !w.is_empty())
         .map(|w| {
@@ -63,7 +64,7 @@ fn word_features(query: &str) -> Vec<String> {
 
 /// The first all-digit word of the query.
 pub fn first_number(query: &str) -> Option<u64> {
-    normalize_query(query)
+    normalise_request(query)
         .split(' ')
         .find_map(|w| w.parse::<u64>().ok())
 }
@@ -184,7 +185,7 @@ impl AnswerSystem for NaiveBayesExpert {
 
 /// Hand-written keyword rules → need, then the expert policy (first matching rule wins).
 pub fn keyword_need(query: &str) -> Need {
-    let norm = normalize_query(query);
+    let norm = normalise_request(query);
     let w: Vec<&str> = norm.split(' ').collect();
     let any = |ks: &[&str]| ks.iter().any(|k| w.contains(k));
     let has = |s: &str| norm.contains(s);
