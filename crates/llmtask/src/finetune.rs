@@ -299,7 +299,8 @@ impl<'m> FinetuneRun<'m> {
                 session.reset();
                 session.hidden_before_layer(tokens, layers)
             },
-        )?;
+        )?
+        .with_integer_frozen_weights()?;
         Ok(FinetuneRun {
             trainer,
             order: (0..n).collect(),

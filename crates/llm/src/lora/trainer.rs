@@ -17,6 +17,7 @@ use alloc::vec::Vec;
 use super::adapters::LoraAdapters;
 use crate::error::Error;
 use crate::model::LlamaModel;
+use crate::train::FrozenQuant;
 use crate::train::backward::backward;
 use crate::train::forward::{forward_from, hidden_before};
 use crate::train::loss::{TrainExample, batch_norm, loss_and_dlogits};
@@ -49,6 +50,9 @@ pub struct LoraTrainer<'m> {
     start_layer: usize,
     /// Hidden state entering `start_layer`, per example (`[T, hidden]`).
     cache: Vec<Vec<f32>>,
+    /// Integer copies of the frozen weights from `start_layer` up, once
+    /// [`LoraTrainer::with_integer_frozen_weights`] asked for them.
+    frozen: Option<FrozenQuant>,
 }
 
 impl<'m> LoraTrainer<'m> {
@@ -109,7 +113,19 @@ impl<'m> LoraTrainer<'m> {
             examples,
             start_layer,
             cache,
+            frozen: None,
         })
+    }
+
+    /// Multiply by the frozen weights of the adapted layers and the head in integer
+    /// arithmetic, as the quantized decoder does ([`FrozenQuant`]): the products with weights
+    /// that never change are most of a step, and integer ones are several times cheaper than
+    /// f32 under QEMU TCG. The kernel's fine-tune (and its host reference) use this together
+    /// with the quantized frozen-prefix cache; the f32 path stays the default (and is what the
+    /// gradient tests check against finite differences).
+    pub fn with_integer_frozen_weights(mut self) -> Result<LoraTrainer<'m>, Error> {
+        self.frozen = Some(FrozenQuant::new(self.base, self.start_layer)?);
+        Ok(self)
     }
 
     /// One AdamW step on the examples at `indices` (may repeat). On error nothing changes.
@@ -138,6 +154,7 @@ impl<'m> LoraTrainer<'m> {
         for (&i, ex) in indices.iter().zip(&batch) {
             let mut acts = forward_from(
                 self.base,
+                self.frozen.as_ref(),
                 Some(&self.adapters),
                 self.start_layer,
                 self.cache[i].clone(),
@@ -146,6 +163,7 @@ impl<'m> LoraTrainer<'m> {
             loss += loss_and_dlogits(&mut acts.logits, ex, vocab, norm);
             backward(
                 self.base,
+                self.frozen.as_ref(),
                 Some(&self.adapters),
                 &acts,
                 &ex.tokens,
@@ -191,6 +209,7 @@ impl<'m> LoraTrainer<'m> {
         for (&i, ex) in indices.iter().zip(&batch) {
             let mut acts = forward_from(
                 self.base,
+                self.frozen.as_ref(),
                 Some(&self.adapters),
                 self.start_layer,
                 self.cache[i].clone(),

@@ -16,9 +16,10 @@ use alloc::vec;
 use alloc::vec::Vec;
 
 use super::forward::Acts;
+use super::frozen::{FrozenQuant, Weight, head_weight, weight};
 use crate::lora::adapters::{LoraAdapters, LoraPair, lora_of};
 use crate::model::{LlamaModel, Params};
-use crate::ops::{axpy, dot, matmul_grad_w, matmul_w_acc, rmsnorm_backward};
+use crate::ops::{axpy, dot, matmul_grad_w, rmsnorm_backward};
 
 /// Backward of `super::forward::linear_fwd`: accumulates `dW` (if asked), adapter gradients
 /// (if adapted, via [`LoraPair::backward_hook`]) and `dx` (if asked).
@@ -29,7 +30,7 @@ use crate::ops::{axpy, dot, matmul_grad_w, matmul_w_acc, rmsnorm_backward};
 fn linear_bwd(
     dy: &[f32],
     x: &[f32],
-    w: &[f32],
+    w: Weight<'_>,
     dw: Option<&mut [f32]>,
     lora: Option<(&LoraPair, f32, &[f32], Option<&mut LoraPair>)>,
     dx: Option<&mut [f32]>,
@@ -42,7 +43,7 @@ fn linear_bwd(
     }
     let mut dx = dx;
     if let Some(dx) = dx.as_deref_mut() {
-        matmul_w_acc(dy, w, dx, rows, n_in, n_out);
+        w.input_grad_acc(dy, dx, rows, n_in, n_out);
     }
     if let Some((p, scale, mid, grad)) = lora {
         p.backward_hook(dy, x, scale, mid, grad, dx, rows, n_in, n_out);
@@ -54,6 +55,7 @@ fn linear_bwd(
 /// `dlogits` is taken from `acts.logits` (already turned into gradients).
 pub(crate) fn backward(
     model: &LlamaModel,
+    frozen: Option<&FrozenQuant>,
     lora: Option<&LoraAdapters>,
     acts: &Acts,
     tokens: &[u32],
@@ -68,16 +70,10 @@ pub(crate) fn backward(
     let dlogits = &acts.logits;
 
     let mut dxn = vec![0.0; t_len * h];
+    let head = head_weight(frozen, model.head());
     for &t in &acts.rows {
         let (dl, xr) = (t * vocab..(t + 1) * vocab, t * h..(t + 1) * h);
-        matmul_w_acc(
-            &dlogits[dl.clone()],
-            model.head(),
-            &mut dxn[xr.clone()],
-            1,
-            h,
-            vocab,
-        );
+        head.input_grad_acc(&dlogits[dl.clone()], &mut dxn[xr.clone()], 1, h, vocab);
         if let Some(g) = grads.as_deref_mut() {
             let dhead = match g.lm_head.as_mut() {
                 Some(hd) => hd,
@@ -130,7 +126,7 @@ pub(crate) fn backward(
         linear_bwd(
             &dx,
             &a.act,
-            &lp.down,
+            weight(frozen, l, 6, &lp.down),
             gl.as_deref_mut().map(|g| &mut g.down[..]),
             lora_arg!(6),
             Some(&mut dact),
@@ -151,7 +147,7 @@ pub(crate) fn backward(
         linear_bwd(
             &dgate,
             &a.xn2,
-            &lp.gate,
+            weight(frozen, l, 4, &lp.gate),
             gl.as_deref_mut().map(|g| &mut g.gate[..]),
             lora_arg!(4),
             Some(&mut dxn2),
@@ -162,7 +158,7 @@ pub(crate) fn backward(
         linear_bwd(
             &dup,
             &a.xn2,
-            &lp.up,
+            weight(frozen, l, 5, &lp.up),
             gl.as_deref_mut().map(|g| &mut g.up[..]),
             lora_arg!(5),
             Some(&mut dxn2),
@@ -190,7 +186,7 @@ pub(crate) fn backward(
         linear_bwd(
             &d_mid,
             &a.att,
-            &lp.o,
+            weight(frozen, l, 3, &lp.o),
             gl.as_deref_mut().map(|g| &mut g.o[..]),
             lora_arg!(3),
             Some(&mut datt),
@@ -256,6 +252,7 @@ pub(crate) fn backward(
             } else {
                 None
             };
+            let w = weight(frozen, l, tg, w);
             linear_bwd(dy, &a.xn1, w, dw, lora_arg!(tg), dx_arg, t_len, h, out_dim);
         }
         if !need_dx_in {

@@ -18,10 +18,11 @@
 use alloc::vec;
 use alloc::vec::Vec;
 
+use super::frozen::{FrozenQuant, Weight, head_weight, weight};
 use crate::error::Error;
 use crate::lora::adapters::{LoraAdapters, LoraPair, NUM_TARGETS, lora_of};
 use crate::model::LlamaModel;
-use crate::ops::{axpy, dot, matmul_wt, rmsnorm, silu, softmax};
+use crate::ops::{axpy, dot, rmsnorm, silu, softmax};
 
 /// Saved activations of one decoder layer for one sequence.
 #[derive(Debug, Clone)]
@@ -65,7 +66,7 @@ pub(crate) struct Acts {
 )]
 fn linear_fwd(
     x: &[f32],
-    w: &[f32],
+    w: Weight<'_>,
     lora: Option<(&LoraPair, f32)>,
     rows: usize,
     n_in: usize,
@@ -73,7 +74,7 @@ fn linear_fwd(
     out: &mut [f32],
     mid: &mut Vec<f32>,
 ) {
-    matmul_wt(x, w, out, rows, n_in, n_out);
+    w.forward(x, out, rows, n_in, n_out);
     if let Some((p, scale)) = lora {
         p.forward_hook(x, scale, rows, n_in, n_out, out, mid);
     }
@@ -88,7 +89,7 @@ fn linear_fwd(
 )]
 fn linear_fwd_rows(
     x: &[f32],
-    w: &[f32],
+    w: Weight<'_>,
     lora: Option<(&LoraPair, f32)>,
     rows: Option<&[usize]>,
     t_len: usize,
@@ -138,6 +139,7 @@ pub(crate) fn embed(model: &LlamaModel, tokens: &[u32]) -> Vec<f32> {
 /// training, whose only consumers are the scored positions' logits.
 pub(crate) fn layer_forward(
     model: &LlamaModel,
+    frozen: Option<&FrozenQuant>,
     lora: Option<&LoraAdapters>,
     l: usize,
     x_in: Vec<f32>,
@@ -167,7 +169,7 @@ pub(crate) fn layer_forward(
     let [mq, mk, mv, mo, mg, mu, md] = &mut mids;
     linear_fwd_rows(
         &xn1,
-        &lp.q,
+        weight(frozen, l, 0, &lp.q),
         lora_of(lora, l, 0),
         rows,
         t_len,
@@ -176,8 +178,26 @@ pub(crate) fn layer_forward(
         &mut q,
         mq,
     );
-    linear_fwd(&xn1, &lp.k, lora_of(lora, l, 1), t_len, h, kv, &mut k, mk);
-    linear_fwd(&xn1, &lp.v, lora_of(lora, l, 2), t_len, h, kv, &mut v, mv);
+    linear_fwd(
+        &xn1,
+        weight(frozen, l, 1, &lp.k),
+        lora_of(lora, l, 1),
+        t_len,
+        h,
+        kv,
+        &mut k,
+        mk,
+    );
+    linear_fwd(
+        &xn1,
+        weight(frozen, l, 2, &lp.v),
+        lora_of(lora, l, 2),
+        t_len,
+        h,
+        kv,
+        &mut v,
+        mv,
+    );
     for (t, row) in q.chunks_exact_mut(h).enumerate() {
         for head in row.chunks_exact_mut(hd) {
             model.rope.apply(head, t);
@@ -209,7 +229,7 @@ pub(crate) fn layer_forward(
     let mut x_mid = vec![0.0; t_len * h];
     linear_fwd_rows(
         &att,
-        &lp.o,
+        weight(frozen, l, 3, &lp.o),
         lora_of(lora, l, 3),
         rows,
         t_len,
@@ -234,7 +254,7 @@ pub(crate) fn layer_forward(
     let mut up = vec![0.0; t_len * inter];
     linear_fwd_rows(
         &xn2,
-        &lp.gate,
+        weight(frozen, l, 4, &lp.gate),
         lora_of(lora, l, 4),
         rows,
         t_len,
@@ -245,7 +265,7 @@ pub(crate) fn layer_forward(
     );
     linear_fwd_rows(
         &xn2,
-        &lp.up,
+        weight(frozen, l, 5, &lp.up),
         lora_of(lora, l, 5),
         rows,
         t_len,
@@ -258,7 +278,7 @@ pub(crate) fn layer_forward(
     let mut x_out = vec![0.0; t_len * h];
     linear_fwd_rows(
         &act,
-        &lp.down,
+        weight(frozen, l, 6, &lp.down),
         lora_of(lora, l, 6),
         rows,
         t_len,
@@ -296,6 +316,7 @@ pub(crate) fn layer_forward(
 /// matrix, and answer-only masks score a small share of the positions.
 pub(crate) fn forward_from(
     model: &LlamaModel,
+    frozen: Option<&FrozenQuant>,
     lora: Option<&LoraAdapters>,
     start_layer: usize,
     mut x: Vec<f32>,
@@ -314,7 +335,7 @@ pub(crate) fn forward_from(
         } else {
             None
         };
-        let (a, out) = layer_forward(model, lora, l, x, only);
+        let (a, out) = layer_forward(model, frozen, lora, l, x, only);
         layers.push(a);
         x = out;
     }
@@ -331,10 +352,10 @@ pub(crate) fn forward_from(
     }
     let vocab = c.vocab_size;
     let mut logits = vec![0.0; t_len * vocab];
+    let head = head_weight(frozen, model.head());
     for &t in &rows {
-        matmul_wt(
+        head.forward(
             &xn_f[t * h..(t + 1) * h],
-            model.head(),
             &mut logits[t * vocab..(t + 1) * vocab],
             1,
             h,
@@ -371,7 +392,7 @@ pub(crate) fn hidden_before(
 ) -> Vec<f32> {
     let mut x = embed(model, tokens);
     for l in 0..upto.min(model.config().num_hidden_layers) {
-        x = layer_forward(model, lora, l, x, None).1;
+        x = layer_forward(model, None, lora, l, x, None).1;
     }
     x
 }
@@ -386,7 +407,7 @@ pub(crate) fn forward_logits(
     if let Some(a) = lora {
         a.check_compatible(model.config())?;
     }
-    Ok(forward_from(model, lora, 0, embed(model, tokens), None).logits)
+    Ok(forward_from(model, None, lora, 0, embed(model, tokens), None).logits)
 }
 
 impl LlamaModel {

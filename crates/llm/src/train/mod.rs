@@ -24,10 +24,12 @@
 
 pub(crate) mod backward;
 pub(crate) mod forward;
+pub mod frozen;
 pub(crate) mod loss;
 pub(crate) mod optim;
 pub(crate) mod trainer;
 
+pub use frozen::FrozenQuant;
 pub use loss::TrainExample;
 pub use optim::TrainConfig;
 pub use trainer::{StepStats, Trainer, eval_loss, loss_and_grads};

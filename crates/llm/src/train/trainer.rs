@@ -54,6 +54,7 @@ pub(crate) fn accumulate(
     for ex in batch {
         let mut acts = forward_from(
             model,
+            None,
             lora,
             0,
             embed(model, &ex.tokens),
@@ -62,6 +63,7 @@ pub(crate) fn accumulate(
         loss += loss_and_dlogits(&mut acts.logits, ex, vocab, n);
         backward(
             model,
+            None,
             lora,
             &acts,
             &ex.tokens,
