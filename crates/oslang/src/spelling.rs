@@ -104,7 +104,13 @@ pub fn correct_spelling(text: &str) -> String {
                 } else {
                     1
                 };
-                let limit = s.best.map_or(limit, |(_, d)| d - 1);
+                // Only a strictly nearer word can replace the best so far; a best at
+                // distance 0 cannot be beaten (and `0 - 1` must not wrap).
+                let limit = match s.best {
+                    None => limit,
+                    Some((_, 0)) => continue,
+                    Some((_, d)) => d - 1,
+                };
                 if let Some(d) = osa_distance_within(s.word.as_bytes(), known.as_bytes(), limit) {
                     s.best = Some((known, d));
                 }
@@ -141,7 +147,9 @@ fn osa_distance_within(a: &[u8], b: &[u8], limit: usize) -> Option<usize> {
     // Three rows of the dynamic programme: two back (for swaps), previous, current.
     let width = b.len() + 1;
     let mut rows = [[0usize; MAX_WORD + 3]; 3];
-    for (j, cell) in rows[1].iter_mut().enumerate().take(width) {
+    // Row 0 (the empty prefix of `a`) lives in `rows[0 % 3]`: row `i` reads row `i - 1` from
+    // `rows[(i + 2) % 3]`.
+    for (j, cell) in rows[0].iter_mut().enumerate().take(width) {
         *cell = j;
     }
     for i in 1..=a.len() {
@@ -170,6 +178,59 @@ fn osa_distance_within(a: &[u8], b: &[u8], limit: usize) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The banded dynamic programme equals a plain full-table OSA distance on random short
+    /// words (every pair within the limit, and `None` beyond it).
+    #[test]
+    fn osa_distance_matches_the_full_table() {
+        fn full(a: &[u8], b: &[u8]) -> usize {
+            let mut d = alloc::vec![alloc::vec![0usize; b.len() + 1]; a.len() + 1];
+            for (i, row) in d.iter_mut().enumerate() {
+                row[0] = i;
+            }
+            for j in 0..=b.len() {
+                d[0][j] = j;
+            }
+            for i in 1..=a.len() {
+                for j in 1..=b.len() {
+                    let cost = usize::from(a[i - 1] != b[j - 1]);
+                    let mut v = (d[i - 1][j] + 1)
+                        .min(d[i][j - 1] + 1)
+                        .min(d[i - 1][j - 1] + cost);
+                    if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                        v = v.min(d[i - 2][j - 2] + 1);
+                    }
+                    d[i][j] = v;
+                }
+            }
+            d[a.len()][b.len()]
+        }
+        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        for _ in 0..20_000 {
+            let word = |next: &mut dyn FnMut(u64) -> u64| -> Vec<u8> {
+                let len = next(7) as usize;
+                (0..len).map(|_| b"abcd"[next(4) as usize]).collect()
+            };
+            let (a, b) = (word(&mut next), word(&mut next));
+            let want = full(&a, &b);
+            for limit in 0..4 {
+                assert_eq!(
+                    osa_distance_within(&a, &b, limit),
+                    (want <= limit).then_some(want),
+                    "{a:?} {b:?} limit {limit}"
+                );
+            }
+        }
+        // A suffix of a known word is not at distance 0 from it.
+        assert_eq!(osa_distance_within(b"ith", b"with", 2), Some(1));
+        assert_eq!(osa_distance_within(b"th", b"with", 1), None);
+    }
 
     #[test]
     fn typos_of_task_words_are_corrected() {
