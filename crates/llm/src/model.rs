@@ -40,6 +40,23 @@ pub struct LayerParams {
     pub down: Vec<f32>,
 }
 
+impl LayerParams {
+    /// The seven projections as `(weight, n_in, n_out)` under `c`, in the order q, k, v, o,
+    /// gate, up, down (the adapter target order): what every quantized copy is built from.
+    pub fn projections(&self, c: &LlamaConfig) -> [(&[f32], usize, usize); 7] {
+        let (h, kv, i) = (c.hidden_size, c.kv_dim(), c.intermediate_size);
+        [
+            (&self.q, h, h),
+            (&self.k, h, kv),
+            (&self.v, h, kv),
+            (&self.o, h, h),
+            (&self.gate, h, i),
+            (&self.up, h, i),
+            (&self.down, i, h),
+        ]
+    }
+}
+
 /// All parameters (or gradients, or optimiser moments) of a model.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Params {

@@ -248,21 +248,16 @@ impl QuantModel {
     /// Quantize every projection and the output head of `model`.
     pub fn from_model(model: &LlamaModel) -> Result<QuantModel, Error> {
         let c = model.config();
-        let (h, kv, i) = (c.hidden_size, c.kv_dim(), c.intermediate_size);
+        let h = c.hidden_size;
         let mut layers = Vec::with_capacity(c.num_hidden_layers);
         for lp in &model.params.layers {
+            let [q, k, v, o, gate, up, down] = lp
+                .projections(c)
+                .map(|(w, n_in, n_out)| QLinear::quantize(w, n_in, n_out));
             layers.push(QLayer {
                 attn_norm: lp.attn_norm.clone(),
                 mlp_norm: lp.mlp_norm.clone(),
-                proj: [
-                    QLinear::quantize(&lp.q, h, h)?,
-                    QLinear::quantize(&lp.k, h, kv)?,
-                    QLinear::quantize(&lp.v, h, kv)?,
-                    QLinear::quantize(&lp.o, h, h)?,
-                    QLinear::quantize(&lp.gate, h, i)?,
-                    QLinear::quantize(&lp.up, h, i)?,
-                    QLinear::quantize(&lp.down, i, h)?,
-                ],
+                proj: [q?, k?, v?, o?, gate?, up?, down?],
             });
         }
         Ok(QuantModel {

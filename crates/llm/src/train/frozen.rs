@@ -58,23 +58,17 @@ impl FrozenQuant {
     /// Quantizes the projections of `model`'s layers `start_layer..` and its head.
     pub fn new(model: &LlamaModel, start_layer: usize) -> Result<FrozenQuant, Error> {
         let c = model.config();
-        let (h, kv, inter) = (c.hidden_size, c.kv_dim(), c.intermediate_size);
         let mut layers = Vec::new();
         for lp in model.params.layers.iter().skip(start_layer) {
-            layers.push([
-                FrozenLinear::new(&lp.q, h, h)?,
-                FrozenLinear::new(&lp.k, h, kv)?,
-                FrozenLinear::new(&lp.v, h, kv)?,
-                FrozenLinear::new(&lp.o, h, h)?,
-                FrozenLinear::new(&lp.gate, h, inter)?,
-                FrozenLinear::new(&lp.up, h, inter)?,
-                FrozenLinear::new(&lp.down, inter, h)?,
-            ]);
+            let [q, k, v, o, gate, up, down] = lp
+                .projections(c)
+                .map(|(w, n_in, n_out)| FrozenLinear::new(w, n_in, n_out));
+            layers.push([q?, k?, v?, o?, gate?, up?, down?]);
         }
         Ok(FrozenQuant {
             start_layer,
             layers,
-            head: FrozenLinear::new(model.head(), h, c.vocab_size)?,
+            head: FrozenLinear::new(model.head(), c.hidden_size, c.vocab_size)?,
         })
     }
 }
