@@ -219,6 +219,17 @@ fn layer1_adapters(cfg: &LlamaConfig) -> LoraAdapters {
     randomized(cfg, lc, 9)
 }
 
+/// The LoRA trainer's settings for the toy task: 60 steps at a constant rate.
+fn sixty_steps() -> TrainConfig {
+    TrainConfig {
+        lr: 5e-2,
+        warmup_steps: 0,
+        total_steps: 60,
+        weight_decay: 0.0,
+        ..TrainConfig::default()
+    }
+}
+
 #[test]
 fn cached_prefix_trainer_matches_plain_loss_and_trains_only_adapters() {
     let cfg = LlamaConfig::tiny();
@@ -226,13 +237,7 @@ fn cached_prefix_trainer_matches_plain_loss_and_trains_only_adapters() {
     let a = layer1_adapters(&cfg);
     let data = task(&cfg);
     let base_before = base.clone();
-    let tc = TrainConfig {
-        lr: 5e-2,
-        warmup_steps: 0,
-        total_steps: 60,
-        weight_decay: 0.0,
-        ..TrainConfig::default()
-    };
+    let tc = sixty_steps();
     let mut tr = LoraTrainer::new(&base, a.clone(), tc, data.clone()).unwrap();
     assert_eq!(tr.start_layer(), 1);
     assert_eq!(
@@ -325,13 +330,7 @@ fn integer_frozen_weights_track_the_f32_step_and_train() {
     let a = layer1_adapters(&cfg);
     let data = task(&cfg);
     let idx: Vec<usize> = (0..data.len()).collect();
-    let tc = TrainConfig {
-        lr: 5e-2,
-        warmup_steps: 0,
-        total_steps: 60,
-        weight_decay: 0.0,
-        ..TrainConfig::default()
-    };
+    let tc = sixty_steps();
     let mut f32_run = LoraTrainer::new(&base, a.clone(), tc.clone(), data.clone()).unwrap();
     let mut int_run = LoraTrainer::new(&base, a.clone(), tc, data.clone())
         .unwrap()

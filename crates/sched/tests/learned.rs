@@ -14,6 +14,25 @@ fn clock() -> u64 {
 }
 
 /// One 200 ms job at t=0 and `n` fresh 0.5 ms jobs arriving every `gap_ns` from 1 ms on.
+/// `w` under the learned policy, its trainer draining the sample ring between slices (as the
+/// kernel's training thread does).
+fn simulate_learned_trained(w: &Workload) -> eval::Observations {
+    let (policy, mut trainer) = LearnedPolicy::with_trainer(true);
+    eval::simulate_with(w, Box::new(policy), None, SimConfig::default(), &mut || {
+        trainer.drain(sched::trainer::RING);
+    })
+}
+
+/// `w` under the round-robin baseline.
+fn simulate_round_robin(w: &Workload) -> eval::Observations {
+    eval::simulate(
+        w,
+        Box::new(sched::RoundRobinPolicy::new()),
+        None,
+        SimConfig::default(),
+    )
+}
+
 fn stream(n: u64, gap_ns: u64) -> Workload {
     let mut threads = vec![ThreadSpec {
         start_ns: 0,
@@ -161,12 +180,7 @@ fn predicted_quantum_lets_a_burst_just_past_the_quantum_finish() {
         None,
         SimConfig::default(),
     );
-    let rr = eval::simulate(
-        &w,
-        Box::new(sched::RoundRobinPolicy::new()),
-        None,
-        SimConfig::default(),
-    );
+    let rr = simulate_round_robin(&w);
     assert!(
         (learned.switches as f64) < 0.8 * rr.switches as f64,
         "learned {} vs round-robin {}",
@@ -207,16 +221,7 @@ fn online_training_takes_steps_and_lowers_the_loss() {
         threads,
         channels: 0,
     };
-    let (policy, mut trainer) = LearnedPolicy::with_trainer(true);
-    let obs = eval::simulate_with(
-        &w,
-        Box::new(policy),
-        None,
-        SimConfig::default(),
-        &mut || {
-            trainer.drain(sched::trainer::RING);
-        },
-    );
+    let obs = simulate_learned_trained(&w);
     let report = obs.policy_report;
     let steps: u64 = report
         .lines()
@@ -446,22 +451,8 @@ fn a_short_sleeper_runs_soon_after_waking_beside_a_stream_of_new_cpu_bound_jobs(
         v.sort_unstable();
         v[(v.len() * 99 / 100).min(v.len() - 1)]
     };
-    let (policy, mut trainer) = LearnedPolicy::with_trainer(true);
-    let learned = eval::simulate_with(
-        &w,
-        Box::new(policy),
-        None,
-        SimConfig::default(),
-        &mut || {
-            trainer.drain(sched::trainer::RING);
-        },
-    );
-    let rr = eval::simulate(
-        &w,
-        Box::new(sched::RoundRobinPolicy::new()),
-        None,
-        SimConfig::default(),
-    );
+    let learned = simulate_learned_trained(&w);
+    let rr = simulate_round_robin(&w);
     // Shortest waiting: it runs once the running thread has had its minimum run and the next
     // tick comes; if the starvation guard takes that pick (the stream is an overload), once
     // more.
@@ -620,22 +611,8 @@ fn new_jobs_among_short_burst_threads_are_not_called_short() {
         threads,
         channels: 0,
     };
-    let (policy, mut trainer) = LearnedPolicy::with_trainer(true);
-    let learned = eval::simulate_with(
-        &w,
-        Box::new(policy),
-        None,
-        SimConfig::default(),
-        &mut || {
-            trainer.drain(sched::trainer::RING);
-        },
-    );
-    let rr = eval::simulate(
-        &w,
-        Box::new(sched::RoundRobinPolicy::new()),
-        None,
-        SimConfig::default(),
-    );
+    let learned = simulate_learned_trained(&w);
+    let rr = simulate_round_robin(&w);
     // The build jobs' mean completion (the editor's CPU demand is 15 ms, a job's at least 24).
     let mean = |o: &eval::Observations| {
         let build: Vec<u64> = o
