@@ -13,13 +13,18 @@ e.g.   ab_kernels.py data.img 3 'llmctl eval validation 40' old.elf new.elf
 """
 import subprocess, sys, time, os, shutil, select, re
 
+def qemu_args(elf, img, cpus, extra=()):
+    """The QEMU command line of one boot: ELF on the data disk IMG, pinned to CPUS; EXTRA
+    options go before the disk (tcg_profile.py adds its QMP socket)."""
+    return (["taskset","-c",cpus,"qemu-system-x86_64","-accel","tcg","-cpu","max","-m","256M","-smp","1",
+             "-kernel",elf,"-display","none","-no-reboot","-device","isa-debug-exit,iobase=0xf4,iosize=0x04",
+             "-serial","stdio","-monitor","none", *extra,
+             "-drive",f"file={img},if=none,id=data,format=raw","-device","virtio-blk-pci,drive=data"])
+
 def run(elf, disk, command):
     img = f"/tmp/ab-{os.getpid()}.img"
     shutil.copy(disk, img)
-    args = ["taskset","-c",os.environ.get("AB_CPUS","0,1"),"qemu-system-x86_64","-accel","tcg","-cpu","max","-m","256M","-smp","1",
-            "-kernel",elf,"-display","none","-no-reboot","-device","isa-debug-exit,iobase=0xf4,iosize=0x04",
-            "-serial","stdio","-monitor","none",
-            "-drive",f"file={img},if=none,id=data,format=raw","-device","virtio-blk-pci,drive=data"]
+    args = qemu_args(elf, img, os.environ.get("AB_CPUS","0,1"))
     p = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     buf = b""
     def until(tok, timeout):
@@ -58,9 +63,10 @@ def run(elf, disk, command):
     os.unlink(img)
     return out
 
-disk, pairs, command, a, b = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
-for i in range(pairs):
-    for name, elf in (("A",a),("B",b)) if i%2==0 else (("B",b),("A",a)):
-        out = run(elf, disk, command)
-        lines=[l for l in out.splitlines() if l.startswith(("eval","executed","tokens","epoch","held-out")) or (os.environ.get("SHOW") and l.strip() and re.search(os.environ["SHOW"], l))]
-        print(name, i, *lines, flush=True)
+if __name__ == "__main__":
+    disk, pairs, command, a, b = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
+    for i in range(pairs):
+        for name, elf in (("A",a),("B",b)) if i%2==0 else (("B",b),("A",a)):
+            out = run(elf, disk, command)
+            lines=[l for l in out.splitlines() if l.startswith(("eval","executed","tokens","epoch","held-out")) or (os.environ.get("SHOW") and l.strip() and re.search(os.environ["SHOW"], l))]
+            print(name, i, *lines, flush=True)

@@ -19,10 +19,9 @@ elf, disk, command = sys.argv[1:4]
 hz = float(sys.argv[4]) if len(sys.argv) > 4 else 50
 img = f"/tmp/pcprof-{os.getpid()}.img"; shutil.copy(disk, img)
 sock = f"/tmp/pcprof-{os.getpid()}.qmp"
-args = ["taskset","-c",os.environ.get("AB_CPUS","1"),"qemu-system-x86_64","-accel","tcg","-cpu","max","-m","256M","-smp","1",
-        "-kernel",elf,"-display","none","-no-reboot","-device","isa-debug-exit,iobase=0xf4,iosize=0x04",
-        "-serial","stdio","-monitor","none","-qmp",f"unix:{sock},server=on,wait=off",
-        "-drive",f"file={img},if=none,id=data,format=raw","-device","virtio-blk-pci,drive=data"]
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from ab_kernels import qemu_args
+args = qemu_args(elf, img, os.environ.get("AB_CPUS","1"), ("-qmp",f"unix:{sock},server=on,wait=off"))
 p = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
 buf = b""
 def until(tok, timeout):
